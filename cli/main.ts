@@ -1,0 +1,107 @@
+import { parseArgs } from 'node:util';
+import { FloeConfigError } from '../runtime/errors.ts';
+import { invoke } from './invoke.ts';
+import { UsageError } from './usage-error.ts';
+
+const USAGE = `Usage: floe <command> [options]
+
+Commands:
+  demo                               Run the Nexmark examples on generated bids (npm start)
+      [--bids N] [--partitions N] [--batch-size B] [--seed S]
+  invoke <job.ts> --event <file>     Run a job on a Lambda Kafka test event and print the results
+      [--dir DIR]                    Where state and outputs go (default .floe/<job name>)
+      [--drain]                      End the input: fire every open window
+      [--json]                       Print the result as JSON
+  help                               Show this help`;
+
+const write = (text: string) => process.stdout.write(`${text}\n`);
+
+async function main(argv: readonly string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      write(USAGE);
+      return;
+    case 'invoke': {
+      const { values, positionals } = parse(rest, {
+        event: { type: 'string' },
+        dir: { type: 'string' },
+        drain: { type: 'boolean' },
+        json: { type: 'boolean' },
+      });
+      if (positionals.length !== 1)
+        throw new UsageError(
+          'invoke takes exactly one job file, e.g. floe invoke examples/bids-per-auction.ts --event examples/events/msk-bids.json',
+        );
+      if (typeof values.event !== 'string')
+        throw new UsageError('invoke needs --event <file.json>, a Lambda Kafka event.');
+      await invoke(
+        {
+          jobPath: positionals[0]!,
+          eventPath: values.event,
+          dir: values.dir as string | undefined,
+          drain: values.drain === true,
+          json: values.json === true,
+        },
+        write,
+      );
+      return;
+    }
+    case 'demo': {
+      const { values } = parse(rest, {
+        bids: { type: 'string' },
+        partitions: { type: 'string' },
+        'batch-size': { type: 'string' },
+        seed: { type: 'string' },
+      });
+      const { demo } = await import('./demo.ts');
+      await demo(
+        {
+          bids: positiveInt('--bids', values.bids, 50_000),
+          partitions: positiveInt('--partitions', values.partitions, 4),
+          batchSize: positiveInt('--batch-size', values['batch-size'], 500),
+          seed: positiveInt('--seed', values.seed, 42),
+        },
+        write,
+      );
+      return;
+    }
+    default:
+      throw new UsageError(`Unknown command "${command}". Commands: demo, invoke, help.`);
+  }
+}
+
+type Options = Parameters<typeof parseArgs>[0] extends infer C
+  ? C extends { options?: infer O }
+    ? O
+    : never
+  : never;
+
+function parse(args: readonly string[], options: Options) {
+  try {
+    return parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function positiveInt(flag: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0)
+    throw new UsageError(`${flag} must be a positive whole number, got "${String(value)}".`);
+  return n;
+}
+
+try {
+  await main(process.argv.slice(2));
+} catch (error) {
+  if (error instanceof UsageError || error instanceof FloeConfigError) {
+    process.stderr.write(`floe: ${error.message}\n`);
+    process.exit(2);
+  }
+  throw error;
+}

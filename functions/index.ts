@@ -1,0 +1,3 @@
+/** Lambda entry points for Floe jobs. */
+export { createHandler, type HandlerOptions, type KafkaHandler } from './handler.ts';
+export { jsonLogger, type Logger, type LogLevel } from './logger.ts';
