@@ -52,6 +52,8 @@ describe('createHandler', () => {
   it('rejects an event that is not a Kafka event with a clear error', async () => {
     const { logger } = capture();
     const handler = createHandler(bidsPerAuction, { logger });
-    await expect(handler({} as KafkaEvent)).rejects.toThrow(/Expected a Kafka event from the Lambda event source mapping \(with a "records" object\)/);
+    await expect(handler({} as KafkaEvent)).rejects.toThrow(
+      /Expected a Kafka event from the Lambda event source mapping \(with a "records" object\)/,
+    );
   });
 });

@@ -1,6 +1,7 @@
 import { BatchProcessor } from '../runtime/batch/batch-processor.ts';
 import { MemoryStateStore, type OutputSink, type StateStore } from '../runtime/batch/stores.ts';
 import type { BatchResult } from '../runtime/engine/batch-result.ts';
+import type { PartitionRef } from '../runtime/engine/state.ts';
 import type { Job } from '../runtime/job/job.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
 import { jsonLogger, type Logger } from './logger.ts';
@@ -20,6 +21,12 @@ export interface HandlerOptions<Row> {
   readonly logger?: Logger;
   /** Processing time, for idleness. @default Date.now */
   readonly clock?: () => number;
+  /**
+   * The topic's partitions. Give them when the job keys by something other than the Kafka key
+   * or uses windowAll, so that windows wait for partitions that have not delivered yet.
+   * @default - partitions are learnt from their first record
+   */
+  readonly partitions?: readonly PartitionRef[];
 }
 
 /** The Lambda handler signature for a Kafka event source mapping (MSK or self-managed). */
@@ -43,6 +50,7 @@ export function createHandler<Row>(job: Job<Row>, options: HandlerOptions<Row> =
     store: options.store ?? new MemoryStateStore(),
     sink: options.sink ?? logSink(logger),
     clock: options.clock,
+    partitions: options.partitions,
   });
   logger.log('INFO', 'job loaded', { definition: job.toString() });
 

@@ -1,6 +1,6 @@
 import type { BatchResult } from '../engine/batch-result.ts';
 import { type BatchInput, Engine } from '../engine/engine.ts';
-import { newEngineState } from '../engine/state.ts';
+import { newEngineState, type PartitionRef } from '../engine/state.ts';
 import type { Job } from '../job/job.ts';
 import type { OutputSink, StateStore } from './stores.ts';
 
@@ -9,6 +9,12 @@ export interface BatchProcessorOptions<Row> {
   readonly sink?: OutputSink<Row>;
   /** Processing time, for idleness. @default Date.now */
   readonly clock?: () => number;
+  /**
+   * The topic's partitions, when known. The job watermark then waits for partitions that have
+   * not delivered yet, instead of firing windows before their records arrive.
+   * @default - partitions are learnt from their first record
+   */
+  readonly partitions?: readonly PartitionRef[];
 }
 
 /**
@@ -28,7 +34,7 @@ export class BatchProcessor<Row> {
   }
 
   async process(batch: BatchInput, { endOfInput = false } = {}): Promise<BatchResult<Row>> {
-    const state = (await this.options.store.load()) ?? newEngineState();
+    const state = (await this.options.store.load()) ?? newEngineState(this.options.partitions);
     const result = this.engine.processBatch(state, batch, { now: this.clock(), endOfInput });
     await this.options.sink?.write(result);
     await this.options.store.save(state);

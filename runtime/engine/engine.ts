@@ -77,6 +77,13 @@ export class Engine<Row> {
   private readonly dirtyWindows = new Map<PartitionState, Map<number, Set<Key>>>();
   /** Sessions that received records in this batch. */
   private readonly touchedSessions = new Set<SessionPartial>();
+  /** Partitions whose records carried an event time in this batch (the idleness clock). */
+  private readonly delivered = new Set<PartitionState>();
+  private activePartition: PartitionState | undefined;
+  /** dedupeBy ids of the current record, remembered only once the record is fully windowed. */
+  private readonly pendingIds: [Key, number][] = [];
+  private readonly pendingKeys: Key[] = [];
+  private readonly pendingGaps: number[] = [];
 
   constructor(job: Job<Row>) {
     this.plan = job.plan;
@@ -99,7 +106,8 @@ export class Engine<Row> {
     let records = 0;
     let redelivered = 0;
     let tombstones = 0;
-    const delivered = new Set<PartitionState>();
+    const delivered = this.delivered;
+    delivered.clear();
 
     for (const group of groups) {
       for (const record of group) {
@@ -109,10 +117,7 @@ export class Engine<Row> {
           redelivered++;
           continue;
         }
-        if (p !== this.p) {
-          this.enterPartition(state, p);
-          delivered.add(p);
-        }
+        if (p !== this.p) this.enterPartition(state, p);
         p.offset = record.offset;
         this.record = record;
         if (record.value === null || record.value === undefined) {
@@ -133,6 +138,7 @@ export class Engine<Row> {
       }
     }
     this.p = undefined as unknown as PartitionState;
+    this.activePartition = undefined;
     this.cachedWindow = undefined;
     this.cachedEnd = Number.NaN;
 
@@ -207,20 +213,32 @@ export class Engine<Row> {
     }
     const p = this.p;
     if (timestamp > p.maxTimestamp) p.maxTimestamp = timestamp;
+    // Only records with an event time make a partition active: one that delivers nothing but
+    // undecodable values must still be able to go idle instead of holding the watermark.
+    if (this.activePartition !== p) {
+      this.delivered.add(p);
+      this.activePartition = p;
+    }
     this.timestamp = timestamp;
     this.pipeline(element);
   }
 
-  /** Chains map, filter, flatMap and dedupe in front of the window, as closures built once. */
+  /**
+   * Chains map, filter, flatMap and dedupe in front of the window, as closures built once.
+   *
+   * A record is windowed all or nothing, so that a dead letter leaves no trace and can be
+   * replayed: its elements are collected first, then every user function that picks a window
+   * (key selector, session gap) runs, and only then are windows updated and dedupe ids kept.
+   */
   private buildPipeline(): (element: unknown) => void {
-    const intoWindow = this.fixed
-      ? (element: unknown) => this.addToFixedWindows(element)
-      : (element: unknown) => this.addToSession(element);
     const transforms = this.plan.transforms;
-    if (transforms.length === 0) return intoWindow;
+    if (transforms.length === 0) {
+      return (element) => {
+        const key = this.keyOf(element);
+        this.intoWindow(element, key, this.gapOf(element));
+      };
+    }
 
-    // Elements are collected first and windowed only when every transform succeeded, so a
-    // record whose flatMap throws half way leaves no trace in the windows.
     const pending: unknown[] = [];
     let next: (element: unknown) => void = (element) => {
       pending.push(element);
@@ -250,26 +268,54 @@ export class Engine<Row> {
       }
     }
     const head = next;
+    const keys = this.pendingKeys;
+    const gaps = this.pendingGaps;
+    const ids = this.pendingIds;
     return (element) => {
       pending.length = 0;
+      ids.length = 0;
       try {
         head(element);
       } catch (error) {
         throw new StageError('transform', error);
       }
-      for (const out of pending) intoWindow(out);
+      keys.length = 0;
+      gaps.length = 0;
+      for (const out of pending) {
+        keys.push(this.keyOf(out));
+        gaps.push(this.gapOf(out));
+      }
+      for (let i = 0; i < pending.length; i++) this.intoWindow(pending[i], keys[i]!, gaps[i]!);
+      for (const [id, expiry] of ids) this.p.seenIds.set(id, expiry);
     };
+  }
+
+  private intoWindow(element: unknown, key: Key, gap: number): void {
+    if (this.fixed) this.addToFixedWindows(element, key);
+    else this.addToSession(element, key, gap);
+  }
+
+  /** The session gap of an element; 0 for fixed windows, which have none. */
+  private gapOf(element: unknown): number {
+    if (!this.merging) return 0;
+    const gap = this.merging.sessionGap(element, this.timestamp);
+    if (!Number.isSafeInteger(gap) || gap <= 0) {
+      throw new Error(
+        `Invalid session gap ${String(gap)}: the gap must be a positive whole number of milliseconds.`,
+      );
+    }
+    return gap;
   }
 
   private firstSighting(id: Key, ttlMs: number): boolean {
     const p = this.p;
     const expiry = p.seenIds.get(id);
     // Judged against the partition watermark at batch start, like lateness, so replays agree.
-    if (expiry !== undefined && expiry > p.watermark) {
+    if ((expiry !== undefined && expiry > p.watermark) || this.pendingIds.some(([seen]) => seen === id)) {
       this.deduplicated++;
       return false;
     }
-    p.seenIds.set(id, this.timestamp + ttlMs);
+    this.pendingIds.push([id, this.timestamp + ttlMs]);
     return true;
   }
 
@@ -285,8 +331,7 @@ export class Engine<Row> {
     return key;
   }
 
-  private addToFixedWindows(element: unknown): void {
-    const key = this.keyOf(element);
+  private addToFixedWindows(element: unknown, key: Key): void {
     const timestamp = this.timestamp;
     const watermark = this.watermarkAtStart;
     const ends = this.ends;
@@ -338,14 +383,7 @@ export class Engine<Row> {
     });
   }
 
-  private addToSession(element: unknown): void {
-    const gap = this.merging!.sessionGap(element, this.timestamp);
-    if (!Number.isSafeInteger(gap) || gap <= 0) {
-      throw new Error(
-        `Invalid session gap ${String(gap)}: the gap must be a positive whole number of milliseconds.`,
-      );
-    }
-    const key = this.keyOf(element);
+  private addToSession(element: unknown, key: Key, gap: number): void {
     const start = this.timestamp;
     const end = start + gap;
     const watermark = this.watermarkAtStart;
@@ -486,7 +524,13 @@ export class Engine<Row> {
         keys = dirty;
       }
       for (const key of keys) {
-        const acc = this.mergedFixed(partitions, end, key);
+        let acc: unknown;
+        try {
+          acc = this.mergedFixed(partitions, end, key);
+        } catch (error) {
+          this.windowFailed(key, window, `The aggregate's merge threw: ${describeError(error)}`, deadLetters);
+          continue;
+        }
         this.emit(key, window, acc, !onTime, rows, deadLetters);
       }
       if (end - 1 + this.lateness <= after) for (const p of partitions) p.windows.delete(end);
@@ -541,13 +585,24 @@ export class Engine<Row> {
         const touched = group.some(({ s }) => this.touchedSessions.has(s));
         const onTime = end - 1 > before;
         if (onTime || touched) {
-          let acc: unknown;
-          if (group.length === 1) acc = group[0]!.s.acc;
-          else {
-            acc = aggregate.createAccumulator();
-            for (const { s } of group) acc = aggregate.merge(acc, s.acc);
+          const window = { start: group[0]!.s.start, end };
+          // emit catches the window function's errors itself: only a merge can throw here.
+          try {
+            let acc: unknown;
+            if (group.length === 1) acc = group[0]!.s.acc;
+            else {
+              acc = aggregate.createAccumulator();
+              for (const { s } of group) acc = aggregate.merge(acc, s.acc);
+            }
+            this.emit(key, window, acc, !onTime, rows, deadLetters);
+          } catch (error) {
+            this.windowFailed(
+              key,
+              window,
+              `The aggregate's merge threw: ${describeError(error)}`,
+              deadLetters,
+            );
           }
-          this.emit(key, { start: group[0]!.s.start, end }, acc, !onTime, rows, deadLetters);
         }
         if (end - 1 + this.lateness <= after) {
           for (const { p, s } of group) {
@@ -558,6 +613,11 @@ export class Engine<Row> {
         }
       }
     }
+  }
+
+  /** A window whose result could not be computed or turned into rows: its rows go to the dead letters. */
+  private windowFailed(key: Key, window: TimeWindow, reason: string, deadLetters: DeadLetter[]): void {
+    deadLetters.push({ kind: 'window', key: this.plan.keySelector ? key : undefined, window, reason });
   }
 
   private emit(
@@ -573,12 +633,7 @@ export class Engine<Row> {
     try {
       out = this.plan.emit(key, window, this.aggregate.getResult(acc));
     } catch (error) {
-      deadLetters.push({
-        kind: 'window',
-        key: publicKey,
-        window,
-        reason: `The window function threw: ${describeError(error)}`,
-      });
+      this.windowFailed(key, window, `The window function threw: ${describeError(error)}`, deadLetters);
       return;
     }
     if (Array.isArray(out)) {
