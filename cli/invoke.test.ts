@@ -12,7 +12,9 @@ const JOB = join(import.meta.dirname, '..', 'examples', 'bids-per-auction.ts');
 
 async function floe(...args: string[]) {
   try {
-    const { stdout, stderr } = await run(process.execPath, [FLOE, ...args], { cwd: join(import.meta.dirname, '..') });
+    const { stdout, stderr } = await run(process.execPath, [FLOE, ...args], {
+      cwd: join(import.meta.dirname, '..'),
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -36,11 +38,16 @@ describe('floe invoke', () => {
     expect(stdout).toMatch(/1001\s+2023-11-14T22:13:20\.000Z\s+2023-11-14T22:13:30\.000Z\s+3/);
     expect(stdout).toContain('bids partition 1 offset 20 [decode]');
 
-    const deadLetters = (await readFile(join(dir, 'dead-letters.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const deadLetters = (await readFile(join(dir, 'dead-letters.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(deadLetters).toEqual([
       expect.objectContaining({ topic: 'bids', partition: 1, offset: 20, stage: 'decode', key: 'MTAwMg==' }),
     ]);
-    expect(Buffer.from(deadLetters[0].value, 'base64').toString()).toBe('{"auction":1002,"bidder":2008,"price":');
+    expect(Buffer.from(deadLetters[0].value, 'base64').toString()).toBe(
+      '{"auction":1002,"bidder":2008,"price":',
+    );
     const rows = (await readFile(join(dir, 'rows.jsonl'), 'utf8')).trim().split('\n');
     expect(rows).toHaveLength(8);
   });
@@ -58,7 +65,9 @@ describe('floe invoke', () => {
     const { code, stderr, stdout } = await floe('invoke', JOB);
     expect(code).toBe(2);
     expect(stdout).toBe('');
-    expect(stderr.trim().split('\n')).toEqual(['floe: invoke needs --event <file.json>, a Lambda Kafka event.']);
+    expect(stderr.trim().split('\n')).toEqual([
+      'floe: invoke needs --event <file.json>, a Lambda Kafka event.',
+    ]);
   });
 
   it.each([

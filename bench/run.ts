@@ -1,0 +1,134 @@
+/**
+ * `npm run bench [-- --json] [-- --events N] [-- --only NAME]`
+ *
+ * For each example: records/s of the engine over 6 MB ESM events, and in the same run the decode
+ * floor (base64 + JSON.parse of the same values), taken in alternation so both see the same
+ * machine; the ratio engine/floor is what to compare between runs, not the absolute figures.
+ * Peak RSS is measured for one 6 MB batch in a fresh process.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { EXAMPLE_JOBS, type ExampleName } from '../examples/index.ts';
+import { Engine } from '../runtime/engine/engine.ts';
+import { newEngineState } from '../runtime/engine/state.ts';
+import { buildWorkload, decodeFloor } from './workload.ts';
+
+const ROUNDS = 7;
+
+interface BenchResult {
+  readonly name: string;
+  readonly records: number;
+  readonly recordsPerSec: number;
+  readonly floorPerSec: number;
+  readonly ratio: number;
+  readonly peakRssMb: number;
+}
+
+function parse() {
+  try {
+    const { values } = parseArgs({
+      options: { json: { type: 'boolean' }, events: { type: 'string' }, only: { type: 'string' } },
+      strict: true,
+    });
+    const events = values.events === undefined ? 6 : Number(values.events);
+    if (!Number.isSafeInteger(events) || events < 1)
+      throw new Error(`--events must be a positive whole number, got "${values.events}".`);
+    const names = Object.keys(EXAMPLE_JOBS) as ExampleName[];
+    if (values.only !== undefined && !names.includes(values.only as ExampleName)) {
+      throw new Error(`--only must name an example: ${names.join(', ')}.`);
+    }
+    return { json: values.json === true, events, names: values.only ? [values.only as ExampleName] : names };
+  } catch (error) {
+    process.stderr.write(`bench: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+function measure(
+  name: ExampleName,
+  workload: ReturnType<typeof buildWorkload>,
+): Omit<BenchResult, 'peakRssMb'> {
+  const job = EXAMPLE_JOBS[name];
+  const engineTimes: number[] = [];
+  const floorTimes: number[] = [];
+  let sink = 0;
+  // Round 0 warms up the JIT for both and is not counted.
+  for (let round = 0; round <= ROUNDS; round++) {
+    let start = performance.now();
+    sink += decodeFloor(workload.events);
+    const floorTime = performance.now() - start;
+
+    const engine = new Engine<unknown>(job);
+    const state = newEngineState();
+    start = performance.now();
+    for (const event of workload.events) sink += engine.processBatch(state, event, { now: 0 }).rows.length;
+    sink += engine.drain(state, 0).rows.length;
+    if (round > 0) {
+      floorTimes.push(floorTime);
+      engineTimes.push(performance.now() - start);
+    }
+  }
+  if (sink === Number.MIN_SAFE_INTEGER) process.stdout.write('');
+  const recordsPerSec = workload.records / (median(engineTimes) / 1000);
+  const floorPerSec = workload.records / (median(floorTimes) / 1000);
+  return { name, records: workload.records, recordsPerSec, floorPerSec, ratio: recordsPerSec / floorPerSec };
+}
+
+function peakRss(name: ExampleName, eventPath: string): { peakMb: number; baselineMb: number } {
+  const script = join(import.meta.dirname, 'peak-rss.ts');
+  const out = execFileSync(process.execPath, ['--import', 'tsx', script, name, eventPath], {
+    encoding: 'utf8',
+  });
+  return JSON.parse(out) as { peakMb: number; baselineMb: number };
+}
+
+const options = parse();
+const log = (text: string) => {
+  if (!options.json) process.stderr.write(`${text}\n`);
+};
+log(`Building ${options.events} events of up to 10,000 Nexmark bids / 6 MB each...`);
+const workload = buildWorkload(options.events);
+log(
+  `${workload.records.toLocaleString('en')} records in ${workload.events.length} events, mean ${workload.meanEventMb.toFixed(2)} MB per event; ${ROUNDS} rounds, median.`,
+);
+
+const scratch = mkdtempSync(join(tmpdir(), 'floe-bench-'));
+const eventPath = join(scratch, 'event.json');
+writeFileSync(eventPath, JSON.stringify(workload.events[0]));
+
+const results: BenchResult[] = [];
+const baselines: number[] = [];
+for (const name of options.names) {
+  log(`  ${name}...`);
+  const rss = peakRss(name, eventPath);
+  baselines.push(rss.baselineMb);
+  const result = { ...measure(name, workload), peakRssMb: rss.peakMb };
+  results.push(result);
+  if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+rmSync(scratch, { recursive: true, force: true });
+if (!options.json) {
+  const header = ['example', 'records', 'engine rec/s', 'floor rec/s', 'engine/floor', 'peak RSS (1 batch)'];
+  const rows = results.map((r) => [
+    r.name,
+    r.records.toLocaleString('en'),
+    Math.round(r.recordsPerSec).toLocaleString('en'),
+    Math.round(r.floorPerSec).toLocaleString('en'),
+    r.ratio.toFixed(2),
+    `${r.peakRssMb.toFixed(0)} MB`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  for (const row of [header, ...rows])
+    process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i]!)).join('  ')}\n`);
+  process.stdout.write(
+    `Peak RSS: a fresh Node process that parsed one ${workload.meanEventMb.toFixed(1)} MB event (${Math.min(...baselines).toFixed(0)}-${Math.max(...baselines).toFixed(0)} MB before processing), then processed and drained it.\n`,
+  );
+}

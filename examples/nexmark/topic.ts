@@ -1,0 +1,13 @@
+import { type ProducerRecord, produceToTopic, type TopicLog } from '../../runtime/kafka/event-builder.ts';
+import type { Bid } from './bid.ts';
+
+/** The bids as a JSON producer keyed by auction would write them to a topic (the examples' input). */
+export function bidTopic(bids: Iterable<Bid>, partitions: number, topic = 'bids'): TopicLog {
+  return produceToTopic(bidRecords(bids), { topic, partitions });
+}
+
+function* bidRecords(bids: Iterable<Bid>): Generator<ProducerRecord> {
+  for (const bid of bids) {
+    yield { key: String(bid.auction), value: JSON.stringify(bid), timestamp: bid.dateTime };
+  }
+}

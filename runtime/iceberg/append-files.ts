@@ -1,0 +1,343 @@
+/**
+ * appendFiles commits data files to an Iceberg table as one snapshot whose id the caller chose
+ * beforehand, and does so idempotently: if a snapshot with that id is already in the table, the
+ * files were committed by an earlier call (whose answer may have been lost) and nothing is
+ * written. That is how a publish intent recorded before the commit can be retried safely, after
+ * a timeout, a crash, or a restart under a new job identity.
+ *
+ * A commit is optimistic: write the manifest, the manifest list and the next metadata file, then
+ * compare-and-swap the catalog pointer. When another writer moved the pointer first, re-read the
+ * table, check again whether the snapshot landed, and rebase: the manifest is reused (its
+ * sequence numbers are inherited), only the manifest list and metadata file are rewritten, and
+ * the snapshot id stays the same.
+ *
+ * A missing table is created first (metadata version 1, no snapshot); of two concurrent
+ * creators one wins and the other appends to the winner's table.
+ */
+
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Columns, Table } from '../sink/table.ts';
+import type { ObjectStore } from '../storage/object-store.ts';
+import type { Catalog } from './catalog.ts';
+import type { DataFile } from './data-file.ts';
+import { CommitConflictError, IcebergError, IcebergMetadataError, SchemaMismatchError } from './errors.ts';
+import { encodeManifest } from './manifest.ts';
+import { decodeManifestList, encodeManifestList, type ManifestFile } from './manifest-list.ts';
+import { describeSchemaDifference, type IcebergSchema, icebergSchema } from './schema.ts';
+import { metadataFileName, metadataVersion, tableKeyPrefix } from './table-layout.ts';
+import {
+  findSnapshot,
+  newTableMetadata,
+  parseTableMetadata,
+  serializeTableMetadata,
+  type TableMetadata,
+  withSnapshot,
+} from './table-metadata.ts';
+
+export interface AppendOptions {
+  /** The snapshot id to commit, chosen before the first attempt and kept across retries: 1 to 2^63 - 1. */
+  readonly snapshotId: bigint;
+  /**
+   * Extra snapshot summary properties, e.g. `{ 'floe.intent': 'p3-e42' }`. Keys Iceberg computes
+   * (`operation`, `added-*`, `total-*`, …) are rejected.
+   * @default - none
+   */
+  readonly summary?: Readonly<Record<string, string>>;
+  /**
+   * Commit attempts before giving up with CommitConflictError. Each lost race re-reads the
+   * table and rebases; a jittered backoff (5 ms doubling, at most 1 s) separates attempts.
+   * @default 20
+   */
+  readonly maxAttempts?: number;
+  /** Table properties, used only when this call creates the table. @default - none */
+  readonly properties?: Readonly<Record<string, string>>;
+  /** Clock for snapshot and metadata timestamps. @default Date.now */
+  readonly now?: () => number;
+}
+
+export type AppendResult =
+  | {
+      /** A snapshot with this id was already in the table: nothing was written. */
+      readonly alreadyCommitted: true;
+      readonly snapshotId: bigint;
+      readonly metadataLocation: string;
+    }
+  | {
+      readonly alreadyCommitted: false;
+      readonly snapshotId: bigint;
+      /** The metadata file this commit installed. */
+      readonly metadataLocation: string;
+      readonly sequenceNumber: number;
+      /** Commit attempts made, 1 when no other writer interfered. */
+      readonly attempts: number;
+    };
+
+const MAX_SNAPSHOT_ID = 2n ** 63n - 1n;
+const DEFAULT_MAX_ATTEMPTS = 20;
+/** Summary keys an append computes; a caller may not set them. */
+const RESERVED_SUMMARY = /^(operation|added-.*|deleted-.*|removed-.*|changed-.*|total-.*)$/;
+
+/**
+ * Commits `files` to `tableName` as snapshot `options.snapshotId`. Returns `alreadyCommitted:
+ * true` without writing anything when the table already has that snapshot.
+ *
+ * @example
+ * const file = await writeDataFile(store, bids, rows, dataFileKey(bids.name, 'p3-e42.parquet'));
+ * await appendFiles(catalog, store, bids.name, bids, [file], { snapshotId: intent.snapshotId });
+ */
+export async function appendFiles<C extends Columns>(
+  catalog: Catalog,
+  store: ObjectStore,
+  tableName: string,
+  table: Table<C>,
+  files: readonly DataFile[],
+  options: AppendOptions,
+): Promise<AppendResult> {
+  const { snapshotId } = options;
+  if (snapshotId < 1n || snapshotId > MAX_SNAPSHOT_ID) {
+    throw new IcebergError(`Table ${tableName}: snapshotId must be from 1 to 2^63 - 1, got ${snapshotId}.`);
+  }
+  const extraSummary = options.summary ?? {};
+  for (const key of Object.keys(extraSummary)) {
+    if (RESERVED_SUMMARY.test(key)) {
+      throw new IcebergError(
+        `Table ${tableName}: summary key "${key}" is computed by the append; use a prefixed key such as "floe.${key}".`,
+      );
+    }
+  }
+  const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+    throw new IcebergError(`Table ${tableName}: maxAttempts must be a positive integer, got ${maxAttempts}.`);
+  }
+  const now = options.now ?? Date.now;
+  const schema = icebergSchema(table.columns);
+  // Written at most once per call and reused by every attempt (sequence numbers are inherited).
+  let manifest: ManifestFile | undefined;
+
+  let creations = 0;
+  for (let attempt = 1; attempt <= maxAttempts; ) {
+    const location = await catalog.currentMetadataLocation(tableName);
+    if (location === undefined) {
+      if (++creations > maxAttempts) {
+        throw new IcebergError(
+          `Table ${tableName}: ${String(catalog)} still has no table after ${maxAttempts} creations; check the catalog.`,
+        );
+      }
+      await createTable(catalog, store, tableName, schema, options.properties ?? {}, now());
+      continue; // re-read: the table is ours or a concurrent creator's
+    }
+    const current = await readMetadata(store, tableName, location);
+    if (findSnapshot(current, snapshotId) !== undefined) {
+      return { alreadyCommitted: true, snapshotId, metadataLocation: location };
+    }
+    checkTable(tableName, current, schema, location);
+
+    const metadataPrefix = keyIn(store, `${current.location}/metadata`, tableName);
+    if (manifest === undefined && files.length > 0) {
+      // The manifest records the table's schema id (the fields matched above).
+      const schemaId = Number(current.currentSchema['schema-id'] ?? 0);
+      const bytes = encodeManifest({ schema: { ...schema, 'schema-id': schemaId }, snapshotId, files });
+      const key = `${metadataPrefix}/${randomUUID()}-m0.avro`;
+      await store.put(key, bytes, { ifNoneMatch: '*' });
+      manifest = addedManifest(store.uri(key), bytes.byteLength, snapshotId, files);
+    }
+    const sequenceNumber = current.lastSequenceNumber + 1;
+    const parent =
+      current.currentSnapshotId === undefined ? undefined : findSnapshot(current, current.currentSnapshotId);
+    const inherited =
+      parent === undefined ? [] : await readManifestList(store, tableName, parent.manifestList);
+    const manifests = [
+      ...(manifest === undefined
+        ? []
+        : [
+            {
+              ...manifest,
+              sequenceNumber: BigInt(sequenceNumber),
+              minSequenceNumber: BigInt(sequenceNumber),
+            },
+          ]),
+      ...inherited,
+    ];
+    const listKey = `${metadataPrefix}/snap-${snapshotId}-${attempt}-${randomUUID()}.avro`;
+    await store.put(
+      listKey,
+      encodeManifestList({ snapshotId, parentSnapshotId: parent?.snapshotId, sequenceNumber, manifests }),
+      { ifNoneMatch: '*' },
+    );
+    const timestampMs = Math.max(now(), current.lastUpdatedMs);
+    const next = withSnapshot(current, {
+      currentLocation: location,
+      snapshotId,
+      manifestList: store.uri(listKey),
+      summary: { ...snapshotSummary(files, parent?.summary), ...extraSummary },
+      timestampMs,
+    });
+    const version = (metadataVersion(location) ?? current.snapshots.length) + 1;
+    const metadataKey = `${metadataPrefix}/${metadataFileName(version)}`;
+    await store.put(metadataKey, serializeTableMetadata(next), { ifNoneMatch: '*' });
+    const nextLocation = store.uri(metadataKey);
+    if (await catalog.compareAndSwap(tableName, location, nextLocation)) {
+      return {
+        alreadyCommitted: false,
+        snapshotId,
+        metadataLocation: nextLocation,
+        sequenceNumber,
+        attempts: attempt,
+      };
+    }
+    // Lost the race: these two files are referenced by nothing, so they can go.
+    await Promise.all([store.delete(metadataKey), store.delete(listKey)]).catch(() => undefined);
+    attempt++;
+    if (attempt <= maxAttempts) await sleep(Math.random() * Math.min(1000, 5 * 2 ** (attempt - 2)));
+  }
+  throw new CommitConflictError(
+    `Table ${tableName}: snapshot ${snapshotId} lost the commit race ${maxAttempts} times in a row. Too many writers commit to this table at once; route its commits through one committer, or raise maxAttempts. Retrying with the same snapshotId is safe.`,
+  );
+}
+
+/** Reads a table's current metadata through the catalog, or `undefined` if it does not exist. */
+export async function loadTable(
+  catalog: Catalog,
+  store: ObjectStore,
+  tableName: string,
+): Promise<{ readonly metadataLocation: string; readonly metadata: TableMetadata } | undefined> {
+  const metadataLocation = await catalog.currentMetadataLocation(tableName);
+  if (metadataLocation === undefined) return undefined;
+  return { metadataLocation, metadata: await readMetadata(store, tableName, metadataLocation) };
+}
+
+async function createTable(
+  catalog: Catalog,
+  store: ObjectStore,
+  tableName: string,
+  schema: IcebergSchema,
+  properties: Readonly<Record<string, string>>,
+  timestampMs: number,
+): Promise<void> {
+  const prefix = tableKeyPrefix(tableName);
+  const metadata = newTableMetadata({ location: store.uri(prefix), schema, properties, timestampMs });
+  const key = `${prefix}/metadata/${metadataFileName(1)}`;
+  await store.put(key, serializeTableMetadata(metadata), { ifNoneMatch: '*' });
+  if (!(await catalog.compareAndSwap(tableName, undefined, store.uri(key)))) {
+    await store.delete(key).catch(() => undefined); // a concurrent creator won
+  }
+}
+
+async function readMetadata(store: ObjectStore, tableName: string, location: string): Promise<TableMetadata> {
+  const bytes = await store.get(keyIn(store, location, tableName));
+  if (bytes === undefined) {
+    throw new IcebergMetadataError(
+      `Table ${tableName}: the catalog points at ${location}, which does not exist. Restore the file or point the catalog at an existing metadata file.`,
+    );
+  }
+  return parseTableMetadata(bytes, `${location} of table ${tableName}`);
+}
+
+async function readManifestList(
+  store: ObjectStore,
+  tableName: string,
+  location: string,
+): Promise<ManifestFile[]> {
+  const bytes = await store.get(keyIn(store, location, tableName));
+  if (bytes === undefined) {
+    throw new IcebergMetadataError(
+      `Table ${tableName}: the current snapshot's manifest list ${location} does not exist.`,
+    );
+  }
+  try {
+    return decodeManifestList(bytes);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new IcebergMetadataError(`Table ${tableName}: cannot read manifest list ${location}: ${reason}.`, {
+      cause: error,
+    });
+  }
+}
+
+function checkTable(
+  tableName: string,
+  current: TableMetadata,
+  schema: IcebergSchema,
+  location: string,
+): void {
+  const difference = describeSchemaDifference(current.currentSchema, schema);
+  if (difference !== undefined) {
+    throw new SchemaMismatchError(
+      `Table ${tableName} (${location}) does not have the job's schema: ${difference}. Floe does not evolve schemas yet; write to a new table or migrate this one.`,
+    );
+  }
+  const fields = current.defaultSpec.fields;
+  if (Array.isArray(fields) && fields.length > 0) {
+    throw new IcebergError(
+      `Table ${tableName} (${location}) is partitioned; Floe appends to unpartitioned tables only.`,
+    );
+  }
+}
+
+/** The store key of a URI inside the table, or an error naming both. */
+function keyIn(store: ObjectStore, uri: string, tableName: string): string {
+  const key = store.keyOf(uri);
+  if (key === undefined) {
+    throw new IcebergError(
+      `Table ${tableName}: ${uri} is outside ${String(store)}; open the table with the store that holds it.`,
+    );
+  }
+  return key;
+}
+
+function addedManifest(
+  location: string,
+  length: number,
+  snapshotId: bigint,
+  files: readonly DataFile[],
+): ManifestFile {
+  return {
+    manifestPath: location,
+    manifestLength: BigInt(length),
+    partitionSpecId: 0,
+    content: 0,
+    sequenceNumber: 0n, // set per attempt
+    minSequenceNumber: 0n,
+    addedSnapshotId: snapshotId,
+    addedFilesCount: files.length,
+    existingFilesCount: 0,
+    deletedFilesCount: 0,
+    addedRowsCount: BigInt(files.reduce((sum, file) => sum + file.recordCount, 0)),
+    existingRowsCount: 0n,
+    deletedRowsCount: 0n,
+    partitions: [],
+    keyMetadata: null,
+  };
+}
+
+/**
+ * The summary of an append: what it added, and the table totals when the parent recorded
+ * them (a parent written without totals leaves them out rather than guessing).
+ */
+function snapshotSummary(
+  files: readonly DataFile[],
+  parent: Readonly<Record<string, string>> | undefined,
+): Record<string, string> {
+  const addedRecords = files.reduce((sum, file) => sum + file.recordCount, 0);
+  const addedSize = files.reduce((sum, file) => sum + file.fileSizeInBytes, 0);
+  const summary: Record<string, string> = {
+    operation: 'append',
+    'added-data-files': String(files.length),
+    'added-records': String(addedRecords),
+    'added-files-size': String(addedSize),
+  };
+  const totals: [string, number][] = [
+    ['total-data-files', files.length],
+    ['total-records', addedRecords],
+    ['total-files-size', addedSize],
+    ['total-delete-files', 0],
+    ['total-position-deletes', 0],
+    ['total-equality-deletes', 0],
+  ];
+  for (const [key, added] of totals) {
+    const before = parent === undefined ? '0' : parent[key];
+    if (before !== undefined && /^\d+$/.test(before)) summary[key] = String(BigInt(before) + BigInt(added));
+  }
+  return summary;
+}

@@ -1,0 +1,124 @@
+/**
+ * A DataFile describes one Parquet file for a table's manifest: its URI, row count, size and
+ * per-column metrics. It is plain JSON data (bounds as hex), so a commit protocol can keep it in
+ * a publish intent and commit it later, possibly from another process.
+ */
+
+import { toColumnVectors } from '../parquet/column-vectors.ts';
+import type { ParquetWriteOptions } from '../parquet/parquet-writer.ts';
+import { writeParquet } from '../parquet/parquet-writer.ts';
+import type { Columns, RowOf, Table } from '../sink/table.ts';
+import { type ObjectStore, PreconditionFailedError } from '../storage/object-store.ts';
+import { columnMetrics, DEFAULT_TRUNCATE_LENGTH } from './column-metrics.ts';
+import { DataFileConflictError, IcebergError } from './errors.ts';
+import { stringifyJson } from './json-bigint.ts';
+import { icebergSchema, parquetColumns } from './schema.ts';
+
+export interface DataFileColumn {
+  readonly fieldId: number;
+  /** Compressed bytes of the column in the file. */
+  readonly sizeInBytes: number;
+  /** Values including nulls and NaNs. */
+  readonly valueCount: number;
+  readonly nullCount: number;
+  /** Only for float and double columns. */
+  readonly nanCount?: number;
+  /** Iceberg single-value serialization of the lower bound, as hex; absent when all values are null or NaN. */
+  readonly lowerBound?: string;
+  /** Iceberg single-value serialization of the upper bound, as hex; absent when none can be given. */
+  readonly upperBound?: string;
+}
+
+export interface DataFile {
+  readonly content: 'data';
+  /** Absolute URI, as readers open it (`file:///…`, `s3://…`). */
+  readonly filePath: string;
+  readonly fileFormat: 'parquet';
+  readonly recordCount: number;
+  readonly fileSizeInBytes: number;
+  /** One entry per table column, in field id order. */
+  readonly columns: readonly DataFileColumn[];
+  /** Byte offsets of the row groups, ascending. */
+  readonly splitOffsets: readonly number[];
+}
+
+export interface WriteDataFileOptions extends Omit<ParquetWriteOptions, 'keyValueMetadata'> {
+  /**
+   * Characters (strings) or bytes (binary) kept in lower and upper bounds.
+   * @default 16, Iceberg's default metrics mode truncate(16)
+   */
+  readonly truncateLength?: number;
+}
+
+/**
+ * Writes `rows` as one Parquet file under `key` (the caller picks a key that is unique for these
+ * rows, e.g. with {@link dataFileKey}) and returns its DataFile for {@link appendFiles}.
+ *
+ * The file is created with a conditional put. If the key already holds the same bytes (a retry
+ * of the same batch) the call succeeds; if it holds other bytes it throws DataFileConflictError,
+ * because a committed file must never change under a reader.
+ */
+export async function writeDataFile<C extends Columns>(
+  store: ObjectStore,
+  table: Table<C>,
+  rows: readonly RowOf<C>[],
+  key: string,
+  options: WriteDataFileOptions = {},
+): Promise<DataFile> {
+  if (rows.length === 0) {
+    throw new IcebergError(
+      `Table ${table.name}: no rows to write to ${key}. Skip the file instead of writing an empty one.`,
+    );
+  }
+  const schema = icebergSchema(table.columns);
+  const vectors = toColumnVectors(table.name, parquetColumns(schema), rows);
+  const parquet = await writeParquet(vectors, `table ${table.name}, file ${key}`, {
+    ...options,
+    // Iceberg's own writers record the schema in the footer; some tools read it from there.
+    keyValueMetadata: { 'iceberg.schema': stringifyJson(schema) },
+  });
+  await putOnce(store, key, parquet.bytes, table.name);
+  const truncateLength = options.truncateLength ?? DEFAULT_TRUNCATE_LENGTH;
+  return {
+    content: 'data',
+    filePath: store.uri(key),
+    fileFormat: 'parquet',
+    recordCount: parquet.rowCount,
+    fileSizeInBytes: parquet.bytes.byteLength,
+    columns: vectors.map((vector): DataFileColumn => {
+      const metrics = columnMetrics(vector, truncateLength);
+      const fieldId = vector.column.fieldId;
+      return {
+        fieldId,
+        sizeInBytes: parquet.columnSizes.get(fieldId) ?? 0,
+        valueCount: metrics.valueCount,
+        nullCount: metrics.nullCount,
+        ...(metrics.nanCount === undefined ? {} : { nanCount: metrics.nanCount }),
+        ...(metrics.lowerBound === undefined ? {} : { lowerBound: toHex(metrics.lowerBound) }),
+        ...(metrics.upperBound === undefined ? {} : { upperBound: toHex(metrics.upperBound) }),
+      };
+    }),
+    splitOffsets: parquet.splitOffsets,
+  };
+}
+
+async function putOnce(store: ObjectStore, key: string, bytes: Uint8Array, table: string): Promise<void> {
+  try {
+    await store.put(key, bytes, { ifNoneMatch: '*' });
+  } catch (error) {
+    if (!(error instanceof PreconditionFailedError)) throw error;
+    const existing = await store.get(key);
+    if (existing !== undefined && Buffer.from(existing).equals(Buffer.from(bytes))) return;
+    throw new DataFileConflictError(
+      `Table ${table}: ${store.uri(key)} already exists with different content. Data file keys must be unique per set of rows; include the attempt or a UUID in the key.`,
+    );
+  }
+}
+
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+export function fromHex(hex: string): Uint8Array {
+  return new Uint8Array(Buffer.from(hex, 'hex'));
+}

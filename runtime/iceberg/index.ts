@@ -1,0 +1,20 @@
+/**
+ * Floe's Iceberg v2 append writer: write data files, then commit them as one snapshot with a
+ * pre-chosen id, idempotently. See docs/iceberg.md.
+ */
+export { type AppendOptions, type AppendResult, appendFiles, loadTable } from './append-files.ts';
+export type { Catalog, CatalogTable } from './catalog.ts';
+export { type DataFile, type DataFileColumn, type WriteDataFileOptions, writeDataFile } from './data-file.ts';
+export {
+  CommitConflictError,
+  DataFileConflictError,
+  IcebergError,
+  IcebergMetadataError,
+  SchemaMismatchError,
+} from './errors.ts';
+export { LocalCatalog } from './local-catalog.ts';
+export { decodeManifest, type Manifest, type ManifestEntry } from './manifest.ts';
+export { decodeManifestList, type ManifestFile } from './manifest-list.ts';
+export { type IcebergField, type IcebergSchema, icebergSchema } from './schema.ts';
+export { dataFileKey, tableKeyPrefix } from './table-layout.ts';
+export { parseTableMetadata, type Snapshot, type TableMetadata } from './table-metadata.ts';
