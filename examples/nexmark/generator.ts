@@ -12,6 +12,8 @@
  * const bids = generateBids({ seed: 7, count: 10_000, eventsPerSecond: 500, skew: 1.1 });
  * writeFileSync('bids.jsonl', bidsToJsonLines(bids));
  */
+
+import { mulberry32 } from '../../runtime/seeded-random.ts';
 import type { Bid } from './bid.ts';
 
 export interface BidGeneratorOptions {
@@ -137,18 +139,6 @@ export function bidsToJsonLines(bids: Iterable<Bid>): string {
   let out = '';
   for (const bid of bids) out += `${JSON.stringify(bid)}\n`;
   return out;
-}
-
-/** mulberry32: a tiny, fast 32-bit PRNG, plenty for test data. Returns numbers in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -10,6 +10,7 @@
  * Shapes follow runtime/source/kafka-event.ts and shared/anchors.md.
  */
 import { FloeConfigError, FloeError } from '../errors.ts';
+import { mulberry32 } from '../seeded-random.ts';
 import type { KafkaEvent, KafkaEventHeader, KafkaEventRecord } from '../source/kafka-event.ts';
 import { defaultPartitioner, type Partitioner, type RecordKey } from './partitioner.ts';
 
@@ -349,16 +350,4 @@ function base64(value: string | Uint8Array): string {
 
 function jsonBytes(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value), 'utf8');
-}
-
-/** mulberry32, a small seeded PRNG: the random interleaving is reproducible for a seed. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -14,6 +14,7 @@ import type { Job } from '../../runtime/job/job.ts';
 import { job } from '../../runtime/job/job-builder.ts';
 import type { Key, TombstonePolicy } from '../../runtime/job/plan.ts';
 import type { SourceStream } from '../../runtime/job/streams.ts';
+import { mulberry32 } from '../../runtime/seeded-random.ts';
 import { type RowOf, table } from '../../runtime/sink/table.ts';
 import type { FormatBase } from '../../runtime/source/format.ts';
 import { WatermarkStrategy } from '../../runtime/time/watermark-strategy.ts';
@@ -297,16 +298,7 @@ export function shuffle<T>(rnd: () => number, values: T[]): T[] {
 }
 
 /** A seeded pseudo-random generator (mulberry32), so property tests are reproducible. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const random = mulberry32;
 
 /** A random integer in [min, max]. */
 export function randomInt(rnd: () => number, min: number, max: number): number {
