@@ -101,6 +101,7 @@ export class Engine<Row> {
     const groups = isKafkaEvent(batch) ? Object.values(batch.records) : batch;
     const deadLetters: DeadLetter[] = [];
     this.state = state;
+    this.resetPartitionCursor();
     this.lateOut = [];
     this.deduplicated = 0;
     let records = 0;
@@ -137,10 +138,7 @@ export class Engine<Row> {
         }
       }
     }
-    this.p = undefined as unknown as PartitionState;
-    this.activePartition = undefined;
-    this.cachedWindow = undefined;
-    this.cachedEnd = Number.NaN;
+    this.resetPartitionCursor();
 
     const rows: EmittedRow<Row>[] = [];
     this.advanceAndFire(state, delivered, options, rows, deadLetters);
@@ -163,6 +161,13 @@ export class Engine<Row> {
       },
       partitions: progressOf(state),
     };
+  }
+
+  private resetPartitionCursor(): void {
+    this.p = undefined as unknown as PartitionState;
+    this.activePartition = undefined;
+    this.cachedWindow = undefined;
+    this.cachedEnd = Number.NaN;
   }
 
   /** Ends a bounded input: the watermark goes to +infinity and every pending window fires. */
