@@ -31,7 +31,12 @@ export {
   sum,
 } from './functions/aggregates.ts';
 export { Job } from './job/job.ts';
-export { JobBuilder, job, type KafkaSourceOptions } from './job/job-builder.ts';
+export {
+  JobBuilder,
+  job,
+  type KafkaRecordSourceOptions,
+  type KafkaSourceOptions,
+} from './job/job-builder.ts';
 export type { Key, TombstonePolicy, WindowScope } from './job/plan.ts';
 export type {
   AllWindowedStream,
@@ -55,6 +60,7 @@ export {
 export type { FormatBase } from './source/format.ts';
 export * from './source/formats/index.ts';
 export type { KafkaEvent, KafkaEventHeader, KafkaEventRecord } from './source/kafka-event.ts';
+export type { KafkaHeader, KafkaMessage } from './source/kafka-message.ts';
 export { type TimestampAssigner, WatermarkStrategy } from './time/watermark-strategy.ts';
 export { CumulativeEventTimeWindows } from './windows/cumulative.ts';
 export { EventTimeSessionWindows, type SessionGapExtractor } from './windows/session.ts';

@@ -2,7 +2,9 @@ import { describeError } from '../errors.ts';
 import type { AggregateFunction } from '../functions/aggregate-function.ts';
 import type { Job } from '../job/job.ts';
 import type { JobPlan, Key } from '../job/plan.ts';
+import type { FormatBase } from '../source/format.ts';
 import type { KafkaEvent, KafkaEventRecord } from '../source/kafka-event.ts';
+import { kafkaMessage } from '../source/kafka-message.ts';
 import type { TimeWindow } from '../windows/time-window.ts';
 import type { FixedWindowAssigner, MergingWindowAssigner } from '../windows/window-assigner.ts';
 import type {
@@ -201,6 +203,8 @@ export class Engine<Row> {
     } catch (error) {
       throw new StageError('decode', error);
     }
+    const message = this.plan.source.message;
+    if (message) element = kafkaMessage(record, this.decodeKey(record, message.key), element);
     const assigner = this.plan.watermarks.timestampAssigner;
     let timestamp: number;
     try {
@@ -226,6 +230,15 @@ export class Engine<Row> {
     }
     this.timestamp = timestamp;
     this.pipeline(element);
+  }
+
+  private decodeKey(record: KafkaEventRecord, format: FormatBase<unknown>): unknown {
+    if (!record.key) return null;
+    try {
+      return format.decode(record.key);
+    } catch (error) {
+      throw new StageError('decode', new Error(`The key is not valid ${format}: ${describeError(error)}`));
+    }
   }
 
   /**

@@ -1,5 +1,7 @@
 import { FloeConfigError } from '../errors.ts';
 import type { FormatBase } from '../source/format.ts';
+import { bytes } from '../source/formats/bytes.ts';
+import type { KafkaMessage } from '../source/kafka-message.ts';
 import type { TombstonePolicy } from './plan.ts';
 import { type SourceStream, sourceStream } from './streams.ts';
 
@@ -14,6 +16,11 @@ export interface KafkaSourceOptions<T> {
   readonly tombstones?: TombstonePolicy;
 }
 
+export interface KafkaRecordSourceOptions<K, V> extends KafkaSourceOptions<V> {
+  /** How record keys are decoded. @default bytes() */
+  readonly key?: FormatBase<K>;
+}
+
 const JOB_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 /** The entry point of the job API: name the job, then describe its stream. */
@@ -21,15 +28,39 @@ export class JobBuilder {
   /** @internal */
   constructor(private readonly name: string) {}
 
-  /** Reads records from the Kafka topic(s) of the Lambda event source mapping. */
+  /** Reads the values of records from the Kafka topic(s) of the Lambda event source mapping. */
   fromKafka<T>(options: KafkaSourceOptions<T>): SourceStream<T> {
-    const tombstones = options.tombstones ?? 'skip';
+    return sourceStream<T>(this.name, {
+      value: options.value as FormatBase<unknown>,
+      tombstones: this.tombstones(options.tombstones),
+    });
+  }
+
+  /**
+   * Reads whole records: decoded key and value, headers, coordinates and the Kafka timestamp.
+   * Costs an object per record more than `fromKafka`; use it when the job needs more than values.
+   *
+   * @example
+   * job('orders').fromKafkaRecords({ key: text(), value: json<Order>() })
+   */
+  fromKafkaRecords<K = Buffer, V = unknown>(
+    options: KafkaRecordSourceOptions<K, V>,
+  ): SourceStream<KafkaMessage<K, V>> {
+    return sourceStream<KafkaMessage<K, V>>(this.name, {
+      value: options.value as FormatBase<unknown>,
+      tombstones: this.tombstones(options.tombstones),
+      message: { key: (options.key ?? bytes()) as FormatBase<unknown> },
+    });
+  }
+
+  private tombstones(policy: TombstonePolicy | undefined): TombstonePolicy {
+    const tombstones = policy ?? 'skip';
     if (tombstones !== 'skip' && tombstones !== 'dead-letter') {
       throw new FloeConfigError(
         `Job ${this.name}: tombstones must be 'skip' or 'dead-letter', got '${String(tombstones)}'.`,
       );
     }
-    return sourceStream<T>(this.name, options.value as FormatBase<unknown>, tombstones);
+    return tombstones;
   }
 }
 

@@ -36,6 +36,8 @@ export interface JobPlan {
   readonly source: {
     readonly value: FormatBase<unknown>;
     readonly tombstones: TombstonePolicy;
+    /** Present for fromKafkaRecords: elements are KafkaMessages, keys decoded with this format. */
+    readonly message?: { readonly key: FormatBase<unknown> };
   };
   readonly watermarks: {
     readonly outOfOrdernessMs: number;

@@ -11,7 +11,7 @@ import type { WatermarkStrategy } from '../time/watermark-strategy.ts';
 import type { TimeWindow } from '../windows/time-window.ts';
 import type { WindowAssigner } from '../windows/window-assigner.ts';
 import { Job } from './job.ts';
-import type { JobPlan, Key, TombstonePolicy, Transform, WindowScope } from './plan.ts';
+import type { JobPlan, Key, Transform, WindowScope } from './plan.ts';
 
 /** Rows a window function returns: one row, or several (none is an empty array). */
 export type Rows<R> = R | readonly R[];
@@ -248,10 +248,6 @@ function completePlan(plan: PartialPlan): JobPlan {
   };
 }
 
-export function sourceStream<T>(
-  name: string,
-  value: JobPlan['source']['value'],
-  tombstones: TombstonePolicy,
-): SourceStream<T> {
-  return new SourceStream<T>({ name, transforms: [], source: { value, tombstones } });
+export function sourceStream<T>(name: string, source: JobPlan['source']): SourceStream<T> {
+  return new SourceStream<T>({ name, transforms: [], source });
 }

@@ -1,0 +1,296 @@
+/**
+ * LocalStateStore keeps {@link StateStore} items as files, for local runs and tests. Each item is a
+ * directory `<dir>/<encoded key>/` of numbered version files `v<20 digits>.json`; the current item
+ * is the highest version, and a delete writes a tombstone version.
+ *
+ * Guarantees (the same ones DynamoDB gives the commit protocol):
+ * - A write is atomic and durable: the version file is written to a temporary file, fsynced, and
+ *   only then given its name with link() (via {@link createExclusive}). After kill -9 at any
+ *   instruction a version file is complete or absent, never torn.
+ * - Conditional writes are safe across processes: a writer that read version v creates v + 1
+ *   exclusively, so of several racers exactly one wins and the others get
+ *   {@link ConditionFailedError} (an unconditional put re-reads and tries the next version).
+ *
+ * Only the newest {@link KEEP_VERSIONS} version files are kept. Deleting old files opens one hole:
+ * a writer that read version v, then stalled while v + 1 was written and pruned, would recreate
+ * v + 1 with link() and wrongly succeed. So every version file records the random `nonce` of the
+ * version it replaced, and after creating v + 1 a writer checks that its file is the highest, or
+ * that v + 2 names its nonce (someone built on it). If v + 2 names another nonce, the write was
+ * stale: the file is removed and the write fails (or, unconditional, retries). If v + 2 is gone
+ * too (more than {@link KEEP_VERSIONS} writes landed during the stall), the outcome cannot be told
+ * and the put throws a {@link StorageError} saying so, as a lost DynamoDB response would.
+ *
+ * Keys are arbitrary non-empty strings: the directory name keeps `a-z`, `0-9`, `-` and `_` and
+ * percent-encodes every other UTF-8 byte (upper case letters and `.` included, so names are safe on
+ * case-insensitive file systems and never `.`, `..` or a temporary name). Names longer than 200
+ * characters become `~<sha256 of the key>`; each version file stores the key, so list() and get()
+ * recover and check it.
+ *
+ * A crash can leave temporary files (`.floe-tmp-*`) in an item directory; reads skip them.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { createExclusive, errorCode, removeDurably } from './durable-file.ts';
+import { StorageError } from './object-store.ts';
+import {
+  ConditionFailedError,
+  type DeleteCondition,
+  type JsonValue,
+  type PutCondition,
+  type StateStore,
+  type VersionedItem,
+} from './state-store.ts';
+
+/** How many of the newest version files of an item are kept; older ones are deleted after a write. */
+export const KEEP_VERSIONS = 8;
+
+const VERSION_FILE = /^v(\d{20})\.json$/;
+const MAX_NAME = 200;
+const HASHED_PREFIX = '~';
+/** Re-reads when the version just listed was pruned before it could be read. */
+const READ_ATTEMPTS = 100;
+
+/** The content of one version file. */
+interface VersionRecord {
+  readonly key: string;
+  readonly version: number;
+  /** Random id of this version; the next version names it in `prev`. */
+  readonly nonce: string;
+  /** The nonce of the version this one replaced, or null for the first. */
+  readonly prev: string | null;
+  /** True for a tombstone written by delete(). */
+  readonly deleted: boolean;
+  readonly value: JsonValue;
+}
+
+type Condition = { readonly expectedVersion: number } | { readonly absent: true } | undefined;
+
+export class LocalStateStore implements StateStore {
+  /** The absolute directory that holds one subdirectory per item. */
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = resolve(dir);
+  }
+
+  async get(key: string): Promise<VersionedItem | undefined> {
+    const head = await this.head(key, itemDirName(key));
+    return head === undefined || head.deleted ? undefined : toItem(head);
+  }
+
+  async put(key: string, value: JsonValue, condition: PutCondition): Promise<VersionedItem> {
+    const record = await this.write(key, value, false, condition);
+    return toItem(record!);
+  }
+
+  async delete(key: string, condition?: DeleteCondition): Promise<void> {
+    await this.write(key, null, true, condition);
+  }
+
+  async list(prefix: string): Promise<VersionedItem[]> {
+    let names: string[];
+    try {
+      names = (await readdir(this.dir, { withFileTypes: true }))
+        .filter((entry) => entry.isDirectory())
+        .map((entry) => entry.name);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return [];
+      throw this.failure('list', prefix, error);
+    }
+    const items: VersionedItem[] = [];
+    for (const name of names) {
+      const decoded = decodeDirName(name);
+      if (decoded === null) continue; // not an item directory
+      if (decoded !== undefined && !decoded.startsWith(prefix)) continue;
+      const head = await this.head(decoded, name);
+      if (head !== undefined && !head.deleted && head.key.startsWith(prefix)) items.push(toItem(head));
+    }
+    return items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  toString(): string {
+    return `LocalStateStore(${this.dir})`;
+  }
+
+  /** Writes the next version (a value, or a tombstone) if `condition` holds; undefined when a delete had nothing to do. */
+  private async write(
+    key: string,
+    value: JsonValue,
+    deleted: boolean,
+    condition: Condition,
+  ): Promise<VersionRecord | undefined> {
+    const name = itemDirName(key);
+    for (;;) {
+      const head = await this.head(key, name);
+      const live = liveVersion(head);
+      checkCondition(key, condition, live);
+      if (deleted && live === undefined) return undefined; // unconditional delete of a missing item
+      const record: VersionRecord = {
+        key,
+        version: (head?.version ?? 0) + 1,
+        nonce: randomUUID(),
+        prev: head?.nonce ?? null,
+        deleted,
+        value,
+      };
+      const path = this.versionPath(name, record.version);
+      let outcome: 'created' | 'exists';
+      try {
+        outcome = await createExclusive(path, new TextEncoder().encode(`${JSON.stringify(record)}\n`));
+      } catch (error) {
+        throw this.failure('write', key, error);
+      }
+      if (outcome === 'created') {
+        const verdict = await this.verify(key, name, record);
+        if (verdict === 'current') {
+          await this.prune(name, record.version);
+          return record;
+        }
+        if (verdict === 'unknown') {
+          throw new StorageError(
+            `The outcome of the write of version ${record.version} of state item "${key}" in ${this} is unknown: more than ${KEEP_VERSIONS} later versions were written while it stalled. Read the item again before retrying.`,
+          );
+        }
+        // A stale writer recreated a pruned version: take the file back; it was never current.
+        await removeDurably(path).catch(() => undefined);
+      }
+      // Lost the race for this version: a conditional write fails, an unconditional one tries again.
+      if (condition !== undefined) {
+        const actual = liveVersion(await this.head(key, name));
+        throw new ConditionFailedError(key, expectedOf(condition), actual);
+      }
+    }
+  }
+
+  /**
+   * Whether a just-created version file is a real write: 'current' when it is the highest version
+   * or the next version was built on it, 'stale' when the next version replaced another file with
+   * the same number (pruned before this one was created), 'unknown' when the next version is gone.
+   */
+  private async verify(
+    key: string,
+    name: string,
+    record: VersionRecord,
+  ): Promise<'current' | 'stale' | 'unknown'> {
+    const versions = await this.versions(key, name);
+    if (versions.at(-1) === record.version) return 'current';
+    const next = await this.readVersion(key, name, record.version + 1);
+    if (next === undefined) return 'unknown';
+    return next.prev === record.nonce ? 'current' : 'stale';
+  }
+
+  /** The highest version record of an item (a tombstone included), or undefined when there is none. */
+  private async head(key: string | undefined, name: string): Promise<VersionRecord | undefined> {
+    for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+      const highest = (await this.versions(key ?? name, name)).at(-1);
+      if (highest === undefined) return undefined;
+      const record = await this.readVersion(key ?? name, name, highest);
+      if (record === undefined) continue; // pruned after many newer writes; list again
+      if (key !== undefined && record.key !== key) {
+        throw this.failure('read', key, new Error(`directory ${name} holds the item "${record.key}"`));
+      }
+      return record;
+    }
+    throw this.failure('read', key ?? name, new Error('versions kept being replaced while reading'));
+  }
+
+  /** The version numbers present for an item, ascending. */
+  private async versions(key: string, name: string): Promise<number[]> {
+    let entries: string[];
+    try {
+      entries = await readdir(join(this.dir, name));
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return [];
+      throw this.failure('list the versions of', key, error);
+    }
+    const versions: number[] = [];
+    for (const entry of entries) {
+      const match = VERSION_FILE.exec(entry);
+      if (match !== null) versions.push(Number(match[1]));
+    }
+    return versions.sort((a, b) => a - b);
+  }
+
+  /** One version file, or undefined when it does not exist. */
+  private async readVersion(key: string, name: string, version: number): Promise<VersionRecord | undefined> {
+    const path = this.versionPath(name, version);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return undefined;
+      throw this.failure('read', key, error);
+    }
+    try {
+      const record = JSON.parse(text) as VersionRecord;
+      if (record.version !== version || typeof record.key !== 'string' || typeof record.nonce !== 'string') {
+        throw new Error('not a version record');
+      }
+      return record;
+    } catch (error) {
+      throw this.failure('read', key, new Error(`${path} is invalid: ${(error as Error).message}`));
+    }
+  }
+
+  /** Deletes version files more than {@link KEEP_VERSIONS} below the one just written (never the current). */
+  private async prune(name: string, written: number): Promise<void> {
+    const versions = await this.versions(name, name).catch(() => []);
+    const highest = Math.max(written, versions.at(-1) ?? 0);
+    for (const version of versions) {
+      if (version > highest - KEEP_VERSIONS) break;
+      // Not fsynced: an old file that reappears after a crash is harmless, it is never the highest.
+      await rm(this.versionPath(name, version), { force: true }).catch(() => undefined);
+    }
+  }
+
+  private versionPath(name: string, version: number): string {
+    return join(this.dir, name, `v${String(version).padStart(20, '0')}.json`);
+  }
+
+  private failure(action: string, key: string, cause: unknown): StorageError {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    return new StorageError(`Could not ${action} state item "${key}" in ${this}: ${reason}`, { cause });
+  }
+}
+
+function toItem(record: VersionRecord): VersionedItem {
+  return { key: record.key, version: record.version, value: record.value };
+}
+
+function liveVersion(head: VersionRecord | undefined): number | undefined {
+  return head === undefined || head.deleted ? undefined : head.version;
+}
+
+function expectedOf(condition: NonNullable<Condition>): number | undefined {
+  return 'expectedVersion' in condition ? condition.expectedVersion : undefined;
+}
+
+function checkCondition(key: string, condition: Condition, live: number | undefined): void {
+  if (condition === undefined) return;
+  const holds = 'expectedVersion' in condition ? live === condition.expectedVersion : live === undefined;
+  if (!holds) throw new ConditionFailedError(key, expectedOf(condition), live);
+}
+
+/** The directory name of an item: `a-z0-9-_` kept, every other UTF-8 byte as `%XX`, long names hashed. */
+export function itemDirName(key: string): string {
+  if (key.length === 0) throw new TypeError('Invalid state key "": use a non-empty string.');
+  // encodeURIComponent rejects lone surrogates, which UTF-8 cannot represent.
+  const encoded = encodeURIComponent(key).replace(
+    /[^a-z0-9_%-]/g,
+    (char) => `%${char.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
+  );
+  if (encoded.length <= MAX_NAME) return encoded;
+  return `${HASHED_PREFIX}${createHash('sha256').update(key).digest('hex')}`;
+}
+
+/** The key of an item directory; undefined for a hashed name (read the key from a version file), null if not an item. */
+function decodeDirName(name: string): string | undefined | null {
+  if (name.startsWith(HASHED_PREFIX)) return /^~[0-9a-f]{64}$/.test(name) ? undefined : null;
+  if (!/^[a-z0-9_%-]+$/.test(name)) return null;
+  try {
+    return decodeURIComponent(name);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * StateStore is the small key-value store the commit protocol uses for partition heads and state
+ * items: versioned items with conditional writes, shaped so that DynamoDB (one item per key, a
+ * numeric `version` attribute) can implement it directly. {@link LocalStateStore} implements it
+ * on local files for local runs and tests.
+ *
+ * Every successful write gives the item the next version: a new item starts at version 1 and each
+ * put or delete adds 1. A write with a condition either applies as a whole or throws
+ * {@link ConditionFailedError}; it never applies partly.
+ */
+import { StorageError } from './object-store.ts';
+
+/** A value that survives `JSON.stringify` and `JSON.parse` unchanged. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** One item as stored: its key, its version (1 for a new item, +1 per write) and its value. */
+export interface VersionedItem {
+  readonly key: string;
+  readonly version: number;
+  readonly value: JsonValue;
+}
+
+/**
+ * The condition of a put:
+ * - `{ expectedVersion: v }`: the item exists with version `v` (DynamoDB `#version = :v`);
+ * - `{ absent: true }`: no item exists under the key (DynamoDB `attribute_not_exists(pk)`);
+ * - `undefined`: no condition, the put replaces whatever is there.
+ */
+export type PutCondition = { readonly expectedVersion: number } | { readonly absent: true } | undefined;
+
+/** The condition of a delete: the item exists with version `expectedVersion`. */
+export interface DeleteCondition {
+  readonly expectedVersion: number;
+}
+
+export interface StateStore {
+  /**
+   * The current item, or `undefined` when there is none (never written, or deleted).
+   * DynamoDB: GetItem with `ConsistentRead: true`.
+   */
+  get(key: string): Promise<VersionedItem | undefined>;
+
+  /**
+   * Writes `value` under `key` if `condition` holds and returns the item as written (its new version
+   * is the previous version + 1, or 1 for a new item).
+   * DynamoDB: PutItem with `ConditionExpression` `attribute_not_exists(pk)` for `{ absent: true }`,
+   * or `#version = :v` for `{ expectedVersion: v }`, setting `version = v + 1`.
+   * @throws ConditionFailedError when the condition does not hold.
+   */
+  put(key: string, value: JsonValue, condition: PutCondition): Promise<VersionedItem>;
+
+  /**
+   * Deletes the item if `condition` holds; deleting a missing item without a condition is not an error.
+   * DynamoDB: DeleteItem, with `ConditionExpression` `#version = :v` when a condition is given.
+   * @throws ConditionFailedError when the condition does not hold (also when the item is missing).
+   */
+  delete(key: string, condition?: DeleteCondition): Promise<void>;
+
+  /**
+   * Every current item whose key starts with `prefix` (a plain string prefix), sorted by key.
+   * DynamoDB: Query with `KeyConditionExpression` `begins_with(sk, :prefix)`, consistent read,
+   * following `LastEvaluatedKey` until the end.
+   */
+  list(prefix: string): Promise<VersionedItem[]>;
+}
+
+/**
+ * A conditional write found the item in another state than the condition required.
+ * `expectedVersion` is `undefined` when the write required the item to be absent; `actualVersion`
+ * is `undefined` when the item was absent (never written, or deleted).
+ */
+export class ConditionFailedError extends StorageError {
+  constructor(
+    readonly key: string,
+    readonly expectedVersion: number | undefined,
+    readonly actualVersion: number | undefined,
+  ) {
+    super(
+      `Conditional write to state item "${key}" failed: expected ${describeVersion(expectedVersion)}, found ${describeVersion(actualVersion)}. Another writer changed the item; read it again and retry.`,
+    );
+    this.name = 'ConditionFailedError';
+  }
+}
+
+function describeVersion(version: number | undefined): string {
+  return version === undefined ? 'no item' : `version ${version}`;
+}
