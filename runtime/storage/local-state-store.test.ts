@@ -129,7 +129,8 @@ describe('LocalStateStore', () => {
     for (const key of keys) expect((await store.get(key))?.value).toBe(key);
     expect((await store.list('')).map((item) => item.key)).toEqual([...keys].sort());
     expect((await store.list('x')).length).toBe(2);
-    for (const key of keys) expect(itemDirName(key)).toMatch(/^(~[0-9a-f]{64}|[a-z0-9_%-]{1,200})$/);
+    for (const key of keys)
+      expect(itemDirName(key)).toMatch(/^(~[0-9a-f]{64}|(?:[a-z0-9_-]|%[0-9A-F]{2}){1,200})$/);
     await expect(store.put('', 1, undefined)).rejects.toThrow(TypeError);
   });
 

@@ -14,8 +14,8 @@
  * Only the newest {@link KEEP_VERSIONS} version files are kept. Deleting old files opens one hole:
  * a writer that read version v, then stalled while v + 1 was written and pruned, would recreate
  * v + 1 with link() and wrongly succeed. So every version file records the random `nonce` of the
- * version it replaced, and after creating v + 1 a writer checks that its file is the highest, or
- * that v + 2 names its nonce (someone built on it). If v + 2 names another nonce, the write was
+ * version it replaced, and after creating v + 1 a writer checks that v + 2 is absent and no
+ * higher version exists, or that v + 2 names its nonce (someone built on it). If v + 2 names another nonce, the write was
  * stale: the file is removed and the write fails (or, unconditional, retries). If v + 2 is gone
  * too (more than {@link KEEP_VERSIONS} writes landed during the stall), the outcome cannot be told
  * and the put throws a {@link StorageError} saying so, as a lost DynamoDB response would.
@@ -173,11 +173,16 @@ export class LocalStateStore implements StateStore {
     name: string,
     record: VersionRecord,
   ): Promise<'current' | 'stale' | 'unknown'> {
-    const versions = await this.versions(key, name);
-    if (versions.at(-1) === record.version) return 'current';
-    const next = await this.readVersion(key, name, record.version + 1);
-    if (next === undefined) return 'unknown';
-    return next.prev === record.nonce ? 'current' : 'stale';
+    const chained = async (): Promise<'current' | 'stale' | undefined> => {
+      const next = await this.readVersion(key, name, record.version + 1);
+      if (next === undefined) return undefined;
+      return next.prev === record.nonce ? 'current' : 'stale';
+    };
+    const first = await chained();
+    if (first !== undefined) return first;
+    // No next version: current, unless newer versions exist and the next one was pruned.
+    if (!(await this.versions(key, name)).some((version) => version > record.version)) return 'current';
+    return (await chained()) ?? 'unknown';
   }
 
   /** The highest version record of an item (a tombstone included), or undefined when there is none. */
@@ -185,8 +190,14 @@ export class LocalStateStore implements StateStore {
     for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
       const highest = (await this.versions(key ?? name, name)).at(-1);
       if (highest === undefined) return undefined;
-      const record = await this.readVersion(key ?? name, name, highest);
+      let record = await this.readVersion(key ?? name, name, highest);
       if (record === undefined) continue; // pruned after many newer writes; list again
+      // Versions are contiguous at the top: follow any written since the listing.
+      for (;;) {
+        const next = await this.readVersion(key ?? name, name, record.version + 1);
+        if (next === undefined) break;
+        record = next;
+      }
       if (key !== undefined && record.key !== key) {
         throw this.failure('read', key, new Error(`directory ${name} holds the item "${record.key}"`));
       }
@@ -276,10 +287,12 @@ function checkCondition(key: string, condition: Condition, live: number | undefi
 export function itemDirName(key: string): string {
   if (key.length === 0) throw new TypeError('Invalid state key "": use a non-empty string.');
   // encodeURIComponent rejects lone surrogates, which UTF-8 cannot represent.
-  const encoded = encodeURIComponent(key).replace(
-    /[^a-z0-9_%-]/g,
-    (char) => `%${char.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
-  );
+  encodeURIComponent(key);
+  let encoded = '';
+  for (const byte of new TextEncoder().encode(key)) {
+    const char = String.fromCharCode(byte);
+    encoded += /[a-z0-9_-]/.test(char) ? char : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
   if (encoded.length <= MAX_NAME) return encoded;
   return `${HASHED_PREFIX}${createHash('sha256').update(key).digest('hex')}`;
 }
@@ -287,7 +300,7 @@ export function itemDirName(key: string): string {
 /** The key of an item directory; undefined for a hashed name (read the key from a version file), null if not an item. */
 function decodeDirName(name: string): string | undefined | null {
   if (name.startsWith(HASHED_PREFIX)) return /^~[0-9a-f]{64}$/.test(name) ? undefined : null;
-  if (!/^[a-z0-9_%-]+$/.test(name)) return null;
+  if (!/^(?:[a-z0-9_-]|%[0-9A-F]{2})+$/.test(name)) return null;
   try {
     return decodeURIComponent(name);
   } catch {
