@@ -63,7 +63,7 @@ async function main(argv: readonly string[]): Promise<void> {
           bids: positiveInt('--bids', values.bids, 50_000),
           partitions: positiveInt('--partitions', values.partitions, 4),
           batchSize: positiveInt('--batch-size', values['batch-size'], 500),
-          seed: positiveInt('--seed', values.seed, 42),
+          seed: wholeNumber('--seed', values.seed, 42),
         },
         write,
       );
@@ -86,6 +86,14 @@ function parse(args: readonly string[], options: Options) {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+}
+
+function wholeNumber(flag: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new UsageError(`${flag} must be a whole number >= 0, got "${String(value)}".`);
+  return n;
 }
 
 function positiveInt(flag: string, value: unknown, fallback: number): number {

@@ -42,6 +42,29 @@ describe('createHandler', () => {
     expect(second).toMatchObject({ records: 12, redelivered: 12, rows: 0, deadLetters: 0 });
   });
 
+  it('keeps a batch whose output failed out of the state, so the retry writes its rows', async () => {
+    const { logger } = capture();
+    let failNext = true;
+    const written: unknown[] = [];
+    const handler = createHandler(bidsPerAuction, {
+      logger,
+      clock: () => 0,
+      sink: {
+        async write(result) {
+          if (failNext) {
+            failNext = false;
+            throw new Error('sink unavailable');
+          }
+          written.push(...result.rows.map((r) => r.row));
+        },
+      },
+    });
+    await expect(handler(mskEvent())).rejects.toThrow('sink unavailable');
+    const retry = await handler(mskEvent());
+    expect(retry).toMatchObject({ records: 12, redelivered: 0, rows: 6 });
+    expect(written).toHaveLength(6);
+  });
+
   it('processes a self-managed Kafka event the same way', async () => {
     const { logger } = capture();
     const event = { ...mskEvent(), eventSource: 'SelfManagedKafka', eventSourceArn: undefined };

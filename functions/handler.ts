@@ -24,6 +24,9 @@ export interface HandlerOptions<Row> {
   /**
    * The topic's partitions. Give them when the job keys by something other than the Kafka key
    * or uses windowAll, so that windows wait for partitions that have not delivered yet.
+   *
+   * Until the commit protocol lands, state lives in one container's memory: such jobs are only
+   * right when one container sees every partition (event source mapping concurrency of one).
    * @default - partitions are learnt from their first record
    */
   readonly partitions?: readonly PartitionRef[];

@@ -1,5 +1,6 @@
 import type { BatchResult } from '../engine/batch-result.ts';
 import type { EngineState } from '../engine/state.ts';
+import { decodeState, encodeState } from '../engine/state-codec.ts';
 
 /**
  * Where a job's engine state lives between batches. The exactly-once protocol will implement
@@ -16,15 +17,22 @@ export interface OutputSink<Row> {
   write(result: BatchResult<Row>): Promise<void>;
 }
 
-/** Keeps state for the life of the process (a warm Lambda container, a test). */
+/**
+ * Keeps state for the life of the process (a warm Lambda container, a test).
+ *
+ * It keeps a serialised copy, not the live object: the engine updates state in place, so a batch
+ * that fails after processing (its sink threw) must not leave its offsets and fired windows in
+ * the store, or Lambda's retry would skip the batch as a redelivery and lose its rows. The copy
+ * costs O(state) per batch; the exactly-once protocol replaces this store.
+ */
 export class MemoryStateStore implements StateStore {
-  private state: EngineState | undefined;
+  private saved: string | undefined;
 
   async load(): Promise<EngineState | undefined> {
-    return this.state;
+    return this.saved === undefined ? undefined : decodeState(this.saved);
   }
 
   async save(state: EngineState): Promise<void> {
-    this.state = state;
+    this.saved = encodeState(state);
   }
 }

@@ -15,6 +15,7 @@ import type {
   LateRecord,
   PartitionProgress,
 } from './batch-result.ts';
+import { DueQueue } from './due-queue.ts';
 import {
   type EngineState,
   newPartitionState,
@@ -32,6 +33,13 @@ export interface BatchOptions {
 
 /** The records of one micro-batch, grouped by partition, each group in offset order. */
 export type BatchInput = KafkaEvent | Iterable<readonly KafkaEventRecord[]>;
+
+interface PartitionTimers {
+  /** Session ends (and, with allowed lateness, cleanup times) by key. */
+  readonly sessions: DueQueue<Key>;
+  /** dedupeBy expiries by id. */
+  readonly ids: DueQueue<Key>;
+}
 
 // windowAll gives every element this key.
 const GLOBAL_KEY = 0;
@@ -79,6 +87,10 @@ export class Engine<Row> {
   private readonly dirtyWindows = new Map<PartitionState, Map<number, Set<Key>>>();
   /** Sessions that received records in this batch. */
   private readonly touchedSessions = new Set<SessionPartial>();
+  /** The keys of touched sessions, per partition: candidates for late firings. */
+  private readonly touchedKeys = new Map<PartitionState, Set<Key>>();
+  /** Per-partition timers, rebuilt from the state when a state object is first seen. */
+  private readonly timers = new WeakMap<PartitionState, PartitionTimers>();
   /** Partitions whose records carried an event time in this batch (the idleness clock). */
   private readonly delivered = new Set<PartitionState>();
   private activePartition: PartitionState | undefined;
@@ -190,6 +202,7 @@ export class Engine<Row> {
   }
 
   private enterPartition(state: EngineState, p: PartitionState): void {
+    this.timersOf(p);
     this.p = p;
     this.watermarkAtStart = this.plan.scope === 'partition' ? p.watermark : state.jobWatermark;
     this.cachedEnd = Number.NaN;
@@ -247,6 +260,7 @@ export class Engine<Row> {
    * A record is windowed all or nothing, so that a dead letter leaves no trace and can be
    * replayed: its elements are collected first, then every user function that picks a window
    * (key selector, session gap) runs, and only then are windows updated and dedupe ids kept.
+   * (A throwing AggregateFunction.add or merge can still leave earlier windows updated.)
    */
   private buildPipeline(): (element: unknown) => void {
     const transforms = this.plan.transforms;
@@ -304,7 +318,13 @@ export class Engine<Row> {
         gaps.push(this.gapOf(out));
       }
       for (let i = 0; i < pending.length; i++) this.intoWindow(pending[i], keys[i]!, gaps[i]!);
-      for (const [id, expiry] of ids) this.p.seenIds.set(id, expiry);
+      if (ids.length > 0) {
+        const expiries = this.timersOf(this.p).ids;
+        for (const [id, expiry] of ids) {
+          this.p.seenIds.set(id, expiry);
+          expiries.push(expiry, id);
+        }
+      }
     };
   }
 
@@ -329,12 +349,17 @@ export class Engine<Row> {
     const p = this.p;
     const expiry = p.seenIds.get(id);
     // Judged against the partition watermark at batch start, like lateness, so replays agree.
-    if ((expiry !== undefined && expiry > p.watermark) || this.pendingIds.some(([seen]) => seen === id)) {
+    if ((expiry !== undefined && expiry > p.watermark) || this.isPendingId(id)) {
       this.deduplicated++;
       return false;
     }
     this.pendingIds.push([id, this.timestamp + ttlMs]);
     return true;
+  }
+
+  private isPendingId(id: Key): boolean {
+    for (const [pending] of this.pendingIds) if (pending === id) return true;
+    return false;
   }
 
   private keyOf(element: unknown): Key {
@@ -412,11 +437,12 @@ export class Engine<Row> {
       return;
     }
     const aggregate = this.aggregate;
-    const sessions = this.p.sessions.get(key);
+    const p = this.p;
+    const sessions = p.sessions.get(key);
     if (sessions === undefined) {
       const session = { start, end, acc: aggregate.add(element, aggregate.createAccumulator()) };
-      this.p.sessions.set(key, [session]);
-      this.touchedSessions.add(session);
+      p.sessions.set(key, [session]);
+      this.touchSession(p, key, session);
       return;
     }
     // Sessions are sorted and neither overlap nor touch: find the run that [start, end) touches.
@@ -427,22 +453,50 @@ export class Engine<Row> {
     if (first === last) {
       const session = { start, end, acc: aggregate.add(element, aggregate.createAccumulator()) };
       sessions.splice(first, 0, session);
-      this.touchedSessions.add(session);
+      this.touchSession(p, key, session);
       return;
     }
-    // Usually the record falls into one session: add to its accumulator directly.
+    // Usually the record falls into one session: add to its accumulator directly. The new
+    // bounds and the merged accumulator are computed before the list changes, so a throwing
+    // merge cannot leave overlapping sessions behind.
     const merged = sessions[first]!;
-    merged.acc = aggregate.add(element, merged.acc);
-    if (start < merged.start) merged.start = start;
-    if (end > merged.end) merged.end = end;
+    let acc = aggregate.add(element, merged.acc);
+    let mergedEnd = Math.max(merged.end, end);
     for (let i = first + 1; i < last; i++) {
       const other = sessions[i]!;
-      merged.acc = aggregate.merge(merged.acc, other.acc);
-      if (other.end > merged.end) merged.end = other.end;
-      this.touchedSessions.delete(other);
+      acc = aggregate.merge(acc, other.acc);
+      mergedEnd = Math.max(mergedEnd, other.end);
     }
+    for (let i = first + 1; i < last; i++) this.touchedSessions.delete(sessions[i]!);
     if (last - first > 1) sessions.splice(first + 1, last - first - 1);
-    this.touchedSessions.add(merged);
+    merged.acc = acc;
+    merged.start = Math.min(merged.start, start);
+    const grew = mergedEnd !== merged.end;
+    merged.end = mergedEnd;
+    if (grew || !this.touchedSessions.has(merged)) this.touchSession(p, key, merged, grew);
+  }
+
+  /** Marks a session as changed in this batch and keeps a timer at its end. */
+  private touchSession(p: PartitionState, key: Key, session: SessionPartial, endChanged = true): void {
+    this.touchedSessions.add(session);
+    let keys = this.touchedKeys.get(p);
+    if (!keys) {
+      keys = new Set();
+      this.touchedKeys.set(p, keys);
+    }
+    keys.add(key);
+    if (endChanged) this.timersOf(p).sessions.push(session.end, key);
+  }
+
+  private timersOf(p: PartitionState): PartitionTimers {
+    let timers = this.timers.get(p);
+    if (!timers) {
+      timers = { sessions: new DueQueue(), ids: new DueQueue() };
+      for (const [key, list] of p.sessions) for (const s of list) timers.sessions.push(s.end, key);
+      for (const [id, expiry] of p.seenIds) timers.ids.push(expiry, id);
+      this.timers.set(p, timers);
+    }
+    return timers;
   }
 
   private touchesRetainedSession(key: Key, start: number, end: number): boolean {
@@ -498,9 +552,14 @@ export class Engine<Row> {
     }
     this.dirtyWindows.clear();
     this.touchedSessions.clear();
+    this.touchedKeys.clear();
 
     for (const p of state.partitions.values()) {
-      for (const [id, expiry] of p.seenIds) if (expiry <= p.watermark) p.seenIds.delete(id);
+      // An id pushed again with a later expiry leaves a stale entry: only the current one deletes.
+      if (p.seenIds.size === 0) continue;
+      this.timersOf(p).ids.popDue(p.watermark, (id, expiry) => {
+        if (p.seenIds.get(id) === expiry) p.seenIds.delete(id);
+      });
     }
   }
 
@@ -573,19 +632,27 @@ export class Engine<Row> {
     rows: EmittedRow<Row>[],
     deadLetters: DeadLetter[],
   ): void {
-    if (after === before && this.touchedSessions.size === 0) return;
-    const owners = new Map<Key, { p: PartitionState; s: SessionPartial }[]>();
+    // Only keys with a session end that is due, or with a session touched in this batch (a late
+    // firing), can fire or be cleared.
+    const candidates = new Set<Key>();
     for (const p of partitions) {
-      for (const [key, sessions] of p.sessions) {
-        let list = owners.get(key);
-        if (!list) {
-          list = [];
-          owners.set(key, list);
-        }
-        for (const s of sessions) list.push({ p, s });
-      }
+      this.timersOf(p).sessions.popDue(after + 1, (key) => candidates.add(key));
+      for (const key of this.touchedKeys.get(p) ?? []) candidates.add(key);
     }
-    const aggregate = this.aggregate;
+    if (candidates.size === 0) return;
+    const owners = new Map<Key, { p: PartitionState; s: SessionPartial }[]>();
+    for (const key of candidates) {
+      const list: { p: PartitionState; s: SessionPartial }[] = [];
+      for (const p of partitions) for (const s of p.sessions.get(key) ?? []) list.push({ p, s });
+      if (list.length > 0) owners.set(key, list);
+    }
+    const due: {
+      key: Key;
+      group: { p: PartitionState; s: SessionPartial }[];
+      end: number;
+      onTime: boolean;
+    }[] = [];
+    const cleared: { key: Key; group: { p: PartitionState; s: SessionPartial }[] }[] = [];
     for (const [key, partials] of owners) {
       // Partials from several partitions merge into sessions here, touching ones included.
       partials.sort((a, b) => a.s.start - b.s.start);
@@ -600,35 +667,39 @@ export class Engine<Row> {
         const group = partials.slice(i, j);
         i = j;
         if (end - 1 > after) continue;
-        const touched = group.some(({ s }) => this.touchedSessions.has(s));
         const onTime = end - 1 > before;
-        if (onTime || touched) {
-          const window = { start: group[0]!.s.start, end };
-          // emit catches the window function's errors itself: only a merge can throw here.
-          try {
-            let acc: unknown;
-            if (group.length === 1) acc = group[0]!.s.acc;
-            else {
-              acc = aggregate.createAccumulator();
-              for (const { s } of group) acc = aggregate.merge(acc, s.acc);
-            }
-            this.emit(key, window, acc, !onTime, rows, deadLetters);
-          } catch (error) {
-            this.windowFailed(
-              key,
-              window,
-              `The aggregate's merge threw: ${describeError(error)}`,
-              deadLetters,
-            );
-          }
+        if (onTime || group.some(({ s }) => this.touchedSessions.has(s)))
+          due.push({ key, group, end, onTime });
+        if (end - 1 + this.lateness <= after) cleared.push({ key, group });
+        // Fired (or due) but kept for allowed lateness: wake up again to clear it.
+        else this.timersOf(group[0]!.p).sessions.push(end + this.lateness, key);
+      }
+    }
+    // Emitted in time order, so the output does not depend on how timers were built.
+    due.sort(
+      (a, b) => a.end - b.end || a.group[0]!.s.start - b.group[0]!.s.start || compareKeys(a.key, b.key),
+    );
+    const aggregate = this.aggregate;
+    for (const { key, group, end, onTime } of due) {
+      const window = { start: group[0]!.s.start, end };
+      // emit catches the window function's errors itself: only a merge can throw here.
+      try {
+        let acc: unknown;
+        if (group.length === 1) acc = group[0]!.s.acc;
+        else {
+          acc = aggregate.createAccumulator();
+          for (const { s } of group) acc = aggregate.merge(acc, s.acc);
         }
-        if (end - 1 + this.lateness <= after) {
-          for (const { p, s } of group) {
-            const sessions = p.sessions.get(key)!;
-            sessions.splice(sessions.indexOf(s), 1);
-            if (sessions.length === 0) p.sessions.delete(key);
-          }
-        }
+        this.emit(key, window, acc, !onTime, rows, deadLetters);
+      } catch (error) {
+        this.windowFailed(key, window, `The aggregate's merge threw: ${describeError(error)}`, deadLetters);
+      }
+    }
+    for (const { key, group } of cleared) {
+      for (const { p, s } of group) {
+        const sessions = p.sessions.get(key)!;
+        sessions.splice(sessions.indexOf(s), 1);
+        if (sessions.length === 0) p.sessions.delete(key);
       }
     }
   }
@@ -660,6 +731,12 @@ export class Engine<Row> {
       rows.push({ row: out as Row, key: publicKey, window, update });
     }
   }
+}
+
+/** A total order over keys of mixed types, for a deterministic output order. */
+function compareKeys(a: Key, b: Key): number {
+  if (typeof a === typeof b) return a < b ? -1 : a > b ? 1 : 0;
+  return typeof a < typeof b ? -1 : 1;
 }
 
 function unionKeys(partitions: PartitionState[], end: number): Set<Key> {
