@@ -12,6 +12,7 @@ Commands:
       [--dir DIR]                    Where state and outputs go (default .floe/<job name>)
       [--drain]                      End the input: fire every open window
       [--json]                       Print the result as JSON
+  tables --dir DIR [--json]          List a run's Iceberg tables and their current metadata files
   help                               Show this help`;
 
 const write = (text: string) => process.stdout.write(`${text}\n`);
@@ -50,6 +51,15 @@ async function main(argv: readonly string[]): Promise<void> {
       );
       return;
     }
+    case 'tables': {
+      const { values, positionals } = parse(rest, { dir: { type: 'string' }, json: { type: 'boolean' } });
+      if (positionals.length > 0)
+        throw new UsageError(`tables takes no arguments, got "${positionals.join(' ')}".`);
+      if (typeof values.dir !== 'string') throw new UsageError('tables needs --dir DIR, the run directory.');
+      const { tables } = await import('./tables.ts');
+      await tables({ dir: values.dir, json: values.json === true }, write);
+      return;
+    }
     case 'demo': {
       const { values } = parse(rest, {
         bids: { type: 'string' },
@@ -70,7 +80,7 @@ async function main(argv: readonly string[]): Promise<void> {
       return;
     }
     default:
-      throw new UsageError(`Unknown command "${command}". Commands: demo, invoke, help.`);
+      throw new UsageError(`Unknown command "${command}". Commands: demo, invoke, tables, help.`);
   }
 }
 

@@ -1,0 +1,24 @@
+import { join } from 'node:path';
+import { LocalCatalog } from '../iceberg/local-catalog.ts';
+import { LocalObjectStore } from '../storage/local-object-store.ts';
+
+/**
+ * The layout of a local run directory, the embedded default for everything a run keeps:
+ * - `catalog/`: Iceberg table pointers (LocalCatalog);
+ * - `warehouse/`: table data and metadata (LocalObjectStore), so a table `ns.t` lives in
+ *   `warehouse/ns/t/`.
+ * Defined once here so that the runner, `floe tables` and the tests agree.
+ */
+export interface RunDirectory {
+  readonly dir: string;
+  readonly catalog: LocalCatalog;
+  readonly warehouse: LocalObjectStore;
+}
+
+export function runDirectory(dir: string): RunDirectory {
+  return {
+    dir,
+    catalog: new LocalCatalog(join(dir, 'catalog')),
+    warehouse: new LocalObjectStore(join(dir, 'warehouse')),
+  };
+}
