@@ -1,9 +1,9 @@
 import { EXAMPLE_JOBS } from '../examples/index.ts';
 import { generateBids } from '../examples/nexmark/generator.ts';
 import { bidTopic } from '../examples/nexmark/topic.ts';
-import { BatchProcessor } from '../runtime/batch/batch-processor.ts';
-import { MemoryStateStore } from '../runtime/batch/stores.ts';
 import type { EmittedRow } from '../runtime/engine/batch-result.ts';
+import { Engine } from '../runtime/engine/engine.ts';
+import { newEngineState } from '../runtime/engine/state.ts';
 import { eventBatches } from '../runtime/kafka/event-builder.ts';
 import { formatTime, renderTable } from './render.ts';
 
@@ -28,24 +28,22 @@ export async function demo(options: DemoOptions, out: (text: string) => void): P
   );
 
   for (const [name, job] of Object.entries(EXAMPLE_JOBS)) {
-    const processor = new BatchProcessor<unknown>(job, {
-      store: new MemoryStateStore(),
-      clock: () => 0,
-      partitions,
-    });
+    // The engine alone, with its state in memory: the demo shows windows and throughput, not storage.
+    const engine = new Engine<unknown>(job);
+    const state = newEngineState(partitions);
     const rows: EmittedRow<unknown>[] = [];
     let late = 0;
     let deadLetters = 0;
     let batches = 0;
     const started = performance.now();
     for (const event of eventBatches(log, { batchSize: options.batchSize })) {
-      const result = await processor.process(event);
+      const result = engine.processBatch(state, event, { now: 0 });
       rows.push(...result.rows);
       late += result.late.length;
       deadLetters += result.deadLetters.length;
       batches++;
     }
-    const drained = await processor.process([], { endOfInput: true });
+    const drained = engine.drain(state, 0);
     rows.push(...drained.rows);
     const seconds = (performance.now() - started) / 1000;
 
