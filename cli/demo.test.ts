@@ -1,14 +1,10 @@
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-
-const run = promisify(execFile);
-const FLOE = join(import.meta.dirname, '..', 'bin', 'floe.js');
+import { floe } from '../test/support/floe-cli.ts';
 
 describe('floe demo (npm start)', () => {
   it('runs every example over generated bids and shows rows for each table, none late or lost', async () => {
-    const { stdout } = await run(process.execPath, [FLOE, 'demo', '--bids', '3000', '--partitions', '3']);
+    const { code, stdout } = await floe('demo', '--bids', '3000', '--partitions', '3');
+    expect(code).toBe(0);
     for (const table of [
       'bids_per_auction',
       'hot_items',

@@ -1,26 +1,11 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { floe } from '../test/support/floe-cli.ts';
 
-const run = promisify(execFile);
-const FLOE = join(import.meta.dirname, '..', 'bin', 'floe.js');
 const EVENT = join(import.meta.dirname, '..', 'examples', 'events', 'msk-bids.json');
 const JOB = join(import.meta.dirname, '..', 'examples', 'bids-per-auction.ts');
-
-async function floe(...args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [FLOE, ...args], {
-      cwd: join(import.meta.dirname, '..'),
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 describe('floe invoke', () => {
   let dir: string;

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BatchProcessor } from '../runtime/batch/batch-processor.ts';
-import { DirectoryStore, toJson } from '../runtime/batch/directory-store.ts';
+import { DirectoryStore } from '../runtime/batch/directory-store.ts';
+import { toJson } from '../runtime/output-json.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
 import { loadJob } from './load-job.ts';
 import { renderBatch } from './render.ts';

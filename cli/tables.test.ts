@@ -1,26 +1,12 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { bidsPerAuction } from '../examples/bids-per-auction.ts';
 import { maxPrice } from '../examples/max-price.ts';
 import { runDirectory } from '../runtime/batch/run-directory.ts';
 import { appendFiles, dataFileKey, writeDataFile } from '../runtime/iceberg/index.ts';
-
-const run = promisify(execFile);
-const FLOE = join(import.meta.dirname, '..', 'bin', 'floe.js');
-
-async function floe(...args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [FLOE, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+import { floe } from '../test/support/floe-cli.ts';
 
 describe('floe tables', () => {
   let dir: string;

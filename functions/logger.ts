@@ -1,3 +1,5 @@
+import { toJson } from '../runtime/output-json.ts';
+
 /** One JSON object per line, as CloudWatch Logs and Logs Insights read best. */
 export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 
@@ -11,17 +13,7 @@ export function jsonLogger(
 ): Logger {
   return {
     log(level, message, fields) {
-      write(
-        JSON.stringify(
-          { level, message, timestamp: new Date().toISOString(), ...context, ...fields },
-          (_key, value) =>
-            typeof value === 'bigint'
-              ? value.toString()
-              : typeof value === 'number' && !Number.isFinite(value)
-                ? String(value)
-                : value,
-        ),
-      );
+      write(toJson({ level, message, timestamp: new Date().toISOString(), ...context, ...fields }));
     },
   };
 }

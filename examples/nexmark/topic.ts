@@ -6,8 +6,11 @@ export function bidTopic(bids: Iterable<Bid>, partitions: number, topic = 'bids'
   return produceToTopic(bidRecords(bids), { topic, partitions });
 }
 
+/** A bid as the examples' producer sends it: keyed by auction, JSON value, CREATE_TIME = event time. */
+export function bidRecord(bid: Bid): ProducerRecord {
+  return { key: String(bid.auction), value: JSON.stringify(bid), timestamp: bid.dateTime };
+}
+
 function* bidRecords(bids: Iterable<Bid>): Generator<ProducerRecord> {
-  for (const bid of bids) {
-    yield { key: String(bid.auction), value: JSON.stringify(bid), timestamp: bid.dateTime };
-  }
+  for (const bid of bids) yield bidRecord(bid);
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { BatchResult } from '../engine/batch-result.ts';
 import type { EngineState } from '../engine/state.ts';
 import { decodeState, encodeState } from '../engine/state-codec.ts';
+import { toJson } from '../output-json.ts';
 import type { OutputSink, StateStore } from './stores.ts';
 
 /**
@@ -54,13 +55,4 @@ export class DirectoryStore<Row> implements StateStore, OutputSink<Row> {
 async function appendLines(path: string, items: readonly unknown[]): Promise<void> {
   if (items.length === 0) return;
   await appendFile(path, items.map((item) => `${toJson(item)}\n`).join(''));
-}
-
-/** JSON with bigint as a decimal string and ±Infinity as a string, so output never throws. */
-export function toJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (typeof v === 'bigint') return v.toString();
-    if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
-    return v;
-  });
 }

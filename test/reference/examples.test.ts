@@ -6,6 +6,7 @@
  * shared/semantics.md. The generator keeps event-time disorder (at most 4 s) below the jobs'
  * out-of-orderness bound (5 s), so no record is late and every window fires exactly once.
  */
+
 import { describe, expect, it } from 'vitest';
 import bidderSessionsJob from '../../examples/bidder-sessions.ts';
 import bidsPerAuctionJob from '../../examples/bids-per-auction.ts';
@@ -14,6 +15,7 @@ import hotItemsJob from '../../examples/hot-items.ts';
 import maxPriceJob from '../../examples/max-price.ts';
 import type { Bid } from '../../examples/nexmark/bid.ts';
 import { generateBids } from '../../examples/nexmark/generator.ts';
+import { bidRecord } from '../../examples/nexmark/topic.ts';
 import type { BatchResult } from '../../runtime/engine/batch-result.ts';
 import { Engine } from '../../runtime/engine/engine.ts';
 import { newEngineState } from '../../runtime/engine/state.ts';
@@ -22,7 +24,6 @@ import {
   eventBatches,
   type Interleave,
   kafkaEvent,
-  type ProducerRecord,
   produceToTopic,
   type TopicLog,
 } from '../../runtime/kafka/event-builder.ts';
@@ -124,38 +125,26 @@ interface Example {
   readonly reference: (bids: readonly Bid[]) => Row[];
 }
 
+/** Bids per auction and window, for windows of `size` every `slide` (tumbling when equal). */
+function bidsPerAuctionIn(bids: readonly Bid[], size: number, slide: number): Row[] {
+  return perWindowAndKey(
+    bids,
+    (min, max) => alignedWindows(min, max, size, slide),
+    (b) => b.auction,
+    (auction, start, end, group) => ({ auction, window_start: start, window_end: end, bids: group.length }),
+  );
+}
+
 const EXAMPLES: readonly Example[] = [
   {
     name: 'bids-per-auction (tumbling 10 s, keyed by the Kafka key)',
     job: bidsPerAuctionJob as Job<unknown>,
-    reference: (bids) =>
-      perWindowAndKey(
-        bids,
-        (min, max) => alignedWindows(min, max, 10_000, 10_000),
-        (b) => b.auction,
-        (auction, start, end, group) => ({
-          auction,
-          window_start: start,
-          window_end: end,
-          bids: group.length,
-        }),
-      ),
+    reference: (bids) => bidsPerAuctionIn(bids, 10_000, 10_000),
   },
   {
     name: 'hot-items (sliding 10 s every 2 s, keyed by the Kafka key)',
     job: hotItemsJob as Job<unknown>,
-    reference: (bids) =>
-      perWindowAndKey(
-        bids,
-        (min, max) => alignedWindows(min, max, 10_000, 2_000),
-        (b) => b.auction,
-        (auction, start, end, group) => ({
-          auction,
-          window_start: start,
-          window_end: end,
-          bids: group.length,
-        }),
-      ),
+    reference: (bids) => bidsPerAuctionIn(bids, 10_000, 2_000),
   },
   {
     name: 'bidder-sessions (sessions with a 10 s gap, keyed by another field)',
@@ -196,11 +185,6 @@ const EXAMPLES: readonly Example[] = [
 ];
 
 // --- Running a job as Lambda would ----------------------------------------------------------
-
-/** A bid as the examples' producer sends it: keyed by auction, JSON value, CREATE_TIME = event time. */
-function bidRecord(bid: Bid): ProducerRecord {
-  return { key: String(bid.auction), value: JSON.stringify(bid), timestamp: bid.dateTime };
-}
 
 interface Delivery {
   readonly batchSize: number;
