@@ -1,9 +1,16 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import bidsPerAuction from '../examples/bids-per-auction.ts';
+import { CheckpointedProcessor } from '../runtime/checkpoint/checkpointed-processor.ts';
+import { localCheckpointStores } from '../runtime/checkpoint/stores.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
+import type { ObjectStore } from '../runtime/storage/object-store.ts';
+import { readTable } from '../test/support/iceberg-tables.ts';
 import { createHandler } from './handler.ts';
+
+const tempDir = () => mkdtempSync(join(tmpdir(), 'floe-handler-'));
 
 const fixture = readFileSync(join(import.meta.dirname, '..', 'examples', 'events', 'msk-bids.json'), 'utf8');
 const mskEvent = (): KafkaEvent => JSON.parse(fixture) as KafkaEvent;
@@ -22,7 +29,11 @@ function capture() {
 describe('createHandler', () => {
   it('processes an MSK event and logs the dead letter with its coordinates', async () => {
     const { lines, logger } = capture();
-    const handler = createHandler(bidsPerAuction, { logger, clock: () => 0 });
+    const handler = createHandler(bidsPerAuction, {
+      logger,
+      clock: () => 0,
+      stores: localCheckpointStores(tempDir()),
+    });
     const metrics = await handler(mskEvent());
     expect(metrics).toMatchObject({ records: 12, deadLetters: 1, rows: 6, late: 0 });
     expect(lines.find((l) => l.message === 'dead letter')).toMatchObject({
@@ -36,45 +47,63 @@ describe('createHandler', () => {
 
   it('skips a redelivered batch, keeping state between invocations of a warm container', async () => {
     const { logger } = capture();
-    const handler = createHandler(bidsPerAuction, { logger, clock: () => 0 });
+    const handler = createHandler(bidsPerAuction, {
+      logger,
+      clock: () => 0,
+      stores: localCheckpointStores(tempDir()),
+    });
     await handler(mskEvent());
     const second = await handler(mskEvent());
     expect(second).toMatchObject({ records: 12, redelivered: 12, rows: 0, deadLetters: 0 });
   });
 
-  it('keeps a batch whose output failed out of the state, so the retry writes its rows', async () => {
+  it('commits nothing of a partition whose table write failed, so the redelivery writes its rows once', async () => {
     const { logger } = capture();
+    const dir = tempDir();
+    const stores = localCheckpointStores(dir);
     let failNext = true;
-    const written: unknown[] = [];
-    const handler = createHandler(bidsPerAuction, {
-      logger,
+    const warehouse: ObjectStore = Object.create(stores.warehouse);
+    warehouse.put = async (key, bytes, options) => {
+      if (failNext && key.endsWith('.parquet')) {
+        failNext = false;
+        throw new Error('S3 unavailable');
+      }
+      return stores.warehouse.put(key, bytes, options);
+    };
+    // One try per invocation, so the failure reaches Lambda, which redelivers the batch.
+    const processor = new CheckpointedProcessor(bidsPerAuction, {
+      stores: { ...stores, warehouse },
       clock: () => 0,
-      sink: {
-        async write(result) {
-          if (failNext) {
-            failNext = false;
-            throw new Error('sink unavailable');
-          }
-          written.push(...result.rows.map((r) => r.row));
-        },
-      },
+      maxAttempts: 1,
     });
-    await expect(handler(mskEvent())).rejects.toThrow('sink unavailable');
+    const handler = createHandler(bidsPerAuction, { logger, processor });
+    await expect(handler(mskEvent())).rejects.toThrow('S3 unavailable');
+    // Each partition commits on its own: the one that failed commits now, the other is skipped.
     const retry = await handler(mskEvent());
-    expect(retry).toMatchObject({ records: 12, redelivered: 0, rows: 6 });
-    expect(written).toHaveLength(6);
+    expect(retry).toMatchObject({ records: 12, redelivered: 6, commits: 1 });
+    expect(await handler(mskEvent())).toMatchObject({ redelivered: 12, commits: 0 });
+    const table = await readTable(dir, 'nexmark.bids_per_auction');
+    expect(table.rows).toHaveLength(6);
+    const dead = await readTable(dir, 'nexmark.bids_per_auction_dead_letters');
+    expect(dead.rows).toMatchObject([
+      { kind: 'record', topic: 'bids', partition: 1, offset: 20, stage: 'decode' },
+    ]);
   });
 
   it('processes a self-managed Kafka event the same way', async () => {
     const { logger } = capture();
     const event = { ...mskEvent(), eventSource: 'SelfManagedKafka', eventSourceArn: undefined };
-    const metrics = await createHandler(bidsPerAuction, { logger, clock: () => 0 })(event);
+    const metrics = await createHandler(bidsPerAuction, {
+      logger,
+      clock: () => 0,
+      stores: localCheckpointStores(tempDir()),
+    })(event);
     expect(metrics).toMatchObject({ records: 12, deadLetters: 1, rows: 6 });
   });
 
   it('rejects an event that is not a Kafka event with a clear error', async () => {
     const { logger } = capture();
-    const handler = createHandler(bidsPerAuction, { logger });
+    const handler = createHandler(bidsPerAuction, { logger, stores: localCheckpointStores(tempDir()) });
     await expect(handler({} as KafkaEvent)).rejects.toThrow(
       /Expected a Kafka event from the Lambda event source mapping \(with a "records" object\)/,
     );

@@ -1,6 +1,8 @@
-import { BatchProcessor } from '../runtime/batch/batch-processor.ts';
-import { MemoryStateStore, type OutputSink, type StateStore } from '../runtime/batch/stores.ts';
-import type { BatchResult } from '../runtime/engine/batch-result.ts';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CheckpointedProcessor, type CommitOutcome } from '../runtime/checkpoint/checkpointed-processor.ts';
+import { type CheckpointStores, localCheckpointStores } from '../runtime/checkpoint/stores.ts';
+import type { BatchMetrics } from '../runtime/engine/batch-result.ts';
 import type { PartitionRef } from '../runtime/engine/state.ts';
 import type { Job } from '../runtime/job/job.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
@@ -8,15 +10,13 @@ import { jsonLogger, type Logger } from './logger.ts';
 
 export interface HandlerOptions<Row> {
   /**
-   * Where engine state lives between invocations.
-   * @default - in memory, for the life of the container (until the commit protocol lands)
+   * Where heads, checkpoints and tables live.
+   * @default - a local run directory: `$FLOE_RUN_DIR`, else `<tmpdir>/floe/<job name>`. In Lambda
+   * that is one container's disk; the AWS stores (DynamoDB, S3) come with the deployment.
    */
-  readonly store?: StateStore;
-  /**
-   * Where rows, late records and dead letters go.
-   * @default - a structured log line per late record and dead letter, and a batch summary
-   */
-  readonly sink?: OutputSink<Row>;
+  readonly stores?: CheckpointStores;
+  /** A processor to use instead of building one (the local runner shares its own). */
+  readonly processor?: CheckpointedProcessor<Row>;
   /** @default - JSON lines on stdout, with the job name */
   readonly logger?: Logger;
   /** Processing time, for idleness. @default Date.now */
@@ -24,37 +24,37 @@ export interface HandlerOptions<Row> {
   /**
    * The topic's partitions. Give them when the job keys by something other than the Kafka key
    * or uses windowAll, so that windows wait for partitions that have not delivered yet.
-   *
-   * Until the commit protocol lands, state lives in one container's memory: such jobs are only
-   * right when one container sees every partition (event source mapping concurrency of one).
    * @default - partitions are learnt from their first record
    */
   readonly partitions?: readonly PartitionRef[];
 }
 
 /** The Lambda handler signature for a Kafka event source mapping (MSK or self-managed). */
-export type KafkaHandler<Row> = (event: KafkaEvent) => Promise<BatchResult<Row>['metrics']>;
+export type KafkaHandler = (event: KafkaEvent) => Promise<BatchMetrics & { readonly commits: number }>;
 
 /**
  * Wraps a job as a Lambda handler for the Kafka event source mapping.
  *
  * The job is built when the module loads, so a configuration mistake fails the cold start with
- * a clear message instead of a batch. A batch returns only after its state is saved; a thrown
- * error makes Lambda retry the batch, and records at or below the saved offsets are skipped.
+ * a clear message instead of a batch. A batch returns only after it is committed (exactly once,
+ * see docs/design.md) and published; a thrown error makes Lambda redeliver the batch, and
+ * records at or below the committed offsets are skipped.
  *
  * @example
  * // functions/bids-per-auction.ts
  * import job from '../examples/bids-per-auction.ts';
  * export const handler = createHandler(job);
  */
-export function createHandler<Row>(job: Job<Row>, options: HandlerOptions<Row> = {}): KafkaHandler<Row> {
+export function createHandler<Row>(job: Job<Row>, options: HandlerOptions<Row> = {}): KafkaHandler {
   const logger = options.logger ?? jsonLogger({ job: job.name });
-  const processor = new BatchProcessor(job, {
-    store: options.store ?? new MemoryStateStore(),
-    sink: options.sink ?? logSink(logger),
-    clock: options.clock,
-    partitions: options.partitions,
-  });
+  const processor =
+    options.processor ??
+    new CheckpointedProcessor(job, {
+      stores:
+        options.stores ?? localCheckpointStores(process.env.FLOE_RUN_DIR ?? join(tmpdir(), 'floe', job.name)),
+      clock: options.clock,
+      partitions: options.partitions,
+    });
   logger.log('INFO', 'job loaded', { definition: job.toString() });
 
   return async (event) => {
@@ -63,18 +63,22 @@ export function createHandler<Row>(job: Job<Row>, options: HandlerOptions<Row> =
         `Expected a Kafka event from the Lambda event source mapping (with a "records" object), got ${event === null ? 'null' : typeof event}.`,
       );
     }
-    const result = await processor.process(event);
-    logger.log('INFO', 'batch processed', { ...result.metrics, partitions: result.partitions });
-    return result.metrics;
+    const outcome = await processor.process(event);
+    logOutcome(logger, outcome);
+    return { ...outcome.metrics, commits: outcome.commits.length };
   };
 }
 
-function logSink<Row>(logger: Logger): OutputSink<Row> {
-  return {
-    async write(result) {
-      for (const late of result.late) logger.log('WARN', 'late record', { ...late });
-      for (const dead of result.deadLetters) logger.log('WARN', 'dead letter', { ...dead });
-      if (result.rows.length > 0) logger.log('INFO', 'rows emitted', { rows: result.rows.map((r) => r.row) });
-    },
-  };
+function logOutcome<Row>(logger: Logger, outcome: CommitOutcome<Row>): void {
+  for (const late of outcome.late) logger.log('WARN', 'late record', { ...late });
+  for (const dead of outcome.deadLetters) logger.log('WARN', 'dead letter', { ...dead });
+  logger.log('INFO', 'batch committed', {
+    ...outcome.metrics,
+    commits: outcome.commits.map((c) => ({
+      group: c.group,
+      epoch: c.epoch,
+      tables: c.publishes.map((p) => ({ table: p.table, records: p.records })),
+    })),
+    partitions: outcome.partitions,
+  });
 }

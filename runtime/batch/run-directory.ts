@@ -1,18 +1,23 @@
 import { join } from 'node:path';
 import { LocalCatalog } from '../iceberg/local-catalog.ts';
 import { LocalObjectStore } from '../storage/local-object-store.ts';
+import { LocalStateStore } from '../storage/local-state-store.ts';
 
 /**
  * The layout of a local run directory, the embedded default for everything a run keeps:
  * - `catalog/`: Iceberg table pointers (LocalCatalog);
  * - `warehouse/`: table data and metadata (LocalObjectStore), so a table `ns.t` lives in
- *   `warehouse/ns/t/`.
- * Defined once here so that the runner, `floe tables` and the tests agree.
+ *   `warehouse/ns/t/`;
+ * - `state/`: the commit protocol's heads (LocalStateStore, DynamoDB's stand-in);
+ * - `checkpoints/`: checkpoint manifests and engine state objects (LocalObjectStore, S3's stand-in).
+ * Defined once here so that the runner, `floe invoke`, `floe tables` and the tests agree.
  */
 export interface RunDirectory {
   readonly dir: string;
   readonly catalog: LocalCatalog;
   readonly warehouse: LocalObjectStore;
+  readonly heads: LocalStateStore;
+  readonly checkpoints: LocalObjectStore;
 }
 
 export function runDirectory(dir: string): RunDirectory {
@@ -20,5 +25,7 @@ export function runDirectory(dir: string): RunDirectory {
     dir,
     catalog: new LocalCatalog(join(dir, 'catalog')),
     warehouse: new LocalObjectStore(join(dir, 'warehouse')),
+    heads: new LocalStateStore(join(dir, 'state')),
+    checkpoints: new LocalObjectStore(join(dir, 'checkpoints')),
   };
 }

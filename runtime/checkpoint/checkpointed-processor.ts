@@ -1,0 +1,627 @@
+/**
+ * The exactly-once commit protocol: every micro-batch of a commit group becomes one atomic
+ * checkpoint, made visible by one conditional write of the group's head. See "Exactly-once
+ * commits" in docs/design.md for the invariants and the crash analysis.
+ *
+ * One batch of a group:
+ * 1. Read the head (version v). Unless this process committed v itself (warm), load the state
+ *    objects the head's manifest names. If the head's manifest may not be published yet, publish
+ *    it (idempotent, by snapshot id).
+ * 2. Run the engine. Records at or below the committed offsets are skipped. If nothing changed,
+ *    stop: a redelivery commits nothing.
+ * 3. Stage, in parallel: one Parquet file per output table with rows, and the state object of
+ *    each partition whose state changed. Names are unique to this attempt; no reader looks at them.
+ * 4. Write the checkpoint manifest (immutable, unique name).
+ * 5. Commit: put the head naming the manifest, on condition that its version is still v. This
+ *    single write is the commit point; a concurrent or stale writer fails its condition.
+ * 6. Publish each table's files with the snapshot id the manifest fixed, then return.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type {
+  BatchMetrics,
+  BatchResult,
+  DeadLetter,
+  EmittedRow,
+  LateRecord,
+  PartitionProgress,
+} from '../engine/batch-result.ts';
+import { Engine } from '../engine/engine.ts';
+import { type EngineState, newEngineState, type PartitionRef, partitionId } from '../engine/state.ts';
+import { decodePartition, encodePartition } from '../engine/state-codec.ts';
+import { FloeError } from '../errors.ts';
+import { appendFiles } from '../iceberg/append-files.ts';
+import type { DataFile } from '../iceberg/data-file.ts';
+import { writeDataFile } from '../iceberg/data-file.ts';
+import { dataFileKey } from '../iceberg/table-layout.ts';
+import type { Job } from '../job/job.ts';
+import type { Columns, RowOf, Table } from '../sink/table.ts';
+import type { KafkaEvent, KafkaEventRecord } from '../source/kafka-event.ts';
+import type { JsonValue } from '../storage/state-store.ts';
+import { type CleanupReport, cleanupGroup } from './cleanup.ts';
+import {
+  dataFileName,
+  headKey,
+  headPrefix,
+  manifestKey,
+  newAttemptId,
+  safeName,
+  snapshotIdFor,
+  stateKey,
+} from './layout.ts';
+import {
+  addCounts,
+  type CheckpointCounts,
+  type CheckpointManifest,
+  decodeManifest,
+  encodeManifest,
+  type PartitionCheckpoint,
+  type TablePublish,
+  watermarkFromJson,
+  watermarkToJson,
+  zeroCounts,
+} from './manifest.ts';
+import { deadLetterRow, deadLetterTable, lateRow, lateTable } from './side-outputs.ts';
+import type { CheckpointStores } from './stores.ts';
+
+export interface CheckpointedProcessorOptions {
+  readonly stores: CheckpointStores;
+  /** Processing time, for idleness and attempt ages. @default Date.now */
+  readonly clock?: () => number;
+  /**
+   * The topic's partitions, when known. Windows whose keys span partitions then wait for
+   * partitions that have not delivered yet.
+   * @default - partitions are learnt from their first record
+   */
+  readonly partitions?: readonly PartitionRef[];
+  /** Checkpoint manifests kept per group; older ones and the state only they name are deleted. @default 10 */
+  readonly keepCheckpoints?: number;
+  /** Run cleanup after every this many commits of a group. @default half of keepCheckpoints */
+  readonly cleanupEvery?: number;
+  /**
+   * How old an uncommitted attempt's objects must be before cleanup deletes them. An attempt
+   * may still be running until then, so keep it above the function timeout.
+   * @default 15 minutes (Lambda's longest timeout)
+   */
+  readonly orphanGraceMs?: number;
+  /** Tries of one group's batch when another writer commits first or a store call fails. @default 8 */
+  readonly maxAttempts?: number;
+}
+
+/** What the head item of a group holds. */
+interface HeadValue {
+  readonly lineage: string;
+  readonly epoch: number;
+  readonly manifest: string;
+}
+
+/** A group's committed state, as loaded or as left by this process's last commit. */
+interface LoadedGroup {
+  /** Head version; 0 when the group has no head yet. */
+  readonly version: number;
+  readonly lineage: string;
+  readonly epoch: number;
+  readonly manifestKey: string | null;
+  readonly manifest: CheckpointManifest | undefined;
+  readonly state: EngineState;
+  /** Each partition's state text and object key as committed, to write only what changed. */
+  readonly encoded: Map<string, { readonly text: string; readonly key: string }>;
+  /** True when this process knows the head's manifest is published. */
+  published: boolean;
+}
+
+/** One commit a batch made. */
+export interface CommitInfo {
+  readonly group: string;
+  readonly epoch: number;
+  readonly manifest: string;
+  readonly publishes: readonly TablePublish[];
+}
+
+/** A batch's result, with the commits that made it durable (none when it changed nothing). */
+export interface CommitOutcome<Row> extends BatchResult<Row> {
+  readonly commits: readonly CommitInfo[];
+}
+
+/** What is committed, read from the heads: for resuming a run and for summaries. */
+export interface CommittedProgress {
+  readonly groups: readonly {
+    readonly group: string;
+    readonly epoch: number;
+    readonly drained: boolean;
+    readonly watermark: number;
+    readonly totals: CheckpointCounts;
+  }[];
+  /** Partition id → last committed offset (-1 before any). */
+  readonly offsets: ReadonlyMap<string, number>;
+  /** Partition id → committed watermark. */
+  readonly watermarks: ReadonlyMap<string, number>;
+  readonly totals: CheckpointCounts;
+  /** True when every group has drained (a local run finished its input). */
+  readonly drained: boolean;
+}
+
+const DEFAULT_KEEP = 10;
+const DEFAULT_GRACE_MS = 15 * 60 * 1000;
+const DEFAULT_ATTEMPTS = 8;
+/** The group of a job whose windows merge partitions: all partitions commit through one head. */
+const JOB_GROUP = 'job';
+
+/**
+ * Runs a job batch by batch with exactly-once effects on its tables. The Lambda handler, `floe
+ * invoke` and `floe run` all use it.
+ */
+export class CheckpointedProcessor<Row> {
+  readonly engine: Engine<Row>;
+  private readonly stores: CheckpointStores;
+  private readonly clock: () => number;
+  private readonly jobId: string;
+  private readonly keep: number;
+  private readonly cleanupEvery: number;
+  private readonly graceMs: number;
+  private readonly maxAttempts: number;
+  private readonly tables: Map<string, Table<Columns>>;
+  private readonly rowsTable: Table<Columns>;
+  private readonly lateTable: Table<Columns>;
+  private readonly deadLetterTable: Table<Columns>;
+  /** Warm state per group, valid while the head's version equals the cached version. */
+  private readonly cache = new Map<string, LoadedGroup>();
+  /** Groups with a batch in progress in this process: one at a time each. */
+  private readonly busy = new Map<string, Promise<unknown>>();
+
+  constructor(
+    readonly job: Job<Row>,
+    private readonly options: CheckpointedProcessorOptions,
+  ) {
+    this.engine = new Engine(job);
+    this.stores = options.stores;
+    this.clock = options.clock ?? Date.now;
+    this.jobId = safeName(job.name);
+    this.keep = positive('keepCheckpoints', options.keepCheckpoints ?? DEFAULT_KEEP);
+    this.cleanupEvery = positive(
+      'cleanupEvery',
+      options.cleanupEvery ?? Math.max(1, Math.floor(this.keep / 2)),
+    );
+    this.graceMs = options.orphanGraceMs ?? DEFAULT_GRACE_MS;
+    this.maxAttempts = positive('maxAttempts', options.maxAttempts ?? DEFAULT_ATTEMPTS);
+    this.rowsTable = job.plan.table;
+    this.lateTable = lateTable(job as Job<unknown>) as unknown as Table<Columns>;
+    this.deadLetterTable = deadLetterTable(job as Job<unknown>) as unknown as Table<Columns>;
+    this.tables = new Map([this.rowsTable, this.lateTable, this.deadLetterTable].map((t) => [t.name, t]));
+  }
+
+  /** The tables this job writes: its rows, the late records and the dead letters. */
+  get tableNames(): { readonly rows: string; readonly late: string; readonly deadLetters: string } {
+    return { rows: this.rowsTable.name, late: this.lateTable.name, deadLetters: this.deadLetterTable.name };
+  }
+
+  /** The commit group of a partition: itself when windows fire per partition, else the whole job. */
+  groupOf(topic: string, partition: number): string {
+    return this.job.plan.scope === 'partition' ? safeName(partitionId(topic, partition)) : JOB_GROUP;
+  }
+
+  /**
+   * Processes one Lambda Kafka event: each commit group's records are one atomic commit. Returns
+   * after every commit and publish; a throw means some group did not commit, and redelivering
+   * the same event is safe.
+   */
+  async process(event: KafkaEvent): Promise<CommitOutcome<Row>> {
+    const byGroup = new Map<string, (readonly KafkaEventRecord[])[]>();
+    for (const records of Object.values(event.records)) {
+      const first = records[0];
+      if (first === undefined) continue;
+      const group = this.groupOf(first.topic, first.partition);
+      const list = byGroup.get(group);
+      if (list) list.push(records);
+      else byGroup.set(group, [records]);
+    }
+    const outcomes = await Promise.all(
+      [...byGroup].map(([group, records]) => this.exclusive(group, () => this.commitGroup(group, records))),
+    );
+    return combine(outcomes);
+  }
+
+  /**
+   * Ends a bounded input (a local run): the watermark of every group goes to +infinity, every
+   * window fires, and the result commits. Lambda never drains: a Kafka topic has no end.
+   */
+  async drain(): Promise<CommitOutcome<Row>> {
+    const groups = new Set((await this.heads()).map((h) => h.group));
+    const outcomes = await Promise.all(
+      [...groups].map((group) => this.exclusive(group, () => this.commitGroup(group, 'drain'))),
+    );
+    return combine(outcomes);
+  }
+
+  /** What the heads say is committed. */
+  async committed(): Promise<CommittedProgress> {
+    const heads = await this.heads();
+    const manifests = await Promise.all(heads.map((h) => this.readManifest(h.value.manifest)));
+    const offsets = new Map<string, number>();
+    const watermarks = new Map<string, number>();
+    let totals = zeroCounts();
+    const groups = manifests.map((m) => {
+      for (const [id, p] of Object.entries(m.partitions)) {
+        offsets.set(id, p.offset);
+        watermarks.set(id, watermarkFromJson(p.watermark));
+      }
+      totals = addCounts(totals, m.totals);
+      return {
+        group: m.group,
+        epoch: m.epoch,
+        drained: m.drained,
+        watermark: watermarkFromJson(m.watermark),
+        totals: m.totals,
+      };
+    });
+    return {
+      groups,
+      offsets,
+      watermarks,
+      totals,
+      drained: groups.length > 0 && groups.every((g) => g.drained),
+    };
+  }
+
+  /** Deletes old checkpoints and orphaned objects of every group (also run every few commits). */
+  async cleanup(): Promise<CleanupReport> {
+    const reports = await Promise.all((await this.heads()).map((h) => this.cleanupGroup(h.group)));
+    return reports.reduce(
+      (a, b) => ({
+        manifests: a.manifests + b.manifests,
+        states: a.states + b.states,
+        dataFiles: a.dataFiles + b.dataFiles,
+      }),
+      { manifests: 0, states: 0, dataFiles: 0 },
+    );
+  }
+
+  private cleanupGroup(group: string): Promise<CleanupReport> {
+    return cleanupGroup(this.stores, {
+      job: this.jobId,
+      group,
+      keep: this.keep,
+      graceMs: this.graceMs,
+      now: this.clock(),
+      tables: [...this.tables.keys()],
+    });
+  }
+
+  private async heads(): Promise<{ group: string; value: HeadValue }[]> {
+    const prefix = headPrefix(this.jobId);
+    const items = await this.stores.heads.list(prefix);
+    return items.map((item) => ({
+      group: item.key.slice(prefix.length),
+      value: item.value as unknown as HeadValue,
+    }));
+  }
+
+  /** Runs one group's batches one after another within this process (concurrent ones race by CAS anyway). */
+  private async exclusive<T>(group: string, run: () => Promise<T>): Promise<T> {
+    const before = this.busy.get(group) ?? Promise.resolve();
+    const next = before.then(run, run);
+    this.busy.set(group, next);
+    try {
+      return await next;
+    } finally {
+      if (this.busy.get(group) === next) this.busy.delete(group);
+    }
+  }
+
+  private async commitGroup(
+    group: string,
+    input: (readonly KafkaEventRecord[])[] | 'drain',
+  ): Promise<CommitOutcome<Row>> {
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+      if (attempt > 1) await sleep(Math.random() * Math.min(1000, 10 * 2 ** (attempt - 2)));
+      let loaded: LoadedGroup;
+      try {
+        loaded = await this.load(group);
+        await this.ensurePublished(loaded);
+      } catch (error) {
+        this.cache.delete(group);
+        lastError = error;
+        continue;
+      }
+      // From here the engine changes the state in place: any failure drops the cache.
+      this.cache.delete(group);
+      if (input === 'drain' && loaded.version === 0) return combine([]);
+      const now = this.clock();
+      const watermarkBefore = loaded.state.jobWatermark;
+      const result =
+        input === 'drain'
+          ? this.engine.drain(loaded.state, now)
+          : this.engine.processBatch(loaded.state, input, { now });
+
+      const changed: { id: string; text: string }[] = [];
+      for (const [id, p] of loaded.state.partitions) {
+        const text = encodePartition(p);
+        if (loaded.encoded.get(id)?.text !== text) changed.push({ id, text });
+      }
+      const outputs = result.rows.length + result.late.length + result.deadLetters.length;
+      if (changed.length === 0 && outputs === 0 && loaded.state.jobWatermark === watermarkBefore) {
+        // Nothing to commit (a redelivery, or a drain after the end): the loaded state is still
+        // exactly what is committed, so it stays warm.
+        this.cache.set(group, loaded);
+        return { ...result, commits: [] };
+      }
+      try {
+        const commit = await this.commit(group, loaded, result, changed, input === 'drain');
+        if (commit.epoch % this.cleanupEvery === 0) await this.cleanupGroup(group);
+        return { ...result, commits: [commit] };
+      } catch (error) {
+        this.cache.delete(group);
+        lastError = error;
+      }
+    }
+    throw new FloeError(
+      `Job ${this.job.name}, commit group ${group}: the batch did not commit after ${this.maxAttempts} tries; the last error was: ${describe(lastError)}. Nothing of it is visible; redeliver the batch (Lambda does) to try again.`,
+      { cause: lastError },
+    );
+  }
+
+  /** Reads the group's head and, unless the warm cache holds that version, its state. */
+  private async load(group: string): Promise<LoadedGroup> {
+    const head = await this.stores.heads.get(headKey(this.jobId, group));
+    const cached = this.cache.get(group);
+    if (head === undefined) {
+      if (cached !== undefined && cached.version !== 0) this.cache.delete(group);
+      return {
+        version: 0,
+        lineage: randomUUID(),
+        epoch: 0,
+        manifestKey: null,
+        manifest: undefined,
+        state: this.freshState(group),
+        encoded: new Map(),
+        published: true,
+      };
+    }
+    if (cached !== undefined && cached.version === head.version) return cached;
+    const value = head.value as unknown as HeadValue;
+    const manifest = await this.readManifest(value.manifest);
+    const entries = Object.entries(manifest.partitions);
+    const texts = await Promise.all(entries.map(([, p]) => this.readText(p.state)));
+    const state = this.freshState(group);
+    const encoded = new Map<string, { text: string; key: string }>();
+    entries.forEach(([id, p], i) => {
+      const text = texts[i]!;
+      state.partitions.set(id, decodePartition(text));
+      encoded.set(id, { text, key: p.state });
+    });
+    state.jobWatermark = watermarkFromJson(manifest.watermark);
+    return {
+      version: head.version,
+      lineage: value.lineage,
+      epoch: value.epoch,
+      manifestKey: value.manifest,
+      manifest,
+      state,
+      encoded,
+      published: false,
+    };
+  }
+
+  private freshState(group: string): EngineState {
+    if (group === JOB_GROUP) return newEngineState(this.options.partitions);
+    const ref = this.options.partitions?.find((p) => safeName(partitionId(p.topic, p.partition)) === group);
+    return newEngineState(ref ? [ref] : []);
+  }
+
+  /**
+   * Publishes the head's manifest if this process does not know it is published: the commit
+   * that wrote it may have crashed before publishing. Each append is a no-op when its snapshot id
+   * is already in the table.
+   */
+  private async ensurePublished(loaded: LoadedGroup): Promise<void> {
+    if (loaded.published || loaded.manifest === undefined) return;
+    await this.publish(loaded.manifest);
+    loaded.published = true;
+  }
+
+  private async publish(manifest: CheckpointManifest): Promise<void> {
+    await Promise.all(
+      manifest.publishes.map((p) => {
+        const table = this.tables.get(p.table);
+        if (table === undefined) {
+          throw new FloeError(
+            `Checkpoint ${manifest.group}/${manifest.epoch} of job ${manifest.job} publishes to table ${p.table}, which this job does not write. Was the job's table renamed? Publish it with the old job version, or start from a new run directory.`,
+          );
+        }
+        return appendFiles(this.stores.catalog, this.stores.warehouse, table.name, table, p.files, {
+          snapshotId: BigInt(p.snapshotId),
+          summary: {
+            'floe.job': manifest.job,
+            'floe.commit-group': manifest.group,
+            'floe.epoch': String(manifest.epoch),
+            'floe.lineage': manifest.lineage,
+          },
+        });
+      }),
+    );
+  }
+
+  /** Stages, writes the manifest, commits the head and publishes. Throws if it did not commit. */
+  private async commit(
+    group: string,
+    loaded: LoadedGroup,
+    result: BatchResult<Row>,
+    changed: readonly { id: string; text: string }[],
+    drained: boolean,
+  ): Promise<CommitInfo> {
+    const { jobId } = this;
+    const epoch = loaded.epoch + 1;
+    const attempt = newAttemptId(this.clock());
+    const outputs: { table: Table<Columns>; output: TablePublish['output']; rows: RowOf<Columns>[] }[] = [
+      { table: this.rowsTable, output: 'rows', rows: result.rows.map((r) => r.row as RowOf<Columns>) },
+      { table: this.lateTable, output: 'late', rows: result.late.map(lateRow) as RowOf<Columns>[] },
+      {
+        table: this.deadLetterTable,
+        output: 'dead-letters',
+        rows: result.deadLetters.map(deadLetterRow) as RowOf<Columns>[],
+      },
+    ];
+    const fileName = dataFileName(jobId, group, epoch, attempt);
+    const encoder = new TextEncoder();
+    const [files] = await Promise.all([
+      Promise.all(
+        outputs.map(async (o): Promise<TablePublish | undefined> => {
+          if (o.rows.length === 0) return undefined;
+          const file: DataFile = await writeDataFile(
+            this.stores.warehouse,
+            o.table,
+            o.rows,
+            dataFileKey(o.table.name, fileName),
+          );
+          return {
+            table: o.table.name,
+            output: o.output,
+            snapshotId: snapshotIdFor(loaded.lineage, group, epoch, o.table.name).toString(),
+            files: [file],
+            records: o.rows.length,
+          };
+        }),
+      ),
+      Promise.all(
+        changed.map((c) =>
+          this.stores.checkpoints.put(stateKey(jobId, group, c.id, epoch, attempt), encoder.encode(c.text), {
+            ifNoneMatch: '*',
+          }),
+        ),
+      ),
+    ]);
+    const publishes = files.filter((f): f is TablePublish => f !== undefined);
+
+    const encoded = new Map(loaded.encoded);
+    for (const c of changed)
+      encoded.set(c.id, { text: c.text, key: stateKey(jobId, group, c.id, epoch, attempt) });
+    const partitions: Record<string, PartitionCheckpoint> = {};
+    for (const [id, p] of loaded.state.partitions) {
+      partitions[id] = {
+        offset: p.offset,
+        watermark: watermarkToJson(p.watermark),
+        idle: p.idle,
+        state: encoded.get(id)!.key,
+      };
+    }
+    const counts = countsOf(result.metrics);
+    const key = manifestKey(jobId, group, epoch, attempt);
+    const manifest: CheckpointManifest = {
+      format: 1,
+      job: jobId,
+      group,
+      lineage: loaded.lineage,
+      epoch,
+      attempt,
+      createdAt: this.clock(),
+      previous: loaded.manifestKey,
+      watermark: watermarkToJson(loaded.state.jobWatermark),
+      drained: drained || loaded.manifest?.drained === true,
+      partitions,
+      publishes,
+      counts,
+      totals: addCounts(loaded.manifest?.totals ?? zeroCounts(), counts),
+    };
+    await this.stores.checkpoints.put(key, encodeManifest(manifest), { ifNoneMatch: '*' });
+
+    const head: HeadValue = { lineage: loaded.lineage, epoch, manifest: key };
+    const written = await this.stores.heads.put(
+      headKey(jobId, group),
+      head as unknown as JsonValue,
+      loaded.version === 0 ? { absent: true } : { expectedVersion: loaded.version },
+    );
+    // Committed. The state is now exactly the checkpoint's, so it is the warm cache.
+    const next: LoadedGroup = {
+      version: written.version,
+      lineage: loaded.lineage,
+      epoch,
+      manifestKey: key,
+      manifest,
+      state: loaded.state,
+      encoded,
+      published: false,
+    };
+    this.cache.set(group, next);
+    await this.publish(manifest);
+    next.published = true;
+    return { group, epoch, manifest: key, publishes };
+  }
+
+  private async readManifest(key: string): Promise<CheckpointManifest> {
+    const bytes = await this.stores.checkpoints.get(key);
+    if (bytes === undefined) {
+      throw new FloeError(
+        `Checkpoint manifest ${key} of job ${this.job.name} is missing, but a head names it. The checkpoint store lost an object it must keep; restore it or start from a new run directory.`,
+      );
+    }
+    return decodeManifest(bytes, key);
+  }
+
+  private async readText(key: string): Promise<string> {
+    const bytes = await this.stores.checkpoints.get(key);
+    if (bytes === undefined) {
+      throw new FloeError(
+        `State object ${key} of job ${this.job.name} is missing, but the committed checkpoint names it. The checkpoint store lost an object it must keep; restore it or start from a new run directory.`,
+      );
+    }
+    return new TextDecoder().decode(bytes);
+  }
+}
+
+function countsOf(metrics: BatchMetrics): CheckpointCounts {
+  return {
+    records: metrics.records - metrics.redelivered,
+    redelivered: metrics.redelivered,
+    rows: metrics.rows,
+    late: metrics.late,
+    deadLetters: metrics.deadLetters,
+    tombstones: metrics.tombstones,
+    deduplicated: metrics.deduplicated,
+  };
+}
+
+function combine<Row>(outcomes: readonly CommitOutcome<Row>[]): CommitOutcome<Row> {
+  const rows: EmittedRow<Row>[] = [];
+  const late: LateRecord[] = [];
+  const deadLetters: DeadLetter[] = [];
+  const partitions: PartitionProgress[] = [];
+  const commits: CommitInfo[] = [];
+  const metrics = {
+    records: 0,
+    redelivered: 0,
+    tombstones: 0,
+    deduplicated: 0,
+    late: 0,
+    deadLetters: 0,
+    rows: 0,
+    watermark: outcomes.length === 0 ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY,
+  };
+  for (const o of outcomes) {
+    rows.push(...o.rows);
+    late.push(...o.late);
+    deadLetters.push(...o.deadLetters);
+    partitions.push(...o.partitions);
+    commits.push(...o.commits);
+    metrics.records += o.metrics.records;
+    metrics.redelivered += o.metrics.redelivered;
+    metrics.tombstones += o.metrics.tombstones;
+    metrics.deduplicated += o.metrics.deduplicated;
+    metrics.late += o.metrics.late;
+    metrics.deadLetters += o.metrics.deadLetters;
+    metrics.rows += o.metrics.rows;
+    metrics.watermark = Math.min(metrics.watermark, o.metrics.watermark);
+  }
+  return { rows, late, deadLetters, metrics, partitions, commits };
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new FloeError(`${name} must be a whole number of at least 1, got ${value}.`);
+  }
+  return value;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,115 @@
+/**
+ * Deletes what no reader and no future commit can need: checkpoint manifests beyond the last N,
+ * state objects only those named, and the objects of attempts that never committed.
+ *
+ * Why each deletion is safe:
+ * - A commit only ever names the state objects of the head's manifest or its own new ones, so a
+ *   state object of an epoch at or below the head's, named by none of the kept manifests, can
+ *   never be named again.
+ * - An attempt for an epoch at or below the head's can no longer commit: its head write expects a
+ *   version that is gone. Its manifest, state and data files are garbage at once.
+ * - An attempt for an epoch above the head's may still be running. Its objects are deleted only
+ *   when the attempt is older than the grace period (its start time is in its id).
+ * - Data files of committed epochs are in the tables and are never deleted here. A data file is
+ *   judged only while its epoch is within the kept manifests, which name the committed attempt.
+ */
+import { dataFileKey } from '../iceberg/table-layout.ts';
+import type { ObjectStore } from '../storage/object-store.ts';
+import {
+  attemptStartedAt,
+  dataFilePrefix,
+  headKey,
+  manifestPrefix,
+  parseEpochAttempt,
+  statePrefix,
+} from './layout.ts';
+import { type CheckpointManifest, decodeManifest } from './manifest.ts';
+import type { CheckpointStores } from './stores.ts';
+
+export interface CleanupReport {
+  readonly manifests: number;
+  readonly states: number;
+  readonly dataFiles: number;
+}
+
+export interface CleanupOptions {
+  readonly job: string;
+  readonly group: string;
+  /** Manifests to keep, newest first along the head's chain. */
+  readonly keep: number;
+  readonly graceMs: number;
+  readonly now: number;
+  /** The tables the group writes data files to. */
+  readonly tables: readonly string[];
+}
+
+export async function cleanupGroup(
+  stores: CheckpointStores,
+  options: CleanupOptions,
+): Promise<CleanupReport> {
+  const { job, group } = options;
+  const head = await stores.heads.get(headKey(job, group));
+  if (head === undefined) return { manifests: 0, states: 0, dataFiles: 0 };
+  const { epoch: headEpoch, manifest: headManifest } = head.value as { epoch: number; manifest: string };
+
+  // The kept chain: the head's manifest and the ones before it.
+  const kept: CheckpointManifest[] = [];
+  let next: string | null = headManifest;
+  while (next !== null && kept.length < options.keep) {
+    const bytes = await stores.checkpoints.get(next);
+    if (bytes === undefined) break; // deleted by an earlier cleanup
+    const manifest = decodeManifest(bytes, next);
+    kept.push(manifest);
+    next = manifest.previous;
+  }
+  const keptManifests = new Set<string>();
+  const keptStates = new Set<string>();
+  const committedAttempt = new Map<number, string>();
+  for (const m of kept) {
+    keptManifests.add(`${m.epoch}-${m.attempt}`);
+    committedAttempt.set(m.epoch, m.attempt);
+    for (const p of Object.values(m.partitions)) keptStates.add(p.state);
+  }
+  const oldestKept = Math.min(...committedAttempt.keys());
+  const expired = (attempt: string) => options.now - attemptStartedAt(attempt) >= options.graceMs;
+
+  const manifests = await deleteWhere(
+    stores.checkpoints,
+    manifestPrefix(job, group),
+    (key, epoch, attempt) => {
+      if (keptManifests.has(`${epoch}-${attempt}`)) return false;
+      return epoch <= headEpoch || expired(attempt);
+    },
+  );
+  const states = await deleteWhere(stores.checkpoints, statePrefix(job, group), (key, epoch, attempt) => {
+    if (keptStates.has(key)) return false;
+    return epoch <= headEpoch || expired(attempt);
+  });
+  let dataFiles = 0;
+  for (const table of options.tables) {
+    dataFiles += await deleteWhere(
+      stores.warehouse,
+      dataFileKey(table, dataFilePrefix(job, group)),
+      (_key, epoch, attempt) => {
+        if (epoch > headEpoch) return expired(attempt);
+        if (epoch < oldestKept) return false; // committed or not: no kept manifest says
+        return committedAttempt.get(epoch) !== attempt;
+      },
+    );
+  }
+  return { manifests, states, dataFiles };
+}
+
+async function deleteWhere(
+  store: ObjectStore,
+  prefix: string,
+  garbage: (key: string, epoch: number, attempt: string) => boolean,
+): Promise<number> {
+  const doomed: string[] = [];
+  for (const key of await store.list(prefix)) {
+    const parsed = parseEpochAttempt(key);
+    if (parsed !== undefined && garbage(key, parsed.epoch, parsed.attempt)) doomed.push(key);
+  }
+  await Promise.all(doomed.map((key) => store.delete(key)));
+  return doomed.length;
+}

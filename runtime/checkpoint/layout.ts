@@ -1,0 +1,95 @@
+/**
+ * Where the commit protocol keeps things, and the names it gives them. Every name an attempt
+ * writes carries the epoch it is for and the attempt's own id, so two attempts (a retry, a
+ * zombie, a concurrent invocation) never write the same key, and cleanup can tell from a name
+ * alone which epoch and attempt an object belongs to.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+
+/** The head item of a commit group in the state store. */
+export function headKey(job: string, group: string): string {
+  return `floe/${job}/heads/${group}`;
+}
+
+export function headPrefix(job: string): string {
+  return `floe/${job}/heads/`;
+}
+
+/** Everything of one group in the checkpoint object store lives under this prefix. */
+export function groupPrefix(job: string, group: string): string {
+  return `${job}/${group}/`;
+}
+
+export function manifestPrefix(job: string, group: string): string {
+  return `${groupPrefix(job, group)}manifests/`;
+}
+
+/** `<job>/<group>/manifests/<epoch, 12 digits>-<attempt>.json`: sorted by epoch when listed. */
+export function manifestKey(job: string, group: string, epoch: number, attempt: string): string {
+  return `${manifestPrefix(job, group)}${pad(epoch)}-${attempt}.json`;
+}
+
+export function statePrefix(job: string, group: string): string {
+  return `${groupPrefix(job, group)}state/`;
+}
+
+/** One partition's engine state as of an epoch: `<job>/<group>/state/<partition>/<epoch>-<attempt>.json`. */
+export function stateKey(
+  job: string,
+  group: string,
+  partition: string,
+  epoch: number,
+  attempt: string,
+): string {
+  return `${statePrefix(job, group)}${partition}/${pad(epoch)}-${attempt}.json`;
+}
+
+/** The start of the data file names one group stages into a table's `data/` folder. */
+export function dataFilePrefix(job: string, group: string): string {
+  return `${job}-${group}-`;
+}
+
+/** `<job>-<group>-<epoch>-<attempt>.parquet`, inside the table's `data/` folder. */
+export function dataFileName(job: string, group: string, epoch: number, attempt: string): string {
+  return `${dataFilePrefix(job, group)}${pad(epoch)}-${attempt}.parquet`;
+}
+
+/** The epoch and attempt in a manifest, state or data file name, or undefined for another name. */
+export function parseEpochAttempt(name: string): { epoch: number; attempt: string } | undefined {
+  const match = /(\d{12})-([0-9a-z]{8}[0-9a-f]{8})\.(json|parquet)$/.exec(name);
+  return match === null ? undefined : { epoch: Number(match[1]), attempt: match[2]! };
+}
+
+/**
+ * A new attempt id: the start time (base 36, 8 characters) then 8 random hex digits. The time
+ * lets cleanup judge the age of an attempt's leftovers from their names, without object dates.
+ */
+export function newAttemptId(now: number): string {
+  return `${Math.max(0, Math.floor(now)).toString(36).padStart(8, '0').slice(-8)}${randomBytes(4).toString('hex')}`;
+}
+
+/** When an attempt started, from its id. */
+export function attemptStartedAt(attempt: string): number {
+  return Number.parseInt(attempt.slice(0, 8), 36);
+}
+
+/**
+ * The Iceberg snapshot id of one table's files of one commit. It is fixed by the commit, so a
+ * publish retried by anyone, at any time, commits the same id, and an id already in the table
+ * means the publish happened. The lineage (random, made when the group's head is created) keeps
+ * ids of a fresh state store from matching snapshots an earlier one published.
+ */
+export function snapshotIdFor(lineage: string, group: string, epoch: number, table: string): bigint {
+  const digest = createHash('sha256').update(`${lineage}\0${group}\0${epoch}\0${table}`).digest();
+  const id = digest.readBigUInt64BE(0) & 0x7fff_ffff_ffff_ffffn;
+  return id === 0n ? 1n : id;
+}
+
+/** A group name safe for keys and file names: `job`, or the partition id with unsafe characters replaced. */
+export function safeName(text: string): string {
+  return text.replace(/[^A-Za-z0-9_.-]/g, '_');
+}
+
+function pad(epoch: number): string {
+  return String(epoch).padStart(12, '0');
+}

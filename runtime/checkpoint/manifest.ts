@@ -1,0 +1,119 @@
+/**
+ * A checkpoint manifest: the immutable record of one commit of a group. The head item names the
+ * latest one; each names the one before it, so the last N form a chain.
+ */
+
+import { FloeError } from '../errors.ts';
+import type { DataFile } from '../iceberg/data-file.ts';
+
+/** Where a partition stood after a commit. */
+export interface PartitionCheckpoint {
+  /** The last offset applied; -1 before any. */
+  readonly offset: number;
+  /** The partition's watermark; null for -infinity (nothing seen yet), as JSON has no infinities. */
+  readonly watermark: number | null;
+  readonly idle: boolean;
+  /** The key of the partition's engine state object in the checkpoint store. */
+  readonly state: string;
+}
+
+/** What a commit publishes to one table: its files, under a snapshot id fixed by the commit. */
+export interface TablePublish {
+  readonly table: string;
+  /** What the table holds: the job's rows, late records or dead letters. */
+  readonly output: 'rows' | 'late' | 'dead-letters';
+  /** Decimal string: JSON numbers cannot hold 63 bits. */
+  readonly snapshotId: string;
+  readonly files: readonly DataFile[];
+  readonly records: number;
+}
+
+/** Counts of one commit, and the same summed over every commit of the group. */
+export interface CheckpointCounts {
+  records: number;
+  redelivered: number;
+  rows: number;
+  late: number;
+  deadLetters: number;
+  tombstones: number;
+  deduplicated: number;
+}
+
+export interface CheckpointManifest {
+  readonly format: 1;
+  readonly job: string;
+  readonly group: string;
+  /** Random id of the group's history, made with its first commit; part of every snapshot id. */
+  readonly lineage: string;
+  readonly epoch: number;
+  readonly attempt: string;
+  /** Wall-clock time of the commit attempt, epoch ms. */
+  readonly createdAt: number;
+  /** The manifest this one follows; null for the first. */
+  readonly previous: string | null;
+  /** The group's job watermark; null for -infinity. */
+  readonly watermark: number | null;
+  /** True once the input has ended (a local run drained): every window has fired. */
+  readonly drained: boolean;
+  readonly partitions: Readonly<Record<string, PartitionCheckpoint>>;
+  readonly publishes: readonly TablePublish[];
+  readonly counts: CheckpointCounts;
+  readonly totals: CheckpointCounts;
+}
+
+export function zeroCounts(): CheckpointCounts {
+  return { records: 0, redelivered: 0, rows: 0, late: 0, deadLetters: 0, tombstones: 0, deduplicated: 0 };
+}
+
+export function addCounts(a: CheckpointCounts, b: CheckpointCounts): CheckpointCounts {
+  return {
+    records: a.records + b.records,
+    redelivered: a.redelivered + b.redelivered,
+    rows: a.rows + b.rows,
+    late: a.late + b.late,
+    deadLetters: a.deadLetters + b.deadLetters,
+    tombstones: a.tombstones + b.tombstones,
+    deduplicated: a.deduplicated + b.deduplicated,
+  };
+}
+
+export function encodeManifest(manifest: CheckpointManifest): Uint8Array {
+  return new TextEncoder().encode(`${JSON.stringify(manifest)}\n`);
+}
+
+export function decodeManifest(bytes: Uint8Array, key: string): CheckpointManifest {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (error) {
+    throw new FloeError(`Checkpoint manifest ${key} is not valid JSON: ${(error as Error).message}`);
+  }
+  const m = parsed as Partial<CheckpointManifest> | null;
+  if (
+    m === null ||
+    typeof m !== 'object' ||
+    m.format !== 1 ||
+    typeof m.epoch !== 'number' ||
+    typeof m.lineage !== 'string' ||
+    typeof m.partitions !== 'object' ||
+    !Array.isArray(m.publishes)
+  ) {
+    throw new FloeError(
+      `Checkpoint manifest ${key} is not a Floe checkpoint manifest of format 1; was the checkpoint store written by another version?`,
+    );
+  }
+  return m as CheckpointManifest;
+}
+
+/** A watermark as JSON, which has no infinities: null for -infinity, Number.MAX_VALUE for +infinity (drained). */
+export function watermarkToJson(watermark: number): number | null {
+  if (watermark === Number.NEGATIVE_INFINITY) return null;
+  if (watermark === Number.POSITIVE_INFINITY) return Number.MAX_VALUE;
+  return watermark;
+}
+
+export function watermarkFromJson(watermark: number | null): number {
+  if (watermark === null) return Number.NEGATIVE_INFINITY;
+  if (watermark === Number.MAX_VALUE) return Number.POSITIVE_INFINITY;
+  return watermark;
+}
