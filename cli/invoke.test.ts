@@ -1,8 +1,9 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { floe } from '../test/support/floe-cli.ts';
+import { canonicalRows, readRunTables, readTable } from '../test/support/iceberg-tables.ts';
 
 const EVENT = join(import.meta.dirname, '..', 'examples', 'events', 'msk-bids.json');
 const JOB = join(import.meta.dirname, '..', 'examples', 'bids-per-auction.ts');
@@ -23,27 +24,29 @@ describe('floe invoke', () => {
     expect(stdout).toMatch(/1001\s+2023-11-14T22:13:20\.000Z\s+2023-11-14T22:13:30\.000Z\s+3/);
     expect(stdout).toContain('bids partition 1 offset 20 [decode]');
 
-    const deadLetters = (await readFile(join(dir, 'dead-letters.jsonl'), 'utf8'))
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const deadLetters = (await readTable(dir, 'nexmark.bids_per_auction_dead_letters')).rows;
     expect(deadLetters).toEqual([
       expect.objectContaining({ topic: 'bids', partition: 1, offset: 20, stage: 'decode', key: 'MTAwMg==' }),
     ]);
-    expect(Buffer.from(deadLetters[0].value, 'base64').toString()).toBe(
+    expect(Buffer.from(String(deadLetters[0]!.value), 'base64').toString()).toBe(
       '{"auction":1002,"bidder":2008,"price":',
     );
-    const rows = (await readFile(join(dir, 'rows.jsonl'), 'utf8')).trim().split('\n');
-    expect(rows).toHaveLength(8);
+    expect((await readTable(dir, 'nexmark.bids_per_auction')).rows).toHaveLength(8);
   });
 
   it('changes nothing when the same event is invoked again, as a Lambda redelivery', async () => {
     await floe('invoke', JOB, '--event', EVENT, '--dir', dir, '--json');
-    const rowsBefore = await readFile(join(dir, 'rows.jsonl'), 'utf8');
+    const before = await readRunTables(dir);
     const again = await floe('invoke', JOB, '--event', EVENT, '--dir', dir, '--json');
     const result = JSON.parse(again.stdout);
     expect(result.metrics).toMatchObject({ records: 12, redelivered: 12, rows: 0, deadLetters: 0 });
-    expect(await readFile(join(dir, 'rows.jsonl'), 'utf8')).toBe(rowsBefore);
+    expect(result.commits).toEqual([]);
+    const after = await readRunTables(dir);
+    expect([...after.keys()]).toEqual([...before.keys()]);
+    for (const [name, table] of before) {
+      expect(after.get(name)!.snapshots).toBe(table.snapshots);
+      expect(canonicalRows(after.get(name)!.rows)).toEqual(canonicalRows(table.rows));
+    }
   });
 
   it('reports a missing flag in one line and exits with 2', async () => {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BatchProcessor } from '../runtime/batch/batch-processor.ts';
-import { DirectoryStore } from '../runtime/batch/directory-store.ts';
+import { CheckpointedProcessor, type CommitOutcome } from '../runtime/checkpoint/checkpointed-processor.ts';
+import { localCheckpointStores } from '../runtime/checkpoint/stores.ts';
 import { toJson } from '../runtime/output-json.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
 import { loadJob } from './load-job.ts';
@@ -18,30 +18,54 @@ export interface InvokeOptions {
 }
 
 /**
- * `floe invoke`: runs a job's handler path on one test event, with state and outputs in a
- * directory, and prints the rows, late records and dead letters.
+ * `floe invoke`: runs a job on one Lambda test event with the exactly-once protocol
+ * and its stores in a run directory, and prints the rows, late records and dead letters the
+ * batch committed. Invoking the same event again is a redelivery: it commits nothing.
  */
 export async function invoke(options: InvokeOptions, out: (text: string) => void): Promise<void> {
   const job = await loadJob(options.jobPath);
   const event = await readEvent(options.eventPath);
   const dir = options.dir ?? join('.floe', job.name);
-  const store = new DirectoryStore<unknown>(dir);
-  const processor = new BatchProcessor(job, { store, sink: store });
-  const result = await processor.process(event, { endOfInput: options.drain });
+  const processor = new CheckpointedProcessor(job, { stores: localCheckpointStores(dir) });
+  // The processor is what the Lambda handler runs: same protocol, same stores layout.
+  let result: CommitOutcome<unknown> = await processor.process(event);
+  if (options.drain) {
+    const drained = await processor.drain();
+    result = {
+      rows: [...result.rows, ...drained.rows],
+      late: [...result.late, ...drained.late],
+      deadLetters: [...result.deadLetters, ...drained.deadLetters],
+      metrics: {
+        ...result.metrics,
+        rows: result.metrics.rows + drained.metrics.rows,
+        late: result.metrics.late + drained.metrics.late,
+        deadLetters: result.metrics.deadLetters + drained.metrics.deadLetters,
+        watermark: drained.metrics.watermark,
+      },
+      partitions: drained.partitions.length > 0 ? drained.partitions : result.partitions,
+      commits: [...result.commits, ...drained.commits],
+    };
+  }
+  const tables = processor.tableNames;
   if (options.json) {
-    out(toJson({ dir, ...result }));
+    out(toJson({ dir, tables, ...result }));
     return;
   }
-  out(`${job}\nState and outputs: ${dir}\n`);
-  out(renderBatch(result, job.plan.table.name));
-  if (result.metrics.records > 0 && result.metrics.redelivered === result.metrics.records) {
+  out(`${job}\nRun directory: ${dir} (tables: ${tables.rows}, ${tables.late}, ${tables.deadLetters})\n`);
+  out(renderBatch(result, tables.rows));
+  if (result.commits.length === 0 && result.metrics.records > 0) {
     out(
-      `\nEvery record was at or below the offsets already applied in ${dir}, so nothing changed (exactly what Lambda redelivery needs). Use another --dir to start afresh.`,
+      `\nEvery record was at or below the offsets already committed in ${dir}, so nothing was committed (exactly what Lambda redelivery needs). Use another --dir to start afresh.`,
     );
-  } else if (!options.drain) {
+  } else {
     out(
-      '\nWindows still open fire when the watermark passes their end; add --drain to end the input and fire them now.',
+      `\nCommitted ${result.commits.length} checkpoint(s). List the tables with: npx floe tables --dir ${dir}`,
     );
+    if (!options.drain) {
+      out(
+        'Windows still open fire when the watermark passes their end; add --drain to end the input and fire them now.',
+      );
+    }
   }
 }
 

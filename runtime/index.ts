@@ -5,6 +5,16 @@
  * import { job, json, WatermarkStrategy, TumblingEventTimeWindows, count, table } from 'floe';
  */
 
+export {
+  CheckpointedProcessor,
+  type CheckpointedProcessorOptions,
+  type CommitInfo,
+  type CommitOutcome,
+  type CommittedProgress,
+} from './checkpoint/checkpointed-processor.ts';
+export type { CleanupReport } from './checkpoint/cleanup.ts';
+export type { CheckpointManifest, TablePublish } from './checkpoint/manifest.ts';
+export { type CheckpointStores, localCheckpointStores } from './checkpoint/stores.ts';
 export type {
   BatchMetrics,
   BatchResult,
