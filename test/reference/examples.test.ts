@@ -2,8 +2,8 @@
  * Reference tests for every example job, and so for every window kind: the rows the engine
  * emits for generated Nexmark bids, spread over Kafka partitions by the bids' key (the auction)
  * and delivered in batches as the Lambda event source mapping would, must equal a brute-force
- * computation written here from the bids alone, straight from the definitions in
- * shared/semantics.md. The generator keeps event-time disorder (at most 4 s) below the jobs'
+ * computation from the bids alone, straight from the definitions in shared/semantics.md
+ * (test/support/nexmark-reference.ts, shared with test/iceberg). The generator keeps event-time disorder (at most 4 s) below the jobs'
  * out-of-orderness bound (5 s), so no record is late and every window fires exactly once.
  */
 
@@ -28,95 +28,17 @@ import {
   type TopicLog,
 } from '../../runtime/kafka/event-builder.ts';
 import type { KafkaEventRecord } from '../../runtime/source/kafka-event.ts';
-
-type Row = Record<string, string | number>;
+import {
+  alignedWindows,
+  bidderSessions,
+  cumulativeWindows,
+  EXAMPLE_REFERENCES,
+  multiset,
+  perWindowAndKey,
+  type Row,
+} from '../support/nexmark-reference.ts';
 
 const TOPIC = 'bids';
-
-// --- The reference: brute force from the definitions -------------------------------------------
-
-/** Windows [start, start + size) for every start = k * step (k integer) that can hold a time in [min, max]. */
-function alignedWindows(min: number, max: number, size: number, step: number): [number, number][] {
-  const windows: [number, number][] = [];
-  for (let start = Math.floor((min - size) / step) * step; start <= max; start += step) {
-    if (start + size > min) windows.push([start, start + size]);
-  }
-  return windows;
-}
-
-/** Cumulative windows: within each [S, S + maxSize) with S = k * maxSize, every [S, S + j * step). */
-function cumulativeWindows(min: number, max: number, step: number, maxSize: number): [number, number][] {
-  const windows: [number, number][] = [];
-  for (const [start] of alignedWindows(min, max, maxSize, maxSize)) {
-    for (let end = start + step; end <= start + maxSize; end += step) windows.push([start, end]);
-  }
-  return windows;
-}
-
-/** For each window and each key with bids in it (start <= dateTime < end), one row. */
-function perWindowAndKey<K extends string | number>(
-  bids: readonly Bid[],
-  windows: (min: number, max: number) => [number, number][],
-  keyOf: (bid: Bid) => K,
-  toRow: (key: K, start: number, end: number, bids: readonly Bid[]) => Row,
-): Row[] {
-  if (bids.length === 0) return [];
-  const times = bids.map((b) => b.dateTime);
-  const rows: Row[] = [];
-  for (const [start, end] of windows(Math.min(...times), Math.max(...times))) {
-    const groups = new Map<K, Bid[]>();
-    for (const bid of bids) {
-      if (bid.dateTime < start || bid.dateTime >= end) continue;
-      const key = keyOf(bid);
-      const group = groups.get(key);
-      if (group) group.push(bid);
-      else groups.set(key, [bid]);
-    }
-    for (const [key, group] of groups) rows.push(toRow(key, start, end, group));
-  }
-  return rows;
-}
-
-/**
- * Session windows: each bid opens [t, t + gap); windows of a bidder that overlap or touch merge.
- * Taking a bidder's bids by time, a bid starts a new session only when t > the current end.
- */
-function bidderSessions(bids: readonly Bid[], gap: number): Row[] {
-  const byBidder = new Map<number, Bid[]>();
-  for (const bid of bids) {
-    const list = byBidder.get(bid.bidder);
-    if (list) list.push(bid);
-    else byBidder.set(bid.bidder, [bid]);
-  }
-  const rows: Row[] = [];
-  for (const [bidder, list] of byBidder) {
-    list.sort((a, b) => a.dateTime - b.dateTime);
-    let session: { start: number; end: number; bids: number; total: number } | undefined;
-    const close = () => {
-      if (session) {
-        rows.push({
-          bidder,
-          window_start: session.start,
-          window_end: session.end,
-          bids: session.bids,
-          total_price: session.total,
-        });
-      }
-    };
-    for (const bid of list) {
-      if (session && bid.dateTime <= session.end) {
-        session.end = Math.max(session.end, bid.dateTime + gap);
-        session.bids++;
-        session.total += bid.price;
-      } else {
-        close();
-        session = { start: bid.dateTime, end: bid.dateTime + gap, bids: 1, total: bid.price };
-      }
-    }
-    close();
-  }
-  return rows;
-}
 
 interface Example {
   readonly name: string;
@@ -125,62 +47,31 @@ interface Example {
   readonly reference: (bids: readonly Bid[]) => Row[];
 }
 
-/** Bids per auction and window, for windows of `size` every `slide` (tumbling when equal). */
-function bidsPerAuctionIn(bids: readonly Bid[], size: number, slide: number): Row[] {
-  return perWindowAndKey(
-    bids,
-    (min, max) => alignedWindows(min, max, size, slide),
-    (b) => b.auction,
-    (auction, start, end, group) => ({ auction, window_start: start, window_end: end, bids: group.length }),
-  );
-}
-
 const EXAMPLES: readonly Example[] = [
   {
     name: 'bids-per-auction (tumbling 10 s, keyed by the Kafka key)',
     job: bidsPerAuctionJob as Job<unknown>,
-    reference: (bids) => bidsPerAuctionIn(bids, 10_000, 10_000),
+    reference: EXAMPLE_REFERENCES['bids-per-auction'],
   },
   {
     name: 'hot-items (sliding 10 s every 2 s, keyed by the Kafka key)',
     job: hotItemsJob as Job<unknown>,
-    reference: (bids) => bidsPerAuctionIn(bids, 10_000, 2_000),
+    reference: EXAMPLE_REFERENCES['hot-items'],
   },
   {
     name: 'bidder-sessions (sessions with a 10 s gap, keyed by another field)',
     job: bidderSessionsJob as Job<unknown>,
-    reference: (bids) => bidderSessions(bids, 10_000),
+    reference: EXAMPLE_REFERENCES['bidder-sessions'],
   },
   {
     name: 'channel-revenue (cumulative 10 s steps up to 60 s, keyed by another field)',
     job: channelRevenueJob as Job<unknown>,
-    reference: (bids) =>
-      perWindowAndKey(
-        bids,
-        (min, max) => cumulativeWindows(min, max, 10_000, 60_000),
-        (b) => b.channel,
-        (channel, start, end, group) => ({
-          channel,
-          window_start: start,
-          window_end: end,
-          revenue: group.reduce((sum, b) => sum + b.price, 0),
-        }),
-      ),
+    reference: EXAMPLE_REFERENCES['channel-revenue'],
   },
   {
     name: 'max-price (tumbling 10 s over all bids, windowAll)',
     job: maxPriceJob as Job<unknown>,
-    reference: (bids) =>
-      perWindowAndKey(
-        bids,
-        (min, max) => alignedWindows(min, max, 10_000, 10_000),
-        () => 'all',
-        (_all, start, end, group) => ({
-          window_start: start,
-          window_end: end,
-          max_price: Math.max(...group.map((b) => b.price)),
-        }),
-      ),
+    reference: EXAMPLE_REFERENCES['max-price'],
   },
 ];
 
@@ -224,19 +115,6 @@ function run(job: Job<unknown>, log: TopicLog, delivery: Delivery): Run {
     updates: emitted.filter((r) => r.update).length,
     results,
   };
-}
-
-/** Rows as a sorted multiset: order-independent, duplicates kept. */
-function multiset(rows: readonly Row[]): string[] {
-  return rows
-    .map((row) =>
-      JSON.stringify(
-        Object.keys(row)
-          .sort()
-          .map((k) => [k, row[k]]),
-      ),
-    )
-    .sort();
 }
 
 // --- Cases -----------------------------------------------------------------------------------
