@@ -5,6 +5,10 @@
  * floor (base64 + JSON.parse of the same values), taken in alternation so both see the same
  * machine; the ratio engine/floor is what to compare between runs, not the absolute figures.
  * Peak RSS is measured for one 6 MB batch in a fresh process.
+ *
+ * Then end to end (bench/end-to-end.ts): `floe run` over 100,000 bids (`--run-records N`, 0 to
+ * skip) next to the engine alone over the same batches, and the requests, bytes and files the
+ * commit protocol writes per 100,000 records.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { EXAMPLE_JOBS, type ExampleName } from '../examples/index.ts';
 import { Engine } from '../runtime/engine/engine.ts';
 import { newEngineState } from '../runtime/engine/state.ts';
+import { measureEndToEnd } from './end-to-end.ts';
 import { buildWorkload, decodeFloor } from './workload.ts';
 
 const ROUNDS = 7;
@@ -30,7 +35,12 @@ interface BenchResult {
 function parse() {
   try {
     const { values } = parseArgs({
-      options: { json: { type: 'boolean' }, events: { type: 'string' }, only: { type: 'string' } },
+      options: {
+        json: { type: 'boolean' },
+        events: { type: 'string' },
+        only: { type: 'string' },
+        'run-records': { type: 'string' },
+      },
       strict: true,
     });
     const events = values.events === undefined ? 6 : Number(values.events);
@@ -40,7 +50,15 @@ function parse() {
     if (values.only !== undefined && !names.includes(values.only as ExampleName)) {
       throw new Error(`--only must name an example: ${names.join(', ')}.`);
     }
-    return { json: values.json === true, events, names: values.only ? [values.only as ExampleName] : names };
+    const runRecords = values['run-records'] === undefined ? 100_000 : Number(values['run-records']);
+    if (!Number.isSafeInteger(runRecords) || runRecords < 0)
+      throw new Error(`--run-records must be a whole number >= 0, got "${values['run-records']}".`);
+    return {
+      json: values.json === true,
+      events,
+      runRecords,
+      names: values.only ? [values.only as ExampleName] : names,
+    };
   } catch (error) {
     process.stderr.write(`bench: ${(error as Error).message}\n`);
     process.exit(2);
@@ -131,4 +149,47 @@ if (!options.json) {
   process.stdout.write(
     `Peak RSS: a fresh Node process that parsed one ${workload.meanEventMb.toFixed(1)} MB event (${Math.min(...baselines).toFixed(0)}-${Math.max(...baselines).toFixed(0)} MB before processing), then processed and drained it.\n`,
   );
+}
+
+if (options.runRecords > 0) {
+  const runOptions = { records: options.runRecords, partitions: 4, batchSize: 500 };
+  log(
+    `\nEnd to end: floe run over ${runOptions.records.toLocaleString('en')} bids, ${runOptions.partitions} partitions, batches of ${runOptions.batchSize}, local durable stores (fsync); median of 3, alternating with the engine alone.`,
+  );
+  const e2e = [];
+  for (const name of options.names) {
+    log(`  ${name}...`);
+    const result = await measureEndToEnd(name, runOptions);
+    e2e.push(result);
+    if (options.json) process.stdout.write(`${JSON.stringify({ endToEnd: result })}\n`);
+  }
+  if (!options.json) {
+    const header = [
+      'example',
+      'floe run rec/s',
+      'engine rec/s',
+      'run/engine',
+      'commits',
+      'MB/100k',
+      'files/100k',
+      'requests/commit',
+    ];
+    const rows = e2e.map((r) => [
+      r.name,
+      Math.round(r.runPerSec).toLocaleString('en'),
+      Math.round(r.enginePerSec).toLocaleString('en'),
+      r.ratio.toFixed(3),
+      String(r.commits),
+      (r.per100k.bytes / 1024 / 1024).toFixed(1),
+      Math.round(r.per100k.files).toLocaleString('en'),
+      r.requestsPerCommit.toFixed(1),
+    ]);
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+    process.stdout.write('\n');
+    for (const row of [header, ...rows])
+      process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i]!)).join('  ')}\n`);
+    process.stdout.write(
+      'MB and files: everything the protocol wrote (data files, Iceberg metadata, manifests, state objects, heads), before cleanup deleted old checkpoints.\n',
+    );
+  }
 }

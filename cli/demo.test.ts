@@ -1,23 +1,61 @@
-import { describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { EXAMPLE_JOBS, type ExampleName } from '../examples/index.ts';
+import type { Bid } from '../examples/nexmark/bid.ts';
 import { floe } from '../test/support/floe-cli.ts';
+import { canonicalRows, readRunTables } from '../test/support/iceberg-tables.ts';
+import { EXAMPLE_REFERENCES } from '../test/support/nexmark-reference.ts';
+
+const scratch = mkdtempSync(join(tmpdir(), 'floe-demo-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('floe demo (npm start)', () => {
-  it('runs every example over generated bids and shows rows for each table, none late or lost', async () => {
-    const { code, stdout } = await floe('demo', '--bids', '3000', '--partitions', '3');
-    expect(code).toBe(0);
-    for (const table of [
-      'bids_per_auction',
-      'hot_items',
-      'bidder_sessions',
-      'channel_revenue',
-      'max_price',
-    ]) {
-      expect(stdout).toContain(`-> nexmark.${table}`);
+  it('runs every example over the generated bids into Iceberg tables holding exactly the right rows', async () => {
+    const dir = join(scratch, 'demo');
+
+    const { code, stdout, stderr } = await floe('demo', '--bids', '3000', '--partitions', '3', '--dir', dir);
+
+    expect(code, stderr).toBe(0);
+    const bids = (await readFile(join(dir, 'bids.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Bid);
+    expect(bids).toHaveLength(3000);
+    const tables = await readRunTables(dir);
+    // No late records and no dead letters: only the five examples' own tables exist.
+    expect([...tables.keys()].sort()).toEqual(
+      Object.values(EXAMPLE_JOBS)
+        .map((job) => job.plan.table.name)
+        .sort(),
+    );
+    for (const [name, job] of Object.entries(EXAMPLE_JOBS)) {
+      const rows = canonicalRows(tables.get(job.plan.table.name)!.rows);
+      expect(rows.length, name).toBeGreaterThan(0);
+      expect(rows, name).toEqual(canonicalRows(EXAMPLE_REFERENCES[name as ExampleName](bids)));
+      expect(stdout).toContain(`== ${name} -> ${job.plan.table.name}`);
     }
-    const summaries = stdout.split('\n').filter((line) => /batches, .* rows, /.test(line));
-    expect(summaries).toHaveLength(5);
-    for (const line of summaries) {
-      expect(line).toMatch(/[1-9][\d,]* rows, 0 late, 0 dead letters/);
-    }
+    expect(
+      stdout.split('\n').filter((line) => / commits, [1-9][\d,]* rows, 0 late, 0 dead letters/.test(line)),
+    ).toHaveLength(5);
+    expect(stdout).toContain(`Tables: 5 Iceberg tables in ${dir}.`);
+    expect(stdout).toContain(`npx floe tables --dir ${dir}`);
+    expect(stdout).toContain('StaticTable.from_metadata(');
+  });
+
+  it('refuses to wipe a --dir that holds files it did not write', async () => {
+    const dir = join(scratch, 'precious');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'notes.txt'), 'keep me');
+
+    const { code, stderr } = await floe('demo', '--bids', '10', '--dir', dir);
+
+    expect(code).toBe(2);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toContain('notes.txt');
+    expect(await readFile(join(dir, 'notes.txt'), 'utf8')).toBe('keep me');
   });
 });

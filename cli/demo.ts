@@ -1,67 +1,120 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { EXAMPLE_JOBS } from '../examples/index.ts';
 import { generateBids } from '../examples/nexmark/generator.ts';
-import { bidTopic } from '../examples/nexmark/topic.ts';
-import type { EmittedRow } from '../runtime/engine/batch-result.ts';
-import { Engine } from '../runtime/engine/engine.ts';
-import { newEngineState } from '../runtime/engine/state.ts';
-import { eventBatches } from '../runtime/kafka/event-builder.ts';
+import type { CatalogTable } from '../runtime/iceberg/catalog.ts';
+import type { Job } from '../runtime/job/job.ts';
+import { TEMP_PREFIX } from '../runtime/storage/durable-file.ts';
+import type { StatusStream } from './progress.ts';
 import { formatTime, renderTable } from './render.ts';
+import { openRunInput, readingHints, runJob } from './run.ts';
+import { UsageError } from './usage-error.ts';
 
 export interface DemoOptions {
-  readonly bids: number;
-  readonly partitions: number;
-  readonly batchSize: number;
-  readonly seed: number;
+  /**
+   * Bids to generate.
+   * @default 20_000 (lowered from 50,000 when every batch began to commit to Iceberg tables, so
+   * that `npm start` stays under 15 s on two cores)
+   */
+  readonly bids?: number;
+  /** @default 4 */
+  readonly partitions?: number;
+  /** Records per Lambda event. @default 500 */
+  readonly batchSize?: number;
+  /** @default 42 */
+  readonly seed?: number;
+  /** Where the bids and the tables go; wiped at the start. @default .floe/demo */
+  readonly dir?: string;
 }
 
-/**
- * `npm start`: generates Nexmark bids, puts them on a topic with Kafka's partitioner, and runs
- * every example job over Lambda-shaped batches of it, then prints what each one produced.
- */
-export async function demo(options: DemoOptions, out: (text: string) => void): Promise<void> {
-  const bids = generateBids({ count: options.bids, seed: options.seed, skew: 0.8, eventsPerSecond: 250 });
-  const log = bidTopic(bids, options.partitions);
-  const partitions = log.partitions.map((_, partition) => ({ topic: log.topic, partition }));
-  out(
-    `Floe demo: ${bids.length.toLocaleString('en')} Nexmark bids from ${formatTime(bids[0]?.dateTime ?? 0)}, ` +
-      `${options.partitions} partitions (key = auction), batches of up to ${options.batchSize} records, seed ${options.seed}.\n`,
-  );
+export const DEMO_DEFAULTS = { bids: 20_000, partitions: 4, batchSize: 500, seed: 42, dir: '.floe/demo' };
 
-  for (const [name, job] of Object.entries(EXAMPLE_JOBS)) {
-    // The engine alone, with its state in memory: the demo shows windows and throughput, not storage.
-    const engine = new Engine<unknown>(job);
-    const state = newEngineState(partitions);
-    const rows: EmittedRow<unknown>[] = [];
-    let late = 0;
-    let deadLetters = 0;
-    let batches = 0;
-    const started = performance.now();
-    for (const event of eventBatches(log, { batchSize: options.batchSize })) {
-      const result = engine.processBatch(state, event, { now: 0 });
-      rows.push(...result.rows);
-      late += result.late.length;
-      deadLetters += result.deadLetters.length;
-      batches++;
-    }
-    const drained = engine.drain(state, 0);
-    rows.push(...drained.rows);
-    const seconds = (performance.now() - started) / 1000;
+/** What the demo leaves in its directory besides the run's own files; a directory with other things is not wiped. */
+const DEMO_FILES = new Set(['bids.jsonl', 'run.json', 'catalog', 'warehouse', 'state', 'checkpoints']);
+
+/**
+ * `npm start`: generates Nexmark bids into a JSON lines file and runs every example job over it
+ * with `floe run`'s runner (the Lambda handler, exactly-once commits, Iceberg tables), then shows
+ * what each one produced and where the tables are.
+ */
+export async function demo(
+  options: DemoOptions,
+  out: (text: string) => void,
+  status: StatusStream | undefined = process.stderr,
+): Promise<void> {
+  const { bids: count, partitions, batchSize, seed, dir } = { ...DEMO_DEFAULTS, ...defined(options) };
+  await resetDemoDirectory(dir);
+  const bids = generateBids({ count, seed, skew: 0.8, eventsPerSecond: 250 });
+  const path = join(dir, 'bids.jsonl');
+  await writeFile(path, bids.map((bid) => `${JSON.stringify(bid)}\n`).join(''));
+  const input = await openRunInput({
+    input: path,
+    partitions,
+    batchSize,
+    key: 'auction',
+    timestamp: 'dateTime',
+  });
+
+  out(
+    `Floe demo: ${n(bids.length)} Nexmark bids from ${formatTime(bids[0]?.dateTime ?? 0)} in ${path}, ` +
+      `read as topic ${input.params.topic} with ${partitions} partitions (key = auction), batches of up to ${n(batchSize)} records, seed ${seed}.`,
+  );
+  if (options.bids === undefined) {
+    out(
+      `(${n(count)} bids by default, down from 50,000 now that every batch commits exactly once to Iceberg tables; npm start -- --bids 50000 for more.)`,
+    );
+  }
+  out('Each example runs through its Lambda handler, as `floe run` does.\n');
+
+  let firstTable: CatalogTable | undefined;
+  let tableCount = 0;
+  for (const [name, job] of Object.entries(EXAMPLE_JOBS) as [string, Job<unknown>][]) {
+    const rows: Record<string, unknown>[] = [];
+    const report = await runJob(job, input, {
+      dir,
+      status,
+      onOutcome: (outcome) => {
+        for (const r of outcome.rows) rows.push(r.row as Record<string, unknown>);
+      },
+    });
+    firstTable ??= report.tables.find((t) => t.name === report.tableNames.rows);
+    tableCount += report.tables.length;
 
     out(`== ${name} -> ${job.plan.table.name}`);
     out(
       `   ${job.plan.assigner}, ${job.plan.scope === 'partition' ? 'fired per partition (Kafka key)' : 'merged across partitions'}`,
     );
     out(
-      `   ${batches} batches, ${rows.length.toLocaleString('en')} rows, ${late} late, ${deadLetters} dead letters, ` +
-        `${Math.round(bids.length / seconds).toLocaleString('en')} records/s`,
+      `   ${n(report.batches)} batches, ${n(report.newCommits)} commits, ${n(report.rows)} rows, ${n(report.late)} late, ` +
+        `${n(report.deadLetters)} dead letters, ${n(report.recordsPerSecond)} records/s`,
     );
-    out(renderTable(highlights(rows.map((r) => r.row as Record<string, unknown>)), 5));
+    out(renderTable(highlights(rows), 5));
     out('');
   }
-  out('Next: npx floe invoke examples/bids-per-auction.ts --event examples/events/msk-bids.json');
-  out(
-    '      (a Lambda test event with one malformed record: it becomes a dead letter, the rest is processed)',
-  );
+
+  out(`Tables: ${tableCount} Iceberg tables in ${dir}.`);
+  if (firstTable !== undefined) out(readingHints(dir, firstTable));
+  out(`\nRun one example yourself (resumes after a crash; run it twice to see "already complete"):`);
+  out(`  npx floe run examples/hot-items.ts --input ${path} --key auction --partitions ${partitions}`);
+  out('Or one Lambda test event (with a malformed record that becomes a dead letter):');
+  out('  npx floe invoke examples/bids-per-auction.ts --event examples/events/msk-bids.json');
+}
+
+/** Empties the demo directory, so the demo always runs in full; refuses a directory holding other things. */
+async function resetDemoDirectory(dir: string): Promise<void> {
+  if (existsSync(dir)) {
+    const foreign = readdirSync(dir).filter(
+      (entry) => !DEMO_FILES.has(entry) && !entry.startsWith(TEMP_PREFIX),
+    );
+    if (foreign.length > 0) {
+      throw new UsageError(
+        `${dir} holds files the demo did not write (${foreign.slice(0, 3).join(', ')}); the demo wipes its --dir, so give an empty or new one.`,
+      );
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+  await mkdir(dir, { recursive: true });
 }
 
 /** The rows worth looking at first: the largest measure, latest window first on ties. */
@@ -69,4 +122,12 @@ function highlights(rows: readonly Record<string, unknown>[]): Record<string, un
   const measure = (row: Record<string, unknown>) =>
     Number(row.bids ?? row.revenue ?? row.max_price ?? row.total_price ?? 0);
   return [...rows].sort((a, b) => measure(b) - measure(a) || Number(b.window_end) - Number(a.window_end));
+}
+
+function defined<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function n(value: number): string {
+  return value.toLocaleString('en');
 }

@@ -7,7 +7,16 @@ const USAGE = `Usage: floe <command> [options]
 
 Commands:
   demo                               Run the Nexmark examples on generated bids (npm start)
-      [--bids N] [--partitions N] [--batch-size B] [--seed S]
+      [--bids N] [--partitions N] [--batch-size B] [--seed S] [--dir DIR]
+  run <job.ts> --input <file.jsonl>  Run a job over a JSON lines file read as a Kafka topic, exactly once,
+                                     into Iceberg tables; restartable after a crash
+      [--key FIELD]                  The Kafka key (picks the partition; default: none, round-robin)
+      [--partitions N]               Partitions of the topic (default 1)
+      [--batch-size B]               Records per Lambda event, 1 to 10000 (default 500)
+      [--timestamp FIELD]            Record timestamps from a field (default: the file's mtime)
+      [--topic NAME]                 Topic name (default: the file's base name)
+      [--dir DIR]                    Run directory (default .floe/run/<job name>)
+      [--json]                       Print the summary as JSON
   invoke <job.ts> --event <file>     Run a job on a Lambda Kafka test event and print the results
       [--dir DIR]                    Where state and outputs go (default .floe/<job name>)
       [--drain]                      End the input: fire every open window
@@ -51,6 +60,40 @@ async function main(argv: readonly string[]): Promise<void> {
       );
       return;
     }
+    case 'run': {
+      const { values, positionals } = parse(rest, {
+        input: { type: 'string' },
+        key: { type: 'string' },
+        partitions: { type: 'string' },
+        'batch-size': { type: 'string' },
+        timestamp: { type: 'string' },
+        topic: { type: 'string' },
+        dir: { type: 'string' },
+        json: { type: 'boolean' },
+      });
+      if (positionals.length !== 1)
+        throw new UsageError(
+          'run takes exactly one job file, e.g. floe run examples/bids-per-auction.ts --input bids.jsonl --key auction',
+        );
+      if (typeof values.input !== 'string')
+        throw new UsageError('run needs --input <file.jsonl>, a JSON lines file (one record per line).');
+      const { run } = await import('./run.ts');
+      await run(
+        {
+          jobPath: positionals[0]!,
+          input: values.input,
+          key: values.key as string | undefined,
+          partitions: optionalPositiveInt('--partitions', values.partitions),
+          batchSize: optionalPositiveInt('--batch-size', values['batch-size']),
+          timestamp: values.timestamp as string | undefined,
+          topic: values.topic as string | undefined,
+          dir: values.dir as string | undefined,
+          json: values.json === true,
+        },
+        write,
+      );
+      return;
+    }
     case 'tables': {
       const { values, positionals } = parse(rest, { dir: { type: 'string' }, json: { type: 'boolean' } });
       if (positionals.length > 0)
@@ -61,26 +104,30 @@ async function main(argv: readonly string[]): Promise<void> {
       return;
     }
     case 'demo': {
-      const { values } = parse(rest, {
+      const { values, positionals } = parse(rest, {
         bids: { type: 'string' },
         partitions: { type: 'string' },
         'batch-size': { type: 'string' },
         seed: { type: 'string' },
+        dir: { type: 'string' },
       });
+      if (positionals.length > 0)
+        throw new UsageError(`demo takes no arguments, got "${positionals.join(' ')}".`);
       const { demo } = await import('./demo.ts');
       await demo(
         {
-          bids: positiveInt('--bids', values.bids, 50_000),
-          partitions: positiveInt('--partitions', values.partitions, 4),
-          batchSize: positiveInt('--batch-size', values['batch-size'], 500),
-          seed: wholeNumber('--seed', values.seed, 42),
+          bids: optionalPositiveInt('--bids', values.bids),
+          partitions: optionalPositiveInt('--partitions', values.partitions),
+          batchSize: optionalPositiveInt('--batch-size', values['batch-size']),
+          seed: optionalWholeNumber('--seed', values.seed),
+          dir: values.dir as string | undefined,
         },
         write,
       );
       return;
     }
     default:
-      throw new UsageError(`Unknown command "${command}". Commands: demo, invoke, tables, help.`);
+      throw new UsageError(`Unknown command "${command}". Commands: demo, run, invoke, tables, help.`);
   }
 }
 
@@ -98,16 +145,18 @@ function parse(args: readonly string[], options: Options) {
   }
 }
 
-function wholeNumber(flag: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
+// Flags are only parsed here; each command applies its own defaults, in one place.
+
+function optionalWholeNumber(flag: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 0)
+  if (value === '' || !Number.isSafeInteger(n) || n < 0)
     throw new UsageError(`${flag} must be a whole number >= 0, got "${String(value)}".`);
   return n;
 }
 
-function positiveInt(flag: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
+function optionalPositiveInt(flag: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n <= 0)
     throw new UsageError(`${flag} must be a positive whole number, got "${String(value)}".`);

@@ -1,0 +1,125 @@
+/**
+ * Crash tests with real processes: `floe run` is killed with SIGKILL at random moments, restarted
+ * with the same command until it finishes, and its tables must equal those of an uninterrupted
+ * run, row for row, with no snapshot added by a run after completion.
+ *
+ * Kill moments are drawn per seed across the whole run (start-up, processing, staging, commit,
+ * publish, drain, cleanup), scaled to how long the uninterrupted run took on this machine.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { EXAMPLE_JOBS, type ExampleName } from '../../examples/index.ts';
+import { generateBids } from '../../examples/nexmark/generator.ts';
+import { mulberry32 } from '../../runtime/seeded-random.ts';
+import { floe } from '../support/floe-cli.ts';
+import { canonicalRows, readRunTables } from '../support/iceberg-tables.ts';
+import { EXAMPLE_REFERENCES } from '../support/nexmark-reference.ts';
+
+const PROJECT = join(import.meta.dirname, '..', '..');
+const FLOE = join(PROJECT, 'bin', 'floe.js');
+const SEEDS = [1, 2, 3];
+const MAX_KILLS = 3;
+
+const scratch = mkdtempSync(join(tmpdir(), 'floe-crash-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+function runArgs(name: string, input: string, dir: string): string[] {
+  return [
+    'run',
+    join(PROJECT, 'examples', `${name}.ts`),
+    '--input',
+    input,
+    '--key',
+    'auction',
+    '--partitions',
+    '3',
+    '--batch-size',
+    '40',
+    '--dir',
+    dir,
+    '--json',
+  ];
+}
+
+/** Starts `floe run`; resolves with its exit code, or kills it with SIGKILL after `killAfterMs`. */
+function runOrKill(
+  args: string[],
+  killAfterMs: number,
+): Promise<{ killed: boolean; code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child: ChildProcess = spawn(process.execPath, [FLOE, ...args], {
+      cwd: PROJECT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    let killed = false;
+    const timer = setTimeout(() => {
+      killed = child.kill('SIGKILL');
+    }, killAfterMs);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ killed: killed && code === null, code, stderr });
+    });
+  });
+}
+
+async function tablesOf(dir: string): Promise<Map<string, { rows: string[]; snapshots: number }>> {
+  const tables = await readRunTables(dir);
+  return new Map(
+    [...tables].map(([name, t]) => [name, { rows: canonicalRows(t.rows), snapshots: t.snapshots }]),
+  );
+}
+
+describe.each(Object.keys(EXAMPLE_JOBS))('floe run %s, killed with SIGKILL and restarted', (name) => {
+  it.each(SEEDS)('seed %i: ends with the tables of an uninterrupted run', async (seed) => {
+    const random = mulberry32(seed * 7_919 + name.length);
+    const base = join(scratch, `${name}-${seed}`);
+    const input = `${base}.jsonl`;
+    const bids = generateBids({ count: 1_500, seed, eventsPerSecond: 100 });
+    writeFileSync(input, `${bids.map((b) => JSON.stringify(b)).join('\n')}\n`);
+
+    const started = performance.now();
+    const clean = await floe(...runArgs(name, input, `${base}-clean`));
+    const cleanMs = performance.now() - started;
+    expect(clean.code, clean.stderr).toBe(0);
+    const expected = await tablesOf(`${base}-clean`);
+    // The uninterrupted run is right: no bid is late here, so its table is the brute-force result.
+    const table = EXAMPLE_JOBS[name as ExampleName].plan.table.name;
+    expect(expected.get(table)?.rows).toEqual(canonicalRows(EXAMPLE_REFERENCES[name as ExampleName](bids)));
+
+    const dir = `${base}-crashed`;
+    let kills = 0;
+    for (let misses = 0; ; ) {
+      // Anywhere from process start to most of what an uninterrupted run takes.
+      const killAfter = kills < MAX_KILLS ? 50 + random() * cleanMs * 0.8 : 600_000;
+      const outcome = await runOrKill(runArgs(name, input, dir), killAfter);
+      if (outcome.killed) {
+        kills++;
+        continue;
+      }
+      expect(outcome.code, outcome.stderr).toBe(0);
+      if (kills > 0 || ++misses > 5) break;
+      // Finished before the first kill (a fast run on a quiet machine): start over at another moment.
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(kills).toBeGreaterThan(0);
+    const actual = await tablesOf(dir);
+    expect([...actual.keys()].sort()).toEqual([...expected.keys()].sort());
+    for (const [table, contents] of expected) {
+      expect(actual.get(table)?.rows, `${table} after ${kills} kills`).toEqual(contents.rows);
+    }
+
+    // Finished: the same command again commits nothing.
+    const again = await floe(...runArgs(name, input, dir));
+    expect(again.code, again.stderr).toBe(0);
+    const after = await tablesOf(dir);
+    for (const [table, contents] of actual) expect(after.get(table)?.snapshots).toBe(contents.snapshots);
+  });
+});
