@@ -16,6 +16,7 @@ Commands:
       [--timestamp FIELD]            Record timestamps from a field (default: the file's mtime)
       [--topic NAME]                 Topic name (default: the file's base name)
       [--dir DIR]                    Run directory (default .floe/run/<job name>)
+      [--keep-checkpoints N]         Checkpoint manifests kept per commit group (default 10)
       [--json]                       Print the summary as JSON
   invoke <job.ts> --event <file>     Run a job on a Lambda Kafka test event and print the results
       [--dir DIR]                    Where state and outputs go (default .floe/<job name>)
@@ -69,6 +70,7 @@ async function main(argv: readonly string[]): Promise<void> {
         timestamp: { type: 'string' },
         topic: { type: 'string' },
         dir: { type: 'string' },
+        'keep-checkpoints': { type: 'string' },
         json: { type: 'boolean' },
       });
       if (positionals.length !== 1)
@@ -89,6 +91,7 @@ async function main(argv: readonly string[]): Promise<void> {
           topic: values.topic as string | undefined,
           dir: values.dir as string | undefined,
           json: values.json === true,
+          keepCheckpoints: optionalPositiveInt('--keep-checkpoints', values['keep-checkpoints']),
         },
         write,
       );

@@ -160,6 +160,8 @@ export interface RunJobOptions {
   readonly status?: StatusStream;
   /** Sees every batch's committed outcome (the demo keeps the rows). */
   readonly onOutcome?: (outcome: CommitOutcome<unknown>) => void;
+  /** Checkpoint manifests kept per commit group. @default 10 (CheckpointedProcessor's default) */
+  readonly keepCheckpoints?: number;
 }
 
 /** What a run did, and what its run directory holds. `--json` prints it. */
@@ -221,7 +223,7 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
   const watermarks = new Map<string, number>();
   const processor = new ObservedProcessor(
     job,
-    { stores: localCheckpointStores(options.dir), partitions },
+    { stores: localCheckpointStores(options.dir), partitions, keepCheckpoints: options.keepCheckpoints },
     (outcome) => {
       for (const p of outcome.partitions) watermarks.set(p.id, p.watermark);
       options.onOutcome?.(outcome);
@@ -425,6 +427,8 @@ export interface RunCommandOptions extends RunInputOptions {
   /** @default .floe/run/<job name> */
   readonly dir?: string;
   readonly json: boolean;
+  /** @default 10 */
+  readonly keepCheckpoints?: number;
 }
 
 export async function run(
@@ -435,7 +439,7 @@ export async function run(
   const job = await loadRunnableJob(options.jobPath);
   const input = await openRunInput(options);
   const dir = options.dir ?? join('.floe', 'run', job.name);
-  const report = await runJob(job, input, { dir, status });
+  const report = await runJob(job, input, { dir, status, keepCheckpoints: options.keepCheckpoints });
   out(options.json ? (toJson(report) ?? '{}') : renderReport(report, input.topic));
 }
 
