@@ -2,12 +2,19 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readTable } from '../../test/support/iceberg-tables.ts';
 import { table } from '../sink/table.ts';
 import { LocalObjectStore } from '../storage/local-object-store.ts';
 import { appendFiles, loadTable } from './append-files.ts';
 import type { Catalog } from './catalog.ts';
 import { type DataFile, writeDataFile } from './data-file.ts';
-import { CommitConflictError, DataFileConflictError, IcebergError, SchemaMismatchError } from './errors.ts';
+import {
+  CommitConflictError,
+  DataFileConflictError,
+  IcebergError,
+  IcebergMetadataError,
+  SchemaMismatchError,
+} from './errors.ts';
 import { LocalCatalog } from './local-catalog.ts';
 import { decodeManifest } from './manifest.ts';
 import { decodeManifestList } from './manifest-list.ts';
@@ -284,10 +291,315 @@ describe('appendFiles', () => {
     ],
     [{ snapshotId: 1n, summary: { 'total-records': '5' } }, /summary key "total-records"/],
     [{ snapshotId: 1n, maxAttempts: 0 }, /maxAttempts must be a positive integer, got 0/],
+    [{ snapshotId: 1n, mark: { key: '', value: 1 } }, /mark\.key must be a non-empty table property name/],
+    [
+      { snapshotId: 1n, mark: { key: 'k', value: Number.NaN } },
+      /mark\.value must be a finite number, got NaN/,
+    ],
+    [{ snapshotId: 1n, summary: { 'manifests-kept': '1' } }, /summary key "manifests-kept"/],
   ])('rejects invalid options %o before writing anything', async (options, message) => {
     await expect(appendFiles(catalog, store, bids.name, bids, [], options)).rejects.toThrow(message);
     await expect(appendFiles(catalog, store, bids.name, bids, [], options)).rejects.toThrow(IcebergError);
     expect(await store.list('')).toEqual([]);
+  });
+});
+
+describe('a long stream of appends', () => {
+  /** Small limits so that a few hundred commits expire and merge many times. */
+  const SMALL = {
+    'floe.snapshots.retain': '10',
+    'commit.manifest.min-count-to-merge': '8',
+  };
+  const mark = (epoch: number) => ({ key: 'floe.published.lineage-1.group-a', value: epoch });
+
+  async function manifestList(snapshot: { manifestList: string }) {
+    return decodeManifestList((await store.get(store.keyOf(snapshot.manifestList)!))!);
+  }
+
+  async function head() {
+    const { metadata } = (await loadTable(catalog, store, bids.name))!;
+    const snapshot = metadata.snapshots.find((s) => s.snapshotId === metadata.currentSnapshotId)!;
+    return { metadata, snapshot, manifests: await manifestList(snapshot) };
+  }
+
+  /** Appends one one-row file per commit; snapshot id = epoch = commit number (1-based). */
+  async function stream(
+    commits: number,
+    properties: Record<string, string> | undefined,
+    onCommit?: (epoch: number) => Promise<void>,
+  ) {
+    for (let epoch = 1; epoch <= commits; epoch++) {
+      const file = await dataFile(`e${epoch}`, [epoch]);
+      const result = await appendFiles(catalog, store, bids.name, bids, [file], {
+        snapshotId: BigInt(epoch),
+        mark: mark(epoch),
+        ...(properties === undefined ? {} : { properties }),
+      });
+      expect(result).toMatchObject({ alreadyCommitted: false, sequenceNumber: epoch });
+      await onCommit?.(epoch);
+    }
+  }
+
+  it('keeps at most floe.snapshots.retain snapshots and a bounded manifest list over 250 commits', async () => {
+    let longestList = 0;
+    let merges = 0;
+    await stream(250, SMALL, async () => {
+      const { metadata, snapshot, manifests } = await head();
+      expect(metadata.snapshots.length).toBeLessThanOrEqual(10);
+      longestList = Math.max(longestList, manifests.length);
+      if (snapshot.summary['manifests-replaced'] !== undefined) merges++;
+    });
+
+    const { metadata, snapshot, manifests } = await head();
+    expect(metadata.snapshots.map((s) => s.snapshotId)).toEqual(
+      Array.from({ length: 10 }, (_, i) => BigInt(241 + i)),
+    );
+    expect(metadata.json['snapshot-log']).toEqual(
+      metadata.snapshots.map((s) => ({ 'timestamp-ms': s.timestampMs, 'snapshot-id': Number(s.snapshotId) })),
+    );
+    expect(metadata.json.refs).toEqual({ main: { 'snapshot-id': 250, type: 'branch' } });
+    expect(metadata.properties['floe.published.lineage-1.group-a']).toBe('250');
+    expect(snapshot.summary).toMatchObject({ 'total-records': '250', 'total-data-files': '250' });
+    // One merge every 7 commits once 8 small manifests pile up; never more than 8 in a list.
+    expect(longestList).toBe(8);
+    expect(merges).toBeGreaterThan(30);
+    expect(manifests.length).toBeLessThanOrEqual(8);
+
+    // Every row exactly once, in commit order, with the project's independent reader.
+    const contents = await readTable(dir, bids.name);
+    expect(contents.snapshots).toBe(10);
+    expect(contents.rows.map((r) => r.auction)).toEqual(Array.from({ length: 250 }, (_, i) => i + 1));
+    expect(contents.files).toEqual(
+      Array.from({ length: 250 }, (_, i) => `nexmark/bids/data/e${i + 1}.parquet`),
+    );
+  }, 60_000);
+
+  it('writes the merged manifest as EXISTING entries with their original snapshot ids and sequence numbers', async () => {
+    await stream(20, SMALL);
+
+    const { snapshot, manifests } = await head();
+    const merged = manifests.find((m) => m.existingFilesCount > 0)!;
+    const entries = decodeManifest((await store.get(store.keyOf(merged.manifestPath)!))!).entries;
+    const mergedAt = Number(merged.sequenceNumber);
+    // Files of commits 1 .. mergedAt - 1, each with the id and sequence number of its commit.
+    expect(entries.map((e) => [e.status, e.snapshotId, e.sequenceNumber, e.fileSequenceNumber])).toEqual(
+      Array.from({ length: mergedAt - 1 }, (_, i) => [0, BigInt(i + 1), BigInt(i + 1), BigInt(i + 1)]),
+    );
+    expect(merged).toMatchObject({
+      content: 0,
+      addedSnapshotId: BigInt(mergedAt),
+      minSequenceNumber: 1n,
+      addedFilesCount: 0,
+      existingFilesCount: mergedAt - 1,
+      deletedFilesCount: 0,
+      addedRowsCount: 0n,
+      existingRowsCount: BigInt(mergedAt - 1),
+      deletedRowsCount: 0n,
+    });
+    expect(merged.manifestLength).toBe(
+      BigInt((await store.get(store.keyOf(merged.manifestPath)!))!.byteLength),
+    );
+    // The metrics survive the merge unchanged.
+    expect(entries[4]?.dataFile).toEqual(await dataFile('e5', [5]));
+    // Nothing is deleted: 20 added manifests plus the merged ones, every data file.
+    expect(snapshot.sequenceNumber).toBe(20);
+    const keys = await store.list('nexmark/bids/');
+    expect(keys.filter((k) => k.endsWith('-m0.avro'))).toHaveLength(20);
+    expect(keys.filter((k) => k.endsWith('-m1.avro')).length).toBeGreaterThanOrEqual(2);
+    expect(keys.filter((k) => k.endsWith('.parquet'))).toHaveLength(20);
+  });
+
+  it('keeps the defaults: 100 snapshots, merges at 100 manifests', async () => {
+    await stream(120, undefined);
+
+    const { metadata, manifests } = await head();
+    expect(metadata.snapshots).toHaveLength(100);
+    expect(metadata.snapshots[0]?.snapshotId).toBe(21n);
+    // Merged at commit 101 (100 inherited manifests; the merged one listed before 101's own),
+    // then one more per commit.
+    expect(manifests.map((m) => [m.addedSnapshotId, m.existingFilesCount])).toEqual([
+      ...Array.from({ length: 19 }, (_, i) => [BigInt(120 - i), 0]),
+      [101n, 100],
+      [101n, 0],
+    ]);
+  }, 60_000);
+
+  it('does not merge when commit.manifest-merge.enabled is false', async () => {
+    await stream(12, { ...SMALL, 'commit.manifest-merge.enabled': 'false' });
+
+    expect((await head()).manifests).toHaveLength(12);
+  });
+
+  it('never expires a snapshot another ref names', async () => {
+    await stream(3, SMALL);
+    // Another engine tags snapshot 2.
+    const { metadataLocation, metadata } = (await loadTable(catalog, store, bids.name))!;
+    const tagged = {
+      ...metadata.json,
+      refs: { ...(metadata.json.refs as object), v1: { 'snapshot-id': 2, type: 'tag' } },
+    };
+    const key = 'nexmark/bids/metadata/00005-tagged.metadata.json';
+    await store.put(key, new TextEncoder().encode(JSON.stringify(tagged)));
+    expect(await catalog.compareAndSwap(bids.name, metadataLocation, store.uri(key))).toBe(true);
+
+    for (let epoch = 4; epoch <= 30; epoch++) {
+      await appendFiles(catalog, store, bids.name, bids, [await dataFile(`e${epoch}`, [epoch])], {
+        snapshotId: BigInt(epoch),
+      });
+    }
+
+    const ids = (await head()).metadata.snapshots.map((s) => s.snapshotId);
+    // The tagged snapshot is kept on top of the 10 newest.
+    expect(ids).toEqual([2n, ...Array.from({ length: 10 }, (_, i) => BigInt(21 + i))]);
+    expect((await head()).metadata.json.refs).toMatchObject({ v1: { 'snapshot-id': 2, type: 'tag' } });
+  });
+
+  it('recognises an expired commit by its mark and writes nothing', async () => {
+    await stream(30, SMALL);
+    expect(await snapshotIds()).not.toContain(3n);
+    const objectsBefore = await store.list('');
+    const { metadataLocation } = (await loadTable(catalog, store, bids.name))!;
+
+    const retry = await appendFiles(catalog, store, bids.name, bids, [await dataFile('e3', [3])], {
+      snapshotId: 3n,
+      mark: mark(3),
+    });
+
+    expect(retry).toEqual({ alreadyCommitted: true, snapshotId: 3n, metadataLocation });
+    expect(await store.list('')).toEqual(objectsBefore);
+  });
+
+  it('without a mark, cannot recognise an expired commit: the retry appends the files again', async () => {
+    // The documented limitation: callers that may retry after expiry must pass a mark.
+    await stream(30, SMALL);
+
+    const retry = await appendFiles(catalog, store, bids.name, bids, [await dataFile('e3', [3])], {
+      snapshotId: 3n,
+    });
+
+    expect(retry.alreadyCommitted).toBe(false);
+    expect((await head()).snapshot.summary['total-records']).toBe('31');
+  });
+
+  it('sets the mark in the commit of the snapshot, and counts any value at or below it as committed', async () => {
+    const first = await appendFiles(catalog, store, bids.name, bids, [await dataFile('a', [1])], {
+      snapshotId: 1n,
+      mark: mark(5),
+    });
+    const { metadata } = (await loadTable(catalog, store, bids.name))!;
+    expect(metadata.properties).toEqual({ 'floe.published.lineage-1.group-a': '5' });
+
+    for (const [snapshotId, epoch] of [
+      [2n, 5],
+      [3n, 4],
+    ] as const) {
+      const result = await appendFiles(catalog, store, bids.name, bids, [await dataFile('b', [2])], {
+        snapshotId,
+        mark: mark(epoch),
+      });
+      expect(result).toEqual({
+        alreadyCommitted: true,
+        snapshotId,
+        metadataLocation: first.metadataLocation,
+      });
+    }
+    const next = await appendFiles(catalog, store, bids.name, bids, [await dataFile('c', [3])], {
+      snapshotId: 4n,
+      mark: mark(6),
+    });
+    expect(next.alreadyCommitted).toBe(false);
+    expect(await snapshotIds()).toEqual([1n, 4n]);
+  });
+
+  it('checks the mark again when it rebases, and sets it in the rebased commit', async () => {
+    await appendFiles(catalog, store, bids.name, bids, [await dataFile('a', [1])], { snapshotId: 1n });
+    const racing = new InterferingCatalog(catalog);
+    // A zombie of the same publisher lands epoch 7 (under another snapshot id) while this call is in flight.
+    racing.interfere = async () => {
+      await appendFiles(catalog, store, bids.name, bids, [await dataFile('zombie', [7])], {
+        snapshotId: 70n,
+        mark: mark(7),
+      });
+    };
+
+    const raced = await appendFiles(racing, store, bids.name, bids, [await dataFile('mine', [7])], {
+      snapshotId: 7n,
+      mark: mark(7),
+    });
+
+    expect(raced.alreadyCommitted).toBe(true);
+    expect(await snapshotIds()).toEqual([1n, 70n]);
+
+    // Another publisher interferes: the rebased commit lands and carries our mark and theirs.
+    racing.interfere = async () => {
+      await appendFiles(catalog, store, bids.name, bids, [await dataFile('other', [8])], {
+        snapshotId: 80n,
+        mark: { key: 'floe.published.lineage-1.group-b', value: 1 },
+      });
+    };
+    const rebased = await appendFiles(racing, store, bids.name, bids, [await dataFile('mine-8', [8])], {
+      snapshotId: 8n,
+      mark: mark(8),
+    });
+
+    expect(rebased).toMatchObject({ alreadyCommitted: false, attempts: 2 });
+    const { metadata } = (await loadTable(catalog, store, bids.name))!;
+    expect(metadata.properties).toEqual({
+      'floe.published.lineage-1.group-a': '8',
+      'floe.published.lineage-1.group-b': '1',
+    });
+  });
+
+  it('merges again after a rebase, against the new parent, and removes the lost merge', async () => {
+    await stream(8, SMALL);
+    const racing = new InterferingCatalog(catalog);
+    racing.interfere = async () => {
+      await appendFiles(catalog, store, bids.name, bids, [await dataFile('e9', [9])], { snapshotId: 9n });
+    };
+
+    await appendFiles(racing, store, bids.name, bids, [await dataFile('e10', [10])], { snapshotId: 10n });
+
+    // Commit 9 merged 8 manifests; the lost attempt of 10 had merged the same 8 and was removed.
+    const { manifests } = await head();
+    expect(manifests.map((m) => [m.addedSnapshotId, m.existingFilesCount])).toEqual([
+      [10n, 0],
+      [9n, 8],
+      [9n, 0],
+    ]);
+    const keys = await store.list('nexmark/bids/metadata/');
+    expect(keys.filter((k) => k.endsWith('-m1.avro'))).toHaveLength(1);
+  });
+
+  it('refuses a mark property that does not hold a number', async () => {
+    await appendFiles(catalog, store, bids.name, bids, [await dataFile('a', [1])], {
+      snapshotId: 1n,
+      properties: { 'floe.published.lineage-1.group-a': 'oops' },
+    });
+
+    const attempt = appendFiles(catalog, store, bids.name, bids, [await dataFile('b', [2])], {
+      snapshotId: 2n,
+      mark: mark(2),
+    });
+
+    await expect(attempt).rejects.toThrow(IcebergMetadataError);
+    await expect(attempt).rejects.toThrow(/floe\.published\.lineage-1\.group-a is "oops", not a number/);
+  });
+
+  it.each([
+    [{ 'floe.snapshots.retain': '0' }, /floe\.snapshots\.retain is "0"; expected an integer >= 1/],
+    [{ 'commit.manifest.min-count-to-merge': 'x' }, /commit\.manifest\.min-count-to-merge is "x"/],
+    [
+      { 'commit.manifest-merge.enabled': 'yes' },
+      /commit\.manifest-merge\.enabled is "yes"; expected true or false/,
+    ],
+  ])('refuses an invalid table property %o, naming the table', async (properties, message) => {
+    const attempt = appendFiles(catalog, store, bids.name, bids, [await dataFile('a', [1])], {
+      snapshotId: 1n,
+      properties,
+    });
+
+    await expect(attempt).rejects.toThrow(message);
+    await expect(attempt).rejects.toThrow(/Table nexmark\.bids: table property/);
   });
 });
 

@@ -13,6 +13,12 @@
  *
  * A missing table is created first (metadata version 1, no snapshot); of two concurrent
  * creators one wins and the other appends to the winner's table.
+ *
+ * Each append keeps the table's per-commit cost bounded: it keeps at most `floe.snapshots.retain`
+ * snapshots (default 100) and merges small manifests (Iceberg's `commit.manifest.*` properties,
+ * manifest-merge.ts). Since expiry removes old snapshot ids, a caller that must recognise an old
+ * commit passes a `mark`: a per-publisher high-water mark stored as a table property and set in
+ * the same metadata commit as the snapshot.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -24,6 +30,7 @@ import type { DataFile } from './data-file.ts';
 import { CommitConflictError, IcebergError, IcebergMetadataError, SchemaMismatchError } from './errors.ts';
 import { encodeManifest } from './manifest.ts';
 import { decodeManifestList, encodeManifestList, type ManifestFile } from './manifest-list.ts';
+import { mergeManifests } from './manifest-merge.ts';
 import { describeSchemaDifference, type IcebergSchema, icebergSchema } from './schema.ts';
 import { metadataFileName, metadataVersion, tableKeyPrefix } from './table-layout.ts';
 import {
@@ -34,6 +41,7 @@ import {
   type TableMetadata,
   withSnapshot,
 } from './table-metadata.ts';
+import { manifestMergeSettings, snapshotsToRetain } from './table-properties.ts';
 
 export interface AppendOptions {
   /** The snapshot id to commit, chosen before the first attempt and kept across retries: 1 to 2^63 - 1. */
@@ -54,11 +62,20 @@ export interface AppendOptions {
   readonly properties?: Readonly<Record<string, string>>;
   /** Clock for snapshot and metadata timestamps. @default Date.now */
   readonly now?: () => number;
+  /**
+   * A monotonic high-water mark of the publisher, kept as the table property `key` (e.g.
+   * `floe.published.<lineage>.<group>`, value the epoch). The append is `alreadyCommitted` when
+   * the snapshot id is in the table OR the property holds a number >= `value`; a commit sets the
+   * property to `value` in the same metadata file as its snapshot. Unlike the snapshot id, the
+   * mark survives snapshot expiry.
+   * @default - none: only the snapshot id is checked, which misses expired snapshots
+   */
+  readonly mark?: { readonly key: string; readonly value: number };
 }
 
 export type AppendResult =
   | {
-      /** A snapshot with this id was already in the table: nothing was written. */
+      /** A snapshot with this id was already in the table, or the mark was reached: nothing was written. */
       readonly alreadyCommitted: true;
       readonly snapshotId: bigint;
       readonly metadataLocation: string;
@@ -76,11 +93,13 @@ export type AppendResult =
 const MAX_SNAPSHOT_ID = 2n ** 63n - 1n;
 const DEFAULT_MAX_ATTEMPTS = 20;
 /** Summary keys an append computes; a caller may not set them. */
-const RESERVED_SUMMARY = /^(operation|added-.*|deleted-.*|removed-.*|changed-.*|total-.*)$/;
+const RESERVED_SUMMARY =
+  /^(operation|added-.*|deleted-.*|removed-.*|changed-.*|total-.*|manifests-.*|entries-processed)$/;
 
 /**
  * Commits `files` to `tableName` as snapshot `options.snapshotId`. Returns `alreadyCommitted:
- * true` without writing anything when the table already has that snapshot.
+ * true` without writing anything when the table already has that snapshot, or already has
+ * `options.mark` at or beyond its value.
  *
  * @example
  * const file = await writeDataFile(store, bids, rows, dataFileKey(bids.name, 'p3-e42.parquet'));
@@ -111,6 +130,15 @@ export async function appendFiles<C extends Columns>(
     throw new IcebergError(`Table ${tableName}: maxAttempts must be a positive integer, got ${maxAttempts}.`);
   }
   const now = options.now ?? Date.now;
+  const { mark } = options;
+  if (mark !== undefined) {
+    if (typeof mark.key !== 'string' || mark.key.trim() === '') {
+      throw new IcebergError(`Table ${tableName}: mark.key must be a non-empty table property name.`);
+    }
+    if (!Number.isFinite(mark.value)) {
+      throw new IcebergError(`Table ${tableName}: mark.value must be a finite number, got ${mark.value}.`);
+    }
+  }
   const schema = icebergSchema(table.columns);
   // Written at most once per call and reused by every attempt (sequence numbers are inherited).
   let manifest: ManifestFile | undefined;
@@ -128,10 +156,13 @@ export async function appendFiles<C extends Columns>(
       continue; // re-read: the table is ours or a concurrent creator's
     }
     const current = await readMetadata(store, tableName, location);
-    if (findSnapshot(current, snapshotId) !== undefined) {
+    // Checked on every attempt: a rebase may find that a retry of this commit landed meanwhile.
+    if (findSnapshot(current, snapshotId) !== undefined || markReached(current, mark, tableName)) {
       return { alreadyCommitted: true, snapshotId, metadataLocation: location };
     }
     checkTable(tableName, current, schema, location);
+    snapshotsToRetain(current.properties, tableName); // a bad value fails here, naming the table
+    const mergeSettings = manifestMergeSettings(current.properties, tableName);
 
     const metadataPrefix = keyIn(store, `${current.location}/metadata`, tableName);
     if (manifest === undefined && files.length > 0) {
@@ -147,7 +178,24 @@ export async function appendFiles<C extends Columns>(
       current.currentSnapshotId === undefined ? undefined : findSnapshot(current, current.currentSnapshotId);
     const inherited =
       parent === undefined ? [] : await readManifestList(store, tableName, parent.manifestList);
+    let mergedKey: string | undefined;
+    const merge = await mergeManifests({
+      tableName,
+      inherited,
+      settings: mergeSettings,
+      schema: { ...schema, 'schema-id': Number(current.currentSchema['schema-id'] ?? 0) },
+      snapshotId,
+      sequenceNumber,
+      read: (uri) => readObject(store, tableName, uri, 'manifest'),
+      write: async (bytes) => {
+        mergedKey = `${metadataPrefix}/${randomUUID()}-m1.avro`;
+        await store.put(mergedKey, bytes, { ifNoneMatch: '*' });
+        return store.uri(mergedKey);
+      },
+    });
+    // The merged manifest first: it holds the older files, and list order is commit order.
     const manifests = [
+      ...(merge.merged === undefined ? [] : [merge.merged]),
       ...(manifest === undefined
         ? []
         : [
@@ -157,8 +205,19 @@ export async function appendFiles<C extends Columns>(
               minSequenceNumber: BigInt(sequenceNumber),
             },
           ]),
-      ...inherited,
+      ...merge.kept,
     ];
+    const mergeSummary: Record<string, string> =
+      merge.replaced === 0
+        ? {}
+        : {
+            'manifests-created': String(
+              (merge.merged === undefined ? 0 : 1) + (manifest === undefined ? 0 : 1),
+            ),
+            'manifests-kept': String(merge.kept.length),
+            'manifests-replaced': String(merge.replaced),
+            'entries-processed': String(merge.entriesProcessed),
+          };
     const listKey = `${metadataPrefix}/snap-${snapshotId}-${attempt}-${randomUUID()}.avro`;
     await store.put(
       listKey,
@@ -170,8 +229,9 @@ export async function appendFiles<C extends Columns>(
       currentLocation: location,
       snapshotId,
       manifestList: store.uri(listKey),
-      summary: { ...snapshotSummary(files, parent?.summary), ...extraSummary },
+      summary: { ...snapshotSummary(files, parent?.summary), ...mergeSummary, ...extraSummary },
       timestampMs,
+      ...(mark === undefined ? {} : { properties: { [mark.key]: String(mark.value) } }),
     });
     const version = (metadataVersion(location) ?? current.snapshots.length) + 1;
     const metadataKey = `${metadataPrefix}/${metadataFileName(version)}`;
@@ -186,8 +246,10 @@ export async function appendFiles<C extends Columns>(
         attempts: attempt,
       };
     }
-    // Lost the race: these two files are referenced by nothing, so they can go.
-    await Promise.all([store.delete(metadataKey), store.delete(listKey)]).catch(() => undefined);
+    // Lost the race: these files are referenced by nothing, so they can go. The merge depends on
+    // the parent, so the next attempt redoes it.
+    const orphans = [metadataKey, listKey, ...(mergedKey === undefined ? [] : [mergedKey])];
+    await Promise.all(orphans.map((key) => store.delete(key))).catch(() => undefined);
     attempt++;
     if (attempt <= maxAttempts) await sleep(Math.random() * Math.min(1000, 5 * 2 ** (attempt - 2)));
   }
@@ -234,17 +296,44 @@ async function readMetadata(store: ObjectStore, tableName: string, location: str
   return parseTableMetadata(bytes, `${location} of table ${tableName}`);
 }
 
+/**
+ * Whether the table property `mark.key` already holds `mark.value` or more. A value that is not
+ * a number is an error: the property belongs to the publisher, and guessing could duplicate.
+ */
+function markReached(current: TableMetadata, mark: AppendOptions['mark'], tableName: string): boolean {
+  if (mark === undefined) return false;
+  const stored = current.properties[mark.key];
+  if (stored === undefined) return false;
+  const value = Number(stored.trim());
+  if (stored.trim() === '' || !Number.isFinite(value)) {
+    throw new IcebergMetadataError(
+      `Table ${tableName}: table property ${mark.key} is "${stored}", not a number; it is a publisher's high-water mark, so Floe will not guess whether this commit landed. Restore the last published value.`,
+    );
+  }
+  return value >= mark.value;
+}
+
+async function readObject(
+  store: ObjectStore,
+  tableName: string,
+  uri: string,
+  what: string,
+): Promise<Uint8Array> {
+  const bytes = await store.get(keyIn(store, uri, tableName));
+  if (bytes === undefined) {
+    throw new IcebergMetadataError(
+      `Table ${tableName}: the current snapshot's ${what} ${uri} does not exist.`,
+    );
+  }
+  return bytes;
+}
+
 async function readManifestList(
   store: ObjectStore,
   tableName: string,
   location: string,
 ): Promise<ManifestFile[]> {
-  const bytes = await store.get(keyIn(store, location, tableName));
-  if (bytes === undefined) {
-    throw new IcebergMetadataError(
-      `Table ${tableName}: the current snapshot's manifest list ${location} does not exist.`,
-    );
-  }
+  const bytes = await readObject(store, tableName, location, 'manifest list');
   try {
     return decodeManifestList(bytes);
   } catch (error) {

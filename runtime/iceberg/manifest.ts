@@ -4,6 +4,9 @@
  * every entry ADDED, the snapshot id set, and the sequence numbers left null: readers inherit
  * them from the manifest list, so a manifest written once stays valid when a commit is retried
  * with a new sequence number.
+ *
+ * A merged manifest (see manifest-merge.ts) instead carries files of earlier snapshots as
+ * EXISTING entries, whose snapshot id and both sequence numbers the spec requires explicitly.
  */
 
 import { decodeAvroFile, encodeAvroFile } from './avro-container.ts';
@@ -118,14 +121,7 @@ export const MANIFEST_ENTRY_SCHEMA = {
 
 /** Encodes the manifest that adds `files` in snapshot `snapshotId`. */
 export function encodeManifest(input: ManifestInput): Uint8Array {
-  const metadata = {
-    schema: stringifyJson(input.schema),
-    'schema-id': String(input.schema['schema-id']),
-    'partition-spec': '[]',
-    'partition-spec-id': String(PARTITION_SPEC_ID),
-    'format-version': '2',
-    content: 'data',
-  };
+  const metadata = manifestMetadata(input.schema);
   const entries = input.files.map((file) => ({
     status: 1,
     snapshot_id: input.snapshotId,
@@ -154,6 +150,101 @@ export function encodeManifest(input: ManifestInput): Uint8Array {
     },
   }));
   return encodeAvroFile(MANIFEST_ENTRY_SCHEMA, entries, metadata);
+}
+
+/** A manifest entry as stored, its `data_file` record exactly as the writer's schema reads it. */
+export interface StoredManifestEntry {
+  readonly status: EntryStatus;
+  readonly snapshotId: bigint | null;
+  readonly sequenceNumber: bigint | null;
+  readonly fileSequenceNumber: bigint | null;
+  readonly dataFile: Readonly<Record<string, unknown>>;
+}
+
+/** A file carried into a merged manifest as EXISTING, with its original ids (never inherited). */
+export interface ExistingEntry {
+  readonly snapshotId: bigint;
+  readonly sequenceNumber: bigint;
+  /** Null only when the source entry had none (files written before the field existed). */
+  readonly fileSequenceNumber: bigint | null;
+  /** The `data_file` record as read by {@link decodeStoredManifest}. */
+  readonly dataFile: Readonly<Record<string, unknown>>;
+}
+
+export interface ExistingManifestInput {
+  /** The table's current schema. */
+  readonly schema: IcebergSchema;
+  readonly entries: readonly ExistingEntry[];
+}
+
+/**
+ * Decodes a manifest of any v1 or v2 writer without interpreting its data files, so that a
+ * merge can carry every field (metrics as stored, absent ones absent) into a new manifest.
+ */
+export function decodeStoredManifest(bytes: Uint8Array): {
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly entries: readonly StoredManifestEntry[];
+} {
+  const file = decodeAvroFile(bytes);
+  const entries = file.records.map((record): StoredManifestEntry => {
+    const entry = record as Record<string, unknown>;
+    return {
+      status: Number(entry.status) as EntryStatus,
+      snapshotId: nullableLong(entry.snapshot_id),
+      sequenceNumber: nullableLong(entry.sequence_number),
+      fileSequenceNumber: nullableLong(entry.file_sequence_number),
+      dataFile: entry.data_file as Record<string, unknown>,
+    };
+  });
+  return { metadata: file.metadata, entries };
+}
+
+/** The `data_file` fields of {@link MANIFEST_ENTRY_SCHEMA}, in order. */
+const DATA_FILE_FIELDS = MANIFEST_ENTRY_SCHEMA.fields[4].type.fields.map((field) => field.name);
+/** Required `data_file` fields a source record must have (`content` defaults to 0 for v1). */
+const REQUIRED_DATA_FILE_FIELDS = new Set(['file_path', 'file_format', 'record_count', 'file_size_in_bytes']);
+
+/**
+ * Encodes a data manifest of EXISTING entries (status 0) with explicit snapshot ids and
+ * sequence numbers, for an unpartitioned table. Fields of the source records that a v2 data
+ * file of an unpartitioned table does not have (v1's `block_size_in_bytes`, v3 row lineage…)
+ * are dropped. Throws when a record lacks a required field.
+ */
+export function encodeExistingManifest(input: ExistingManifestInput): Uint8Array {
+  const entries = input.entries.map((entry) => {
+    const source = entry.dataFile;
+    const dataFile: Record<string, unknown> = {};
+    for (const name of DATA_FILE_FIELDS) {
+      const value = source[name];
+      if (name === 'partition') dataFile[name] = {};
+      else if (name === 'content') dataFile[name] = value ?? 0;
+      else if (value === undefined || value === null) {
+        if (REQUIRED_DATA_FILE_FIELDS.has(name)) {
+          throw new Error(`a data file entry has no ${name} (${String(source.file_path)})`);
+        }
+        dataFile[name] = null;
+      } else dataFile[name] = value;
+    }
+    return {
+      status: 0,
+      snapshot_id: entry.snapshotId,
+      sequence_number: entry.sequenceNumber,
+      file_sequence_number: entry.fileSequenceNumber,
+      data_file: dataFile,
+    };
+  });
+  return encodeAvroFile(MANIFEST_ENTRY_SCHEMA, entries, manifestMetadata(input.schema));
+}
+
+function manifestMetadata(schema: IcebergSchema): Record<string, string> {
+  return {
+    schema: stringifyJson(schema),
+    'schema-id': String(schema['schema-id']),
+    'partition-spec': '[]',
+    'partition-spec-id': String(PARTITION_SPEC_ID),
+    'format-version': '2',
+    content: 'data',
+  };
 }
 
 function countMap(columns: readonly DataFileColumn[], value: (column: DataFileColumn) => number) {

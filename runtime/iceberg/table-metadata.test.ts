@@ -144,6 +144,112 @@ describe('withSnapshot', () => {
   });
 });
 
+describe('withSnapshot: snapshot expiry', () => {
+  type Metadata = ReturnType<typeof parse>;
+  const append = (metadata: Metadata, id: number, properties?: Record<string, string>) =>
+    parse(
+      withSnapshot(metadata, {
+        currentLocation: `file:///m/${id}`,
+        snapshotId: BigInt(id),
+        manifestList: `file:///l/${id}`,
+        summary: { operation: 'append' },
+        timestampMs: 1_000 + id,
+        ...(properties === undefined ? {} : { properties }),
+      }),
+    );
+  const withRetain = (retain: number) =>
+    parse({ ...fresh(), properties: { 'floe.snapshots.retain': String(retain) } });
+
+  it('keeps the new snapshot and the floe.snapshots.retain - 1 newest, and trims the snapshot log', () => {
+    let metadata = withRetain(3);
+    for (let id = 1; id <= 5; id++) metadata = append(metadata, id);
+
+    expect(metadata.snapshots.map((s) => s.snapshotId)).toEqual([3n, 4n, 5n]);
+    expect(metadata.json['snapshot-log']).toEqual([
+      { 'timestamp-ms': 1_003, 'snapshot-id': 3 },
+      { 'timestamp-ms': 1_004, 'snapshot-id': 4 },
+      { 'timestamp-ms': 1_005, 'snapshot-id': 5 },
+    ]);
+    expect(metadata.json.refs).toEqual({ main: { 'snapshot-id': 5, type: 'branch' } });
+    expect(metadata.snapshots[0]?.parentSnapshotId).toBe(2n); // a parent may have expired
+  });
+
+  it('keeps 100 snapshots by default', () => {
+    let metadata = parse(fresh());
+    for (let id = 1; id <= 105; id++) metadata = append(metadata, id);
+
+    expect(metadata.snapshots).toHaveLength(100);
+    expect(metadata.snapshots[0]?.snapshotId).toBe(6n);
+  });
+
+  it('never expires a snapshot that a tag or another branch names', () => {
+    let metadata = withRetain(2);
+    for (let id = 1; id <= 3; id++) metadata = append(metadata, id);
+    metadata = parse({
+      ...metadata.json,
+      refs: {
+        ...(metadata.json.refs as object),
+        audit: { 'snapshot-id': 2, type: 'tag' },
+        dev: { 'snapshot-id': 3, type: 'branch' },
+      },
+    });
+    for (let id = 4; id <= 6; id++) metadata = append(metadata, id);
+
+    expect(metadata.snapshots.map((s) => s.snapshotId)).toEqual([2n, 3n, 5n, 6n]);
+    expect(metadata.json.refs).toMatchObject({
+      main: { 'snapshot-id': 6 },
+      audit: { 'snapshot-id': 2 },
+      dev: { 'snapshot-id': 3 },
+    });
+  });
+
+  it('drops every snapshot log entry before an expired snapshot, as the spec asks', () => {
+    let metadata = withRetain(3);
+    for (let id = 1; id <= 3; id++) metadata = append(metadata, id);
+    // A rollback to 1 and back to 3 logged by another engine; 1 expires with the next append.
+    metadata = parse({
+      ...metadata.json,
+      'snapshot-log': [
+        ...(metadata.json['snapshot-log'] as object[]),
+        { 'timestamp-ms': 1_010, 'snapshot-id': 1 },
+        { 'timestamp-ms': 1_011, 'snapshot-id': 3 },
+      ],
+    });
+
+    metadata = append(metadata, 4);
+
+    expect(metadata.snapshots.map((s) => s.snapshotId)).toEqual([2n, 3n, 4n]);
+    expect(metadata.json['snapshot-log']).toEqual([
+      { 'timestamp-ms': 1_011, 'snapshot-id': 3 },
+      { 'timestamp-ms': 1_004, 'snapshot-id': 4 },
+    ]);
+  });
+
+  it('drops the statistics of expired snapshots and keeps the others', () => {
+    let metadata = withRetain(2);
+    for (let id = 1; id <= 2; id++) metadata = append(metadata, id);
+    const statistics = [1, 2, 77].map((id) => ({ 'snapshot-id': id, 'statistics-path': `s${id}` }));
+    metadata = parse({ ...metadata.json, statistics, 'partition-statistics': [statistics[0]] });
+
+    const next = withSnapshot(metadata, {
+      currentLocation: 'file:///m/3',
+      snapshotId: 3n,
+      manifestList: 'l',
+      summary: { operation: 'append' },
+      timestampMs: 2_000,
+    });
+
+    expect(next.statistics).toEqual([statistics[1], statistics[2]]);
+    expect(next['partition-statistics']).toEqual([]);
+  });
+
+  it('sets the given table properties in the same document, keeping the others', () => {
+    const metadata = append(parse({ ...fresh(), properties: { a: '1', k: 'old' } }), 1, { k: '42' });
+
+    expect(metadata.properties).toEqual({ a: '1', k: '42' });
+  });
+});
+
 describe('parseTableMetadata', () => {
   it('reads gzip-compressed metadata files', () => {
     const bytes = gzipSync(serializeTableMetadata(fresh()));

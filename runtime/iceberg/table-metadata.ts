@@ -13,6 +13,11 @@ import { gunzipSync } from 'node:zlib';
 import { IcebergMetadataError } from './errors.ts';
 import { type JsonObject, type JsonValue, parseJson, stringifyJson } from './json-bigint.ts';
 import { type IcebergSchema, lastColumnId } from './schema.ts';
+import {
+  DEFAULT_PREVIOUS_VERSIONS_MAX,
+  PREVIOUS_VERSIONS_MAX,
+  snapshotsToRetain,
+} from './table-properties.ts';
 
 export interface Snapshot {
   readonly snapshotId: bigint;
@@ -53,11 +58,10 @@ export interface NextSnapshotInput {
   readonly manifestList: string;
   readonly summary: Readonly<Record<string, string>>;
   readonly timestampMs: number;
+  /** Table properties to set in the same commit (e.g. a publisher's high-water mark). @default - none */
+  readonly properties?: Readonly<Record<string, string>>;
 }
 
-/** Iceberg's `write.metadata.previous-versions-max`: how many earlier metadata files the log keeps. */
-const PREVIOUS_VERSIONS_MAX = 'write.metadata.previous-versions-max';
-const DEFAULT_PREVIOUS_VERSIONS_MAX = 100;
 /** Java's first partition field id is 1000; an unpartitioned table records 999. */
 const UNPARTITIONED_LAST_PARTITION_ID = 999;
 
@@ -164,7 +168,10 @@ export function findSnapshot(metadata: TableMetadata, snapshotId: bigint): Snaps
   return metadata.snapshots.find((snapshot) => snapshot.snapshotId === snapshotId);
 }
 
-/** The next metadata document: `current` plus one snapshot that becomes main's head. */
+/**
+ * The next metadata document: `current` plus one snapshot that becomes main's head, with the
+ * snapshots beyond the table's `floe.snapshots.retain` expired (see {@link retainedSnapshots}).
+ */
 export function withSnapshot(current: TableMetadata, input: NextSnapshotInput): JsonObject {
   const json = current.json;
   const sequenceNumber = current.lastSequenceNumber + 1;
@@ -184,19 +191,86 @@ export function withSnapshot(current: TableMetadata, input: NextSnapshotInput): 
     ...(isArray(json['metadata-log']) ? json['metadata-log'] : []),
     { 'timestamp-ms': current.lastUpdatedMs, 'metadata-file': input.currentLocation },
   ].slice(-Math.max(1, Number.isFinite(previousMax) ? previousMax : DEFAULT_PREVIOUS_VERSIONS_MAX));
-  return {
+
+  const existing = isArray(json.snapshots) ? json.snapshots : [];
+  const keep = retainedSnapshots(current, snapshotsToRetain(current.properties));
+  const expired = new Set<bigint>();
+  const snapshots: JsonValue[] = [];
+  for (const [index, value] of existing.entries()) {
+    const id = current.snapshots[index]?.snapshotId;
+    if (id === undefined || keep.has(id)) snapshots.push(value);
+    else expired.add(id);
+  }
+  snapshots.push(snapshot);
+  keep.add(input.snapshotId);
+  const next: JsonObject = {
     ...json,
     'last-sequence-number': sequenceNumber,
     'last-updated-ms': input.timestampMs,
     'current-snapshot-id': input.snapshotId,
-    snapshots: [...(isArray(json.snapshots) ? json.snapshots : []), snapshot],
-    'snapshot-log': [
-      ...(isArray(json['snapshot-log']) ? json['snapshot-log'] : []),
-      { 'timestamp-ms': input.timestampMs, 'snapshot-id': input.snapshotId },
-    ],
+    snapshots,
+    'snapshot-log': trimSnapshotLog(
+      [
+        ...(isArray(json['snapshot-log']) ? json['snapshot-log'] : []),
+        { 'timestamp-ms': input.timestampMs, 'snapshot-id': input.snapshotId },
+      ],
+      keep,
+    ),
     'metadata-log': metadataLog,
     refs: { ...refs, main: { ...main, 'snapshot-id': input.snapshotId, type: 'branch' } },
   };
+  if (input.properties !== undefined && Object.keys(input.properties).length > 0) {
+    next.properties = { ...(isObject(json.properties) ? json.properties : {}), ...input.properties };
+  }
+  // Statistics of expired snapshots would name snapshots that no longer exist (Java drops them too).
+  for (const field of ['statistics', 'partition-statistics']) {
+    const files = json[field];
+    if (expired.size > 0 && isArray(files)) {
+      next[field] = files.filter((file) => {
+        const id = isObject(file) ? toLong(file['snapshot-id']) : undefined;
+        return id === undefined || !expired.has(id);
+      });
+    }
+  }
+  return next;
+}
+
+/**
+ * The ids of the existing snapshots that survive an append under `floe.snapshots.retain` =
+ * `retain`: the `retain - 1` newest (by sequence number, then position), so that with the new
+ * snapshot the table lists at most `retain`, plus every snapshot a ref other than main names
+ * (tags and branches of other engines). Main moves to the new snapshot.
+ */
+export function retainedSnapshots(current: TableMetadata, retain: number): Set<bigint> {
+  const keep = new Set<bigint>(
+    current.snapshots
+      .map((snapshot, index) => ({ snapshot, index }))
+      .sort((a, b) => b.snapshot.sequenceNumber - a.snapshot.sequenceNumber || b.index - a.index)
+      .slice(0, Math.max(0, retain - 1))
+      .map(({ snapshot }) => snapshot.snapshotId),
+  );
+  const refs = current.json.refs;
+  if (isObject(refs)) {
+    for (const [name, ref] of Object.entries(refs)) {
+      const id = name === 'main' || !isObject(ref) ? undefined : toLong(ref['snapshot-id']);
+      if (id !== undefined) keep.add(id);
+    }
+  }
+  return keep;
+}
+
+/**
+ * The snapshot log after expiry, as the spec asks: an entry whose snapshot expired removes
+ * itself and every entry before it, so the log never claims an expired snapshot was current.
+ */
+function trimSnapshotLog(log: readonly JsonValue[], keep: ReadonlySet<bigint>): JsonValue[] {
+  let kept: JsonValue[] = [];
+  for (const entry of log) {
+    const id = isObject(entry) ? toLong(entry['snapshot-id']) : undefined;
+    if (id !== undefined && keep.has(id)) kept.push(entry);
+    else kept = [];
+  }
+  return kept;
 }
 
 function parseSnapshot(value: JsonValue, fail: (problem: string) => never): Snapshot {

@@ -22,6 +22,7 @@ import {
 import { icebergSchema } from '../../runtime/iceberg/schema.ts';
 import { type RowOf, table } from '../../runtime/sink/table.ts';
 import { LocalObjectStore } from '../../runtime/storage/local-object-store.ts';
+import { readTable as readWithFloeTestReader } from '../support/iceberg-tables.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const PYTHON = join(ROOT, '.venv-iceberg', 'bin', 'python');
@@ -144,6 +145,25 @@ interface ReaderOutput {
     }[];
   }[];
   filtered?: { rows: Record<string, unknown>[]; files: string[] };
+  manifests: {
+    path: string;
+    content: number;
+    added_snapshot_id: string;
+    sequence_number: number;
+    min_sequence_number: number;
+    added_files_count: number;
+    existing_files_count: number;
+    deleted_files_count: number;
+    added_rows_count: number;
+    existing_rows_count: number;
+    entries: {
+      status: number;
+      snapshot_id: string;
+      sequence_number: number;
+      file_sequence_number: number;
+      file_path: string;
+    }[];
+  }[];
 }
 
 function readTable(metadataLocation: string, rowFilter?: string): ReaderOutput {
@@ -456,5 +476,108 @@ describe('delta-encoded integer columns', () => {
     const want = rows.map((r) => ({ ...r, at: r.at * 1000 }));
     expect(reader.pyiceberg.rows.sort(byId)).toEqual(want);
     expect(reader.duckdb.rows.sort(byId)).toEqual(want);
+  }, 60_000);
+});
+
+describe('a long stream: snapshot expiry and manifest merging', () => {
+  const stream = table('floe_test.stream', {
+    id: 'long',
+    at: 'timestamptz',
+    note: { type: 'string', nullable: true },
+  });
+  const COMMITS = 250;
+  const mark = (epoch: number) => ({ key: 'floe.published.lineage-1.group-a', value: epoch });
+  let reader: ReaderOutput;
+  let appendMs: number;
+
+  beforeAll(async () => {
+    const started = performance.now();
+    for (let epoch = 1; epoch <= COMMITS; epoch++) {
+      const rows = [{ id: epoch, at: epoch * 1000, note: epoch % 3 === 0 ? null : `n${epoch}` }];
+      const file = await writeDataFile(store, stream, rows, dataFileKey(stream.name, `e${epoch}.parquet`));
+      await appendFiles(catalog, store, stream.name, stream, [file], {
+        snapshotId: (1n << 61n) + BigInt(epoch),
+        mark: mark(epoch),
+        properties: { 'floe.snapshots.retain': '10', 'commit.manifest.min-count-to-merge': '8' },
+      });
+    }
+    appendMs = performance.now() - started;
+    reader = readTable((await catalog.currentMetadataLocation(stream.name))!, 'id >= 245');
+  }, 120_000);
+
+  const expectedRows = Array.from({ length: COMMITS }, (_, i) => ({
+    id: i + 1,
+    at: (i + 1) * 1_000_000,
+    note: (i + 1) % 3 === 0 ? null : `n${i + 1}`,
+  }));
+
+  it('reads every row exactly once with pyiceberg and with DuckDB', () => {
+    expect(appendMs).toBeLessThan(60_000);
+    expect(reader.pyiceberg.rows.sort(byId)).toEqual(expectedRows);
+    expect(reader.duckdb.rows.sort(byId)).toEqual(expectedRows);
+    expect(reader.pyiceberg.files).toHaveLength(COMMITS);
+  });
+
+  it('reads every row exactly once, in commit order, with the project reader (test/support)', async () => {
+    const contents = await readWithFloeTestReader(dir, stream.name);
+
+    expect(contents.rows.map((r) => r.id)).toEqual(expectedRows.map((r) => r.id));
+  });
+
+  it('lists the 10 newest snapshots and a short manifest list', () => {
+    expect(reader.pyiceberg.snapshots.map((s) => s.sequence_number)).toEqual(
+      Array.from({ length: 10 }, (_, i) => COMMITS - 9 + i),
+    );
+    expect(reader.manifests.length).toBeLessThanOrEqual(8);
+  });
+
+  it('has merged manifests whose EXISTING entries pyiceberg reads with the ids and sequence numbers of their commits', () => {
+    const merged = reader.manifests.filter((m) => m.existing_files_count > 0);
+    expect(merged.length).toBeGreaterThan(0);
+    let entries = 0;
+    for (const manifest of reader.manifests) {
+      for (const entry of manifest.entries) {
+        const epoch = Number(/e(\d+)\.parquet$/.exec(entry.file_path)![1]);
+        entries++;
+        expect(entry).toMatchObject({
+          snapshot_id: String((1n << 61n) + BigInt(epoch)),
+          sequence_number: epoch,
+          file_sequence_number: epoch,
+        });
+        expect(entry.status).toBe(manifest.existing_files_count > 0 ? 0 : 1);
+      }
+      expect(manifest.content).toBe(0);
+      expect(manifest.min_sequence_number).toBe(Math.min(...manifest.entries.map((e) => e.sequence_number)));
+      expect(manifest.existing_files_count + manifest.added_files_count).toBe(manifest.entries.length);
+      expect(manifest.existing_rows_count + manifest.added_rows_count).toBe(manifest.entries.length);
+    }
+    expect(entries).toBe(COMMITS);
+    const head = reader.pyiceberg.current_snapshot_id!;
+    expect(merged.every((m) => BigInt(m.added_snapshot_id) <= BigInt(head))).toBe(true);
+  });
+
+  it('still prunes files with the metrics carried into merged manifests', () => {
+    expect(reader.filtered!.files.map((f) => f.split('/').pop()).sort()).toEqual(
+      [245, 246, 247, 248, 249, 250].map((e) => `e${e}.parquet`),
+    );
+    expect(reader.filtered!.rows.map((r) => r.id).sort()).toEqual([245, 246, 247, 248, 249, 250]);
+  });
+
+  it('recognises a retry of an expired commit by its mark and adds nothing', async () => {
+    const file = await writeDataFile(
+      store,
+      stream,
+      [{ id: 3, at: 3000, note: null }],
+      dataFileKey(stream.name, 'e3.parquet'),
+    );
+
+    const retry = await appendFiles(catalog, store, stream.name, stream, [file], {
+      snapshotId: (1n << 61n) + 3n,
+      mark: mark(3),
+    });
+
+    expect(retry.alreadyCommitted).toBe(true);
+    const again = readTable((await catalog.currentMetadataLocation(stream.name))!);
+    expect(again.pyiceberg.rows).toHaveLength(COMMITS);
   }, 60_000);
 });

@@ -7,7 +7,9 @@ Prints one JSON object:
   the data files with the metrics pyiceberg read from the manifests;
 - filtered: rows and planned files of a scan with the row filter, if one is given;
 - duckdb: rows DuckDB reads from the data files the manifests list;
-- parquet: each data file's footer as pyarrow sees it (field ids, types, statistics).
+- parquet: each data file's footer as pyarrow sees it (field ids, types, statistics);
+- manifests: the current snapshot's manifest list and every entry (deleted ones included), with
+  the snapshot ids and sequence numbers pyiceberg resolved (inherited or explicit).
 
 Timestamps are printed as integer microseconds, binaries as hex, 64-bit ids as strings.
 """
@@ -85,6 +87,37 @@ def footer(path):
     return {"path": path, "num_rows": parquet.metadata.num_rows, "fields": fields}
 
 
+def manifests_of(table):
+    snapshot = table.current_snapshot()
+    if snapshot is None:
+        return []
+    return [
+        {
+            "path": m.manifest_path,
+            "content": int(m.content),
+            "added_snapshot_id": str(m.added_snapshot_id),
+            "sequence_number": m.sequence_number,
+            "min_sequence_number": m.min_sequence_number,
+            "added_files_count": m.added_files_count,
+            "existing_files_count": m.existing_files_count,
+            "deleted_files_count": m.deleted_files_count,
+            "added_rows_count": m.added_rows_count,
+            "existing_rows_count": m.existing_rows_count,
+            "entries": [
+                {
+                    "status": int(e.status),
+                    "snapshot_id": str(e.snapshot_id),
+                    "sequence_number": e.sequence_number,
+                    "file_sequence_number": e.file_sequence_number,
+                    "file_path": e.data_file.file_path,
+                }
+                for e in m.fetch_manifest_entry(table.io, discard_deleted=False)
+            ],
+        }
+        for m in snapshot.manifests(table.io)
+    ]
+
+
 def main():
     metadata_uri = sys.argv[1]
     row_filter = sys.argv[2] if len(sys.argv) > 2 else None
@@ -130,6 +163,7 @@ def main():
         },
         "duckdb": {"rows": []},
         "parquet": [],
+        "manifests": manifests_of(table),
     }
     paths = [local_path(f["file_path"]) for f in files]
     if paths:
