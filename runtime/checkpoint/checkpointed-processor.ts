@@ -14,7 +14,9 @@
  * 4. Write the checkpoint manifest (immutable, unique name).
  * 5. Commit: put the head naming the manifest, on condition that its version is still v. This
  *    single write is the commit point; a concurrent or stale writer fails its condition.
- * 6. Publish each table's files with the snapshot id the manifest fixed, then return.
+ * 6. Publish each table's files with the snapshot id the manifest fixed, and move the table's
+ *    mark for the group's history to the epoch (found again even after the snapshot expired),
+ *    then return.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -289,11 +291,25 @@ export class CheckpointedProcessor<Row> {
 
   private async heads(): Promise<{ group: string; value: HeadValue }[]> {
     const prefix = headPrefix(this.jobId);
-    const items = await this.stores.heads.list(prefix);
+    const items = await this.retried(() => this.stores.heads.list(prefix));
     return items.map((item) => ({
       group: item.key.slice(prefix.length),
       value: item.value as unknown as HeadValue,
     }));
+  }
+
+  /** Runs a read again when a store call fails (a throttle, a 5xx), as a batch is tried again. */
+  private async retried<T>(read: () => Promise<T>): Promise<T> {
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+      if (attempt > 1) await backoff(attempt);
+      try {
+        return await read();
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw lastError;
   }
 
   /** Runs one group's batches one after another within this process (concurrent ones race by CAS anyway). */
@@ -314,7 +330,7 @@ export class CheckpointedProcessor<Row> {
   ): Promise<CommitOutcome<Row>> {
     let lastError: unknown;
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
-      if (attempt > 1) await sleep(Math.random() * Math.min(1000, 10 * 2 ** (attempt - 2)));
+      if (attempt > 1) await backoff(attempt);
       let loaded: LoadedGroup;
       try {
         loaded = await this.load(group);
@@ -348,7 +364,9 @@ export class CheckpointedProcessor<Row> {
       }
       try {
         const commit = await this.commit(group, loaded, result, changed, input === 'drain');
-        if (commit.epoch % this.cleanupEvery === 0) await this.cleanupGroup(group);
+        // Housekeeping: the batch has committed, so a failed cleanup must not fail it (a retry
+        // would find its records applied and report nothing). The next cleanup catches up.
+        if (commit.epoch % this.cleanupEvery === 0) await this.cleanupGroup(group).catch(() => undefined);
         return { ...result, commits: [commit] };
       } catch (error) {
         this.cache.delete(group);
@@ -431,6 +449,9 @@ export class CheckpointedProcessor<Row> {
         }
         return appendFiles(this.stores.catalog, this.stores.warehouse, table.name, table, p.files, {
           snapshotId: BigInt(p.snapshotId),
+          // A group publishes its epochs in order, so once the table's mark for this history
+          // reaches the epoch, the publish happened, even if its snapshot has since expired.
+          mark: { key: `floe.published.${manifest.lineage}.${manifest.group}`, value: manifest.epoch },
           summary: {
             'floe.job': manifest.job,
             'floe.commit-group': manifest.group,
@@ -462,7 +483,7 @@ export class CheckpointedProcessor<Row> {
         rows: result.deadLetters.map(deadLetterRow) as RowOf<Columns>[],
       },
     ];
-    const fileName = dataFileName(jobId, group, epoch, attempt);
+    const fileName = dataFileName(jobId, group, loaded.lineage, epoch, attempt);
     const encoder = new TextEncoder();
     const [files] = await Promise.all([
       Promise.all(
@@ -613,6 +634,11 @@ function combine<Row>(outcomes: readonly CommitOutcome<Row>[]): CommitOutcome<Ro
     metrics.watermark = Math.min(metrics.watermark, o.metrics.watermark);
   }
   return { rows, late, deadLetters, metrics, partitions, commits };
+}
+
+/** A jittered pause before try `attempt` (2, 3, ...): 10 ms doubling, at most 1 s. */
+function backoff(attempt: number): Promise<void> {
+  return sleep(Math.random() * Math.min(1000, 10 * 2 ** (attempt - 2)));
 }
 
 function positive(name: string, value: number): number {

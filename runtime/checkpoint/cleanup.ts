@@ -11,7 +11,9 @@
  * - An attempt for an epoch above the head's may still be running. Its objects are deleted only
  *   when the attempt is older than the grace period (its start time is in its id).
  * - Data files of committed epochs are in the tables and are never deleted here. A data file is
- *   judged only while its epoch is within the kept manifests, which name the committed attempt.
+ *   judged only while its epoch is within the kept manifests, which name the committed attempt,
+ *   and only when its name carries this group's lineage: another history may write to the same
+ *   table (a fresh state store over an existing warehouse), and its epochs mean nothing here.
  */
 import { dataFileKey } from '../iceberg/table-layout.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
@@ -50,7 +52,11 @@ export async function cleanupGroup(
   const { job, group } = options;
   const head = await stores.heads.get(headKey(job, group));
   if (head === undefined) return { manifests: 0, states: 0, dataFiles: 0 };
-  const { epoch: headEpoch, manifest: headManifest } = head.value as { epoch: number; manifest: string };
+  const {
+    epoch: headEpoch,
+    manifest: headManifest,
+    lineage,
+  } = head.value as { epoch: number; manifest: string; lineage: string };
 
   // The kept chain: the head's manifest and the ones before it.
   const kept: CheckpointManifest[] = [];
@@ -89,7 +95,7 @@ export async function cleanupGroup(
   for (const table of options.tables) {
     dataFiles += await deleteWhere(
       stores.warehouse,
-      dataFileKey(table, dataFilePrefix(job, group)),
+      dataFileKey(table, dataFilePrefix(job, group, lineage)),
       (_key, epoch, attempt) => {
         if (epoch > headEpoch) return expired(attempt);
         if (epoch < oldestKept) return false; // committed or not: no kept manifest says

@@ -44,14 +44,25 @@ export function stateKey(
   return `${statePrefix(job, group)}${partition}/${pad(epoch)}-${attempt}.json`;
 }
 
-/** The start of the data file names one group stages into a table's `data/` folder. */
-export function dataFilePrefix(job: string, group: string): string {
-  return `${job}-${group}-`;
+/**
+ * The start of the data file names one group's history (its lineage) stages into a table's
+ * `data/` folder. The lineage keeps cleanup of one history away from the files of another that
+ * shares the table (a fresh state store writing into an existing warehouse, a local run next to
+ * a deployed one), and of a group whose name merely starts the same (`bids-1`, `bids-1-0`).
+ */
+export function dataFilePrefix(job: string, group: string, lineage: string): string {
+  return `${job}-${group}-${lineage}-`;
 }
 
-/** `<job>-<group>-<epoch>-<attempt>.parquet`, inside the table's `data/` folder. */
-export function dataFileName(job: string, group: string, epoch: number, attempt: string): string {
-  return `${dataFilePrefix(job, group)}${pad(epoch)}-${attempt}.parquet`;
+/** `<job>-<group>-<lineage>-<epoch>-<attempt>.parquet`, inside the table's `data/` folder. */
+export function dataFileName(
+  job: string,
+  group: string,
+  lineage: string,
+  epoch: number,
+  attempt: string,
+): string {
+  return `${dataFilePrefix(job, group, lineage)}${pad(epoch)}-${attempt}.parquet`;
 }
 
 /** The epoch and attempt in a manifest, state or data file name, or undefined for another name. */
