@@ -195,6 +195,55 @@ describe('redelivery', () => {
 
 // --- Concurrent and stale invocations ----------------------------------------------------------
 
+describe('a lost answer to the head write', () => {
+  it('the in-process retry finds its own commit and reports the batch as committed, with its rows', async () => {
+    const w = workload();
+    const name = 'max-price';
+    const cleanDir = tempRunDir();
+    const clean = processorFor(name, localCheckpointStores(cleanDir), w);
+    const outcomes = [];
+    for (const event of w.events) outcomes.push(await clean.process(event));
+    await clean.drain();
+    const firing = outcomes.findIndex((o) => o.rows.length > 0);
+    expect(firing).toBeGreaterThan(0);
+
+    const dir = tempRunDir();
+    const local = localCheckpointStores(dir);
+    let armed = false;
+    let lost = 0;
+    // The head write of the batch that fires a window lands, but its caller sees an error.
+    const stores: CheckpointStores = {
+      ...local,
+      heads: {
+        get: (key) => local.heads.get(key),
+        list: (prefix) => local.heads.list(prefix),
+        delete: (key, condition) => local.heads.delete(key, condition),
+        put: async (key, value, condition) => {
+          const written = await local.heads.put(key, value, condition);
+          if (armed) {
+            armed = false;
+            lost++;
+            throw new Error('connection reset before the answer');
+          }
+          return written;
+        },
+      },
+    };
+    const processor = processorFor(name, stores, w);
+    for (const [i, event] of w.events.entries()) {
+      armed = i === firing;
+      const outcome = await processor.process(event);
+      if (i === firing) {
+        expect(lost).toBe(1);
+        expect(outcome.commits).toHaveLength(1);
+        expect(outcome.rows).toEqual(outcomes[firing]!.rows);
+      }
+    }
+    await processor.drain();
+    expect(await tablesOf(dir)).toEqual(await tablesOf(cleanDir));
+  });
+});
+
 describe('concurrent invocations of the same partitions', () => {
   it.each(['bids-per-auction', 'channel-revenue'] as const)(
     '%s: two invocations racing with the same and with overlapping events write every row once',

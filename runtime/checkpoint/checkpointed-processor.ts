@@ -329,6 +329,9 @@ export class CheckpointedProcessor<Row> {
     input: (readonly KafkaEventRecord[])[] | 'drain',
   ): Promise<CommitOutcome<Row>> {
     let lastError: unknown;
+    // The last attempt that reached its head write: if that write landed but its answer was lost,
+    // the reloaded head names its manifest, and the batch's result is that attempt's.
+    let tried: { readonly info: CommitInfo; readonly result: BatchResult<Row> } | undefined;
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       if (attempt > 1) await backoff(attempt);
       let loaded: LoadedGroup;
@@ -339,6 +342,10 @@ export class CheckpointedProcessor<Row> {
         this.cache.delete(group);
         lastError = error;
         continue;
+      }
+      if (tried !== undefined && loaded.manifestKey === tried.info.manifest) {
+        this.cache.set(group, loaded);
+        return { ...tried.result, commits: [tried.info] };
       }
       // From here the engine changes the state in place: any failure drops the cache.
       this.cache.delete(group);
@@ -363,7 +370,9 @@ export class CheckpointedProcessor<Row> {
         return { ...result, commits: [] };
       }
       try {
-        const commit = await this.commit(group, loaded, result, changed, input === 'drain');
+        const commit = await this.commit(group, loaded, result, changed, input === 'drain', (info) => {
+          tried = { info, result };
+        });
         // Housekeeping: the batch has committed, so a failed cleanup must not fail it (a retry
         // would find its records applied and report nothing). The next cleanup catches up.
         if (commit.epoch % this.cleanupEvery === 0) await this.cleanupGroup(group).catch(() => undefined);
@@ -374,7 +383,7 @@ export class CheckpointedProcessor<Row> {
       }
     }
     throw new FloeError(
-      `Job ${this.job.name}, commit group ${group}: the batch did not commit after ${this.maxAttempts} tries; the last error was: ${describe(lastError)}. Nothing of it is visible; redeliver the batch (Lambda does) to try again.`,
+      `Job ${this.job.name}, commit group ${group}: the batch did not complete after ${this.maxAttempts} tries; the last error was: ${describe(lastError)}. Redeliver the batch (Lambda does): if it did not commit, nothing of it is visible; if it did, its records are skipped and its files are published.`,
       { cause: lastError },
     );
   }
@@ -470,6 +479,7 @@ export class CheckpointedProcessor<Row> {
     result: BatchResult<Row>,
     changed: readonly { id: string; text: string }[],
     drained: boolean,
+    beforeHeadWrite: (info: CommitInfo) => void,
   ): Promise<CommitInfo> {
     const { jobId } = this;
     const epoch = loaded.epoch + 1;
@@ -546,6 +556,8 @@ export class CheckpointedProcessor<Row> {
     };
     await this.stores.checkpoints.put(key, encodeManifest(manifest), { ifNoneMatch: '*' });
 
+    const info: CommitInfo = { group, epoch, manifest: key, publishes };
+    beforeHeadWrite(info);
     const head: HeadValue = { lineage: loaded.lineage, epoch, manifest: key };
     const written = await this.stores.heads.put(
       headKey(jobId, group),
@@ -566,7 +578,7 @@ export class CheckpointedProcessor<Row> {
     this.cache.set(group, next);
     await this.publish(manifest);
     next.published = true;
-    return { group, epoch, manifest: key, publishes };
+    return info;
   }
 
   private async readManifest(key: string): Promise<CheckpointManifest> {

@@ -82,7 +82,7 @@ export async function cleanupGroup(
   const manifests = await deleteWhere(
     stores.checkpoints,
     manifestPrefix(job, group),
-    (key, epoch, attempt) => {
+    (_key, epoch, attempt) => {
       if (keptManifests.has(`${epoch}-${attempt}`)) return false;
       return epoch <= headEpoch || expired(attempt);
     },
