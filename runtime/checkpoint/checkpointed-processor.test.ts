@@ -69,6 +69,31 @@ function gate(): { readonly opened: Promise<void>; open(): void } {
   return { opened, open };
 }
 
+/**
+ * Processor A on `dir` that runs its first `before` events, then stops its next batch right after
+ * the head write, at the table commit (catalog swap) of the publish, until `release` is called.
+ */
+async function publishHeldAfterCommit(dir: string, w: Workload, before: number) {
+  const held = gate();
+  const release = gate();
+  let stall = false;
+  const slow = faultyStores(localCheckpointStores(dir), {
+    beforeCall: async (call) => {
+      if (stall && call.store === 'catalog' && call.op === 'swap') {
+        stall = false;
+        held.open();
+        await release.opened;
+      }
+    },
+  });
+  const a = processorFor('max-price', slow.stores, w);
+  for (const event of w.events.slice(0, before)) await a.process(event);
+  stall = true;
+  const pending = a.process(w.events[before]!);
+  await held.opened;
+  return { pending, log: slow.log, release: release.open };
+}
+
 /** Resolves for every waiter once `parties` waiters have arrived. */
 function barrier(parties: number): () => Promise<void> {
   let arrived = 0;
@@ -365,34 +390,17 @@ describe('concurrent invocations of the same partitions', () => {
     const w = workload();
     const dir = tempRunDir();
     const i = (await eventsWithRows('max-price', w)).find((e) => e >= 2)!;
-    const held = gate();
-    const release = gate();
-    let stall = false;
-    const slow = faultyStores(localCheckpointStores(dir), {
-      beforeCall: async (call) => {
-        // The table commit (catalog swap) of the batch just committed, prepared on the old pointer.
-        if (stall && call.store === 'catalog' && call.op === 'swap') {
-          stall = false;
-          held.open();
-          await release.opened;
-        }
-      },
-    });
-    const a = processorFor('max-price', slow.stores, w);
-    for (const event of w.events.slice(0, i)) await a.process(event);
-    stall = true;
-    const pending = a.process(w.events[i]!);
-    await held.opened;
+    const { pending, log, release } = await publishHeldAfterCommit(dir, w, i);
     // A's batch is committed (the head names it) but not yet published.
     const stores = localCheckpointStores(dir);
     expect((await headOf(stores, 'max-price', 'job'))!.value.epoch).toBe(i + 1);
     const b = processorFor('max-price', stores, w);
     await runToEnd(b, w.events);
-    release.open();
+    release();
     const outcome = await pending;
 
     expect(outcome.commits).toHaveLength(1);
-    const swaps = slow.log.filter((c) => c.op === 'swap');
+    const swaps = log.filter((c) => c.op === 'swap');
     expect(swaps.at(-1)!.outcome).toBe('ok');
     await expectReference('max-price', dir, w.bids);
   });
@@ -410,26 +418,10 @@ describe('a stale publish after snapshot expiry', () => {
       properties: { 'floe.snapshots.retain': '2' },
     });
     const i = (await eventsWithRows('max-price', w)).find((e) => e >= 2)!;
-    const held = gate();
-    const release = gate();
-    let stall = false;
-    const slow = faultyStores(localCheckpointStores(dir), {
-      beforeCall: async (call) => {
-        if (stall && call.store === 'catalog' && call.op === 'swap') {
-          stall = false;
-          held.open();
-          await release.opened;
-        }
-      },
-    });
-    const a = processorFor('max-price', slow.stores, w);
-    for (const event of w.events.slice(0, i)) await a.process(event);
-    stall = true;
-    const pending = a.process(w.events[i]!);
-    await held.opened;
+    const { pending, release } = await publishHeldAfterCommit(dir, w, i);
     // Another process publishes A's batch, then many more: A's snapshot expires.
     await runToEnd(processorFor('max-price', localCheckpointStores(dir), w), w.events);
-    release.open();
+    release();
     await pending;
 
     await expectReference('max-price', dir, w.bids);
