@@ -39,7 +39,7 @@ import { dataFileKey } from '../iceberg/table-layout.ts';
 import type { Job } from '../job/job.ts';
 import type { Columns, RowOf, Table } from '../sink/table.ts';
 import type { KafkaEvent, KafkaEventRecord } from '../source/kafka-event.ts';
-import type { JsonValue } from '../storage/state-store.ts';
+import { ConditionFailedError, type JsonValue, type VersionedItem } from '../storage/state-store.ts';
 import { type CleanupReport, cleanupGroup } from './cleanup.ts';
 import {
   dataFileName,
@@ -93,13 +93,15 @@ export interface CheckpointedProcessorOptions {
 /** What the head item of a group holds. */
 interface HeadValue {
   readonly lineage: string;
+  /** 0 until the group's first commit. */
   readonly epoch: number;
-  readonly manifest: string;
+  /** The latest checkpoint manifest; null until the first commit. */
+  readonly manifest: string | null;
 }
 
 /** A group's committed state, as loaded or as left by this process's last commit. */
 interface LoadedGroup {
-  /** Head version; 0 when the group has no head yet. */
+  /** The head item's version. */
   readonly version: number;
   readonly lineage: string;
   readonly epoch: number;
@@ -237,8 +239,8 @@ export class CheckpointedProcessor<Row> {
 
   /** What the heads say is committed. */
   async committed(): Promise<CommittedProgress> {
-    const heads = await this.heads();
-    const manifests = await Promise.all(heads.map((h) => this.readManifest(h.value.manifest)));
+    const heads = (await this.heads()).flatMap((h) => (h.value.manifest === null ? [] : [h.value.manifest]));
+    const manifests = await Promise.all(heads.map((key) => this.readManifest(key)));
     const offsets = new Map<string, number>();
     const watermarks = new Map<string, number>();
     let totals = zeroCounts();
@@ -349,7 +351,7 @@ export class CheckpointedProcessor<Row> {
       }
       // From here the engine changes the state in place: any failure drops the cache.
       this.cache.delete(group);
-      if (input === 'drain' && loaded.version === 0) return combine([]);
+      if (input === 'drain' && loaded.epoch === 0) return combine([]);
       const now = this.clock();
       const watermarkBefore = loaded.state.jobWatermark;
       const result =
@@ -390,13 +392,14 @@ export class CheckpointedProcessor<Row> {
 
   /** Reads the group's head and, unless the warm cache holds that version, its state. */
   private async load(group: string): Promise<LoadedGroup> {
-    const head = await this.stores.heads.get(headKey(this.jobId, group));
+    const head = (await this.stores.heads.get(headKey(this.jobId, group))) ?? (await this.createHead(group));
     const cached = this.cache.get(group);
-    if (head === undefined) {
-      if (cached !== undefined && cached.version !== 0) this.cache.delete(group);
+    if (cached !== undefined && cached.version === head.version) return cached;
+    const value = head.value as unknown as HeadValue;
+    if (value.manifest === null) {
       return {
-        version: 0,
-        lineage: randomUUID(),
+        version: head.version,
+        lineage: value.lineage,
         epoch: 0,
         manifestKey: null,
         manifest: undefined,
@@ -405,8 +408,6 @@ export class CheckpointedProcessor<Row> {
         published: true,
       };
     }
-    if (cached !== undefined && cached.version === head.version) return cached;
-    const value = head.value as unknown as HeadValue;
     const manifest = await this.readManifest(value.manifest);
     const entries = Object.entries(manifest.partitions);
     const texts = await Promise.all(entries.map(([, p]) => this.readText(p.state)));
@@ -428,6 +429,24 @@ export class CheckpointedProcessor<Row> {
       encoded,
       published: false,
     };
+  }
+
+  /**
+   * Creates a group's head, with the lineage of its history, before its first commit: of
+   * concurrent first invocations one creates it and all use its lineage, so every data file a
+   * first attempt stages carries the lineage cleanup looks for.
+   */
+  private async createHead(group: string): Promise<VersionedItem> {
+    const key = headKey(this.jobId, group);
+    const value: HeadValue = { lineage: randomUUID(), epoch: 0, manifest: null };
+    try {
+      return await this.stores.heads.put(key, value as unknown as JsonValue, { absent: true });
+    } catch (error) {
+      if (!(error instanceof ConditionFailedError)) throw error;
+      const created = await this.stores.heads.get(key);
+      if (created === undefined) throw error;
+      return created;
+    }
   }
 
   private freshState(group: string): EngineState {
@@ -559,11 +578,9 @@ export class CheckpointedProcessor<Row> {
     const info: CommitInfo = { group, epoch, manifest: key, publishes };
     beforeHeadWrite(info);
     const head: HeadValue = { lineage: loaded.lineage, epoch, manifest: key };
-    const written = await this.stores.heads.put(
-      headKey(jobId, group),
-      head as unknown as JsonValue,
-      loaded.version === 0 ? { absent: true } : { expectedVersion: loaded.version },
-    );
+    const written = await this.stores.heads.put(headKey(jobId, group), head as unknown as JsonValue, {
+      expectedVersion: loaded.version,
+    });
     // Committed. The state is now exactly the checkpoint's, so it is the warm cache.
     const next: LoadedGroup = {
       version: written.version,

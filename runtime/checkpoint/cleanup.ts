@@ -56,7 +56,7 @@ export async function cleanupGroup(
     epoch: headEpoch,
     manifest: headManifest,
     lineage,
-  } = head.value as { epoch: number; manifest: string; lineage: string };
+  } = head.value as { epoch: number; manifest: string | null; lineage: string };
 
   // The kept chain: the head's manifest and the ones before it.
   const kept: CheckpointManifest[] = [];
