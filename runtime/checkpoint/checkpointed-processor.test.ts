@@ -725,6 +725,58 @@ describe('cleanup', () => {
     await expectReference('channel-revenue', dir, w.bids);
   });
 
+  it('fences the head before deleting an abandoned attempt, so the attempt cannot commit if it was only stalled', async () => {
+    const name = 'max-price';
+    const w = workload();
+    const dir = tempRunDir();
+    const grace = 60_000;
+    let now = 1_000_000;
+    const options = { clock: () => now, orphanGraceMs: grace };
+    // The first event of a clean run that writes rows, so the stalled attempt stages a data file.
+    const probe = processorFor(name, localCheckpointStores(tempRunDir()), w);
+    const withRows: number[] = [];
+    for (const [e, event] of w.events.entries()) {
+      if ((await probe.process(event)).rows.length > 0) withRows.push(e);
+    }
+    const i = withRows.find((e) => e >= 2)!;
+
+    // A commits events before i, then stalls right before the head write of event i
+    // (Ctrl-Z on a local run, a container frozen with work in flight, a clock behind the others).
+    const held = gate();
+    const release = gate();
+    let stall = false;
+    const a = faultyStores(localCheckpointStores(dir), {
+      beforeCall: async (call) => {
+        if (stall && call.store === 'heads' && call.op === 'put') {
+          stall = false;
+          held.open();
+          await release.opened;
+        }
+      },
+    });
+    const stalled = processorFor(name, a.stores, w, options);
+    for (const event of w.events.slice(0, i)) await stalled.process(event);
+    stall = true;
+    const pending = stalled.process(w.events[i]!);
+    await held.opened;
+
+    // Later, another process runs cleanup (the end of `floe run` does) without committing this
+    // group: the attempt is older than the grace period and above the head's epoch: deleted.
+    now += grace + 1;
+    await processorFor(name, localCheckpointStores(dir), w, options).cleanup();
+
+    // A wakes up: cleanup rewrote the head first, so A's conditional write fails; A reloads and
+    // commits the batch again under a new attempt.
+    release.open();
+    await pending;
+
+    const resumed = processorFor(name, localCheckpointStores(dir), w, options);
+    await runToEnd(resumed, w.events);
+    const tables = await tablesOf(dir);
+    expect(tables[tableNamesOf(name).rows]).toEqual(expectedRowsTable(name, w.bids, tables));
+    expect(duplicates(tables[tableNamesOf(name).rows]!)).toEqual([]);
+  });
+
   it('a cleanup that fails after a commit neither fails the batch nor hides what it committed', async () => {
     // Regression: a failed cleanup made the batch retry, which found its records applied and
     // returned no commit, no rows and no dead letters for a batch that had committed them.

@@ -9,7 +9,9 @@
  * - An attempt for an epoch at or below the head's can no longer commit: its head write expects a
  *   version that is gone. Its manifest, state and data files are garbage at once.
  * - An attempt for an epoch above the head's may still be running. Its objects are deleted only
- *   when the attempt is older than the grace period (its start time is in its id).
+ *   when the attempt is older than the grace period (its start time is in its id), and only after
+ *   the head is fenced: rewritten unchanged, so that the attempt's conditional head write fails
+ *   even if it was merely stalled and wakes up later.
  * - Data files of committed epochs are in the tables and are never deleted here. A data file is
  *   judged only while its epoch is within the kept manifests, which name the committed attempt,
  *   and only when its name carries this group's lineage: another history may write to the same
@@ -79,43 +81,67 @@ export async function cleanupGroup(
   const oldestKept = Math.min(...committedAttempt.keys());
   const expired = (attempt: string) => options.now - attemptStartedAt(attempt) >= options.graceMs;
 
-  const manifests = await deleteWhere(
-    stores.checkpoints,
-    manifestPrefix(job, group),
-    (_key, epoch, attempt) => {
-      if (keptManifests.has(`${epoch}-${attempt}`)) return false;
-      return epoch <= headEpoch || expired(attempt);
-    },
+  // What to delete: `settled` objects (at or below the head's epoch) can never be committed;
+  // `abandoned` ones (above it, older than the grace period) only cannot once the head is fenced.
+  const settled = (epoch: number) => epoch <= headEpoch;
+  const manifests = await select(stores.checkpoints, manifestPrefix(job, group), (_key, epoch, attempt) =>
+    keptManifests.has(`${epoch}-${attempt}`) ? false : settled(epoch) || expired(attempt),
   );
-  const states = await deleteWhere(stores.checkpoints, statePrefix(job, group), (key, epoch, attempt) => {
-    if (keptStates.has(key)) return false;
-    return epoch <= headEpoch || expired(attempt);
-  });
-  let dataFiles = 0;
+  const states = await select(stores.checkpoints, statePrefix(job, group), (key, epoch, attempt) =>
+    keptStates.has(key) ? false : settled(epoch) || expired(attempt),
+  );
+  const dataFiles: Doomed[] = [];
   for (const table of options.tables) {
-    dataFiles += await deleteWhere(
-      stores.warehouse,
-      dataFileKey(table, dataFilePrefix(job, group, lineage)),
-      (_key, epoch, attempt) => {
-        if (epoch > headEpoch) return expired(attempt);
-        if (epoch < oldestKept) return false; // committed or not: no kept manifest says
-        return committedAttempt.get(epoch) !== attempt;
-      },
+    dataFiles.push(
+      ...(await select(
+        stores.warehouse,
+        dataFileKey(table, dataFilePrefix(job, group, lineage)),
+        (_key, epoch, attempt) => {
+          if (epoch > headEpoch) return expired(attempt);
+          if (epoch < oldestKept) return false; // committed or not: no kept manifest says
+          return committedAttempt.get(epoch) !== attempt;
+        },
+      )),
     );
   }
-  return { manifests, states, dataFiles };
+
+  // An abandoned attempt may only be stalled (a frozen process, a slow clock): if it woke up after
+  // its objects were deleted, its head write would still match the version it read and commit
+  // missing objects. Rewriting the head unchanged moves the version first, so it fails instead.
+  let fenced = true;
+  if ([manifests, states, dataFiles].some((list) => list.some((d) => d.epoch > headEpoch))) {
+    fenced = await stores.heads.put(headKey(job, group), head.value, { expectedVersion: head.version }).then(
+      () => true,
+      () => false, // the head moved: those attempts fail anyway; the next cleanup deletes them
+    );
+  }
+  const doomed = (list: Doomed[]) => list.filter((d) => fenced || d.epoch <= headEpoch);
+  const deleted = await Promise.all(
+    [manifests, states, dataFiles].map(async (list) => {
+      const keys = doomed(list);
+      await Promise.all(keys.map((d) => d.store.delete(d.key)));
+      return keys.length;
+    }),
+  );
+  return { manifests: deleted[0]!, states: deleted[1]!, dataFiles: deleted[2]! };
 }
 
-async function deleteWhere(
+interface Doomed {
+  readonly store: ObjectStore;
+  readonly key: string;
+  readonly epoch: number;
+}
+
+async function select(
   store: ObjectStore,
   prefix: string,
   garbage: (key: string, epoch: number, attempt: string) => boolean,
-): Promise<number> {
-  const doomed: string[] = [];
+): Promise<Doomed[]> {
+  const doomed: Doomed[] = [];
   for (const key of await store.list(prefix)) {
     const parsed = parseEpochAttempt(key);
-    if (parsed !== undefined && garbage(key, parsed.epoch, parsed.attempt)) doomed.push(key);
+    if (parsed !== undefined && garbage(key, parsed.epoch, parsed.attempt))
+      doomed.push({ store, key, epoch: parsed.epoch });
   }
-  await Promise.all(doomed.map((key) => store.delete(key)));
-  return doomed.length;
+  return doomed;
 }
