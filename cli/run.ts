@@ -7,7 +7,7 @@
  * because the topic and its batches are a pure function of the file and the flags (recorded in
  * `<dir>/run.json` and checked on every start) and the commit protocol skips what is committed.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHandler } from '../functions/handler.ts';
@@ -215,6 +215,7 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
     );
   }
   await claimRunDirectory(options.dir, params);
+  await claimJob(options.dir, job);
 
   const { log } = topic;
   const partitions = log.partitions.map((_, partition) => ({ topic: log.topic, partition }));
@@ -385,6 +386,43 @@ export async function claimRunDirectory(dir: string, params: RunParams): Promise
       `${dir} holds a run of ${recorded.input} ${problem}; use the same flags or another --dir.`,
     );
   }
+}
+
+/**
+ * Records the job's definition in `<dir>/jobs/<job>.json` on its first run there, and refuses a
+ * later run whose definition differs: committed state holds windows of the old definition, and
+ * mixing them with the new one gives a table no uninterrupted run would. Changes inside functions
+ * (the aggregate, a map) are not visible here; use another --dir after changing them.
+ */
+export async function claimJob(dir: string, job: Job<unknown>): Promise<void> {
+  const path = join(dir, 'jobs', `${job.name.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`);
+  const definition = jobDefinition(job);
+  let recorded: string | undefined;
+  try {
+    recorded = (JSON.parse(await readFile(path, 'utf8')) as { definition?: string }).definition;
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT')
+      throw new UsageError(`Cannot read ${path}: ${(error as Error).message}`);
+    await mkdir(dirname(path), { recursive: true });
+    const body = new TextEncoder().encode(`${JSON.stringify({ definition }, null, 2)}\n`);
+    if ((await createExclusive(path, body)) === 'created') return;
+    return claimJob(dir, job);
+  }
+  if (recorded !== definition) {
+    throw new UsageError(
+      `${dir} holds a run of job ${job.name} as ${recorded}; it is now ${definition}. Use another --dir for the changed job.`,
+    );
+  }
+}
+
+/** What identifies a job's definition: its pipeline, lateness and table. */
+function jobDefinition(job: Job<unknown>): string {
+  const { plan } = job;
+  const transforms = plan.transforms.map((t) => t.kind).join(', ');
+  const columns = Object.entries(plan.table.columns)
+    .map(([name, spec]) => `${name} ${typeof spec === 'string' ? spec : `${spec.type}?`}`)
+    .join(', ');
+  return `${job} [transforms: ${transforms || 'none'}; allowed lateness ${plan.allowedLatenessMs} ms; columns: ${columns}]`;
 }
 
 async function readRunParams(path: string): Promise<RunParams | undefined> {

@@ -101,6 +101,24 @@ describe('createHandler', () => {
     expect(metrics).toMatchObject({ records: 12, deadLetters: 1, rows: 6 });
   });
 
+  it('refuses to start in Lambda on a local directory, where each container would keep its own state', () => {
+    const saved = { fn: process.env.AWS_LAMBDA_FUNCTION_NAME, dir: process.env.FLOE_RUN_DIR };
+    process.env.AWS_LAMBDA_FUNCTION_NAME = 'bids-per-auction';
+    delete process.env.FLOE_RUN_DIR;
+    try {
+      expect(() => createHandler(bidsPerAuction, { logger: capture().logger })).toThrow(
+        /in Lambda, createHandler needs shared durable stores .*Set FLOE_RUN_DIR/,
+      );
+      process.env.FLOE_RUN_DIR = tempDir();
+      expect(typeof createHandler(bidsPerAuction, { logger: capture().logger })).toBe('function');
+    } finally {
+      if (saved.fn === undefined) delete process.env.AWS_LAMBDA_FUNCTION_NAME;
+      else process.env.AWS_LAMBDA_FUNCTION_NAME = saved.fn;
+      if (saved.dir === undefined) delete process.env.FLOE_RUN_DIR;
+      else process.env.FLOE_RUN_DIR = saved.dir;
+    }
+  });
+
   it('rejects an event that is not a Kafka event with a clear error', async () => {
     const { logger } = capture();
     const handler = createHandler(bidsPerAuction, { logger, stores: localCheckpointStores(tempDir()) });

@@ -4,6 +4,7 @@ import { CheckpointedProcessor, type CommitOutcome } from '../runtime/checkpoint
 import { type CheckpointStores, localCheckpointStores } from '../runtime/checkpoint/stores.ts';
 import type { BatchMetrics } from '../runtime/engine/batch-result.ts';
 import type { PartitionRef } from '../runtime/engine/state.ts';
+import { FloeConfigError } from '../runtime/errors.ts';
 import type { Job } from '../runtime/job/job.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
 import { jsonLogger, type Logger } from './logger.ts';
@@ -11,8 +12,8 @@ import { jsonLogger, type Logger } from './logger.ts';
 export interface HandlerOptions<Row> {
   /**
    * Where heads, checkpoints and tables live.
-   * @default - a local run directory: `$FLOE_RUN_DIR`, else `<tmpdir>/floe/<job name>`. In Lambda
-   * that is one container's disk; the AWS stores (DynamoDB, S3) come with the deployment.
+   * @default - a local run directory: `$FLOE_RUN_DIR`, else `<tmpdir>/floe/<job name>`. Refused
+   * in Lambda unless FLOE_RUN_DIR is set, because each container would keep its own state.
    */
   readonly stores?: CheckpointStores;
   /** A processor to use instead of building one (the local runner shares its own). */
@@ -50,8 +51,7 @@ export function createHandler<Row>(job: Job<Row>, options: HandlerOptions<Row> =
   const processor =
     options.processor ??
     new CheckpointedProcessor(job, {
-      stores:
-        options.stores ?? localCheckpointStores(process.env.FLOE_RUN_DIR ?? join(tmpdir(), 'floe', job.name)),
+      stores: options.stores ?? defaultStores(job.name),
       clock: options.clock,
       partitions: options.partitions,
     });
@@ -81,4 +81,19 @@ function logOutcome<Row>(logger: Logger, outcome: CommitOutcome<Row>): void {
     })),
     partitions: outcome.partitions,
   });
+}
+
+/**
+ * A local run directory. In Lambda that would be one container's `/tmp`: every container would
+ * keep its own heads, so state would be lost and rows duplicated across containers. Refuse it
+ * there unless FLOE_RUN_DIR says it is meant (a single-container test).
+ */
+function defaultStores(jobName: string): CheckpointStores {
+  const dir = process.env.FLOE_RUN_DIR;
+  if (dir === undefined && process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined) {
+    throw new FloeConfigError(
+      `Job ${jobName}: in Lambda, createHandler needs shared durable stores (the \`stores\` option: DynamoDB and S3); a container's local disk would give each container its own state. Set FLOE_RUN_DIR to use a local directory anyway, for a single-container test.`,
+    );
+  }
+  return localCheckpointStores(dir ?? join(tmpdir(), 'floe', jobName));
 }

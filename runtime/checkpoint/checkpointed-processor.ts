@@ -239,8 +239,11 @@ export class CheckpointedProcessor<Row> {
 
   /** What the heads say is committed. */
   async committed(): Promise<CommittedProgress> {
-    const heads = (await this.heads()).flatMap((h) => (h.value.manifest === null ? [] : [h.value.manifest]));
-    const manifests = await Promise.all(heads.map((key) => this.readManifest(key)));
+    // Listed and read again on a failure: a concurrent cleanup may delete a manifest just listed.
+    const manifests = await this.retried(async () => {
+      const keys = (await this.heads()).flatMap((h) => (h.value.manifest === null ? [] : [h.value.manifest]));
+      return Promise.all(keys.map((key) => this.readManifest(key)));
+    });
     const offsets = new Map<string, number>();
     const watermarks = new Map<string, number>();
     let totals = zeroCounts();
@@ -352,7 +355,7 @@ export class CheckpointedProcessor<Row> {
       // From here the engine changes the state in place: any failure drops the cache.
       this.cache.delete(group);
       if (input === 'drain' && loaded.epoch === 0) return combine([]);
-      const now = this.clock();
+      const now = this.processingTime(loaded);
       const watermarkBefore = loaded.state.jobWatermark;
       const result =
         input === 'drain'
@@ -372,7 +375,7 @@ export class CheckpointedProcessor<Row> {
         return { ...result, commits: [] };
       }
       try {
-        const commit = await this.commit(group, loaded, result, changed, input === 'drain', (info) => {
+        const commit = await this.commit(group, loaded, result, changed, input === 'drain', now, (info) => {
           tried = { info, result };
         });
         // Housekeeping: the batch has committed, so a failed cleanup must not fail it (a retry
@@ -394,8 +397,15 @@ export class CheckpointedProcessor<Row> {
   private async load(group: string): Promise<LoadedGroup> {
     const head = (await this.stores.heads.get(headKey(this.jobId, group))) ?? (await this.createHead(group));
     const cached = this.cache.get(group);
-    if (cached !== undefined && cached.version === head.version) return cached;
     const value = head.value as unknown as HeadValue;
+    // The version alone is not enough: a head deleted and created again restarts its versions.
+    if (
+      cached !== undefined &&
+      cached.version === head.version &&
+      cached.lineage === value.lineage &&
+      cached.manifestKey === value.manifest
+    )
+      return cached;
     if (value.manifest === null) {
       return {
         version: head.version,
@@ -449,6 +459,22 @@ export class CheckpointedProcessor<Row> {
     }
   }
 
+  /**
+   * The processing time a batch of the group runs at: what idleness (withIdleness) measures. It
+   * is the wall clock, except that the time since the group's last commit counts for at most half
+   * the idleness timeout. So a stop of the job (an outage, a redeploy, a killed local run) never
+   * makes a partition idle by itself, while a partition that misses deliveries across two or more
+   * batches still goes idle, however sparse the traffic. Flink's processing time likewise does not
+   * advance while a job is down.
+   */
+  private processingTime(loaded: LoadedGroup): number {
+    const wall = this.clock();
+    const idleness = this.job.plan.watermarks.idlenessMs;
+    const last = loaded.manifest;
+    if (idleness === undefined || last === undefined) return wall;
+    return last.processingTime + Math.min(Math.max(0, wall - last.createdAt), idleness / 2);
+  }
+
   private freshState(group: string): EngineState {
     if (group === JOB_GROUP) return newEngineState(this.options.partitions);
     const ref = this.options.partitions?.find((p) => safeName(partitionId(p.topic, p.partition)) === group);
@@ -498,6 +524,7 @@ export class CheckpointedProcessor<Row> {
     result: BatchResult<Row>,
     changed: readonly { id: string; text: string }[],
     drained: boolean,
+    processingTime: number,
     beforeHeadWrite: (info: CommitInfo) => void,
   ): Promise<CommitInfo> {
     const { jobId } = this;
@@ -565,6 +592,7 @@ export class CheckpointedProcessor<Row> {
       epoch,
       attempt,
       createdAt: this.clock(),
+      processingTime,
       previous: loaded.manifestKey,
       watermark: watermarkToJson(loaded.state.jobWatermark),
       drained: drained || loaded.manifest?.drained === true,

@@ -49,6 +49,8 @@ export interface CheckpointManifest {
   readonly attempt: string;
   /** Wall-clock time of the commit attempt, epoch ms. */
   readonly createdAt: number;
+  /** The processing time the batch ran at (idleness); the wall clock unless the job uses idleness. */
+  readonly processingTime: number;
   /** The manifest this one follows; null for the first. */
   readonly previous: string | null;
   /** The group's job watermark; null for -infinity. */
