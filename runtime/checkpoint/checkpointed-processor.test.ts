@@ -28,7 +28,7 @@ import { runDirectory } from '../batch/run-directory.ts';
 import { appendFiles, loadTable } from '../iceberg/append-files.ts';
 import { eventBatches, kafkaEvent } from '../kafka/event-builder.ts';
 import type { KafkaEvent, KafkaEventRecord } from '../source/kafka-event.ts';
-import type { CheckpointedProcessor } from './checkpointed-processor.ts';
+import type { CheckpointedProcessor, CheckpointedProcessorOptions } from './checkpointed-processor.ts';
 import { headKey, manifestPrefix, parseEpochAttempt, statePrefix } from './layout.ts';
 import { decodeManifest } from './manifest.ts';
 import { type CheckpointStores, localCheckpointStores } from './stores.ts';
@@ -70,29 +70,38 @@ function gate(): { readonly opened: Promise<void>; open(): void } {
 }
 
 /**
- * Processor A on `dir` that runs its first `before` events, then stops its next batch right after
- * the head write, at the table commit (catalog swap) of the publish, until `release` is called.
+ * A max-price processor on `dir` that runs its first `before` events, then holds its next batch
+ * at the first call to `at` (e.g. the head write, or the catalog swap of the publish) until
+ * `release` is called. Resolves once the batch is held there.
  */
-async function publishHeldAfterCommit(dir: string, w: Workload, before: number) {
+async function heldAt(
+  dir: string,
+  w: Workload,
+  before: number,
+  at: { readonly store: OpRecord['store']; readonly op: string },
+  options: Partial<CheckpointedProcessorOptions> = {},
+) {
   const held = gate();
   const release = gate();
   let stall = false;
   const slow = faultyStores(localCheckpointStores(dir), {
     beforeCall: async (call) => {
-      if (stall && call.store === 'catalog' && call.op === 'swap') {
+      if (stall && call.store === at.store && call.op === at.op) {
         stall = false;
         held.open();
         await release.opened;
       }
     },
   });
-  const a = processorFor('max-price', slow.stores, w);
+  const a = processorFor('max-price', slow.stores, w, options);
   for (const event of w.events.slice(0, before)) await a.process(event);
   stall = true;
   const pending = a.process(w.events[before]!);
   await held.opened;
   return { pending, log: slow.log, release: release.open };
 }
+
+const PUBLISH_SWAP = { store: 'catalog', op: 'swap' } as const;
 
 /** Resolves for every waiter once `parties` waiters have arrived. */
 function barrier(parties: number): () => Promise<void> {
@@ -407,7 +416,7 @@ describe('concurrent invocations of the same partitions', () => {
     const w = workload();
     const dir = tempRunDir();
     const i = (await eventsWithRows('max-price', w)).find((e) => e >= 2)!;
-    const { pending, log, release } = await publishHeldAfterCommit(dir, w, i);
+    const { pending, log, release } = await heldAt(dir, w, i, PUBLISH_SWAP);
     // A's batch is committed (the head names it) but not yet published.
     const stores = localCheckpointStores(dir);
     expect((await headOf(stores, 'max-price', 'job'))!.value.epoch).toBe(i + 1);
@@ -435,7 +444,7 @@ describe('a stale publish after snapshot expiry', () => {
       properties: { 'floe.snapshots.retain': '2' },
     });
     const i = (await eventsWithRows('max-price', w)).find((e) => e >= 2)!;
-    const { pending, release } = await publishHeldAfterCommit(dir, w, i);
+    const { pending, release } = await heldAt(dir, w, i, PUBLISH_SWAP);
     // Another process publishes A's batch, then many more: A's snapshot expires.
     await runToEnd(processorFor('max-price', localCheckpointStores(dir), w), w.events);
     release();
@@ -742,23 +751,7 @@ describe('cleanup', () => {
 
     // A commits events before i, then stalls right before the head write of event i
     // (Ctrl-Z on a local run, a container frozen with work in flight, a clock behind the others).
-    const held = gate();
-    const release = gate();
-    let stall = false;
-    const a = faultyStores(localCheckpointStores(dir), {
-      beforeCall: async (call) => {
-        if (stall && call.store === 'heads' && call.op === 'put') {
-          stall = false;
-          held.open();
-          await release.opened;
-        }
-      },
-    });
-    const stalled = processorFor(name, a.stores, w, options);
-    for (const event of w.events.slice(0, i)) await stalled.process(event);
-    stall = true;
-    const pending = stalled.process(w.events[i]!);
-    await held.opened;
+    const { pending, release } = await heldAt(dir, w, i, { store: 'heads', op: 'put' }, options);
 
     // Later, another process runs cleanup (the end of `floe run` does) without committing this
     // group: the attempt is older than the grace period and above the head's epoch: deleted.
@@ -767,7 +760,7 @@ describe('cleanup', () => {
 
     // A wakes up: cleanup rewrote the head first, so A's conditional write fails; A reloads and
     // commits the batch again under a new attempt.
-    release.open();
+    release();
     await pending;
 
     const resumed = processorFor(name, localCheckpointStores(dir), w, options);
