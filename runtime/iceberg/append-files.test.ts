@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readTable } from '../../test/support/iceberg-tables.ts';
 import { table } from '../sink/table.ts';
 import { LocalObjectStore } from '../storage/local-object-store.ts';
-import { appendFiles, loadTable } from './append-files.ts';
+import { appendFiles, loadTable, TableCache } from './append-files.ts';
 import type { Catalog } from './catalog.ts';
 import { type DataFile, writeDataFile } from './data-file.ts';
 import {
@@ -641,5 +641,63 @@ describe('writeDataFile', () => {
       [3, 3, 0, '0100000000000000', '0100000000000000'],
     ]);
     expect(file.columns.every((c) => c.sizeInBytes > 0)).toBe(true);
+  });
+});
+
+describe('appendFiles with a TableCache', () => {
+  /** Counts the reads of the table's objects and pointer. */
+  function countingReads() {
+    const counts = { gets: 0, pointer: 0 };
+    const countingStore = Object.create(store) as LocalObjectStore;
+    countingStore.get = async (key) => {
+      counts.gets++;
+      return store.get(key);
+    };
+    const countingCatalog: Catalog = {
+      currentMetadataLocation: async (name) => {
+        counts.pointer++;
+        return catalog.currentMetadataLocation(name);
+      },
+      compareAndSwap: (name, expected, next) => catalog.compareAndSwap(name, expected, next),
+      listTables: () => catalog.listTables(),
+    };
+    return { counts, countingStore, countingCatalog };
+  }
+
+  it("skips reading the pointer, metadata and manifest list after the writer's own commit", async () => {
+    const cache = new TableCache();
+    const { counts, countingStore, countingCatalog } = countingReads();
+    for (let i = 1; i <= 5; i++) {
+      const file = await dataFile(`c${i}`, [i]);
+      await appendFiles(countingCatalog, countingStore, bids.name, bids, [file], {
+        snapshotId: BigInt(i),
+        cache,
+      });
+    }
+    // The first append reads (and creates) the table; the next four read nothing.
+    expect(counts.pointer).toBe(2);
+    expect(counts.gets).toBe(1);
+    expect((await readTable(dir, bids.name)).rows.map((r) => r.auction)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('a cache made stale by another writer loses the swap, reads the table afresh and commits once', async () => {
+    const cache = new TableCache();
+    await appendFiles(catalog, store, bids.name, bids, [await dataFile('s1', [1])], {
+      snapshotId: 1n,
+      cache,
+    });
+    // Another writer commits, then publishes our next snapshot itself (a re-publish after a crash).
+    await appendFiles(catalog, store, bids.name, bids, [await dataFile('s2', [2])], { snapshotId: 2n });
+    const ours = await dataFile('s3', [3]);
+    await appendFiles(catalog, store, bids.name, bids, [ours], { snapshotId: 3n });
+
+    const result = await appendFiles(catalog, store, bids.name, bids, [ours], { snapshotId: 3n, cache });
+    expect(result.alreadyCommitted).toBe(true);
+    await appendFiles(catalog, store, bids.name, bids, [await dataFile('s4', [4])], {
+      snapshotId: 4n,
+      cache,
+    });
+    expect(await snapshotIds()).toEqual([1n, 2n, 3n, 4n]);
+    expect((await readTable(dir, bids.name)).rows.map((r) => r.auction)).toEqual([1, 2, 3, 4]);
   });
 });

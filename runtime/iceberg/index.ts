@@ -2,7 +2,7 @@
  * Floe's Iceberg v2 append writer: write data files, then commit them as one snapshot with a
  * pre-chosen id, idempotently. See docs/iceberg.md.
  */
-export { type AppendOptions, type AppendResult, appendFiles, loadTable } from './append-files.ts';
+export { type AppendOptions, type AppendResult, appendFiles, loadTable, TableCache } from './append-files.ts';
 export type { Catalog, CatalogTable } from './catalog.ts';
 export { type DataFile, type DataFileColumn, type WriteDataFileOptions, writeDataFile } from './data-file.ts';
 export {
