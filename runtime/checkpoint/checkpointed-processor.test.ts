@@ -600,7 +600,8 @@ describe('cleanup', () => {
         const named = new Set<string>();
         for (const key of manifests) {
           const manifest = decodeManifest((await stores.checkpoints.get(key))!, key);
-          for (const p of Object.values(manifest.partitions)) named.add(p.state);
+          for (const p of Object.values(manifest.partitions))
+            for (const k of [p.state, ...p.deltas]) named.add(k);
         }
         expect(await keysUnder(stores, statePrefix(name, group))).toEqual([...named].sort());
       }

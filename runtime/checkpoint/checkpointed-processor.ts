@@ -5,12 +5,15 @@
  *
  * One batch of a group:
  * 1. Read the head (version v). Unless this process committed v itself (warm), load the state
- *    objects the head's manifest names. If the head's manifest may not be published yet, publish
- *    it (idempotent, by snapshot id).
+ *    objects the head's manifest names (per partition a base and its deltas, in parallel) and
+ *    apply each partition's deltas to its base in order. If the head's manifest may not be
+ *    published yet, publish it (idempotent, by snapshot id).
  * 2. Run the engine. Records at or below the committed offsets are skipped. If nothing changed,
  *    stop: a redelivery commits nothing.
- * 3. Stage, in parallel: one Parquet file per output table with rows, and the state object of
- *    each partition whose state changed. Names are unique to this attempt; no reader looks at them.
+ * 3. Stage, in parallel: one Parquet file per output table with rows, and for each partition
+ *    whose state changed one state object: a delta against its committed state, or a new base
+ *    (its whole state) once the deltas since its base would outweigh it or number more than
+ *    `maxDeltas` (state-delta.ts). Names are unique to this attempt; no reader looks at them.
  * 4. Write the checkpoint manifest (immutable, unique name).
  * 5. Commit: put the head naming the manifest, on condition that its version is still v. This
  *    single write is the commit point; a concurrent or stale writer fails its condition.
@@ -32,7 +35,7 @@ import { Engine } from '../engine/engine.ts';
 import { type EngineState, newEngineState, type PartitionRef, partitionId } from '../engine/state.ts';
 import { decodePartition, encodePartition } from '../engine/state-codec.ts';
 import { FloeError } from '../errors.ts';
-import { appendFiles } from '../iceberg/append-files.ts';
+import { appendFiles, TableCache } from '../iceberg/append-files.ts';
 import type { DataFile } from '../iceberg/data-file.ts';
 import { writeDataFile } from '../iceberg/data-file.ts';
 import { dataFileKey } from '../iceberg/table-layout.ts';
@@ -49,6 +52,7 @@ import {
   newAttemptId,
   safeName,
   snapshotIdFor,
+  stateDeltaKey,
   stateKey,
 } from './layout.ts';
 import {
@@ -64,6 +68,15 @@ import {
   zeroCounts,
 } from './manifest.ts';
 import { deadLetterRow, deadLetterTable, lateRow, lateTable } from './side-outputs.ts';
+import {
+  applyDelta,
+  DEFAULT_MAX_DELTAS,
+  diffPartition,
+  imageOf,
+  type PartitionDiff,
+  type PartitionImage,
+  shouldWriteBase,
+} from './state-delta.ts';
 import type { CheckpointStores } from './stores.ts';
 
 export interface CheckpointedProcessorOptions {
@@ -88,6 +101,11 @@ export interface CheckpointedProcessorOptions {
   readonly orphanGraceMs?: number;
   /** Tries of one group's batch when another writer commits first or a store call fails. @default 8 */
   readonly maxAttempts?: number;
+  /**
+   * State deltas a partition may have after its base before a commit writes a new base (a new
+   * base is also written once the deltas would outweigh the base in bytes). @default 32
+   */
+  readonly maxDeltas?: number;
 }
 
 /** What the head item of a group holds. */
@@ -108,10 +126,25 @@ interface LoadedGroup {
   readonly manifestKey: string | null;
   readonly manifest: CheckpointManifest | undefined;
   readonly state: EngineState;
-  /** Each partition's state text and object key as committed, to write only what changed. */
-  readonly encoded: Map<string, { readonly text: string; readonly key: string }>;
+  /** Each partition's committed state: its image, to diff against, and its objects. */
+  readonly chains: Map<string, PartitionChain>;
   /** True when this process knows the head's manifest is published. */
   published: boolean;
+}
+
+/** A partition's committed state: a base object and deltas, and its image to diff against. */
+interface PartitionChain {
+  readonly image: PartitionImage;
+  readonly base: string;
+  readonly baseBytes: number;
+  readonly deltas: readonly string[];
+  readonly deltaBytes: number;
+}
+
+/** A partition whose state changed in a batch, and its diff against the committed state. */
+interface ChangedPartition {
+  readonly id: string;
+  readonly diff: PartitionDiff;
 }
 
 /** One commit a batch made. */
@@ -164,12 +197,15 @@ export class CheckpointedProcessor<Row> {
   private readonly cleanupEvery: number;
   private readonly graceMs: number;
   private readonly maxAttempts: number;
+  private readonly maxDeltas: number;
   private readonly tables: Map<string, Table<Columns>>;
   private readonly rowsTable: Table<Columns>;
   private readonly lateTable: Table<Columns>;
   private readonly deadLetterTable: Table<Columns>;
   /** Warm state per group, valid while the head's version equals the cached version. */
   private readonly cache = new Map<string, LoadedGroup>();
+  /** What this process's last append to each table left, to skip re-reading it (TableCache). */
+  private readonly tableCaches = new Map<string, TableCache>();
   /** Groups with a batch in progress in this process: one at a time each. */
   private readonly busy = new Map<string, Promise<unknown>>();
 
@@ -188,6 +224,7 @@ export class CheckpointedProcessor<Row> {
     );
     this.graceMs = options.orphanGraceMs ?? DEFAULT_GRACE_MS;
     this.maxAttempts = positive('maxAttempts', options.maxAttempts ?? DEFAULT_ATTEMPTS);
+    this.maxDeltas = positive('maxDeltas', options.maxDeltas ?? DEFAULT_MAX_DELTAS);
     this.rowsTable = job.plan.table;
     this.lateTable = lateTable(job as Job<unknown>) as unknown as Table<Columns>;
     this.deadLetterTable = deadLetterTable(job as Job<unknown>) as unknown as Table<Columns>;
@@ -362,10 +399,10 @@ export class CheckpointedProcessor<Row> {
           ? this.engine.drain(loaded.state, now)
           : this.engine.processBatch(loaded.state, input, { now });
 
-      const changed: { id: string; text: string }[] = [];
+      const changed: ChangedPartition[] = [];
       for (const [id, p] of loaded.state.partitions) {
-        const text = encodePartition(p);
-        if (loaded.encoded.get(id)?.text !== text) changed.push({ id, text });
+        const diff = diffPartition(loaded.chains.get(id)?.image, p);
+        if (diff.changed) changed.push({ id, diff });
       }
       const outputs = result.rows.length + result.late.length + result.deadLetters.length;
       if (changed.length === 0 && outputs === 0 && loaded.state.jobWatermark === watermarkBefore) {
@@ -414,19 +451,30 @@ export class CheckpointedProcessor<Row> {
         manifestKey: null,
         manifest: undefined,
         state: this.freshState(group),
-        encoded: new Map(),
+        chains: new Map(),
         published: true,
       };
     }
     const manifest = await this.readManifest(value.manifest);
     const entries = Object.entries(manifest.partitions);
-    const texts = await Promise.all(entries.map(([, p]) => this.readText(p.state)));
+    // Every base and delta at once: a cold load is one round of reads.
+    const texts = await Promise.all(
+      entries.map(([, p]) => Promise.all([p.state, ...p.deltas].map((key) => this.readText(key)))),
+    );
     const state = this.freshState(group);
-    const encoded = new Map<string, { text: string; key: string }>();
+    const chains = new Map<string, PartitionChain>();
     entries.forEach(([id, p], i) => {
-      const text = texts[i]!;
-      state.partitions.set(id, decodePartition(text));
-      encoded.set(id, { text, key: p.state });
+      const [baseText, ...deltaTexts] = texts[i]!;
+      const partition = decodePartition(baseText!);
+      for (const text of deltaTexts) applyDelta(partition, text);
+      state.partitions.set(id, partition);
+      chains.set(id, {
+        image: imageOf(partition),
+        base: p.state,
+        baseBytes: byteLength(baseText!),
+        deltas: p.deltas,
+        deltaBytes: deltaTexts.reduce((sum, text) => sum + byteLength(text), 0),
+      });
     });
     state.jobWatermark = watermarkFromJson(manifest.watermark);
     return {
@@ -436,7 +484,7 @@ export class CheckpointedProcessor<Row> {
       manifestKey: value.manifest,
       manifest,
       state,
-      encoded,
+      chains,
       published: false,
     };
   }
@@ -503,6 +551,7 @@ export class CheckpointedProcessor<Row> {
         }
         return appendFiles(this.stores.catalog, this.stores.warehouse, table.name, table, p.files, {
           snapshotId: BigInt(p.snapshotId),
+          cache: this.tableCache(table.name),
           // A group publishes its epochs in order, so once the table's mark for this history
           // reaches the epoch, the publish happened, even if its snapshot has since expired.
           mark: { key: `floe.published.${manifest.lineage}.${manifest.group}`, value: manifest.epoch },
@@ -522,7 +571,7 @@ export class CheckpointedProcessor<Row> {
     group: string,
     loaded: LoadedGroup,
     result: BatchResult<Row>,
-    changed: readonly { id: string; text: string }[],
+    changed: readonly ChangedPartition[],
     drained: boolean,
     processingTime: number,
     beforeHeadWrite: (info: CommitInfo) => void,
@@ -541,6 +590,27 @@ export class CheckpointedProcessor<Row> {
     ];
     const fileName = dataFileName(jobId, group, loaded.lineage, epoch, attempt);
     const encoder = new TextEncoder();
+    // Each changed partition's next chain: a delta on its committed one, or a new base.
+    const chains = new Map(loaded.chains);
+    const staged = changed.map(({ id, diff }) => {
+      const chain = loaded.chains.get(id);
+      const delta = encoder.encode(diff.text);
+      const sinceBase = chain && { ...chain, deltaCount: chain.deltas.length };
+      if (chain !== undefined && !shouldWriteBase(sinceBase, delta.length, this.maxDeltas)) {
+        const key = stateDeltaKey(jobId, group, id, epoch, attempt);
+        chains.set(id, {
+          ...chain,
+          image: diff.image,
+          deltas: [...chain.deltas, key],
+          deltaBytes: chain.deltaBytes + delta.length,
+        });
+        return { key, bytes: delta };
+      }
+      const key = stateKey(jobId, group, id, epoch, attempt);
+      const bytes = encoder.encode(encodePartition(loaded.state.partitions.get(id)!));
+      chains.set(id, { image: diff.image, base: key, baseBytes: bytes.length, deltas: [], deltaBytes: 0 });
+      return { key, bytes };
+    });
     const [files] = await Promise.all([
       Promise.all(
         outputs.map(async (o): Promise<TablePublish | undefined> => {
@@ -560,26 +630,19 @@ export class CheckpointedProcessor<Row> {
           };
         }),
       ),
-      Promise.all(
-        changed.map((c) =>
-          this.stores.checkpoints.put(stateKey(jobId, group, c.id, epoch, attempt), encoder.encode(c.text), {
-            ifNoneMatch: '*',
-          }),
-        ),
-      ),
+      Promise.all(staged.map((o) => this.stores.checkpoints.put(o.key, o.bytes, { ifNoneMatch: '*' }))),
     ]);
     const publishes = files.filter((f): f is TablePublish => f !== undefined);
 
-    const encoded = new Map(loaded.encoded);
-    for (const c of changed)
-      encoded.set(c.id, { text: c.text, key: stateKey(jobId, group, c.id, epoch, attempt) });
     const partitions: Record<string, PartitionCheckpoint> = {};
     for (const [id, p] of loaded.state.partitions) {
+      const chain = chains.get(id)!;
       partitions[id] = {
         offset: p.offset,
         watermark: watermarkToJson(p.watermark),
         idle: p.idle,
-        state: encoded.get(id)!.key,
+        state: chain.base,
+        deltas: chain.deltas,
       };
     }
     const counts = countsOf(result.metrics);
@@ -617,13 +680,19 @@ export class CheckpointedProcessor<Row> {
       manifestKey: key,
       manifest,
       state: loaded.state,
-      encoded,
+      chains,
       published: false,
     };
     this.cache.set(group, next);
     await this.publish(manifest);
     next.published = true;
     return info;
+  }
+
+  private tableCache(name: string): TableCache {
+    const cache = this.tableCaches.get(name) ?? new TableCache();
+    this.tableCaches.set(name, cache);
+    return cache;
   }
 
   private async readManifest(key: string): Promise<CheckpointManifest> {
@@ -645,6 +714,10 @@ export class CheckpointedProcessor<Row> {
     }
     return new TextDecoder().decode(bytes);
   }
+}
+
+function byteLength(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
 }
 
 function countsOf(metrics: BatchMetrics): CheckpointCounts {

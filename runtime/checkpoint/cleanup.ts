@@ -1,11 +1,13 @@
 /**
  * Deletes what no reader and no future commit can need: checkpoint manifests beyond the last N,
- * state objects only those named, and the objects of attempts that never committed.
+ * state objects (bases and deltas) only those named, and the objects of attempts that never
+ * committed.
  *
  * Why each deletion is safe:
  * - A commit only ever names the state objects of the head's manifest or its own new ones, so a
  *   state object of an epoch at or below the head's, named by none of the kept manifests, can
- *   never be named again.
+ *   never be named again. A manifest names each partition's base and every delta since, so a
+ *   kept manifest's whole chain is kept: no delta chain ever reaches a deleted object.
  * - An attempt for an epoch at or below the head's can no longer commit: its head write expects a
  *   version that is gone. Its manifest, state and data files are garbage at once.
  * - An attempt for an epoch above the head's may still be running. Its objects are deleted only
@@ -76,7 +78,10 @@ export async function cleanupGroup(
   for (const m of kept) {
     keptManifests.add(`${m.epoch}-${m.attempt}`);
     committedAttempt.set(m.epoch, m.attempt);
-    for (const p of Object.values(m.partitions)) keptStates.add(p.state);
+    for (const p of Object.values(m.partitions)) {
+      keptStates.add(p.state);
+      for (const delta of p.deltas) keptStates.add(delta);
+    }
   }
   const oldestKept = Math.min(...committedAttempt.keys());
   const expired = (attempt: string) => options.now - attemptStartedAt(attempt) >= options.graceMs;

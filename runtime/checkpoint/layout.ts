@@ -45,6 +45,20 @@ export function stateKey(
 }
 
 /**
+ * A delta of one partition's engine state, committed at an epoch on top of the partition's base
+ * and earlier deltas: `<job>/<group>/state/<partition>/<epoch>-<attempt>.delta.json`.
+ */
+export function stateDeltaKey(
+  job: string,
+  group: string,
+  partition: string,
+  epoch: number,
+  attempt: string,
+): string {
+  return `${statePrefix(job, group)}${partition}/${pad(epoch)}-${attempt}.delta.json`;
+}
+
+/**
  * The start of the data file names one group's history (its lineage) stages into a table's
  * `data/` folder. The lineage keeps cleanup of one history away from the files of another that
  * shares the table (a fresh state store writing into an existing warehouse, a local run next to
@@ -65,9 +79,9 @@ export function dataFileName(
   return `${dataFilePrefix(job, group, lineage)}${pad(epoch)}-${attempt}.parquet`;
 }
 
-/** The epoch and attempt in a manifest, state or data file name, or undefined for another name. */
+/** The epoch and attempt in a manifest, state (base or delta) or data file name, or undefined for another name. */
 export function parseEpochAttempt(name: string): { epoch: number; attempt: string } | undefined {
-  const match = /(\d{12})-([0-9a-z]{8}[0-9a-f]{8})\.(json|parquet)$/.exec(name);
+  const match = /(\d{12})-([0-9a-z]{8}[0-9a-f]{8})(\.delta)?\.(json|parquet)$/.exec(name);
   return match === null ? undefined : { epoch: Number(match[1]), attempt: match[2]! };
 }
 

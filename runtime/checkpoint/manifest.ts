@@ -13,8 +13,17 @@ export interface PartitionCheckpoint {
   /** The partition's watermark; null for -infinity (nothing seen yet), as JSON has no infinities. */
   readonly watermark: number | null;
   readonly idle: boolean;
-  /** The key of the partition's engine state object in the checkpoint store. */
+  /**
+   * The key of the partition's base state object in the checkpoint store: its whole engine state
+   * as of the commit that wrote it (`encodePartition`).
+   */
   readonly state: string;
+  /**
+   * The keys of the state deltas committed since the base, oldest first (state-delta.ts). The
+   * partition's state is the base with each applied in order. Empty right after a new base;
+   * manifests written before deltas existed have none, and read as empty.
+   */
+  readonly deltas: readonly string[];
 }
 
 /** What a commit publishes to one table: its files, under a snapshot id fixed by the commit. */
@@ -104,7 +113,10 @@ export function decodeManifest(bytes: Uint8Array, key: string): CheckpointManife
       `Checkpoint manifest ${key} is not a Floe checkpoint manifest of format 1; was the checkpoint store written by another version?`,
     );
   }
-  return m as CheckpointManifest;
+  const partitions: Record<string, PartitionCheckpoint> = {};
+  for (const [id, p] of Object.entries(m.partitions as Record<string, PartitionCheckpoint>))
+    partitions[id] = Array.isArray(p.deltas) ? p : { ...p, deltas: [] };
+  return { ...(m as CheckpointManifest), partitions };
 }
 
 /** A watermark as JSON, which has no infinities: null for -infinity, Number.MAX_VALUE for +infinity (drained). */

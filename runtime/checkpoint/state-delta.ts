@@ -1,0 +1,246 @@
+/**
+ * State deltas: what changed in one partition's engine state since its previous committed state,
+ * as a small JSON object, and how to apply it. A partition's committed state is a base object
+ * (the whole state, `encodePartition`) followed by the deltas committed since, oldest first.
+ *
+ * The previous committed state is kept in memory as a {@link PartitionImage}: every map entry as
+ * its JSON text, tagged as in state-codec.ts (bigint as `{"$bigint": "…"}`, non-finite numbers as
+ * `{"$number": "…"}`). Diffing the live state against it stringifies each entry once: O(state)
+ * CPU per commit, as the whole-text comparison it replaces, but only changed entries are written.
+ *
+ * A delta holds:
+ * - the scalars (offset, maxTimestamp, watermark, lastActiveAt, idle), in full;
+ * - per map (window ends, the keys of each window, sessions, dedupe ids) the keys removed and the
+ *   keys set with their new value (a session key's whole list; a window's key diff).
+ *
+ * Applying removes first, then sets in order: a key already present is updated in place, others
+ * are appended. The diff keeps Map insertion order exact (the engine fires a window's keys in
+ * that order): the keys that kept their relative order form a prefix that stays in place, and a
+ * key after it that was there before (deleted and added again, so moved to the end) is sent as
+ * removed and set. Applying a partition's deltas to its base therefore gives the live state
+ * exactly, order included.
+ */
+import type { PartitionState, SessionPartial } from '../engine/state.ts';
+import type { Key } from '../job/plan.ts';
+
+/** The committed state of one partition in a comparable form: every entry as tagged JSON. */
+export interface PartitionImage {
+  readonly scalars: string;
+  readonly windows: ReadonlyMap<number, ReadonlyMap<Key, string>>;
+  readonly sessions: ReadonlyMap<Key, string>;
+  readonly seenIds: ReadonlyMap<Key, string>;
+}
+
+/** A partition's state compared with its previous image. */
+export interface PartitionDiff {
+  /** False when the state equals the image: nothing to write. */
+  readonly changed: boolean;
+  /** The delta object's text (a delta from nothing when there was no image). */
+  readonly text: string;
+  /** The image of the state now, to diff the next commit against. */
+  readonly image: PartitionImage;
+}
+
+/** A partition's committed objects: a base, then deltas. */
+export interface StateChain {
+  readonly baseBytes: number;
+  readonly deltaBytes: number;
+  readonly deltaCount: number;
+}
+
+/**
+ * Deltas per base at most: a cold load reads at most this many objects after the base.
+ * @see shouldWriteBase
+ */
+export const DEFAULT_MAX_DELTAS = 32;
+
+/**
+ * Whether a commit writes a new base rather than a delta of `deltaBytes`: when there is no base
+ * yet, when the deltas since the base would then outweigh the base (bytes), or when they would
+ * be more than `maxDeltas`. So a cold load reads at most about twice the base's bytes in at most
+ * `maxDeltas + 1` objects, and the bytes written per base cycle are at most twice the base's
+ * size: the whole state is rewritten at most once per base's worth of changes.
+ */
+export function shouldWriteBase(
+  chain: StateChain | undefined,
+  deltaBytes: number,
+  maxDeltas: number,
+): boolean {
+  if (chain === undefined) return true;
+  return chain.deltaCount + 1 > maxDeltas || chain.deltaBytes + deltaBytes > chain.baseBytes;
+}
+
+/** The image of a state, as {@link diffPartition} leaves it. */
+export function imageOf(p: PartitionState): PartitionImage {
+  return diffPartition(undefined, p).image;
+}
+
+/** Diffs a partition's live state against its previous image (none: the delta from nothing). */
+export function diffPartition(before: PartitionImage | undefined, p: PartitionState): PartitionDiff {
+  const scalars = tagged({
+    offset: p.offset,
+    maxTimestamp: p.maxTimestamp,
+    watermark: p.watermark,
+    lastActiveAt: p.lastActiveAt,
+    idle: p.idle,
+  });
+  const windows = diffMap(before?.windows, p.windows, (byKey, prev: ReadonlyMap<Key, string> | undefined) => {
+    const inner = diffMap(prev, byKey, leaf);
+    const empty = inner.remove.length === 0 && inner.set.length === 0;
+    return { image: inner.image, change: prev !== undefined && empty ? undefined : mapText(inner) };
+  });
+  const sessions = diffMap(before?.sessions, p.sessions, (list: SessionPartial[], prev: string | undefined) =>
+    leaf(
+      list.map((s) => [s.start, s.end, s.acc]),
+      prev,
+    ),
+  );
+  const seenIds = diffMap(before?.seenIds, p.seenIds, leaf);
+  const changed =
+    before === undefined ||
+    before.scalars !== scalars ||
+    [windows, sessions, seenIds].some((d) => d.remove.length > 0 || d.set.length > 0);
+  return {
+    changed,
+    text: `{"version":1,"delta":{"scalars":${scalars},"windows":${mapText(windows)},"sessions":${mapText(sessions)},"seenIds":${mapText(seenIds)}}}`,
+    image: { scalars, windows: windows.image, sessions: sessions.image, seenIds: seenIds.image },
+  };
+}
+
+/** Applies a delta's text to a partition's state, in place. */
+export function applyDelta(p: PartitionState, text: string): void {
+  const parsed = parse(text) as { version?: number; delta?: EncodedDelta } | null;
+  if (parsed?.version !== 1 || parsed.delta === undefined)
+    throw new Error(`Unsupported state delta; expected version 1, got ${String(parsed?.version)}.`);
+  const d = parsed.delta;
+  p.offset = d.scalars.offset;
+  p.maxTimestamp = d.scalars.maxTimestamp;
+  p.watermark = d.scalars.watermark;
+  p.lastActiveAt = d.scalars.lastActiveAt;
+  p.idle = d.scalars.idle;
+  for (const end of d.windows.remove) p.windows.delete(end);
+  for (const [end, inner] of d.windows.set) {
+    let byKey = p.windows.get(end);
+    if (byKey === undefined) {
+      byKey = new Map();
+      p.windows.set(end, byKey);
+    }
+    applyMap(byKey, inner, (acc) => acc);
+  }
+  applyMap(p.sessions, d.sessions, (list: [number, number, unknown][]) =>
+    list.map(([start, end, acc]): SessionPartial => ({ start, end, acc })),
+  );
+  applyMap(p.seenIds, d.seenIds, (expiry: number) => expiry);
+}
+
+interface EncodedMap<K, V> {
+  remove: K[];
+  set: [K, V][];
+}
+
+interface EncodedDelta {
+  scalars: {
+    offset: number;
+    maxTimestamp: number;
+    watermark: number;
+    lastActiveAt: number | null;
+    idle: boolean;
+  };
+  windows: EncodedMap<number, EncodedMap<Key, unknown>>;
+  sessions: EncodedMap<Key, [number, number, unknown][]>;
+  seenIds: EncodedMap<Key, number>;
+}
+
+function applyMap<K, E, V>(map: Map<K, V>, encoded: EncodedMap<K, E>, decode: (value: E) => V): void {
+  for (const key of encoded.remove) map.delete(key);
+  for (const [key, value] of encoded.set) map.set(key, decode(value));
+}
+
+interface MapDiff<K, P> {
+  readonly image: Map<K, P>;
+  /** Key texts removed (including keys that moved, which are also set). */
+  readonly remove: string[];
+  /** `[key, value]` texts, in the live map's order. */
+  readonly set: string[];
+}
+
+/**
+ * Diffs a map against its previous image. `entry` gives a value's image and its change text
+ * against the previous image of the key: undefined when unchanged, and never undefined when
+ * there was none.
+ */
+function diffMap<K, V, P>(
+  before: ReadonlyMap<K, P> | undefined,
+  map: ReadonlyMap<K, V>,
+  entry: (value: V, before: P | undefined) => { image: P; change: string | undefined },
+): MapDiff<K, P> {
+  const image = new Map<K, P>();
+  const remove: string[] = [];
+  const set: string[] = [];
+  const order = before?.keys();
+  // True while the live keys so far kept their order in `before`: they stay in place on apply.
+  let inPlace = order !== undefined;
+  for (const [key, value] of map) {
+    let prev = before?.get(key);
+    const had = prev !== undefined;
+    if (inPlace) inPlace = had && advanceTo(order!, key);
+    if (had && !inPlace) {
+      // Deleted and added again since, so now later in the map: send it as removed and set.
+      remove.push(keyText(key));
+      prev = undefined;
+    }
+    const e = entry(value, prev);
+    image.set(key, e.image);
+    if (e.change !== undefined) set.push(`[${keyText(key)},${e.change}]`);
+  }
+  if (before !== undefined) for (const key of before.keys()) if (!map.has(key)) remove.push(keyText(key));
+  return { image, remove, set };
+}
+
+/** Moves the iterator past `key`; false if it is not ahead (it was earlier, or is not there). */
+function advanceTo<K>(order: Iterator<K>, key: K): boolean {
+  for (let next = order.next(); next.done !== true; next = order.next()) {
+    if (sameValueZero(next.value, key)) return true;
+  }
+  return false;
+}
+
+function sameValueZero(a: unknown, b: unknown): boolean {
+  return a === b || (Number.isNaN(a) && Number.isNaN(b));
+}
+
+function leaf(value: unknown, prev: string | undefined): { image: string; change: string | undefined } {
+  const image = tagged(value);
+  return { image, change: image === prev ? undefined : image };
+}
+
+function mapText(d: MapDiff<unknown, unknown>): string {
+  return `{"remove":[${d.remove.join(',')}],"set":[${d.set.join(',')}]}`;
+}
+
+function keyText(key: unknown): string {
+  return typeof key === 'string' ? JSON.stringify(key) : tagged(key);
+}
+
+// The tagging of state-codec.ts: a base and its deltas read with the same rules.
+
+function tagged(value: unknown): string {
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  const text: string | undefined = JSON.stringify(value, (_key, v: unknown) => {
+    if (typeof v === 'bigint') return { $bigint: v.toString() };
+    if (typeof v === 'number' && !Number.isFinite(v)) return { $number: String(v) };
+    return v;
+  });
+  return text ?? 'null'; // undefined, as state-codec.ts stores it in an entry array
+}
+
+function parse(text: string): unknown {
+  return JSON.parse(text, (_key, value: unknown) => {
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      const t = value as { $bigint?: string; $number?: string };
+      if (typeof t.$bigint === 'string' && Object.keys(value).length === 1) return BigInt(t.$bigint);
+      if (typeof t.$number === 'string' && Object.keys(value).length === 1) return Number(t.$number);
+    }
+    return value;
+  });
+}
