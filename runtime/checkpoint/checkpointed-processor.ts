@@ -206,6 +206,8 @@ export class CheckpointedProcessor<Row> {
   private readonly cache = new Map<string, LoadedGroup>();
   /** What this process's last append to each table left, to skip re-reading it (TableCache). */
   private readonly tableCaches = new Map<string, TableCache>();
+  /** The newest manifests of each group this process read or wrote, for cleanup's chain walk. */
+  private readonly recentManifests = new Map<string, Map<string, CheckpointManifest>>();
   /** Groups with a batch in progress in this process: one at a time each. */
   private readonly busy = new Map<string, Promise<unknown>>();
 
@@ -328,7 +330,19 @@ export class CheckpointedProcessor<Row> {
       graceMs: this.graceMs,
       now: this.clock(),
       tables: [...this.tables.keys()],
+      known: (key) => this.recentManifests.get(group)?.get(key),
     });
+  }
+
+  /** Remembers a manifest of the group (immutable), keeping the newest `keepCheckpoints`. */
+  private remember(group: string, key: string, manifest: CheckpointManifest): void {
+    const recent = this.recentManifests.get(group) ?? new Map<string, CheckpointManifest>();
+    this.recentManifests.set(group, recent);
+    recent.set(key, manifest);
+    for (const old of recent.keys()) {
+      if (recent.size <= this.keep) break;
+      recent.delete(old);
+    }
   }
 
   private async heads(): Promise<{ group: string; value: HeadValue }[]> {
@@ -456,6 +470,7 @@ export class CheckpointedProcessor<Row> {
       };
     }
     const manifest = await this.readManifest(value.manifest);
+    this.remember(group, value.manifest, manifest);
     const entries = Object.entries(manifest.partitions);
     // Every base and delta at once: a cold load is one round of reads.
     const texts = await Promise.all(
@@ -684,6 +699,7 @@ export class CheckpointedProcessor<Row> {
       published: false,
     };
     this.cache.set(group, next);
+    this.remember(group, key, manifest);
     await this.publish(manifest);
     next.published = true;
     return info;

@@ -47,6 +47,11 @@ export interface CleanupOptions {
   readonly now: number;
   /** The tables the group writes data files to. */
   readonly tables: readonly string[];
+  /**
+   * Manifests the caller already holds (they are immutable), to walk the kept chain without
+   * reading them again. @default - every manifest is read
+   */
+  readonly known?: (key: string) => CheckpointManifest | undefined;
 }
 
 export async function cleanupGroup(
@@ -66,9 +71,10 @@ export async function cleanupGroup(
   const kept: CheckpointManifest[] = [];
   let next: string | null = headManifest;
   while (next !== null && kept.length < options.keep) {
-    const bytes = await stores.checkpoints.get(next);
-    if (bytes === undefined) break; // deleted by an earlier cleanup
-    const manifest = decodeManifest(bytes, next);
+    const known = options.known?.(next);
+    const bytes = known === undefined ? await stores.checkpoints.get(next) : undefined;
+    if (known === undefined && bytes === undefined) break; // deleted by an earlier cleanup
+    const manifest = known ?? decodeManifest(bytes!, next);
     kept.push(manifest);
     next = manifest.previous;
   }
