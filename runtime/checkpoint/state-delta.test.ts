@@ -2,22 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { newPartitionState, type PartitionState, type SessionPartial } from '../engine/state.ts';
 import { decodePartition, encodePartition } from '../engine/state-codec.ts';
 import type { Key } from '../job/plan.ts';
+import { mulberry32 } from '../seeded-random.ts';
 import { applyDelta, diffPartition, imageOf, shouldWriteBase } from './state-delta.ts';
 
-/** mulberry32: a small seeded generator, so a failing seed replays. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function generator(seed: number) {
-  const random = rng(seed);
+  // Seeded, so a failing seed replays.
+  const random = mulberry32(seed);
   const int = (n: number) => Math.floor(random() * n);
   const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
   // Keys of every type, some equal in text but not in type (1, 1n, '1', true).

@@ -15,7 +15,6 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLE_JOBS, type ExampleName } from '../../examples/index.ts';
 import type { Bid } from '../../examples/nexmark/bid.ts';
@@ -27,9 +26,8 @@ import { icebergSchema } from '../../runtime/iceberg/schema.ts';
 import type { Job } from '../../runtime/job/job.ts';
 import { eventBatches, produceToTopic, type TopicLog } from '../../runtime/kafka/event-builder.ts';
 import { EXAMPLE_REFERENCES, multiset } from '../support/nexmark-reference.ts';
+import { PYTHON, ROOT, setUpPyiceberg } from './python-readers.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const PYTHON = join(ROOT, '.venv-iceberg', 'bin', 'python');
 const READER = join(ROOT, 'test', 'iceberg', 'read_run.py');
 
 const TOPIC = 'bids';
@@ -133,14 +131,7 @@ let read: ReadRuns;
 const runs = new Map<string, { dir: string; tables: { rows: string; late: string; deadLetters: string } }>();
 
 beforeAll(async () => {
-  const setup = spawnSync('bash', [join(ROOT, 'scripts', 'setup-pyiceberg.sh')], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  if (setup.status !== 0) {
-    throw new Error(
-      `scripts/setup-pyiceberg.sh failed (exit ${setup.status}); the Iceberg reader tests need it. Run it by hand to see why (Python >= 3.10 with venv, and access to PyPI).`,
-    );
-  }
+  setUpPyiceberg();
 }, 600_000);
 
 beforeAll(async () => {

@@ -9,7 +9,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   appendFiles,
@@ -23,9 +22,8 @@ import { icebergSchema } from '../../runtime/iceberg/schema.ts';
 import { type RowOf, table } from '../../runtime/sink/table.ts';
 import { LocalObjectStore } from '../../runtime/storage/local-object-store.ts';
 import { readTable as readWithFloeTestReader } from '../support/iceberg-tables.ts';
+import { PYTHON, ROOT, setUpPyiceberg } from './python-readers.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const PYTHON = join(ROOT, '.venv-iceberg', 'bin', 'python');
 const READER = join(ROOT, 'test', 'iceberg', 'read_table.py');
 
 const everything = table('floe_test.everything', {
@@ -182,14 +180,7 @@ let store: LocalObjectStore;
 let catalog: LocalCatalog;
 
 beforeAll(async () => {
-  const setup = spawnSync('bash', [join(ROOT, 'scripts', 'setup-pyiceberg.sh')], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  if (setup.status !== 0) {
-    throw new Error(
-      `scripts/setup-pyiceberg.sh failed (exit ${setup.status}); the Iceberg reader tests need it. Run it by hand to see why (Python >= 3.10 with venv, and access to PyPI).`,
-    );
-  }
+  setUpPyiceberg();
   dir = await mkdtemp(join(tmpdir(), 'floe-pyiceberg-'));
   store = new LocalObjectStore(join(dir, 'warehouse'));
   catalog = new LocalCatalog(join(dir, 'catalog'));
