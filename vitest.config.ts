@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: [
       'runtime/**/*.test.ts',
+      'adapters/**/*.test.ts',
       'functions/**/*.test.ts',
       'cli/**/*.test.ts',
       'examples/**/*.test.ts',

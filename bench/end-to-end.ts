@@ -8,18 +8,19 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { localCheckpointStores } from '../adapters/local/run-directory.ts';
 import { EXAMPLE_JOBS, type ExampleName } from '../examples/index.ts';
 import { generateBids } from '../examples/nexmark/generator.ts';
 import { bidRecord } from '../examples/nexmark/topic.ts';
 import { CheckpointedProcessor } from '../runtime/checkpoint/checkpointed-processor.ts';
-import { type CheckpointStores, localCheckpointStores } from '../runtime/checkpoint/stores.ts';
 import { Engine } from '../runtime/engine/engine.ts';
 import { newEngineState } from '../runtime/engine/state.ts';
-import { eventBatches, produceToTopic } from '../runtime/kafka/event-builder.ts';
-import { defaultPartitioner } from '../runtime/kafka/partitioner.ts';
+import { eventBatches, produceToTopic } from '../runtime/event-source-mapping/event-builder.ts';
+import { defaultPartitioner } from '../runtime/event-source-mapping/partitioner.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
-import type { ObjectStore } from '../runtime/storage/object-store.ts';
-import type { StateStore } from '../runtime/storage/state-store.ts';
+import type { CheckpointStores } from '../runtime/stores/checkpoint-stores.ts';
+import type { ObjectStore } from '../runtime/stores/object-store.ts';
+import type { StateStore } from '../runtime/stores/state-store.ts';
 
 export interface EndToEndOptions {
   readonly records: number;

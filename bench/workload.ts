@@ -5,7 +5,7 @@ import {
   LAMBDA_PAYLOAD_LIMIT_BYTES,
   MAX_BATCH_SIZE,
   payloadBytes,
-} from '../runtime/kafka/event-builder.ts';
+} from '../runtime/event-source-mapping/event-builder.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
 
 /**

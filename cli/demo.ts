@@ -1,11 +1,11 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { TEMP_PREFIX } from '../adapters/local/durable-file.ts';
 import { EXAMPLE_JOBS } from '../examples/index.ts';
 import { generateBids } from '../examples/nexmark/generator.ts';
-import type { CatalogTable } from '../runtime/iceberg/catalog.ts';
 import type { Job } from '../runtime/job/job.ts';
-import { TEMP_PREFIX } from '../runtime/storage/durable-file.ts';
+import type { CatalogTable } from '../runtime/stores/catalog.ts';
 import type { StatusStream } from './progress.ts';
 import { formatTime, renderTable } from './render.ts';
 import { openRunInput, readingHints, runJob } from './run.ts';

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { localCheckpointStores } from '../adapters/local/run-directory.ts';
 import { CheckpointedProcessor, type CommitOutcome } from '../runtime/checkpoint/checkpointed-processor.ts';
-import { localCheckpointStores } from '../runtime/checkpoint/stores.ts';
 import { toJson } from '../runtime/output-json.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
 import { loadJob } from './load-job.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { partitionForKey } from '../runtime/kafka/partitioner.ts';
+import { partitionForKey } from '../runtime/event-source-mapping/partitioner.ts';
 import { jsonLinesTopic, topicNameOf } from './jsonl-topic.ts';
 
 const MTIME = 1_700_000_000_000;

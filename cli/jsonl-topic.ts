@@ -4,7 +4,11 @@
  * the same file and flags always give the same topic (and a restarted run the same batches).
  */
 import { basename, extname } from 'node:path';
-import { type ProducerRecord, produceToTopic, type TopicLog } from '../runtime/kafka/event-builder.ts';
+import {
+  type ProducerRecord,
+  produceToTopic,
+  type TopicLog,
+} from '../runtime/event-source-mapping/event-builder.ts';
 
 export interface JsonLinesTopicOptions {
   readonly topic: string;

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
+import { partitionForKey } from '../runtime/event-source-mapping/partitioner.ts';
 import { count, job, json, TumblingEventTimeWindows, table, WatermarkStrategy } from '../runtime/index.ts';
 import type { Job } from '../runtime/job/job.ts';
-import { partitionForKey } from '../runtime/kafka/partitioner.ts';
 import { readRunTables } from '../test/support/iceberg-tables.ts';
 import { openRunInput, runJob } from './run.ts';
 

@@ -10,23 +10,22 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createExclusive, errorCode } from '../adapters/local/durable-file.ts';
+import { localCheckpointStores, runDirectory } from '../adapters/local/run-directory.ts';
 import { createHandler } from '../functions/handler.ts';
 import type { Logger } from '../functions/logger.ts';
-import { runDirectory } from '../runtime/batch/run-directory.ts';
 import {
   CheckpointedProcessor,
   type CheckpointedProcessorOptions,
   type CommitOutcome,
 } from '../runtime/checkpoint/checkpointed-processor.ts';
-import { localCheckpointStores } from '../runtime/checkpoint/stores.ts';
 import { partitionId } from '../runtime/engine/state.ts';
 import { FloeConfigError } from '../runtime/errors.ts';
-import type { CatalogTable } from '../runtime/iceberg/catalog.ts';
+import { eventBatches, MAX_BATCH_SIZE } from '../runtime/event-source-mapping/event-builder.ts';
 import type { Job } from '../runtime/job/job.ts';
-import { eventBatches, MAX_BATCH_SIZE } from '../runtime/kafka/event-builder.ts';
 import { toJson } from '../runtime/output-json.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
-import { createExclusive, errorCode } from '../runtime/storage/durable-file.ts';
+import type { CatalogTable } from '../runtime/stores/catalog.ts';
 import { type JsonLinesTopic, jsonLinesTopic, topicNameOf, topicNameProblem } from './jsonl-topic.ts';
 import { loadJob } from './load-job.ts';
 import { StatusLine, type StatusStream } from './progress.ts';

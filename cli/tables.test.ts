@@ -2,9 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runDirectory } from '../adapters/local/run-directory.ts';
 import { bidsPerAuction } from '../examples/bids-per-auction.ts';
 import { maxPrice } from '../examples/max-price.ts';
-import { runDirectory } from '../runtime/batch/run-directory.ts';
 import { appendFiles, dataFileKey, writeDataFile } from '../runtime/iceberg/index.ts';
 import { floe } from '../test/support/floe-cli.ts';
 

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { runDirectory } from '../runtime/batch/run-directory.ts';
+import { runDirectory } from '../adapters/local/run-directory.ts';
 import { renderTable } from './render.ts';
 import { UsageError } from './usage-error.ts';
 

@@ -2,11 +2,11 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { localCheckpointStores } from '../adapters/local/run-directory.ts';
 import bidsPerAuction from '../examples/bids-per-auction.ts';
 import { CheckpointedProcessor } from '../runtime/checkpoint/checkpointed-processor.ts';
-import { localCheckpointStores } from '../runtime/checkpoint/stores.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
-import type { ObjectStore } from '../runtime/storage/object-store.ts';
+import type { ObjectStore } from '../runtime/stores/object-store.ts';
 import { readTable } from '../test/support/iceberg-tables.ts';
 import { createHandler } from './handler.ts';
 

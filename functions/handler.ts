@@ -1,12 +1,13 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { localCheckpointStores } from '../adapters/local/run-directory.ts';
 import { CheckpointedProcessor, type CommitOutcome } from '../runtime/checkpoint/checkpointed-processor.ts';
-import { type CheckpointStores, localCheckpointStores } from '../runtime/checkpoint/stores.ts';
 import type { BatchMetrics } from '../runtime/engine/batch-result.ts';
 import type { PartitionRef } from '../runtime/engine/state.ts';
 import { FloeConfigError } from '../runtime/errors.ts';
 import type { Job } from '../runtime/job/job.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
+import type { CheckpointStores } from '../runtime/stores/checkpoint-stores.ts';
 import { jsonLogger, type Logger } from './logger.ts';
 
 export interface HandlerOptions<Row> {

@@ -1,36 +1,14 @@
 /**
- * Floe's public API: define a job, run it with the engine.
+ * Floe's job API: define a job with a source format, a watermark strategy, windows, an aggregate
+ * and a table. Everything a job file needs, and nothing about how it is run; the Lambda entry is
+ * `floe/lambda`, the store contracts `floe/stores`, the local stores `floe/local`, and the engine
+ * and commit protocol `floe/advanced`.
  *
  * @example
  * import { job, json, WatermarkStrategy, TumblingEventTimeWindows, count, table } from 'floe';
  */
 
-export {
-  CheckpointedProcessor,
-  type CheckpointedProcessorOptions,
-  type CommitInfo,
-  type CommitOutcome,
-  type CommittedProgress,
-} from './checkpoint/checkpointed-processor.ts';
-export type { CleanupReport } from './checkpoint/cleanup.ts';
-export type { CheckpointManifest, TablePublish } from './checkpoint/manifest.ts';
-export { type CheckpointStores, localCheckpointStores } from './checkpoint/stores.ts';
-export type {
-  BatchMetrics,
-  BatchResult,
-  DeadLetter,
-  DeadLetterStage,
-  EmittedRow,
-  LateRecord,
-  PartitionProgress,
-  RecordDeadLetter,
-  WindowDeadLetter,
-} from './engine/batch-result.ts';
-export { type BatchInput, type BatchOptions, Engine } from './engine/engine.ts';
-export { type EngineState, newEngineState, type PartitionRef } from './engine/state.ts';
-export { decodeState, encodeState } from './engine/state-codec.ts';
-export { describeError, FloeConfigError, FloeError } from './errors.ts';
-export type { AggregateFunction, ReduceFunction } from './functions/aggregate-function.ts';
+export type { AggregateFunction, ReduceFunction } from './aggregates/aggregate-function.ts';
 export {
   type AverageAccumulator,
   avg,
@@ -39,7 +17,8 @@ export {
   min,
   type NumberSelector,
   sum,
-} from './functions/aggregates.ts';
+} from './aggregates/aggregates.ts';
+export { FloeConfigError, FloeError } from './errors.ts';
 export { Job } from './job/job.ts';
 export {
   JobBuilder,

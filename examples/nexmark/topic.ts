@@ -1,4 +1,8 @@
-import { type ProducerRecord, produceToTopic, type TopicLog } from '../../runtime/kafka/event-builder.ts';
+import {
+  type ProducerRecord,
+  produceToTopic,
+  type TopicLog,
+} from '../../runtime/event-source-mapping/event-builder.ts';
 import type { Bid } from './bid.ts';
 
 /** The bids as a JSON producer keyed by auction would write them to a topic (the examples' input). */

@@ -5,6 +5,7 @@
  * Crash points call by call are in fault-injection.test.ts.
  */
 import { describe, expect, it } from 'vitest';
+import { localCheckpointStores, runDirectory } from '../../adapters/local/run-directory.ts';
 import type { ExampleName } from '../../examples/index.ts';
 import type { Bid } from '../../examples/nexmark/bid.ts';
 import {
@@ -24,14 +25,13 @@ import {
 } from '../../test/support/checkpoint-runs.ts';
 import { faultyStores, type OpRecord, SimulatedCrash } from '../../test/support/faulty-stores.ts';
 import { readRunTables } from '../../test/support/iceberg-tables.ts';
-import { runDirectory } from '../batch/run-directory.ts';
+import { eventBatches, kafkaEvent } from '../event-source-mapping/event-builder.ts';
 import { appendFiles, loadTable } from '../iceberg/append-files.ts';
-import { eventBatches, kafkaEvent } from '../kafka/event-builder.ts';
 import type { KafkaEvent, KafkaEventRecord } from '../source/kafka-event.ts';
+import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
 import type { CheckpointedProcessor, CheckpointedProcessorOptions } from './checkpointed-processor.ts';
 import { headKey, manifestPrefix, parseEpochAttempt, statePrefix } from './layout.ts';
 import { decodeManifest } from './manifest.ts';
-import { type CheckpointStores, localCheckpointStores } from './stores.ts';
 
 const JOB_GROUP_EXAMPLES: readonly ExampleName[] = ['channel-revenue', 'max-price', 'bidder-sessions'];
 

@@ -42,7 +42,8 @@ import { dataFileKey } from '../iceberg/table-layout.ts';
 import type { Job } from '../job/job.ts';
 import type { Columns, RowOf, Table } from '../sink/table.ts';
 import type { KafkaEvent, KafkaEventRecord } from '../source/kafka-event.ts';
-import { ConditionFailedError, type JsonValue, type VersionedItem } from '../storage/state-store.ts';
+import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
+import { ConditionFailedError, type JsonValue, type VersionedItem } from '../stores/state-store.ts';
 import { type CleanupReport, cleanupGroup } from './cleanup.ts';
 import {
   dataFileName,
@@ -77,7 +78,6 @@ import {
   type PartitionImage,
   shouldWriteBase,
 } from './state-delta.ts';
-import type { CheckpointStores } from './stores.ts';
 
 export interface CheckpointedProcessorOptions {
   readonly stores: CheckpointStores;

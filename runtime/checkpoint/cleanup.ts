@@ -20,7 +20,8 @@
  *   table (a fresh state store over an existing warehouse), and its epochs mean nothing here.
  */
 import { dataFileKey } from '../iceberg/table-layout.ts';
-import type { ObjectStore } from '../storage/object-store.ts';
+import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
+import type { ObjectStore } from '../stores/object-store.ts';
 import {
   attemptStartedAt,
   dataFilePrefix,
@@ -30,7 +31,6 @@ import {
   statePrefix,
 } from './layout.ts';
 import { type CheckpointManifest, decodeManifest } from './manifest.ts';
-import type { CheckpointStores } from './stores.ts';
 
 export interface CleanupReport {
   readonly manifests: number;

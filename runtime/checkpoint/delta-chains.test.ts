@@ -4,6 +4,7 @@
  * every object a kept manifest's chains name.
  */
 import { describe, expect, it } from 'vitest';
+import { localCheckpointStores } from '../../adapters/local/run-directory.ts';
 import type { ExampleName } from '../../examples/index.ts';
 import {
   processorFor,
@@ -12,9 +13,9 @@ import {
   tempRunDir,
   workload,
 } from '../../test/support/checkpoint-runs.ts';
+import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
 import { manifestPrefix, parseEpochAttempt, statePrefix } from './layout.ts';
 import { type CheckpointManifest, decodeManifest } from './manifest.ts';
-import { type CheckpointStores, localCheckpointStores } from './stores.ts';
 
 const EXAMPLES: readonly ExampleName[] = [
   'bids-per-auction',

@@ -29,6 +29,7 @@
  * groups).
  */
 import { describe, expect, it } from 'vitest';
+import { localCheckpointStores } from '../../adapters/local/run-directory.ts';
 import type { ExampleName } from '../../examples/index.ts';
 import {
   duplicates,
@@ -42,7 +43,6 @@ import {
   workload,
 } from '../../test/support/checkpoint-runs.ts';
 import { type Fault, faultyStores, type OpRecord, SimulatedCrash } from '../../test/support/faulty-stores.ts';
-import { localCheckpointStores } from './stores.ts';
 
 /** Every STRIDE-th call is a crash point too. */
 const STRIDE = 12;

@@ -16,8 +16,8 @@ import {
   random,
   randomInt,
 } from '../../test/support/engine-harness.ts';
-import type { AggregateFunction } from '../functions/aggregate-function.ts';
-import { sum } from '../functions/aggregates.ts';
+import type { AggregateFunction } from '../aggregates/aggregate-function.ts';
+import { sum } from '../aggregates/aggregates.ts';
 import { CumulativeEventTimeWindows } from '../windows/cumulative.ts';
 import { EventTimeSessionWindows } from '../windows/session.ts';
 import { SlidingEventTimeWindows } from '../windows/sliding.ts';

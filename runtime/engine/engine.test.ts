@@ -15,7 +15,7 @@ import {
   toRow,
 } from '../../test/support/engine-harness.ts';
 import { base64Json, base64Text } from '../../test/support/kafka-events.ts';
-import { count } from '../functions/aggregates.ts';
+import { count } from '../aggregates/aggregates.ts';
 import type { DataStream } from '../job/streams.ts';
 import type { KafkaEvent } from '../source/kafka-event.ts';
 import { WatermarkStrategy } from '../time/watermark-strategy.ts';

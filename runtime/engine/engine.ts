@@ -1,5 +1,5 @@
+import type { AggregateFunction } from '../aggregates/aggregate-function.ts';
 import { describeError } from '../errors.ts';
-import type { AggregateFunction } from '../functions/aggregate-function.ts';
 import type { Job } from '../job/job.ts';
 import type { JobPlan, Key } from '../job/plan.ts';
 import type { FormatBase } from '../source/format.ts';

@@ -12,8 +12,8 @@ import {
   results,
   toRow,
 } from '../../test/support/engine-harness.ts';
-import type { AggregateFunction } from '../functions/aggregate-function.ts';
-import { avg, count, sum } from '../functions/aggregates.ts';
+import type { AggregateFunction } from '../aggregates/aggregate-function.ts';
+import { avg, count, sum } from '../aggregates/aggregates.ts';
 import type { Job } from '../job/job.ts';
 import type { Key } from '../job/plan.ts';
 import { WatermarkStrategy } from '../time/watermark-strategy.ts';

@@ -2,11 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalCatalog } from '../../adapters/local/local-catalog.ts';
+import { LocalObjectStore } from '../../adapters/local/local-object-store.ts';
 import { readTable } from '../../test/support/iceberg-tables.ts';
 import { table } from '../sink/table.ts';
-import { LocalObjectStore } from '../storage/local-object-store.ts';
+import type { Catalog } from '../stores/catalog.ts';
 import { appendFiles, loadTable, TableCache } from './append-files.ts';
-import type { Catalog } from './catalog.ts';
 import { type DataFile, writeDataFile } from './data-file.ts';
 import {
   CommitConflictError,
@@ -15,7 +16,6 @@ import {
   IcebergMetadataError,
   SchemaMismatchError,
 } from './errors.ts';
-import { LocalCatalog } from './local-catalog.ts';
 import { decodeManifest } from './manifest.ts';
 import { decodeManifestList } from './manifest-list.ts';
 import { dataFileKey } from './table-layout.ts';

@@ -24,8 +24,8 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Columns, Table } from '../sink/table.ts';
-import type { ObjectStore } from '../storage/object-store.ts';
-import type { Catalog } from './catalog.ts';
+import type { Catalog } from '../stores/catalog.ts';
+import type { ObjectStore } from '../stores/object-store.ts';
 import type { DataFile } from './data-file.ts';
 import { CommitConflictError, IcebergError, IcebergMetadataError, SchemaMismatchError } from './errors.ts';
 import { encodeManifest } from './manifest.ts';

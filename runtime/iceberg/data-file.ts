@@ -8,7 +8,7 @@ import { toColumnVectors } from '../parquet/column-vectors.ts';
 import type { ParquetWriteOptions } from '../parquet/parquet-writer.ts';
 import { writeParquet } from '../parquet/parquet-writer.ts';
 import type { Columns, RowOf, Table } from '../sink/table.ts';
-import { type ObjectStore, PreconditionFailedError } from '../storage/object-store.ts';
+import { type ObjectStore, PreconditionFailedError } from '../stores/object-store.ts';
 import { columnMetrics, DEFAULT_TRUNCATE_LENGTH } from './column-metrics.ts';
 import { DataFileConflictError, IcebergError } from './errors.ts';
 import { stringifyJson } from './json-bigint.ts';

@@ -2,8 +2,9 @@
  * Floe's Iceberg v2 append writer: write data files, then commit them as one snapshot with a
  * pre-chosen id, idempotently. See docs/iceberg.md.
  */
+
+export type { Catalog, CatalogTable } from '../stores/catalog.ts';
 export { type AppendOptions, type AppendResult, appendFiles, loadTable, TableCache } from './append-files.ts';
-export type { Catalog, CatalogTable } from './catalog.ts';
 export { type DataFile, type DataFileColumn, type WriteDataFileOptions, writeDataFile } from './data-file.ts';
 export {
   CommitConflictError,
@@ -12,7 +13,6 @@ export {
   IcebergMetadataError,
   SchemaMismatchError,
 } from './errors.ts';
-export { LocalCatalog } from './local-catalog.ts';
 export { decodeManifest, type Manifest, type ManifestEntry } from './manifest.ts';
 export { decodeManifestList, type ManifestFile } from './manifest-list.ts';
 export { type IcebergField, type IcebergSchema, icebergSchema } from './schema.ts';

@@ -1,4 +1,4 @@
-import type { AggregateFunction } from '../functions/aggregate-function.ts';
+import type { AggregateFunction } from '../aggregates/aggregate-function.ts';
 import type { Columns, Table } from '../sink/table.ts';
 import type { FormatBase } from '../source/format.ts';
 import type { TimestampAssigner } from '../time/watermark-strategy.ts';

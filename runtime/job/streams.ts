@@ -1,10 +1,10 @@
-import { FloeConfigError } from '../errors.ts';
 import {
   type AggregateFunction,
   collecting,
   type ReduceFunction,
   reducing,
-} from '../functions/aggregate-function.ts';
+} from '../aggregates/aggregate-function.ts';
+import { FloeConfigError } from '../errors.ts';
 import type { Columns, RowOf, Table } from '../sink/table.ts';
 import { requireDuration } from '../time/duration.ts';
 import type { WatermarkStrategy } from '../time/watermark-strategy.ts';

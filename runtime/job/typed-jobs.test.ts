@@ -3,7 +3,7 @@
  * `@ts-expect-error` line stopped being an error, tsc would fail with "Unused '@ts-expect-error'".
  */
 import { describe, expect, it } from 'vitest';
-import { count, max } from '../functions/aggregates.ts';
+import { count, max } from '../aggregates/aggregates.ts';
 import { table } from '../sink/table.ts';
 import { json } from '../source/formats/index.ts';
 import { WatermarkStrategy } from '../time/watermark-strategy.ts';

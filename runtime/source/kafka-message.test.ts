@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { mskEvent } from '../../test/support/kafka-events.ts';
+import { count } from '../aggregates/aggregates.ts';
 import { Engine } from '../engine/engine.ts';
 import { newEngineState } from '../engine/state.ts';
-import { count } from '../functions/aggregates.ts';
 import { job } from '../job/job-builder.ts';
 import { table } from '../sink/table.ts';
 import { WatermarkStrategy } from '../time/watermark-strategy.ts';

@@ -16,15 +16,19 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localCheckpointStores } from '../../adapters/local/run-directory.ts';
 import { EXAMPLE_JOBS, type ExampleName } from '../../examples/index.ts';
 import type { Bid } from '../../examples/nexmark/bid.ts';
 import { generateBids } from '../../examples/nexmark/generator.ts';
 import { bidRecord, bidTopic } from '../../examples/nexmark/topic.ts';
 import { CheckpointedProcessor } from '../../runtime/checkpoint/checkpointed-processor.ts';
-import { localCheckpointStores } from '../../runtime/checkpoint/stores.ts';
+import {
+  eventBatches,
+  produceToTopic,
+  type TopicLog,
+} from '../../runtime/event-source-mapping/event-builder.ts';
 import { icebergSchema } from '../../runtime/iceberg/schema.ts';
 import type { Job } from '../../runtime/job/job.ts';
-import { eventBatches, produceToTopic, type TopicLog } from '../../runtime/kafka/event-builder.ts';
 import { EXAMPLE_REFERENCES, multiset } from '../support/nexmark-reference.ts';
 import { PYTHON, ROOT, setUpPyiceberg } from './python-readers.ts';
 

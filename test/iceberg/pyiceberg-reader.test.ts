@@ -10,17 +10,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalCatalog } from '../../adapters/local/local-catalog.ts';
+import { LocalObjectStore } from '../../adapters/local/local-object-store.ts';
 import {
   appendFiles,
   type DataFile,
   dataFileKey,
-  LocalCatalog,
   loadTable,
   writeDataFile,
 } from '../../runtime/iceberg/index.ts';
 import { icebergSchema } from '../../runtime/iceberg/schema.ts';
 import { type RowOf, table } from '../../runtime/sink/table.ts';
-import { LocalObjectStore } from '../../runtime/storage/local-object-store.ts';
 import { readTable as readWithFloeTestReader } from '../support/iceberg-tables.ts';
 import { PYTHON, ROOT, setUpPyiceberg } from './python-readers.ts';
 
@@ -356,11 +356,12 @@ describe('concurrent appenders', () => {
     const counters = table('floe_test.race', { writer: 'long', seq: 'long', at: 'timestamptz' });
     const perWriter = 6;
     const worker = (writer: number) => `
-      const { LocalObjectStore } = await import(${JSON.stringify(new URL('../../runtime/storage/local-object-store.ts', import.meta.url).href)});
+      const { LocalObjectStore } = await import(${JSON.stringify(new URL('../../adapters/local/local-object-store.ts', import.meta.url).href)});
+      const { LocalCatalog } = await import(${JSON.stringify(new URL('../../adapters/local/local-catalog.ts', import.meta.url).href)});
       const iceberg = await import(${JSON.stringify(new URL('../../runtime/iceberg/index.ts', import.meta.url).href)});
       const { table } = await import(${JSON.stringify(new URL('../../runtime/sink/table.ts', import.meta.url).href)});
       const store = new LocalObjectStore(${JSON.stringify(join(dir, 'warehouse'))});
-      const catalog = new iceberg.LocalCatalog(${JSON.stringify(join(dir, 'catalog'))});
+      const catalog = new LocalCatalog(${JSON.stringify(join(dir, 'catalog'))});
       const counters = table('floe_test.race', { writer: 'long', seq: 'long', at: 'timestamptz' });
       let attempts = 0;
       for (let seq = 0; seq < ${perWriter}; seq++) {

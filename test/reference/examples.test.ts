@@ -19,14 +19,14 @@ import { bidRecord } from '../../examples/nexmark/topic.ts';
 import type { BatchResult } from '../../runtime/engine/batch-result.ts';
 import { Engine } from '../../runtime/engine/engine.ts';
 import { newEngineState } from '../../runtime/engine/state.ts';
-import type { Job } from '../../runtime/job/job.ts';
 import {
   eventBatches,
   type Interleave,
   kafkaEvent,
   produceToTopic,
   type TopicLog,
-} from '../../runtime/kafka/event-builder.ts';
+} from '../../runtime/event-source-mapping/event-builder.ts';
+import type { Job } from '../../runtime/job/job.ts';
 import type { KafkaEventRecord } from '../../runtime/source/kafka-event.ts';
 import {
   alignedWindows,

@@ -6,6 +6,7 @@
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { localCheckpointStores } from '../../adapters/local/run-directory.ts';
 import type { ExampleName } from '../../examples/index.ts';
 import { EXAMPLE_JOBS } from '../../examples/index.ts';
 import type { Bid } from '../../examples/nexmark/bid.ts';
@@ -15,15 +16,15 @@ import {
   CheckpointedProcessor,
   type CheckpointedProcessorOptions,
 } from '../../runtime/checkpoint/checkpointed-processor.ts';
-import { type CheckpointStores, localCheckpointStores } from '../../runtime/checkpoint/stores.ts';
-import type { Job } from '../../runtime/job/job.ts';
 import {
   eventBatches,
   type Interleave,
   produceToTopic,
   type TopicLog,
-} from '../../runtime/kafka/event-builder.ts';
+} from '../../runtime/event-source-mapping/event-builder.ts';
+import type { Job } from '../../runtime/job/job.ts';
 import type { KafkaEvent } from '../../runtime/source/kafka-event.ts';
+import type { CheckpointStores } from '../../runtime/stores/checkpoint-stores.ts';
 import { canonicalRows, readRunTables } from './iceberg-tables.ts';
 import { EXAMPLE_REFERENCES } from './nexmark-reference.ts';
 

@@ -4,12 +4,13 @@
  *
  * It imports the modules directly (not 'floe'), so that it does not depend on every format.
  */
+
+import type { AggregateFunction } from '../../runtime/aggregates/aggregate-function.ts';
+import { count } from '../../runtime/aggregates/aggregates.ts';
 import type { BatchResult, EmittedRow } from '../../runtime/engine/batch-result.ts';
 import { Engine } from '../../runtime/engine/engine.ts';
 import { type EngineState, newEngineState } from '../../runtime/engine/state.ts';
 import { decodeState, encodeState } from '../../runtime/engine/state-codec.ts';
-import type { AggregateFunction } from '../../runtime/functions/aggregate-function.ts';
-import { count } from '../../runtime/functions/aggregates.ts';
 import type { Job } from '../../runtime/job/job.ts';
 import { job } from '../../runtime/job/job-builder.ts';
 import type { Key, TombstonePolicy } from '../../runtime/job/plan.ts';

@@ -22,10 +22,11 @@
  * puts, the publishes of three tables) then complete in a fixed order, so the call numbering
  * of a run is reproducible and call k is the same operation in every run.
  */
-import type { CheckpointStores } from '../../runtime/checkpoint/stores.ts';
-import type { Catalog } from '../../runtime/iceberg/catalog.ts';
-import type { ObjectStore, PutOptions } from '../../runtime/storage/object-store.ts';
-import type { StateStore } from '../../runtime/storage/state-store.ts';
+
+import type { Catalog } from '../../runtime/stores/catalog.ts';
+import type { CheckpointStores } from '../../runtime/stores/checkpoint-stores.ts';
+import type { ObjectStore, PutOptions } from '../../runtime/stores/object-store.ts';
+import type { StateStore } from '../../runtime/stores/state-store.ts';
 
 /** The process died: thrown by the call that killed it and by every call after it. */
 export class SimulatedCrash extends Error {

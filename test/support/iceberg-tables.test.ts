@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runDirectory } from '../../runtime/batch/run-directory.ts';
+import { runDirectory } from '../../adapters/local/run-directory.ts';
 import { appendFiles } from '../../runtime/iceberg/append-files.ts';
 import { writeDataFile } from '../../runtime/iceberg/data-file.ts';
 import { dataFileKey } from '../../runtime/iceberg/table-layout.ts';

@@ -8,11 +8,11 @@
  * what the writer believes it wrote.
  */
 import { type ParquetParsers, parquetReadObjects } from 'hyparquet';
-import { runDirectory } from '../../runtime/batch/run-directory.ts';
+import type { LocalObjectStore } from '../../adapters/local/local-object-store.ts';
+import { runDirectory } from '../../adapters/local/run-directory.ts';
 import { loadTable } from '../../runtime/iceberg/append-files.ts';
 import { decodeManifest } from '../../runtime/iceberg/manifest.ts';
 import { decodeManifestList } from '../../runtime/iceberg/manifest-list.ts';
-import type { LocalObjectStore } from '../../runtime/storage/local-object-store.ts';
 
 export interface TableContents {
   /** `namespace.name`. */

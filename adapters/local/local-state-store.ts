@@ -31,8 +31,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { createExclusive, errorCode, removeDurably } from './durable-file.ts';
-import { StorageError } from './object-store.ts';
+import { StorageError } from '../../runtime/stores/object-store.ts';
 import {
   ConditionFailedError,
   type DeleteCondition,
@@ -40,7 +39,8 @@ import {
   type PutCondition,
   type StateStore,
   type VersionedItem,
-} from './state-store.ts';
+} from '../../runtime/stores/state-store.ts';
+import { createExclusive, errorCode, removeDurably } from './durable-file.ts';
 
 /** How many of the newest version files of an item are kept; older ones are deleted after a write. */
 export const KEEP_VERSIONS = 8;

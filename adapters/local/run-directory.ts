@@ -1,7 +1,8 @@
 import { join } from 'node:path';
-import { LocalCatalog } from '../iceberg/local-catalog.ts';
-import { LocalObjectStore } from '../storage/local-object-store.ts';
-import { LocalStateStore } from '../storage/local-state-store.ts';
+import type { CheckpointStores } from '../../runtime/stores/checkpoint-stores.ts';
+import { LocalCatalog } from './local-catalog.ts';
+import { LocalObjectStore } from './local-object-store.ts';
+import { LocalStateStore } from './local-state-store.ts';
 
 /**
  * The layout of a local run directory, the embedded default for everything a run keeps:
@@ -28,4 +29,10 @@ export function runDirectory(dir: string): RunDirectory {
     heads: new LocalStateStore(join(dir, 'state')),
     checkpoints: new LocalObjectStore(join(dir, 'checkpoints')),
   };
+}
+
+/** The embedded default stores: everything under one local run directory (see runDirectory). */
+export function localCheckpointStores(dir: string): CheckpointStores {
+  const run = runDirectory(dir);
+  return { heads: run.heads, checkpoints: run.checkpoints, warehouse: run.warehouse, catalog: run.catalog };
 }

@@ -14,10 +14,10 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { createExclusive, errorCode } from '../storage/durable-file.ts';
-import type { Catalog, CatalogTable } from './catalog.ts';
-import { IcebergError } from './errors.ts';
-import { assertTableName } from './table-layout.ts';
+import { IcebergError } from '../../runtime/iceberg/errors.ts';
+import { assertTableName } from '../../runtime/iceberg/table-layout.ts';
+import type { Catalog, CatalogTable } from '../../runtime/stores/catalog.ts';
+import { createExclusive, errorCode } from './durable-file.ts';
 
 const POINTER = /^v(\d{20})\.json$/;
 

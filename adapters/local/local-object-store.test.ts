@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PreconditionFailedError } from '../../runtime/stores/object-store.ts';
 import { TEMP_PREFIX } from './durable-file.ts';
 import { LocalObjectStore } from './local-object-store.ts';
-import { PreconditionFailedError } from './object-store.ts';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (data: Uint8Array | undefined) =>

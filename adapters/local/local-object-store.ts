@@ -10,14 +10,14 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createExclusive, errorCode, removeDurably, replaceAtomically, TEMP_PREFIX } from './durable-file.ts';
 import {
   assertValidKey,
   type ObjectStore,
   PreconditionFailedError,
   type PutOptions,
   StorageError,
-} from './object-store.ts';
+} from '../../runtime/stores/object-store.ts';
+import { createExclusive, errorCode, removeDurably, replaceAtomically, TEMP_PREFIX } from './durable-file.ts';
 
 export class LocalObjectStore implements ObjectStore {
   /** The absolute root directory. */

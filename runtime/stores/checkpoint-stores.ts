@@ -1,7 +1,6 @@
-import { runDirectory } from '../batch/run-directory.ts';
-import type { Catalog } from '../iceberg/catalog.ts';
-import type { ObjectStore } from '../storage/object-store.ts';
-import type { StateStore } from '../storage/state-store.ts';
+import type { Catalog } from './catalog.ts';
+import type { ObjectStore } from './object-store.ts';
+import type { StateStore } from './state-store.ts';
 
 /**
  * The four stores the commit protocol uses. Each is an interface with a local implementation
@@ -16,10 +15,4 @@ export interface CheckpointStores {
   readonly warehouse: ObjectStore;
   /** Current-metadata pointers of the Iceberg tables. */
   readonly catalog: Catalog;
-}
-
-/** The embedded default: everything under one local run directory (see runDirectory). */
-export function localCheckpointStores(dir: string): CheckpointStores {
-  const run = runDirectory(dir);
-  return { heads: run.heads, checkpoints: run.checkpoints, warehouse: run.warehouse, catalog: run.catalog };
 }

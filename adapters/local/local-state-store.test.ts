@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConditionFailedError } from '../../runtime/stores/state-store.ts';
 import { itemDirName, KEEP_VERSIONS, LocalStateStore } from './local-state-store.ts';
-import { ConditionFailedError } from './state-store.ts';
 
 const storeModule = fileURLToPath(new URL('./local-state-store.ts', import.meta.url));
-const stateModule = fileURLToPath(new URL('./state-store.ts', import.meta.url));
+const stateModule = fileURLToPath(new URL('../../runtime/stores/state-store.ts', import.meta.url));
 
 let root: string;
 let store: LocalStateStore;

@@ -1,0 +1,22 @@
+/**
+ * The store contracts of Floe's commit protocol, and their errors. Implement these to run Floe on
+ * another backend; every implementation must pass the same contract suites (test/contracts/).
+ * Floe ships local implementations (`floe/local`) and AWS ones (`floe/aws`).
+ */
+export type { Catalog, CatalogTable } from './catalog.ts';
+export type { CheckpointStores } from './checkpoint-stores.ts';
+export {
+  assertValidKey,
+  type ObjectStore,
+  PreconditionFailedError,
+  type PutOptions,
+  StorageError,
+} from './object-store.ts';
+export {
+  ConditionFailedError,
+  type DeleteCondition,
+  type JsonValue,
+  type PutCondition,
+  type StateStore,
+  type VersionedItem,
+} from './state-store.ts';
