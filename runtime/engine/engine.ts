@@ -1,28 +1,23 @@
-import type { AggregateFunction } from '../aggregates/aggregate-function.ts';
 import { describeError } from '../errors.ts';
 import type { Job } from '../job/job.ts';
 import type { JobPlan, Key } from '../job/plan.ts';
 import type { FormatBase } from '../source/format.ts';
 import type { KafkaEvent, KafkaEventRecord } from '../source/kafka-event.ts';
 import { kafkaMessage } from '../source/kafka-message.ts';
-import type { TimeWindow } from '../windows/time-window.ts';
-import type { FixedWindowAssigner, MergingWindowAssigner } from '../windows/window-assigner.ts';
+import type { MergingWindowAssigner } from '../windows/window-assigner.ts';
 import type {
   BatchResult,
   DeadLetter,
   DeadLetterStage,
   EmittedRow,
-  LateRecord,
   PartitionProgress,
 } from './batch-result.ts';
 import { DueQueue } from './due-queue.ts';
-import {
-  type EngineState,
-  newPartitionState,
-  type PartitionState,
-  partitionId,
-  type SessionPartial,
-} from './state.ts';
+import { FixedWindowOperator } from './fixed-window-operator.ts';
+import { SessionWindowOperator } from './session-window-operator.ts';
+import { type EngineState, newPartitionState, type PartitionState, partitionId } from './state.ts';
+import { advanceWatermarks } from './watermark-generator.ts';
+import { LateRecords, type RecordCursor, type WindowOperator, WindowOutput } from './window-operator.ts';
 
 export interface BatchOptions {
   /** Processing time in epoch ms, for idleness. Injected so that runs are reproducible. */
@@ -33,13 +28,6 @@ export interface BatchOptions {
 
 /** The records of one micro-batch, grouped by partition, each group in offset order. */
 export type BatchInput = KafkaEvent | Iterable<readonly KafkaEventRecord[]>;
-
-interface PartitionTimers {
-  /** Session ends (and, with allowed lateness, cleanup times) by key. */
-  readonly sessions: DueQueue<Key>;
-  /** dedupeBy expiries by id. */
-  readonly ids: DueQueue<Key>;
-}
 
 // windowAll gives every element this key.
 const GLOBAL_KEY = 0;
@@ -66,47 +54,48 @@ class StageError {
  */
 export class Engine<Row> {
   private readonly plan: JobPlan;
-  private readonly aggregate: AggregateFunction<unknown, unknown, unknown>;
-  private readonly fixed: FixedWindowAssigner | undefined;
   private readonly merging: MergingWindowAssigner<unknown> | undefined;
-  private readonly lateness: number;
+  private readonly windows: WindowOperator;
   private readonly pipeline: (element: unknown) => void;
-
-  // Per-batch context, in fields so that the per-record path allocates nothing.
-  private state!: EngineState;
-  private p!: PartitionState;
-  private record!: KafkaEventRecord;
-  private timestamp = 0;
-  private watermarkAtStart = 0;
-  private readonly ends: number[];
-  private cachedEnd = Number.NaN;
-  private cachedWindow: Map<Key, unknown> | undefined;
-  private lateOut: LateRecord[] = [];
+  /** The record being processed; shared with the window operator. */
+  private readonly cursor: RecordCursor;
+  private readonly late: LateRecords;
+  // Per-batch scratch, reused across batches.
+  private p: PartitionState | undefined;
   private deduplicated = 0;
-  /** Fixed windows that fired before and received records in this batch: end → keys. */
-  private readonly dirtyWindows = new Map<PartitionState, Map<number, Set<Key>>>();
-  /** Sessions that received records in this batch. */
-  private readonly touchedSessions = new Set<SessionPartial>();
-  /** The keys of touched sessions, per partition: candidates for late firings. */
-  private readonly touchedKeys = new Map<PartitionState, Set<Key>>();
-  /** Per-partition timers, rebuilt from the state when a state object is first seen. */
-  private readonly timers = new WeakMap<PartitionState, PartitionTimers>();
-  /** Partitions whose records carried an event time in this batch (the idleness clock). */
+  /** dedupeBy expiries by id, per partition. */
+  private readonly idTimers = new WeakMap<PartitionState, DueQueue<Key>>();
+  /** Partitions that delivered a record with an event time in this batch (for idleness). */
   private readonly delivered = new Set<PartitionState>();
   private activePartition: PartitionState | undefined;
-  /** dedupeBy ids of the current record, remembered only once the record is fully windowed. */
+  // Per-record scratch of the pipeline (no allocation per record).
   private readonly pendingIds: [Key, number][] = [];
   private readonly pendingKeys: Key[] = [];
   private readonly pendingGaps: number[] = [];
 
   constructor(job: Job<Row>) {
     this.plan = job.plan;
-    this.aggregate = this.plan.aggregate;
-    this.lateness = this.plan.allowedLatenessMs;
-    const { assigner } = this.plan;
-    if (assigner.merging) this.merging = assigner;
-    else this.fixed = assigner;
-    this.ends = new Array<number>(this.fixed?.maxWindowsPerRecord ?? 1).fill(0);
+    const { assigner, aggregate, allowedLatenessMs } = this.plan;
+    this.cursor = {
+      state: undefined as unknown as EngineState,
+      p: undefined as unknown as PartitionState,
+      record: undefined as unknown as KafkaEventRecord,
+      timestamp: 0,
+      watermarkAtStart: 0,
+    };
+    this.late = new LateRecords(this.cursor);
+    if (assigner.merging) {
+      this.merging = assigner;
+      this.windows = new SessionWindowOperator(
+        aggregate,
+        allowedLatenessMs,
+        this.plan.scope,
+        this.cursor,
+        this.late,
+      );
+    } else {
+      this.windows = new FixedWindowOperator(assigner, aggregate, allowedLatenessMs, this.cursor, this.late);
+    }
     this.pipeline = this.buildPipeline();
   }
 
@@ -114,9 +103,10 @@ export class Engine<Row> {
   processBatch(state: EngineState, batch: BatchInput, options: BatchOptions): BatchResult<Row> {
     const groups = isKafkaEvent(batch) ? Object.values(batch.records) : batch;
     const deadLetters: DeadLetter[] = [];
-    this.state = state;
+    const cursor = this.cursor;
+    cursor.state = state;
     this.resetPartitionCursor();
-    this.lateOut = [];
+    this.late.records = [];
     this.deduplicated = 0;
     let records = 0;
     let redelivered = 0;
@@ -134,7 +124,7 @@ export class Engine<Row> {
         }
         if (p !== this.p) this.enterPartition(state, p);
         p.offset = record.offset;
-        this.record = record;
+        cursor.record = record;
         if (record.value === null || record.value === undefined) {
           tombstones++;
           if (this.plan.source.tombstones === 'dead-letter') {
@@ -154,11 +144,11 @@ export class Engine<Row> {
     }
     this.resetPartitionCursor();
 
-    const rows: EmittedRow<Row>[] = [];
-    this.advanceAndFire(state, delivered, options, rows, deadLetters);
+    const out = new WindowOutput(this.plan, deadLetters);
+    this.advanceAndFire(state, delivered, options, out);
+    const rows = out.rows as EmittedRow<Row>[];
 
-    const late = this.lateOut;
-    this.lateOut = [];
+    const late = this.late.take();
     return {
       rows,
       late,
@@ -178,10 +168,8 @@ export class Engine<Row> {
   }
 
   private resetPartitionCursor(): void {
-    this.p = undefined as unknown as PartitionState;
+    this.p = undefined;
     this.activePartition = undefined;
-    this.cachedWindow = undefined;
-    this.cachedEnd = Number.NaN;
   }
 
   /** Ends a bounded input: the watermark goes to +infinity and every pending window fires. */
@@ -190,8 +178,9 @@ export class Engine<Row> {
   }
 
   private partition(state: EngineState, record: KafkaEventRecord): PartitionState {
-    if (this.p !== undefined && this.p.partition === record.partition && this.p.topic === record.topic)
-      return this.p;
+    const current = this.p;
+    if (current !== undefined && current.partition === record.partition && current.topic === record.topic)
+      return current;
     const id = partitionId(record.topic, record.partition);
     let p = state.partitions.get(id);
     if (!p) {
@@ -202,11 +191,12 @@ export class Engine<Row> {
   }
 
   private enterPartition(state: EngineState, p: PartitionState): void {
-    this.timersOf(p);
     this.p = p;
-    this.watermarkAtStart = this.plan.scope === 'partition' ? p.watermark : state.jobWatermark;
-    this.cachedEnd = Number.NaN;
-    this.cachedWindow = undefined;
+    this.cursor.p = p;
+    this.cursor.watermarkAtStart = this.plan.scope === 'partition' ? p.watermark : state.jobWatermark;
+    // Timers are built from the restored state before this batch's records change it.
+    this.idTimersOf(p);
+    this.windows.enterPartition();
   }
 
   private processRecord(record: KafkaEventRecord, value: string): void {
@@ -233,7 +223,8 @@ export class Engine<Row> {
         ),
       );
     }
-    const p = this.p;
+    const p = this.p!;
+    // The per-record half of watermark generation: the partition's largest event time.
     if (timestamp > p.maxTimestamp) p.maxTimestamp = timestamp;
     // Only records with an event time make a partition active: one that delivers nothing but
     // undecodable values must still be able to go idle instead of holding the watermark.
@@ -241,7 +232,7 @@ export class Engine<Row> {
       this.delivered.add(p);
       this.activePartition = p;
     }
-    this.timestamp = timestamp;
+    this.cursor.timestamp = timestamp;
     this.pipeline(element);
   }
 
@@ -267,7 +258,7 @@ export class Engine<Row> {
     if (transforms.length === 0) {
       return (element) => {
         const key = this.keyOf(element);
-        this.intoWindow(element, key, this.gapOf(element));
+        this.windows.add(element, key, this.gapOf(element));
       };
     }
 
@@ -317,26 +308,22 @@ export class Engine<Row> {
         keys.push(this.keyOf(out));
         gaps.push(this.gapOf(out));
       }
-      for (let i = 0; i < pending.length; i++) this.intoWindow(pending[i], keys[i]!, gaps[i]!);
+      for (let i = 0; i < pending.length; i++) this.windows.add(pending[i], keys[i]!, gaps[i]!);
       if (ids.length > 0) {
-        const expiries = this.timersOf(this.p).ids;
+        const p = this.p!;
+        const expiries = this.idTimersOf(p);
         for (const [id, expiry] of ids) {
-          this.p.seenIds.set(id, expiry);
+          p.seenIds.set(id, expiry);
           expiries.push(expiry, id);
         }
       }
     };
   }
 
-  private intoWindow(element: unknown, key: Key, gap: number): void {
-    if (this.fixed) this.addToFixedWindows(element, key);
-    else this.addToSession(element, key, gap);
-  }
-
   /** The session gap of an element; 0 for fixed windows, which have none. */
   private gapOf(element: unknown): number {
     if (!this.merging) return 0;
-    const gap = this.merging.sessionGap(element, this.timestamp);
+    const gap = this.merging.sessionGap(element, this.cursor.timestamp);
     if (!Number.isSafeInteger(gap) || gap <= 0) {
       throw new Error(
         `Invalid session gap ${String(gap)}: the gap must be a positive whole number of milliseconds.`,
@@ -346,14 +333,14 @@ export class Engine<Row> {
   }
 
   private firstSighting(id: Key, ttlMs: number): boolean {
-    const p = this.p;
+    const p = this.p!;
     const expiry = p.seenIds.get(id);
     // Judged against the partition watermark at batch start, like lateness, so replays agree.
     if ((expiry !== undefined && expiry > p.watermark) || this.isPendingId(id)) {
       this.deduplicated++;
       return false;
     }
-    this.pendingIds.push([id, this.timestamp + ttlMs]);
+    this.pendingIds.push([id, this.cursor.timestamp + ttlMs]);
     return true;
   }
 
@@ -374,138 +361,14 @@ export class Engine<Row> {
     return key;
   }
 
-  private addToFixedWindows(element: unknown, key: Key): void {
-    const timestamp = this.timestamp;
-    const watermark = this.watermarkAtStart;
-    const ends = this.ends;
-    const count = this.fixed!.assignWindowEnds(timestamp, ends);
-    const aggregate = this.aggregate;
-    let accepted = 0;
-    for (let i = 0; i < count; i++) {
-      const end = ends[i]!;
-      // The window was cleared (or would have been): this record is late for it.
-      if (end - 1 + this.lateness <= watermark) continue;
-      accepted++;
-      let window = end === this.cachedEnd ? this.cachedWindow : this.p.windows.get(end);
-      if (window === undefined) {
-        window = new Map();
-        this.p.windows.set(end, window);
-      }
-      this.cachedEnd = end;
-      this.cachedWindow = window;
-      const acc = window.get(key);
-      window.set(key, aggregate.add(element, acc === undefined ? aggregate.createAccumulator() : acc));
-      if (end - 1 <= watermark) this.markDirty(end, key);
-    }
-    if (accepted === 0) this.emitLate(element);
-  }
-
-  private markDirty(end: number, key: Key): void {
-    let byEnd = this.dirtyWindows.get(this.p);
-    if (!byEnd) {
-      byEnd = new Map();
-      this.dirtyWindows.set(this.p, byEnd);
-    }
-    let keys = byEnd.get(end);
-    if (!keys) {
-      keys = new Set();
-      byEnd.set(end, keys);
-    }
-    keys.add(key);
-  }
-
-  private emitLate(element: unknown): void {
-    const record = this.record;
-    this.lateOut.push({
-      topic: record.topic,
-      partition: record.partition,
-      offset: record.offset,
-      timestamp: this.timestamp,
-      watermark: this.watermarkAtStart,
-      element,
-    });
-  }
-
-  private addToSession(element: unknown, key: Key, gap: number): void {
-    const start = this.timestamp;
-    const end = start + gap;
-    const watermark = this.watermarkAtStart;
-    // A record whose own window is already cleared still belongs to a session it touches that is
-    // kept for allowed lateness (and may bridge two of them); only then is it late.
-    if (end - 1 + this.lateness <= watermark && !this.touchesRetainedSession(key, start, end)) {
-      this.emitLate(element);
-      return;
-    }
-    const aggregate = this.aggregate;
-    const p = this.p;
-    const sessions = p.sessions.get(key);
-    if (sessions === undefined) {
-      const session = { start, end, acc: aggregate.add(element, aggregate.createAccumulator()) };
-      p.sessions.set(key, [session]);
-      this.touchSession(p, key, session);
-      return;
-    }
-    // Sessions are sorted and neither overlap nor touch: find the run that [start, end) touches.
-    let first = 0;
-    while (first < sessions.length && sessions[first]!.end < start) first++;
-    let last = first;
-    while (last < sessions.length && sessions[last]!.start <= end) last++;
-    if (first === last) {
-      const session = { start, end, acc: aggregate.add(element, aggregate.createAccumulator()) };
-      sessions.splice(first, 0, session);
-      this.touchSession(p, key, session);
-      return;
-    }
-    // Usually the record falls into one session: add to its accumulator directly. The new
-    // bounds and the merged accumulator are computed before the list changes, so a throwing
-    // merge cannot leave overlapping sessions behind.
-    const merged = sessions[first]!;
-    let acc = aggregate.add(element, merged.acc);
-    let mergedEnd = Math.max(merged.end, end);
-    for (let i = first + 1; i < last; i++) {
-      const other = sessions[i]!;
-      acc = aggregate.merge(acc, other.acc);
-      mergedEnd = Math.max(mergedEnd, other.end);
-    }
-    for (let i = first + 1; i < last; i++) this.touchedSessions.delete(sessions[i]!);
-    if (last - first > 1) sessions.splice(first + 1, last - first - 1);
-    merged.acc = acc;
-    merged.start = Math.min(merged.start, start);
-    const grew = mergedEnd !== merged.end;
-    merged.end = mergedEnd;
-    if (grew || !this.touchedSessions.has(merged)) this.touchSession(p, key, merged, grew);
-  }
-
-  /** Marks a session as changed in this batch and keeps a timer at its end. */
-  private touchSession(p: PartitionState, key: Key, session: SessionPartial, endChanged = true): void {
-    this.touchedSessions.add(session);
-    let keys = this.touchedKeys.get(p);
-    if (!keys) {
-      keys = new Set();
-      this.touchedKeys.set(p, keys);
-    }
-    keys.add(key);
-    if (endChanged) this.timersOf(p).sessions.push(session.end, key);
-  }
-
-  private timersOf(p: PartitionState): PartitionTimers {
-    let timers = this.timers.get(p);
+  private idTimersOf(p: PartitionState): DueQueue<Key> {
+    let timers = this.idTimers.get(p);
     if (!timers) {
-      timers = { sessions: new DueQueue(), ids: new DueQueue() };
-      for (const [key, list] of p.sessions) for (const s of list) timers.sessions.push(s.end, key);
-      for (const [id, expiry] of p.seenIds) timers.ids.push(expiry, id);
-      this.timers.set(p, timers);
+      timers = new DueQueue();
+      for (const [id, expiry] of p.seenIds) timers.push(expiry, id);
+      this.idTimers.set(p, timers);
     }
     return timers;
-  }
-
-  private touchesRetainedSession(key: Key, start: number, end: number): boolean {
-    const scope = this.plan.scope === 'partition' ? [this.p] : this.state.partitions.values();
-    for (const p of scope) {
-      const sessions = p.sessions.get(key);
-      if (sessions?.some((s) => s.start <= end && s.end >= start)) return true;
-    }
-    return false;
   }
 
   // --- End of batch: watermarks, firing, cleanup -------------------------------------------
@@ -514,235 +377,24 @@ export class Engine<Row> {
     state: EngineState,
     delivered: ReadonlySet<PartitionState>,
     options: BatchOptions,
-    rows: EmittedRow<Row>[],
-    deadLetters: DeadLetter[],
+    out: WindowOutput,
   ): void {
-    const { outOfOrdernessMs, idlenessMs } = this.plan.watermarks;
-    const previous = new Map<PartitionState, number>();
-    for (const p of state.partitions.values()) {
-      previous.set(p, p.watermark);
-      if (delivered.has(p) || p.lastActiveAt === null) {
-        p.lastActiveAt = options.now;
-        p.idle = false;
-      }
-      const candidate = options.endOfInput ? Number.POSITIVE_INFINITY : p.maxTimestamp - outOfOrdernessMs - 1;
-      if (candidate > p.watermark) p.watermark = candidate;
-      if (idlenessMs !== undefined && !delivered.has(p) && options.now - p.lastActiveAt! >= idlenessMs)
-        p.idle = true;
-    }
-
-    const jobBefore = state.jobWatermark;
-    let lowest = Number.POSITIVE_INFINITY;
-    let active = 0;
-    for (const p of state.partitions.values()) {
-      if (p.idle) continue;
-      active++;
-      if (p.watermark < lowest) lowest = p.watermark;
-    }
-    if (options.endOfInput) state.jobWatermark = Number.POSITIVE_INFINITY;
-    // With every partition idle, the watermark holds.
-    else if (active > 0 && lowest > state.jobWatermark) state.jobWatermark = lowest;
-
+    const { previous, jobBefore } = advanceWatermarks(state, delivered, options, this.plan.watermarks);
     if (this.plan.scope === 'partition') {
-      for (const p of state.partitions.values()) {
-        this.fireScope([p], previous.get(p)!, p.watermark, rows, deadLetters);
-      }
+      for (const p of state.partitions.values()) this.windows.fire([p], previous.get(p)!, p.watermark, out);
     } else {
-      this.fireScope([...state.partitions.values()], jobBefore, state.jobWatermark, rows, deadLetters);
+      this.windows.fire([...state.partitions.values()], jobBefore, state.jobWatermark, out);
     }
-    this.dirtyWindows.clear();
-    this.touchedSessions.clear();
-    this.touchedKeys.clear();
+    this.windows.endBatch();
 
     for (const p of state.partitions.values()) {
       // An id pushed again with a later expiry leaves a stale entry: only the current one deletes.
       if (p.seenIds.size === 0) continue;
-      this.timersOf(p).ids.popDue(p.watermark, (id, expiry) => {
+      this.idTimersOf(p).popDue(p.watermark, (id, expiry) => {
         if (p.seenIds.get(id) === expiry) p.seenIds.delete(id);
       });
     }
   }
-
-  private fireScope(
-    partitions: PartitionState[],
-    before: number,
-    after: number,
-    rows: EmittedRow<Row>[],
-    deadLetters: DeadLetter[],
-  ): void {
-    if (this.fixed) this.fireFixed(partitions, before, after, rows, deadLetters);
-    else this.fireSessions(partitions, before, after, rows, deadLetters);
-  }
-
-  private fireFixed(
-    partitions: PartitionState[],
-    before: number,
-    after: number,
-    rows: EmittedRow<Row>[],
-    deadLetters: DeadLetter[],
-  ): void {
-    const due = new Set<number>();
-    for (const p of partitions) for (const end of p.windows.keys()) if (end - 1 <= after) due.add(end);
-    if (due.size === 0) return;
-    const ends = [...due].sort((a, b) => a - b);
-    for (const end of ends) {
-      const window: TimeWindow = { start: this.fixed!.windowStart(end), end };
-      const onTime = end - 1 > before;
-      let keys: Iterable<Key>;
-      if (onTime) {
-        keys =
-          partitions.length === 1
-            ? (partitions[0]!.windows.get(end)?.keys() ?? [])
-            : unionKeys(partitions, end);
-      } else {
-        const dirty = new Set<Key>();
-        for (const p of partitions)
-          for (const key of this.dirtyWindows.get(p)?.get(end) ?? []) dirty.add(key);
-        keys = dirty;
-      }
-      for (const key of keys) {
-        let acc: unknown;
-        try {
-          acc = this.mergedFixed(partitions, end, key);
-        } catch (error) {
-          this.windowFailed(key, window, `The aggregate's merge threw: ${describeError(error)}`, deadLetters);
-          continue;
-        }
-        this.emit(key, window, acc, !onTime, rows, deadLetters);
-      }
-      if (end - 1 + this.lateness <= after) for (const p of partitions) p.windows.delete(end);
-    }
-  }
-
-  private mergedFixed(partitions: PartitionState[], end: number, key: Key): unknown {
-    if (partitions.length === 1) return partitions[0]!.windows.get(end)!.get(key);
-    const aggregate = this.aggregate;
-    let merged = aggregate.createAccumulator();
-    for (const p of partitions) {
-      const acc = p.windows.get(end)?.get(key);
-      if (acc !== undefined) merged = aggregate.merge(merged, acc);
-    }
-    return merged;
-  }
-
-  private fireSessions(
-    partitions: PartitionState[],
-    before: number,
-    after: number,
-    rows: EmittedRow<Row>[],
-    deadLetters: DeadLetter[],
-  ): void {
-    // Only keys with a session end that is due, or with a session touched in this batch (a late
-    // firing), can fire or be cleared.
-    const candidates = new Set<Key>();
-    for (const p of partitions) {
-      this.timersOf(p).sessions.popDue(after + 1, (key) => candidates.add(key));
-      for (const key of this.touchedKeys.get(p) ?? []) candidates.add(key);
-    }
-    if (candidates.size === 0) return;
-    const owners = new Map<Key, { p: PartitionState; s: SessionPartial }[]>();
-    for (const key of candidates) {
-      const list: { p: PartitionState; s: SessionPartial }[] = [];
-      for (const p of partitions) for (const s of p.sessions.get(key) ?? []) list.push({ p, s });
-      if (list.length > 0) owners.set(key, list);
-    }
-    const due: {
-      key: Key;
-      group: { p: PartitionState; s: SessionPartial }[];
-      end: number;
-      onTime: boolean;
-    }[] = [];
-    const cleared: { key: Key; group: { p: PartitionState; s: SessionPartial }[] }[] = [];
-    for (const [key, partials] of owners) {
-      // Partials from several partitions merge into sessions here, touching ones included.
-      partials.sort((a, b) => a.s.start - b.s.start);
-      let i = 0;
-      while (i < partials.length) {
-        let j = i + 1;
-        let end = partials[i]!.s.end;
-        while (j < partials.length && partials[j]!.s.start <= end) {
-          end = Math.max(end, partials[j]!.s.end);
-          j++;
-        }
-        const group = partials.slice(i, j);
-        i = j;
-        if (end - 1 > after) continue;
-        const onTime = end - 1 > before;
-        if (onTime || group.some(({ s }) => this.touchedSessions.has(s)))
-          due.push({ key, group, end, onTime });
-        if (end - 1 + this.lateness <= after) cleared.push({ key, group });
-        // Fired (or due) but kept for allowed lateness: wake up again to clear it.
-        else this.timersOf(group[0]!.p).sessions.push(end + this.lateness, key);
-      }
-    }
-    // Emitted in time order, so the output does not depend on how timers were built.
-    due.sort(
-      (a, b) => a.end - b.end || a.group[0]!.s.start - b.group[0]!.s.start || compareKeys(a.key, b.key),
-    );
-    const aggregate = this.aggregate;
-    for (const { key, group, end, onTime } of due) {
-      const window = { start: group[0]!.s.start, end };
-      // emit catches the window function's errors itself: only a merge can throw here.
-      try {
-        let acc: unknown;
-        if (group.length === 1) acc = group[0]!.s.acc;
-        else {
-          acc = aggregate.createAccumulator();
-          for (const { s } of group) acc = aggregate.merge(acc, s.acc);
-        }
-        this.emit(key, window, acc, !onTime, rows, deadLetters);
-      } catch (error) {
-        this.windowFailed(key, window, `The aggregate's merge threw: ${describeError(error)}`, deadLetters);
-      }
-    }
-    for (const { key, group } of cleared) {
-      for (const { p, s } of group) {
-        const sessions = p.sessions.get(key)!;
-        sessions.splice(sessions.indexOf(s), 1);
-        if (sessions.length === 0) p.sessions.delete(key);
-      }
-    }
-  }
-
-  /** A window whose result could not be computed or turned into rows: its rows go to the dead letters. */
-  private windowFailed(key: Key, window: TimeWindow, reason: string, deadLetters: DeadLetter[]): void {
-    deadLetters.push({ kind: 'window', key: this.plan.keySelector ? key : undefined, window, reason });
-  }
-
-  private emit(
-    key: Key,
-    window: TimeWindow,
-    acc: unknown,
-    update: boolean,
-    rows: EmittedRow<Row>[],
-    deadLetters: DeadLetter[],
-  ): void {
-    const publicKey = this.plan.keySelector ? key : undefined;
-    let out: unknown;
-    try {
-      out = this.plan.emit(key, window, this.aggregate.getResult(acc));
-    } catch (error) {
-      this.windowFailed(key, window, `The window function threw: ${describeError(error)}`, deadLetters);
-      return;
-    }
-    if (Array.isArray(out)) {
-      for (const row of out) rows.push({ row: row as Row, key: publicKey, window, update });
-    } else {
-      rows.push({ row: out as Row, key: publicKey, window, update });
-    }
-  }
-}
-
-/** A total order over keys of mixed types, for a deterministic output order. */
-function compareKeys(a: Key, b: Key): number {
-  if (typeof a === typeof b) return a < b ? -1 : a > b ? 1 : 0;
-  return typeof a < typeof b ? -1 : 1;
-}
-
-function unionKeys(partitions: PartitionState[], end: number): Set<Key> {
-  const keys = new Set<Key>();
-  for (const p of partitions) for (const key of p.windows.get(end)?.keys() ?? []) keys.add(key);
-  return keys;
 }
 
 function isKafkaEvent(batch: BatchInput): batch is KafkaEvent {
