@@ -21,63 +21,33 @@
  *    mark for the group's history to the epoch (found again even after the snapshot expired),
  *    then return.
  */
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type {
-  BatchMetrics,
-  BatchResult,
-  DeadLetter,
-  EmittedRow,
-  LateRecord,
-  PartitionProgress,
-} from '../engine/batch-result.ts';
+import type { BatchResult } from '../engine/batch-result.ts';
 import { Engine } from '../engine/engine.ts';
 import { type EngineState, newEngineState, type PartitionRef, partitionId } from '../engine/state.ts';
-import { decodePartition, encodePartition } from '../engine/state-codec.ts';
 import { FloeError } from '../errors.ts';
-import { appendFiles, TableCache } from '../iceberg/append-files.ts';
-import type { DataFile } from '../iceberg/data-file.ts';
-import { writeDataFile } from '../iceberg/data-file.ts';
-import { dataFileKey } from '../iceberg/table-layout.ts';
 import type { Job } from '../job/job.ts';
-import type { Columns, RowOf, Table } from '../sink/table.ts';
+import type { Columns, Table } from '../sink/table.ts';
 import type { KafkaEvent, KafkaEventRecord } from '../source/kafka-event.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
-import { ConditionFailedError, type JsonValue, type VersionedItem } from '../stores/state-store.ts';
 import { type CleanupReport, cleanupGroup } from './cleanup.ts';
 import {
-  dataFileName,
-  headKey,
-  headPrefix,
-  manifestKey,
-  newAttemptId,
-  safeName,
-  snapshotIdFor,
-  stateDeltaKey,
-  stateKey,
-} from './layout.ts';
-import {
-  addCounts,
-  type CheckpointCounts,
-  type CheckpointManifest,
-  decodeManifest,
-  encodeManifest,
-  type PartitionCheckpoint,
-  type TablePublish,
-  watermarkFromJson,
-  watermarkToJson,
-  zeroCounts,
-} from './manifest.ts';
-import { deadLetterRow, deadLetterTable, lateRow, lateTable } from './side-outputs.ts';
-import {
-  applyDelta,
-  DEFAULT_MAX_DELTAS,
-  diffPartition,
-  imageOf,
-  type PartitionDiff,
-  type PartitionImage,
-  shouldWriteBase,
-} from './state-delta.ts';
+  type ChangedPartition,
+  CheckpointReader,
+  emptyGroup,
+  type LoadedGroup,
+  loadCommittedState,
+} from './committed-state.ts';
+import { type Head, listHeads, readOrCreateHead, writeHead } from './head.ts';
+import { newAttemptId, safeName } from './layout.ts';
+import { addCounts, type CheckpointManifest, watermarkFromJson, zeroCounts } from './manifest.ts';
+import { type CommitInfo, type CommitOutcome, type CommittedProgress, combine } from './outcome.ts';
+import { TablePublisher } from './publish.ts';
+import { deadLetterTable, lateTable } from './side-outputs.ts';
+import { type JobTables, stageCheckpoint } from './stage.ts';
+import { DEFAULT_MAX_DELTAS, diffPartition } from './state-delta.ts';
+
+export type { CommitInfo, CommitOutcome, CommittedProgress } from './outcome.ts';
 
 export interface CheckpointedProcessorOptions {
   readonly stores: CheckpointStores;
@@ -108,76 +78,6 @@ export interface CheckpointedProcessorOptions {
   readonly maxDeltas?: number;
 }
 
-/** What the head item of a group holds. */
-interface HeadValue {
-  readonly lineage: string;
-  /** 0 until the group's first commit. */
-  readonly epoch: number;
-  /** The latest checkpoint manifest; null until the first commit. */
-  readonly manifest: string | null;
-}
-
-/** A group's committed state, as loaded or as left by this process's last commit. */
-interface LoadedGroup {
-  /** The head item's version. */
-  readonly version: number;
-  readonly lineage: string;
-  readonly epoch: number;
-  readonly manifestKey: string | null;
-  readonly manifest: CheckpointManifest | undefined;
-  readonly state: EngineState;
-  /** Each partition's committed state: its image, to diff against, and its objects. */
-  readonly chains: Map<string, PartitionChain>;
-  /** True when this process knows the head's manifest is published. */
-  published: boolean;
-}
-
-/** A partition's committed state: a base object and deltas, and its image to diff against. */
-interface PartitionChain {
-  readonly image: PartitionImage;
-  readonly base: string;
-  readonly baseBytes: number;
-  readonly deltas: readonly string[];
-  readonly deltaBytes: number;
-}
-
-/** A partition whose state changed in a batch, and its diff against the committed state. */
-interface ChangedPartition {
-  readonly id: string;
-  readonly diff: PartitionDiff;
-}
-
-/** One commit a batch made. */
-export interface CommitInfo {
-  readonly group: string;
-  readonly epoch: number;
-  readonly manifest: string;
-  readonly publishes: readonly TablePublish[];
-}
-
-/** A batch's result, with the commits that made it durable (none when it changed nothing). */
-export interface CommitOutcome<Row> extends BatchResult<Row> {
-  readonly commits: readonly CommitInfo[];
-}
-
-/** What is committed, read from the heads: for resuming a run and for summaries. */
-export interface CommittedProgress {
-  readonly groups: readonly {
-    readonly group: string;
-    readonly epoch: number;
-    readonly drained: boolean;
-    readonly watermark: number;
-    readonly totals: CheckpointCounts;
-  }[];
-  /** Partition id → last committed offset (-1 before any). */
-  readonly offsets: ReadonlyMap<string, number>;
-  /** Partition id → committed watermark. */
-  readonly watermarks: ReadonlyMap<string, number>;
-  readonly totals: CheckpointCounts;
-  /** True when every group has drained (a local run finished its input). */
-  readonly drained: boolean;
-}
-
 const DEFAULT_KEEP = 10;
 const DEFAULT_GRACE_MS = 15 * 60 * 1000;
 const DEFAULT_ATTEMPTS = 8;
@@ -198,14 +98,11 @@ export class CheckpointedProcessor<Row> {
   private readonly graceMs: number;
   private readonly maxAttempts: number;
   private readonly maxDeltas: number;
-  private readonly tables: Map<string, Table<Columns>>;
-  private readonly rowsTable: Table<Columns>;
-  private readonly lateTable: Table<Columns>;
-  private readonly deadLetterTable: Table<Columns>;
+  private readonly tables: JobTables;
+  private readonly publisher: TablePublisher;
+  private readonly reader: CheckpointReader;
   /** Warm state per group, valid while the head's version equals the cached version. */
   private readonly cache = new Map<string, LoadedGroup>();
-  /** What this process's last append to each table left, to skip re-reading it (TableCache). */
-  private readonly tableCaches = new Map<string, TableCache>();
   /** The newest manifests of each group this process read or wrote, for cleanup's chain walk. */
   private readonly recentManifests = new Map<string, Map<string, CheckpointManifest>>();
   /** Groups with a batch in progress in this process: one at a time each. */
@@ -227,15 +124,23 @@ export class CheckpointedProcessor<Row> {
     this.graceMs = options.orphanGraceMs ?? DEFAULT_GRACE_MS;
     this.maxAttempts = positive('maxAttempts', options.maxAttempts ?? DEFAULT_ATTEMPTS);
     this.maxDeltas = positive('maxDeltas', options.maxDeltas ?? DEFAULT_MAX_DELTAS);
-    this.rowsTable = job.plan.table;
-    this.lateTable = lateTable(job as Job<unknown>) as unknown as Table<Columns>;
-    this.deadLetterTable = deadLetterTable(job as Job<unknown>) as unknown as Table<Columns>;
-    this.tables = new Map([this.rowsTable, this.lateTable, this.deadLetterTable].map((t) => [t.name, t]));
+    this.tables = {
+      rows: job.plan.table,
+      late: lateTable(job as Job<unknown>) as unknown as Table<Columns>,
+      deadLetters: deadLetterTable(job as Job<unknown>) as unknown as Table<Columns>,
+    };
+    const { rows, late, deadLetters } = this.tables;
+    this.publisher = new TablePublisher(
+      this.stores,
+      new Map([rows, late, deadLetters].map((t) => [t.name, t])),
+    );
+    this.reader = new CheckpointReader(this.stores.checkpoints, job.name);
   }
 
   /** The tables this job writes: its rows, the late records and the dead letters. */
   get tableNames(): { readonly rows: string; readonly late: string; readonly deadLetters: string } {
-    return { rows: this.rowsTable.name, late: this.lateTable.name, deadLetters: this.deadLetterTable.name };
+    const { rows, late, deadLetters } = this.tables;
+    return { rows: rows.name, late: late.name, deadLetters: deadLetters.name };
   }
 
   /** The commit group of a partition: itself when windows fire per partition, else the whole job. */
@@ -280,8 +185,10 @@ export class CheckpointedProcessor<Row> {
   async committed(): Promise<CommittedProgress> {
     // Listed and read again on a failure: a concurrent cleanup may delete a manifest just listed.
     const manifests = await this.retried(async () => {
-      const keys = (await this.heads()).flatMap((h) => (h.value.manifest === null ? [] : [h.value.manifest]));
-      return Promise.all(keys.map((key) => this.readManifest(key)));
+      const keys = (await this.heads()).flatMap((h) =>
+        h.head.value.manifest === null ? [] : [h.head.value.manifest],
+      );
+      return Promise.all(keys.map((key) => this.reader.manifest(key)));
     });
     const offsets = new Map<string, number>();
     const watermarks = new Map<string, number>();
@@ -329,7 +236,7 @@ export class CheckpointedProcessor<Row> {
       keep: this.keep,
       graceMs: this.graceMs,
       now: this.clock(),
-      tables: [...this.tables.keys()],
+      tables: [this.tables.rows.name, this.tables.late.name, this.tables.deadLetters.name],
       known: (key) => this.recentManifests.get(group)?.get(key),
     });
   }
@@ -345,13 +252,8 @@ export class CheckpointedProcessor<Row> {
     }
   }
 
-  private async heads(): Promise<{ group: string; value: HeadValue }[]> {
-    const prefix = headPrefix(this.jobId);
-    const items = await this.retried(() => this.stores.heads.list(prefix));
-    return items.map((item) => ({
-      group: item.key.slice(prefix.length),
-      value: item.value as unknown as HeadValue,
-    }));
+  private heads(): Promise<{ group: string; head: Head }[]> {
+    return this.retried(() => listHeads(this.stores.heads, this.jobId));
   }
 
   /** Runs a read again when a store call fails (a throttle, a 5xx), as a batch is tried again. */
@@ -446,80 +348,21 @@ export class CheckpointedProcessor<Row> {
 
   /** Reads the group's head and, unless the warm cache holds that version, its state. */
   private async load(group: string): Promise<LoadedGroup> {
-    const head = (await this.stores.heads.get(headKey(this.jobId, group))) ?? (await this.createHead(group));
+    const head = await readOrCreateHead(this.stores.heads, this.jobId, group);
     const cached = this.cache.get(group);
-    const value = head.value as unknown as HeadValue;
+    const { lineage, manifest: manifestKey } = head.value;
     // The version alone is not enough: a head deleted and created again restarts its versions.
     if (
       cached !== undefined &&
       cached.version === head.version &&
-      cached.lineage === value.lineage &&
-      cached.manifestKey === value.manifest
+      cached.lineage === lineage &&
+      cached.manifestKey === manifestKey
     )
       return cached;
-    if (value.manifest === null) {
-      return {
-        version: head.version,
-        lineage: value.lineage,
-        epoch: 0,
-        manifestKey: null,
-        manifest: undefined,
-        state: this.freshState(group),
-        chains: new Map(),
-        published: true,
-      };
-    }
-    const manifest = await this.readManifest(value.manifest);
-    this.remember(group, value.manifest, manifest);
-    const entries = Object.entries(manifest.partitions);
-    // Every base and delta at once: a cold load is one round of reads.
-    const texts = await Promise.all(
-      entries.map(([, p]) => Promise.all([p.state, ...p.deltas].map((key) => this.readText(key)))),
-    );
-    const state = this.freshState(group);
-    const chains = new Map<string, PartitionChain>();
-    entries.forEach(([id, p], i) => {
-      const [baseText, ...deltaTexts] = texts[i]!;
-      const partition = decodePartition(baseText!);
-      for (const text of deltaTexts) applyDelta(partition, text);
-      state.partitions.set(id, partition);
-      chains.set(id, {
-        image: imageOf(partition),
-        base: p.state,
-        baseBytes: byteLength(baseText!),
-        deltas: p.deltas,
-        deltaBytes: deltaTexts.reduce((sum, text) => sum + byteLength(text), 0),
-      });
-    });
-    state.jobWatermark = watermarkFromJson(manifest.watermark);
-    return {
-      version: head.version,
-      lineage: value.lineage,
-      epoch: value.epoch,
-      manifestKey: value.manifest,
-      manifest,
-      state,
-      chains,
-      published: false,
-    };
-  }
-
-  /**
-   * Creates a group's head, with the lineage of its history, before its first commit: of
-   * concurrent first invocations one creates it and all use its lineage, so every data file a
-   * first attempt stages carries the lineage cleanup looks for.
-   */
-  private async createHead(group: string): Promise<VersionedItem> {
-    const key = headKey(this.jobId, group);
-    const value: HeadValue = { lineage: randomUUID(), epoch: 0, manifest: null };
-    try {
-      return await this.stores.heads.put(key, value as unknown as JsonValue, { absent: true });
-    } catch (error) {
-      if (!(error instanceof ConditionFailedError)) throw error;
-      const created = await this.stores.heads.get(key);
-      if (created === undefined) throw error;
-      return created;
-    }
+    if (manifestKey === null) return emptyGroup(head, this.freshState(group));
+    const manifest = await this.reader.manifest(manifestKey);
+    this.remember(group, manifestKey, manifest);
+    return loadCommittedState(this.reader, head, manifestKey, manifest, this.freshState(group));
   }
 
   /**
@@ -551,34 +394,8 @@ export class CheckpointedProcessor<Row> {
    */
   private async ensurePublished(loaded: LoadedGroup): Promise<void> {
     if (loaded.published || loaded.manifest === undefined) return;
-    await this.publish(loaded.manifest);
+    await this.publisher.publish(loaded.manifest);
     loaded.published = true;
-  }
-
-  private async publish(manifest: CheckpointManifest): Promise<void> {
-    await Promise.all(
-      manifest.publishes.map((p) => {
-        const table = this.tables.get(p.table);
-        if (table === undefined) {
-          throw new FloeError(
-            `Checkpoint ${manifest.group}/${manifest.epoch} of job ${manifest.job} publishes to table ${p.table}, which this job does not write. Was the job's table renamed? Publish it with the old job version, or start from a new run directory.`,
-          );
-        }
-        return appendFiles(this.stores.catalog, this.stores.warehouse, table.name, table, p.files, {
-          snapshotId: BigInt(p.snapshotId),
-          cache: this.tableCache(table.name),
-          // A group publishes its epochs in order, so once the table's mark for this history
-          // reaches the epoch, the publish happened, even if its snapshot has since expired.
-          mark: { key: `floe.published.${manifest.lineage}.${manifest.group}`, value: manifest.epoch },
-          summary: {
-            'floe.job': manifest.job,
-            'floe.commit-group': manifest.group,
-            'floe.epoch': String(manifest.epoch),
-            'floe.lineage': manifest.lineage,
-          },
-        });
-      }),
-    );
   }
 
   /** Stages, writes the manifest, commits the head and publishes. Throws if it did not commit. */
@@ -591,102 +408,28 @@ export class CheckpointedProcessor<Row> {
     processingTime: number,
     beforeHeadWrite: (info: CommitInfo) => void,
   ): Promise<CommitInfo> {
-    const { jobId } = this;
     const epoch = loaded.epoch + 1;
-    const attempt = newAttemptId(this.clock());
-    const outputs: { table: Table<Columns>; output: TablePublish['output']; rows: RowOf<Columns>[] }[] = [
-      { table: this.rowsTable, output: 'rows', rows: result.rows.map((r) => r.row as RowOf<Columns>) },
-      { table: this.lateTable, output: 'late', rows: result.late.map(lateRow) as RowOf<Columns>[] },
-      {
-        table: this.deadLetterTable,
-        output: 'dead-letters',
-        rows: result.deadLetters.map(deadLetterRow) as RowOf<Columns>[],
-      },
-    ];
-    const fileName = dataFileName(jobId, group, loaded.lineage, epoch, attempt);
-    const encoder = new TextEncoder();
-    // Each changed partition's next chain: a delta on its committed one, or a new base.
-    const chains = new Map(loaded.chains);
-    const staged = changed.map(({ id, diff }) => {
-      const chain = loaded.chains.get(id);
-      const delta = encoder.encode(diff.text);
-      const sinceBase = chain && { ...chain, deltaCount: chain.deltas.length };
-      if (chain !== undefined && !shouldWriteBase(sinceBase, delta.length, this.maxDeltas)) {
-        const key = stateDeltaKey(jobId, group, id, epoch, attempt);
-        chains.set(id, {
-          ...chain,
-          image: diff.image,
-          deltas: [...chain.deltas, key],
-          deltaBytes: chain.deltaBytes + delta.length,
-        });
-        return { key, bytes: delta };
-      }
-      const key = stateKey(jobId, group, id, epoch, attempt);
-      const bytes = encoder.encode(encodePartition(loaded.state.partitions.get(id)!));
-      chains.set(id, { image: diff.image, base: key, baseBytes: bytes.length, deltas: [], deltaBytes: 0 });
-      return { key, bytes };
-    });
-    const [files] = await Promise.all([
-      Promise.all(
-        outputs.map(async (o): Promise<TablePublish | undefined> => {
-          if (o.rows.length === 0) return undefined;
-          const file: DataFile = await writeDataFile(
-            this.stores.warehouse,
-            o.table,
-            o.rows,
-            dataFileKey(o.table.name, fileName),
-          );
-          return {
-            table: o.table.name,
-            output: o.output,
-            snapshotId: snapshotIdFor(loaded.lineage, group, epoch, o.table.name).toString(),
-            files: [file],
-            records: o.rows.length,
-          };
-        }),
-      ),
-      Promise.all(staged.map((o) => this.stores.checkpoints.put(o.key, o.bytes, { ifNoneMatch: '*' }))),
-    ]);
-    const publishes = files.filter((f): f is TablePublish => f !== undefined);
-
-    const partitions: Record<string, PartitionCheckpoint> = {};
-    for (const [id, p] of loaded.state.partitions) {
-      const chain = chains.get(id)!;
-      partitions[id] = {
-        offset: p.offset,
-        watermark: watermarkToJson(p.watermark),
-        idle: p.idle,
-        state: chain.base,
-        deltas: chain.deltas,
-      };
-    }
-    const counts = countsOf(result.metrics);
-    const key = manifestKey(jobId, group, epoch, attempt);
-    const manifest: CheckpointManifest = {
-      format: 1,
-      job: jobId,
+    const { key, manifest, chains } = await stageCheckpoint(this.stores, this.tables, {
+      jobId: this.jobId,
       group,
-      lineage: loaded.lineage,
-      epoch,
-      attempt,
-      createdAt: this.clock(),
+      loaded,
+      result,
+      changed,
+      drained,
       processingTime,
-      previous: loaded.manifestKey,
-      watermark: watermarkToJson(loaded.state.jobWatermark),
-      drained: drained || loaded.manifest?.drained === true,
-      partitions,
-      publishes,
-      counts,
-      totals: addCounts(loaded.manifest?.totals ?? zeroCounts(), counts),
-    };
-    await this.stores.checkpoints.put(key, encodeManifest(manifest), { ifNoneMatch: '*' });
-
-    const info: CommitInfo = { group, epoch, manifest: key, publishes };
-    beforeHeadWrite(info);
-    const head: HeadValue = { lineage: loaded.lineage, epoch, manifest: key };
-    const written = await this.stores.heads.put(headKey(jobId, group), head as unknown as JsonValue, {
-      expectedVersion: loaded.version,
+      attempt: newAttemptId(this.clock()),
+      clock: this.clock,
+      maxDeltas: this.maxDeltas,
     });
+    const info: CommitInfo = { group, epoch, manifest: key, publishes: manifest.publishes };
+    beforeHeadWrite(info);
+    const written = await writeHead(
+      this.stores.heads,
+      this.jobId,
+      group,
+      { lineage: loaded.lineage, epoch, manifest: key },
+      loaded.version,
+    );
     // Committed. The state is now exactly the checkpoint's, so it is the warm cache.
     const next: LoadedGroup = {
       version: written.version,
@@ -700,86 +443,10 @@ export class CheckpointedProcessor<Row> {
     };
     this.cache.set(group, next);
     this.remember(group, key, manifest);
-    await this.publish(manifest);
+    await this.publisher.publish(manifest);
     next.published = true;
     return info;
   }
-
-  private tableCache(name: string): TableCache {
-    const cache = this.tableCaches.get(name) ?? new TableCache();
-    this.tableCaches.set(name, cache);
-    return cache;
-  }
-
-  private async readManifest(key: string): Promise<CheckpointManifest> {
-    const bytes = await this.stores.checkpoints.get(key);
-    if (bytes === undefined) {
-      throw new FloeError(
-        `Checkpoint manifest ${key} of job ${this.job.name} is missing, but a head names it. The checkpoint store lost an object it must keep; restore it or start from a new run directory.`,
-      );
-    }
-    return decodeManifest(bytes, key);
-  }
-
-  private async readText(key: string): Promise<string> {
-    const bytes = await this.stores.checkpoints.get(key);
-    if (bytes === undefined) {
-      throw new FloeError(
-        `State object ${key} of job ${this.job.name} is missing, but the committed checkpoint names it. The checkpoint store lost an object it must keep; restore it or start from a new run directory.`,
-      );
-    }
-    return new TextDecoder().decode(bytes);
-  }
-}
-
-function byteLength(text: string): number {
-  return Buffer.byteLength(text, 'utf8');
-}
-
-function countsOf(metrics: BatchMetrics): CheckpointCounts {
-  return {
-    records: metrics.records - metrics.redelivered,
-    redelivered: metrics.redelivered,
-    rows: metrics.rows,
-    late: metrics.late,
-    deadLetters: metrics.deadLetters,
-    tombstones: metrics.tombstones,
-    deduplicated: metrics.deduplicated,
-  };
-}
-
-function combine<Row>(outcomes: readonly CommitOutcome<Row>[]): CommitOutcome<Row> {
-  const rows: EmittedRow<Row>[] = [];
-  const late: LateRecord[] = [];
-  const deadLetters: DeadLetter[] = [];
-  const partitions: PartitionProgress[] = [];
-  const commits: CommitInfo[] = [];
-  const metrics = {
-    records: 0,
-    redelivered: 0,
-    tombstones: 0,
-    deduplicated: 0,
-    late: 0,
-    deadLetters: 0,
-    rows: 0,
-    watermark: outcomes.length === 0 ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY,
-  };
-  for (const o of outcomes) {
-    rows.push(...o.rows);
-    late.push(...o.late);
-    deadLetters.push(...o.deadLetters);
-    partitions.push(...o.partitions);
-    commits.push(...o.commits);
-    metrics.records += o.metrics.records;
-    metrics.redelivered += o.metrics.redelivered;
-    metrics.tombstones += o.metrics.tombstones;
-    metrics.deduplicated += o.metrics.deduplicated;
-    metrics.late += o.metrics.late;
-    metrics.deadLetters += o.metrics.deadLetters;
-    metrics.rows += o.metrics.rows;
-    metrics.watermark = Math.min(metrics.watermark, o.metrics.watermark);
-  }
-  return { rows, late, deadLetters, metrics, partitions, commits };
 }
 
 /** A jittered pause before try `attempt` (2, 3, ...): 10 ms doubling, at most 1 s. */

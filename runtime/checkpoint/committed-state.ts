@@ -1,0 +1,130 @@
+/**
+ * A group's committed state, loaded from the checkpoint its head names: the manifest, and per
+ * partition a base state object with the deltas committed since it, applied in order.
+ */
+
+import type { EngineState } from '../engine/state.ts';
+import { decodePartition } from '../engine/state-codec.ts';
+import { FloeError } from '../errors.ts';
+import type { ObjectStore } from '../stores/object-store.ts';
+import type { Head } from './head.ts';
+import { type CheckpointManifest, decodeManifest, watermarkFromJson } from './manifest.ts';
+import { applyDelta, imageOf, type PartitionDiff, type PartitionImage } from './state-delta.ts';
+
+/** A group's committed state, as loaded or as left by this process's last commit. */
+export interface LoadedGroup {
+  /** The head item's version. */
+  readonly version: number;
+  readonly lineage: string;
+  readonly epoch: number;
+  readonly manifestKey: string | null;
+  readonly manifest: CheckpointManifest | undefined;
+  readonly state: EngineState;
+  /** Each partition's committed state: its image, to diff against, and its objects. */
+  readonly chains: Map<string, PartitionChain>;
+  /** True when this process knows the head's manifest is published. */
+  published: boolean;
+}
+
+/** A partition's committed state: a base object and deltas, and its image to diff against. */
+export interface PartitionChain {
+  readonly image: PartitionImage;
+  readonly base: string;
+  readonly baseBytes: number;
+  readonly deltas: readonly string[];
+  readonly deltaBytes: number;
+}
+
+/** A partition whose state changed in a batch, and its diff against the committed state. */
+export interface ChangedPartition {
+  readonly id: string;
+  readonly diff: PartitionDiff;
+}
+
+/** Reads what a committed checkpoint names; a missing object is an error that says what was lost. */
+export class CheckpointReader {
+  constructor(
+    private readonly checkpoints: ObjectStore,
+    private readonly jobName: string,
+  ) {}
+
+  async manifest(key: string): Promise<CheckpointManifest> {
+    const bytes = await this.checkpoints.get(key);
+    if (bytes === undefined) {
+      throw new FloeError(
+        `Checkpoint manifest ${key} of job ${this.jobName} is missing, but a head names it. The checkpoint store lost an object it must keep; restore it or start from a new run directory.`,
+      );
+    }
+    return decodeManifest(bytes, key);
+  }
+
+  async text(key: string): Promise<string> {
+    const bytes = await this.checkpoints.get(key);
+    if (bytes === undefined) {
+      throw new FloeError(
+        `State object ${key} of job ${this.jobName} is missing, but the committed checkpoint names it. The checkpoint store lost an object it must keep; restore it or start from a new run directory.`,
+      );
+    }
+    return new TextDecoder().decode(bytes);
+  }
+}
+
+/** The state before a group's first commit. */
+export function emptyGroup(head: Head, state: EngineState): LoadedGroup {
+  return {
+    version: head.version,
+    lineage: head.value.lineage,
+    epoch: 0,
+    manifestKey: null,
+    manifest: undefined,
+    state,
+    chains: new Map(),
+    published: true,
+  };
+}
+
+/**
+ * Loads the state the head's manifest names into `state` (a fresh engine state): every base and
+ * delta is read at once, so a cold load is one round of reads after the manifest.
+ */
+export async function loadCommittedState(
+  reader: CheckpointReader,
+  head: Head,
+  manifestKey: string,
+  manifest: CheckpointManifest,
+  state: EngineState,
+): Promise<LoadedGroup> {
+  const entries = Object.entries(manifest.partitions);
+  const texts = await Promise.all(
+    entries.map(([, p]) => Promise.all([p.state, ...p.deltas].map((key) => reader.text(key)))),
+  );
+  const chains = new Map<string, PartitionChain>();
+  entries.forEach(([id, p], i) => {
+    const [baseText, ...deltaTexts] = texts[i]!;
+    const partition = decodePartition(baseText!);
+    for (const text of deltaTexts) applyDelta(partition, text);
+    state.partitions.set(id, partition);
+    chains.set(id, {
+      image: imageOf(partition),
+      base: p.state,
+      baseBytes: byteLength(baseText!),
+      deltas: p.deltas,
+      deltaBytes: deltaTexts.reduce((sum, text) => sum + byteLength(text), 0),
+    });
+  });
+  state.jobWatermark = watermarkFromJson(manifest.watermark);
+  return {
+    version: head.version,
+    lineage: head.value.lineage,
+    epoch: head.value.epoch,
+    manifestKey,
+    manifest,
+    state,
+    chains,
+    published: false,
+  };
+}
+
+export function byteLength(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
+}

@@ -1,0 +1,95 @@
+/**
+ * A commit group's head: the one small item whose conditional write is the commit point. It
+ * names the group's latest checkpoint manifest. Read and written only through this codec, which
+ * validates what the store returns rather than trusting a cast.
+ */
+import { randomUUID } from 'node:crypto';
+import { FloeError } from '../errors.ts';
+import {
+  ConditionFailedError,
+  type JsonValue,
+  type StateStore,
+  type VersionedItem,
+} from '../stores/state-store.ts';
+import { headKey, headPrefix } from './layout.ts';
+
+/** What the head item of a group holds. */
+export interface HeadValue {
+  /** Random id of the group's history, made before its first commit. */
+  readonly lineage: string;
+  /** 0 until the group's first commit. */
+  readonly epoch: number;
+  /** The latest checkpoint manifest; null until the first commit. */
+  readonly manifest: string | null;
+}
+
+/** A head as read: its version (the compare-and-swap token) and its value. */
+export interface Head {
+  readonly key: string;
+  readonly version: number;
+  readonly value: HeadValue;
+}
+
+export function encodeHead(value: HeadValue): JsonValue {
+  return { lineage: value.lineage, epoch: value.epoch, manifest: value.manifest };
+}
+
+/** Validates a stored head item; a malformed one is an error naming the key, never a silent cast. */
+export function decodeHead(item: VersionedItem): Head {
+  const v = item.value;
+  const ok =
+    typeof v === 'object' &&
+    v !== null &&
+    !Array.isArray(v) &&
+    typeof v.lineage === 'string' &&
+    typeof v.epoch === 'number' &&
+    Number.isSafeInteger(v.epoch) &&
+    v.epoch >= 0 &&
+    (v.manifest === null || typeof v.manifest === 'string') &&
+    (v.epoch === 0) === (v.manifest === null);
+  if (!ok) {
+    throw new FloeError(
+      `Head item ${item.key} (version ${item.version}) is not a Floe commit head: expected {lineage, epoch, manifest}, got ${JSON.stringify(v).slice(0, 200)}. Another program wrote to Floe's state store under this key; give this job its own table or prefix.`,
+    );
+  }
+  const { lineage, epoch, manifest } = v as unknown as HeadValue;
+  return { key: item.key, version: item.version, value: { lineage, epoch, manifest } };
+}
+
+/** Every head of a job, with its group name. */
+export async function listHeads(store: StateStore, jobId: string): Promise<{ group: string; head: Head }[]> {
+  const prefix = headPrefix(jobId);
+  const items = await store.list(prefix);
+  return items.map((item) => ({ group: item.key.slice(prefix.length), head: decodeHead(item) }));
+}
+
+/**
+ * Reads a group's head, creating it (with the lineage of the group's history) before its first
+ * commit: of concurrent first invocations one creates it and all use its lineage, so every data
+ * file a first attempt stages carries the lineage cleanup looks for.
+ */
+export async function readOrCreateHead(store: StateStore, jobId: string, group: string): Promise<Head> {
+  const key = headKey(jobId, group);
+  const existing = await store.get(key);
+  if (existing !== undefined) return decodeHead(existing);
+  const value: HeadValue = { lineage: randomUUID(), epoch: 0, manifest: null };
+  try {
+    return decodeHead(await store.put(key, encodeHead(value), { absent: true }));
+  } catch (error) {
+    if (!(error instanceof ConditionFailedError)) throw error;
+    const created = await store.get(key);
+    if (created === undefined) throw error;
+    return decodeHead(created);
+  }
+}
+
+/** The commit point: moves the head to `value` if it still has version `expectedVersion`. */
+export async function writeHead(
+  store: StateStore,
+  jobId: string,
+  group: string,
+  value: HeadValue,
+  expectedVersion: number,
+): Promise<Head> {
+  return decodeHead(await store.put(headKey(jobId, group), encodeHead(value), { expectedVersion }));
+}

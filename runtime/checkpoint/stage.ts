@@ -1,0 +1,151 @@
+/**
+ * Steps 3 and 4 of a commit: stage a batch's outputs and state under names unique to the attempt,
+ * then write the immutable checkpoint manifest that names them. Nothing here is visible to a
+ * reader until the head names the manifest.
+ */
+import type { BatchResult } from '../engine/batch-result.ts';
+import { encodePartition } from '../engine/state-codec.ts';
+import type { DataFile } from '../iceberg/data-file.ts';
+import { writeDataFile } from '../iceberg/data-file.ts';
+import { dataFileKey } from '../iceberg/table-layout.ts';
+import type { Columns, RowOf, Table } from '../sink/table.ts';
+import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
+import type { ChangedPartition, LoadedGroup, PartitionChain } from './committed-state.ts';
+import { dataFileName, manifestKey, snapshotIdFor, stateDeltaKey, stateKey } from './layout.ts';
+import {
+  addCounts,
+  type CheckpointManifest,
+  encodeManifest,
+  type PartitionCheckpoint,
+  type TablePublish,
+  watermarkToJson,
+  zeroCounts,
+} from './manifest.ts';
+import { countsOf } from './outcome.ts';
+import { deadLetterRow, lateRow } from './side-outputs.ts';
+import { shouldWriteBase } from './state-delta.ts';
+
+/** The three tables a job writes. */
+export interface JobTables {
+  readonly rows: Table<Columns>;
+  readonly late: Table<Columns>;
+  readonly deadLetters: Table<Columns>;
+}
+
+export interface StageInput<Row> {
+  readonly jobId: string;
+  readonly group: string;
+  readonly loaded: LoadedGroup;
+  readonly result: BatchResult<Row>;
+  readonly changed: readonly ChangedPartition[];
+  readonly drained: boolean;
+  readonly processingTime: number;
+  readonly attempt: string;
+  /** Wall clock, read when the manifest is made (its createdAt). */
+  readonly clock: () => number;
+  readonly maxDeltas: number;
+}
+
+/** A staged checkpoint: the manifest written, not yet committed. */
+export interface StagedCheckpoint {
+  readonly key: string;
+  readonly manifest: CheckpointManifest;
+  /** Each partition's chain once this checkpoint commits. */
+  readonly chains: Map<string, PartitionChain>;
+}
+
+export async function stageCheckpoint<Row>(
+  stores: CheckpointStores,
+  tables: JobTables,
+  input: StageInput<Row>,
+): Promise<StagedCheckpoint> {
+  const { jobId, group, loaded, result, attempt } = input;
+  const epoch = loaded.epoch + 1;
+  const outputs: { table: Table<Columns>; output: TablePublish['output']; rows: RowOf<Columns>[] }[] = [
+    { table: tables.rows, output: 'rows', rows: result.rows.map((r) => r.row as RowOf<Columns>) },
+    { table: tables.late, output: 'late', rows: result.late.map(lateRow) as RowOf<Columns>[] },
+    {
+      table: tables.deadLetters,
+      output: 'dead-letters',
+      rows: result.deadLetters.map(deadLetterRow) as RowOf<Columns>[],
+    },
+  ];
+  const fileName = dataFileName(jobId, group, loaded.lineage, epoch, attempt);
+  const encoder = new TextEncoder();
+  // Each changed partition's next chain: a delta on its committed one, or a new base.
+  const chains = new Map(loaded.chains);
+  const staged = input.changed.map(({ id, diff }) => {
+    const chain = loaded.chains.get(id);
+    const delta = encoder.encode(diff.text);
+    const sinceBase = chain && { ...chain, deltaCount: chain.deltas.length };
+    if (chain !== undefined && !shouldWriteBase(sinceBase, delta.length, input.maxDeltas)) {
+      const key = stateDeltaKey(jobId, group, id, epoch, attempt);
+      chains.set(id, {
+        ...chain,
+        image: diff.image,
+        deltas: [...chain.deltas, key],
+        deltaBytes: chain.deltaBytes + delta.length,
+      });
+      return { key, bytes: delta };
+    }
+    const key = stateKey(jobId, group, id, epoch, attempt);
+    const bytes = encoder.encode(encodePartition(loaded.state.partitions.get(id)!));
+    chains.set(id, { image: diff.image, base: key, baseBytes: bytes.length, deltas: [], deltaBytes: 0 });
+    return { key, bytes };
+  });
+  const [files] = await Promise.all([
+    Promise.all(
+      outputs.map(async (o): Promise<TablePublish | undefined> => {
+        if (o.rows.length === 0) return undefined;
+        const file: DataFile = await writeDataFile(
+          stores.warehouse,
+          o.table,
+          o.rows,
+          dataFileKey(o.table.name, fileName),
+        );
+        return {
+          table: o.table.name,
+          output: o.output,
+          snapshotId: snapshotIdFor(loaded.lineage, group, epoch, o.table.name).toString(),
+          files: [file],
+          records: o.rows.length,
+        };
+      }),
+    ),
+    Promise.all(staged.map((o) => stores.checkpoints.put(o.key, o.bytes, { ifNoneMatch: '*' }))),
+  ]);
+  const publishes = files.filter((f): f is TablePublish => f !== undefined);
+
+  const partitions: Record<string, PartitionCheckpoint> = {};
+  for (const [id, p] of loaded.state.partitions) {
+    const chain = chains.get(id)!;
+    partitions[id] = {
+      offset: p.offset,
+      watermark: watermarkToJson(p.watermark),
+      idle: p.idle,
+      state: chain.base,
+      deltas: chain.deltas,
+    };
+  }
+  const counts = countsOf(result.metrics);
+  const key = manifestKey(jobId, group, epoch, attempt);
+  const manifest: CheckpointManifest = {
+    format: 1,
+    job: jobId,
+    group,
+    lineage: loaded.lineage,
+    epoch,
+    attempt,
+    createdAt: input.clock(),
+    processingTime: input.processingTime,
+    previous: loaded.manifestKey,
+    watermark: watermarkToJson(loaded.state.jobWatermark),
+    drained: input.drained || loaded.manifest?.drained === true,
+    partitions,
+    publishes,
+    counts,
+    totals: addCounts(loaded.manifest?.totals ?? zeroCounts(), counts),
+  };
+  await stores.checkpoints.put(key, encodeManifest(manifest), { ifNoneMatch: '*' });
+  return { key, manifest, chains };
+}
