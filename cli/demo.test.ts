@@ -1,13 +1,29 @@
+import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXAMPLE_JOBS, type ExampleName } from '../examples/index.ts';
 import type { Bid } from '../examples/nexmark/bid.ts';
 import { floe } from '../test/support/floe-cli.ts';
 import { canonicalRows, readRunTables } from '../test/support/iceberg-tables.ts';
 import { EXAMPLE_REFERENCES } from '../test/support/nexmark-reference.ts';
+
+const PROJECT = join(import.meta.dirname, '..');
+
+/** Runs a command line with sh from the project root, `$NODE` and `$FLOE` naming this Node and bin/floe.js. */
+async function sh(line: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env = { ...process.env, NODE: process.execPath, FLOE: join(PROJECT, 'bin', 'floe.js') };
+  try {
+    const { stdout, stderr } = await promisify(execFile)('sh', ['-c', line], { cwd: PROJECT, env });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
 
 const scratch = mkdtempSync(join(tmpdir(), 'floe-demo-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -40,9 +56,25 @@ describe('floe demo (npm start)', () => {
     expect(
       stdout.split('\n').filter((line) => / commits, [1-9][\d,]* rows, 0 late, 0 dead letters/.test(line)),
     ).toHaveLength(5);
-    expect(stdout).toContain(`Tables: 5 Iceberg tables in ${dir}.`);
+    expect(stdout).toContain(`Tables: 5 Iceberg tables in ${dir}: `);
     expect(stdout).toContain(`npx floe tables --dir ${dir}`);
     expect(stdout).toContain('StaticTable.from_metadata(');
+
+    // It ends with a floe query command that works as printed, from the project root.
+    const command = stdout.trimEnd().split('\n').at(-1)!.trim();
+    expect(command).toMatch(/^npx floe query "select \* from nexmark\.hot_items .*" --dir /);
+    const query = await sh(command.replace(/^npx floe /, '"$NODE" "$FLOE" '));
+    expect(query.code, query.stderr).toBe(0);
+    expect(query.stdout).toMatch(/^ {2}auction +window_start +window_end +bids\n/);
+    expect(query.stdout.trimEnd().split('\n').at(-1)).toBe('(5 rows)');
+  });
+
+  it('runs again in the directory it wrote (npm start twice)', async () => {
+    const dir = join(scratch, 'again');
+    for (let i = 0; i < 2; i++) {
+      const { code, stderr } = await floe('demo', '--bids', '10', '--dir', dir);
+      expect(code, stderr).toBe(0);
+    }
   });
 
   it('refuses to wipe a --dir that holds files it did not write', async () => {

@@ -7,8 +7,8 @@ import { generateBids } from '../examples/nexmark/generator.ts';
 import type { Job } from '../runtime/job/job.ts';
 import type { CatalogTable } from '../runtime/stores/catalog.ts';
 import type { StatusStream } from './progress.ts';
-import { formatTime, renderTable } from './render.ts';
-import { openRunInput, readingHints, runJob } from './run.ts';
+import { formatTime, queryCommand, renderTable, shellWord } from './render.ts';
+import { openRunInput, runJob } from './run.ts';
 import { UsageError } from './usage-error.ts';
 
 export interface DemoOptions {
@@ -31,7 +31,15 @@ export interface DemoOptions {
 export const DEMO_DEFAULTS = { bids: 20_000, partitions: 4, batchSize: 500, seed: 42, dir: '.floe/demo' };
 
 /** What the demo leaves in its directory besides the run's own files; a directory with other things is not wiped. */
-const DEMO_FILES = new Set(['bids.jsonl', 'run.json', 'catalog', 'warehouse', 'state', 'checkpoints']);
+const DEMO_FILES = new Set([
+  'bids.jsonl',
+  'run.json',
+  'jobs',
+  'catalog',
+  'warehouse',
+  'state',
+  'checkpoints',
+]);
 
 /**
  * `npm start`: generates Nexmark bids into a JSON lines file and runs every example job over it
@@ -68,7 +76,7 @@ export async function demo(
   out('Each example runs through its Lambda handler, as `floe run` does.\n');
 
   let firstTable: CatalogTable | undefined;
-  let tableCount = 0;
+  const tableNames: string[] = [];
   for (const [name, job] of Object.entries(EXAMPLE_JOBS) as [string, Job<unknown>][]) {
     const rows: Record<string, unknown>[] = [];
     const report = await runJob(job, input, {
@@ -79,7 +87,7 @@ export async function demo(
       },
     });
     firstTable ??= report.tables.find((t) => t.name === report.tableNames.rows);
-    tableCount += report.tables.length;
+    tableNames.push(...report.tables.map((t) => t.name));
 
     out(`== ${name} -> ${job.plan.table.name}`);
     out(
@@ -93,12 +101,29 @@ export async function demo(
     out('');
   }
 
-  out(`Tables: ${tableCount} Iceberg tables in ${dir}.`);
-  if (firstTable !== undefined) out(readingHints(dir, firstTable));
+  out(`Tables: ${tableNames.length} Iceberg tables in ${dir}: ${tableNames.join(', ')}.`);
+  out(`  npx floe tables --dir ${shellWord(dir)}    (each table with its current metadata file)`);
+  if (firstTable !== undefined) {
+    out(
+      `  python -c "from pyiceberg.table import StaticTable; print(StaticTable.from_metadata('${firstTable.metadataLocation}').scan().to_arrow())"`,
+    );
+  }
   out(`\nRun one example yourself (resumes after a crash; run it twice to see "already complete"):`);
   out(`  npx floe run examples/hot-items.ts --input ${path} --key auction --partitions ${partitions}`);
   out('Or one Lambda test event (with a malformed record that becomes a dead letter):');
   out('  npx floe invoke examples/bids-per-auction.ts --event examples/events/msk-bids.json');
+  out(
+    `\nQuery the tables with SQL (DuckDB; add --json for JSON lines), e.g. the latest windows' hottest items:`,
+  );
+  out(`  ${queryCommand(demoQuery(tableNames), dir)}`);
+}
+
+/** The query the demo suggests: the hot items of the latest windows, or any table's first rows. */
+export function demoQuery(tableNames: readonly string[]): string {
+  const hotItems = EXAMPLE_JOBS['hot-items'].plan.table.name;
+  return tableNames.includes(hotItems)
+    ? `select * from ${hotItems} order by window_end desc, bids desc limit 5`
+    : `select * from ${tableNames[0] ?? 'information_schema.tables'} limit 5`;
 }
 
 /** Empties the demo directory, so the demo always runs in full; refuses a directory holding other things. */

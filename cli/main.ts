@@ -22,6 +22,10 @@ Commands:
       [--dir DIR]                    Where state and outputs go (default .floe/<job name>)
       [--drain]                      End the input: fire every open window
       [--json]                       Print the result as JSON
+  query "<SQL>"                      SQL (DuckDB) over a run's Iceberg tables, named as in the catalog,
+                                     e.g. floe query "select * from nexmark.hot_items limit 5"
+      [--dir DIR]                    Run directory (default: the only one in .floe/demo, .floe/run/*)
+      [--json]                       One JSON object per row (JSON lines)
   tables --dir DIR [--json]          List a run's Iceberg tables and their current metadata files
   help                               Show this help`;
 
@@ -106,6 +110,19 @@ async function main(argv: readonly string[]): Promise<void> {
       await tables({ dir: values.dir, json: values.json === true }, write);
       return;
     }
+    case 'query': {
+      const { values, positionals } = parse(rest, { dir: { type: 'string' }, json: { type: 'boolean' } });
+      if (positionals.length !== 1 || positionals[0]!.trim() === '')
+        throw new UsageError(
+          'query takes one SQL statement in quotes, e.g. floe query "select * from nexmark.hot_items limit 5"',
+        );
+      const { query } = await import('./query.ts');
+      await query(
+        { sql: positionals[0]!, dir: values.dir as string | undefined, json: values.json === true },
+        write,
+      );
+      return;
+    }
     case 'demo': {
       const { values, positionals } = parse(rest, {
         bids: { type: 'string' },
@@ -130,7 +147,7 @@ async function main(argv: readonly string[]): Promise<void> {
       return;
     }
     default:
-      throw new UsageError(`Unknown command "${command}". Commands: demo, run, invoke, tables, help.`);
+      throw new UsageError(`Unknown command "${command}". Commands: demo, run, invoke, query, tables, help.`);
   }
 }
 

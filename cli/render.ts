@@ -17,12 +17,16 @@ export function formatCell(value: unknown, column: string): string {
   return String(value);
 }
 
+/**
+ * Rows as aligned columns, at most `limit` of them followed by "... N more". With `columns`, an
+ * empty list still shows its header; without, it is "(none)".
+ */
 export function renderTable(
   rows: readonly Record<string, unknown>[],
   limit = Number.POSITIVE_INFINITY,
+  columns: readonly string[] | undefined = rows[0] === undefined ? undefined : Object.keys(rows[0]),
 ): string {
-  if (rows.length === 0) return '  (none)';
-  const columns = Object.keys(rows[0]!);
+  if (columns === undefined || columns.length === 0) return '  (none)';
   const shown = rows.slice(0, limit).map((row) => columns.map((c) => formatCell(row[c], c)));
   const widths = columns.map((c, i) => Math.max(c.length, ...shown.map((r) => r[i]!.length)));
   const line = (cells: readonly string[]) =>
@@ -30,6 +34,16 @@ export function renderTable(
   const out = [line(columns), line(widths.map((w) => '-'.repeat(w))), ...shown.map(line)];
   if (rows.length > shown.length) out.push(`  ... ${rows.length - shown.length} more`);
   return out.join('\n');
+}
+
+/** A `floe query` command line to copy, run from the working directory. */
+export function queryCommand(sql: string, dir: string): string {
+  return `npx floe query "${sql}" --dir ${shellWord(dir)}`;
+}
+
+/** A word for a POSIX shell: as is when plain, else single-quoted. */
+export function shellWord(word: string): string {
+  return /^[\w./:@%+=,-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 export function renderLate(late: readonly LateRecord[]): string {

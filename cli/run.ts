@@ -8,8 +8,7 @@
  * `<dir>/run.json` and checked on every start) and the commit protocol skips what is committed.
  */
 import { mkdir, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, dirname, join, resolve } from 'node:path';
 import { createExclusive, errorCode } from '../adapters/local/durable-file.ts';
 import { localCheckpointStores, runDirectory } from '../adapters/local/run-directory.ts';
 import { createHandler } from '../functions/handler.ts';
@@ -29,7 +28,7 @@ import type { CatalogTable } from '../runtime/stores/catalog.ts';
 import { type JsonLinesTopic, jsonLinesTopic, topicNameOf, topicNameProblem } from './jsonl-topic.ts';
 import { loadJob } from './load-job.ts';
 import { StatusLine, type StatusStream } from './progress.ts';
-import { formatTime, renderTable } from './render.ts';
+import { formatTime, queryCommand, renderTable, shellWord } from './render.ts';
 import { UsageError } from './usage-error.ts';
 
 /**
@@ -521,20 +520,14 @@ export function renderReport(r: RunReport, topic?: JsonLinesTopic): string {
   return lines.join('\n');
 }
 
-/** How to read a run's tables: floe, pyiceberg, DuckDB. */
+/** How to read a run's tables: `floe query` (DuckDB, installed with Floe), `floe tables`, pyiceberg. */
 export function readingHints(dir: string, table: CatalogTable): string {
-  const data = join(dirname(dirname(fileURLToPath(table.metadataLocation))), 'data', '*.parquet');
   return [
     'Read them:',
-    `  npx floe tables --dir ${dir}`,
+    `  ${queryCommand(`select * from ${table.name} limit 10`, dir)}`,
+    `  npx floe tables --dir ${shellWord(dir)}`,
     `  python -c "from pyiceberg.table import StaticTable; print(StaticTable.from_metadata('${table.metadataLocation}').scan().to_arrow())"`,
-    `  duckdb -c "SELECT * FROM '${shortPath(data)}' LIMIT 10"`,
   ].join('\n');
-}
-
-function shortPath(path: string): string {
-  const rel = relative(process.cwd(), path);
-  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
 }
 
 function inRange(flag: string, value: number, max: number): number {

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { runDirectory } from '../adapters/local/run-directory.ts';
-import { renderTable } from './render.ts';
+import { queryCommand, renderTable } from './render.ts';
 import { UsageError } from './usage-error.ts';
 
 /** `floe tables --dir DIR [--json]`: the Iceberg tables of a run and their current metadata files. */
@@ -17,6 +17,7 @@ export async function tables(
   out(`Tables in ${options.dir} (${list.length}):`);
   out(renderTable(list.map(({ name, metadataLocation }) => ({ table: name, metadata: metadataLocation }))));
   if (list.length > 0) {
-    out('\nRead one with pyiceberg: StaticTable.from_metadata("<metadata>").scan().to_arrow()');
+    out(`\nRead one with SQL: ${queryCommand(`select * from ${list[0]!.name} limit 10`, options.dir)}`);
+    out('Or with pyiceberg: StaticTable.from_metadata("<metadata>").scan().to_arrow()');
   }
 }

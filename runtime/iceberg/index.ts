@@ -18,3 +18,4 @@ export { decodeManifestList, type ManifestFile } from './manifest-list.ts';
 export { type IcebergField, type IcebergSchema, icebergSchema } from './schema.ts';
 export { dataFileKey, tableKeyPrefix } from './table-layout.ts';
 export { parseTableMetadata, type Snapshot, type TableMetadata } from './table-metadata.ts';
+export { scanTable, type TableScan } from './table-scan.ts';

@@ -14,8 +14,13 @@ export interface CliResult {
 
 /** Runs the real `floe` command in a child process, from the project root, and never throws. */
 export async function floe(...args: string[]): Promise<CliResult> {
+  return floeIn(PROJECT, ...args);
+}
+
+/** Runs the real `floe` command in a child process from the directory `cwd`, and never throws. */
+export async function floeIn(cwd: string, ...args: string[]): Promise<CliResult> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [FLOE, ...args], { cwd: PROJECT });
+    const { stdout, stderr } = await run(process.execPath, [FLOE, ...args], { cwd });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };

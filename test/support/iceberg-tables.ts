@@ -3,16 +3,14 @@
  * (for example a run killed with SIGKILL and resumed against an uninterrupted run).
  *
  * It follows the table as any Iceberg reader does: catalog pointer → metadata → current
- * snapshot's manifest list → manifests (live entries only) → Parquet data files, and reads the
- * data with hyparquet, not with the writer's code, so that it checks what was written rather than
- * what the writer believes it wrote.
+ * snapshot's manifest list → manifests (live entries only) → Parquet data files (that walk is
+ * runtime/iceberg/table-scan.ts, shared with `floe query`), and reads the data with hyparquet,
+ * not with the writer's code, so that it checks what was written rather than what the writer
+ * believes it wrote.
  */
 import { type ParquetParsers, parquetReadObjects } from 'hyparquet';
-import type { LocalObjectStore } from '../../adapters/local/local-object-store.ts';
 import { runDirectory } from '../../adapters/local/run-directory.ts';
-import { loadTable } from '../../runtime/iceberg/append-files.ts';
-import { decodeManifest } from '../../runtime/iceberg/manifest.ts';
-import { decodeManifestList } from '../../runtime/iceberg/manifest-list.ts';
+import { keyInStore, scanTable } from '../../runtime/iceberg/table-scan.ts';
 
 export interface TableContents {
   /** `namespace.name`. */
@@ -25,9 +23,6 @@ export interface TableContents {
   files: string[];
 }
 
-/** Manifest entry status: 0 existing, 1 added, 2 deleted. */
-const DELETED = 2;
-
 /** Reads the current snapshot of every table in a run directory (runDirectory(dir).catalog / .warehouse). */
 export async function readRunTables(dir: string): Promise<Map<string, TableContents>> {
   const { catalog } = runDirectory(dir);
@@ -39,52 +34,28 @@ export async function readRunTables(dir: string): Promise<Map<string, TableConte
 /** Reads one table's current snapshot: all data files listed in its live manifests, rows in file order. */
 export async function readTable(dir: string, name: string): Promise<TableContents> {
   const { catalog, warehouse } = runDirectory(dir);
-  const loaded = await loadTable(catalog, warehouse, name);
-  if (loaded === undefined) {
+  const scan = await scanTable(catalog, warehouse, name);
+  if (scan === undefined) {
     const known = (await catalog.listTables()).map((t) => t.name);
     throw new Error(
       `Table ${name} does not exist in run directory ${dir} (tables: ${known.length > 0 ? known.join(', ') : 'none'}).`,
     );
   }
-  const { metadata } = loaded;
+  const { metadata } = scan;
   const contents: TableContents = { name, snapshots: metadata.snapshots.length, rows: [], files: [] };
-  if (metadata.currentSnapshotId === undefined) return contents;
-  const snapshot = metadata.snapshots.find((s) => s.snapshotId === metadata.currentSnapshotId);
-  if (snapshot === undefined) {
-    throw new Error(`Table ${name}: current snapshot ${metadata.currentSnapshotId} is not listed.`);
-  }
   const timestampColumns = timestampColumnsOf(name, metadata.currentSchema);
-
-  const manifests = decodeManifestList(await getObject(warehouse, name, snapshot.manifestList))
-    // Commit order: a list names the newest manifest first.
-    .map((manifest, index) => ({ manifest, index }))
-    .sort((a, b) =>
-      a.manifest.sequenceNumber === b.manifest.sequenceNumber
-        ? a.index - b.index
-        : a.manifest.sequenceNumber < b.manifest.sequenceNumber
-          ? -1
-          : 1,
-    );
-  for (const { manifest } of manifests) {
-    if (manifest.content !== 0) {
+  for (const { filePath, recordCount } of scan.files) {
+    const key = keyInStore(warehouse, name, filePath);
+    const bytes = await warehouse.get(key);
+    if (bytes === undefined) throw new Error(`Table ${name}: ${filePath} is listed but does not exist.`);
+    const rows = await readParquet(bytes, timestampColumns);
+    if (rows.length !== recordCount) {
       throw new Error(
-        `Table ${name}: delete manifest ${manifest.manifestPath} is not supported by this reader.`,
+        `Table ${name}: ${filePath} holds ${rows.length} rows but its manifest says ${recordCount}.`,
       );
     }
-    const { entries } = decodeManifest(await getObject(warehouse, name, manifest.manifestPath));
-    for (const entry of entries) {
-      if (entry.status === DELETED) continue;
-      const { filePath, recordCount } = entry.dataFile;
-      const key = keyOf(warehouse, name, filePath);
-      const rows = await readParquet(await getObject(warehouse, name, filePath), timestampColumns);
-      if (rows.length !== recordCount) {
-        throw new Error(
-          `Table ${name}: ${filePath} holds ${rows.length} rows but its manifest says ${recordCount}.`,
-        );
-      }
-      contents.files.push(key);
-      contents.rows.push(...rows);
-    }
+    contents.files.push(key);
+    contents.rows.push(...rows);
   }
   return contents;
 }
@@ -159,16 +130,4 @@ function timestampColumnsOf(table: string, schema: Record<string, unknown>): Set
     }
   }
   return names;
-}
-
-function keyOf(store: LocalObjectStore, table: string, uri: string): string {
-  const key = store.keyOf(uri);
-  if (key === undefined) throw new Error(`Table ${table}: ${uri} is outside ${String(store)}.`);
-  return key;
-}
-
-async function getObject(store: LocalObjectStore, table: string, uri: string): Promise<Uint8Array> {
-  const bytes = await store.get(keyOf(store, table, uri));
-  if (bytes === undefined) throw new Error(`Table ${table}: ${uri} is listed but does not exist.`);
-  return bytes;
 }
