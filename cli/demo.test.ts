@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXAMPLE_JOBS, type ExampleName } from '../examples/index.ts';
 import type { Bid } from '../examples/nexmark/bid.ts';
+import { removeScratch } from '../test/support/cleanup.ts';
 import { floe } from '../test/support/floe-cli.ts';
 import { canonicalRows, readRunTables } from '../test/support/iceberg-tables.ts';
 import { EXAMPLE_REFERENCES } from '../test/support/nexmark-reference.ts';
@@ -26,7 +27,7 @@ async function sh(line: string): Promise<{ code: number; stdout: string; stderr:
 }
 
 const scratch = mkdtempSync(join(tmpdir(), 'floe-demo-'));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+afterAll(() => removeScratch(scratch));
 
 describe('floe demo (npm start)', () => {
   it('runs every example over the generated bids into Iceberg tables holding exactly the right rows', async () => {

@@ -1,7 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { removeScratch } from '../test/support/cleanup.ts';
 import { floe } from '../test/support/floe-cli.ts';
 import { canonicalRows, readRunTables, readTable } from '../test/support/iceberg-tables.ts';
 
@@ -14,7 +15,7 @@ describe('floe invoke', () => {
     dir = await mkdtemp(join(tmpdir(), 'floe-invoke-'));
   });
   afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
+    await removeScratch(dir);
   });
 
   it('prints the rows of an MSK test event and turns the malformed record into a dead letter', async () => {

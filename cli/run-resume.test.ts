@@ -3,7 +3,7 @@
  * of an uninterrupted run, also after a pause longer than the idleness timeout, and a changed
  * job definition is refused instead of mixed into committed state.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,11 +11,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { partitionForKey } from '../runtime/event-source-mapping/partitioner.ts';
 import { count, job, json, TumblingEventTimeWindows, table, WatermarkStrategy } from '../runtime/index.ts';
 import type { Job } from '../runtime/job/job.ts';
+import { removeScratch } from '../test/support/cleanup.ts';
 import { readRunTables } from '../test/support/iceberg-tables.ts';
 import { openRunInput, runJob } from './run.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'floe-run-resume-'));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+afterAll(() => removeScratch(scratch));
 
 interface Reading {
   readonly k: string;
@@ -94,7 +95,7 @@ describe('floe run, resumed', () => {
     // not idle in the first batch after the restart (partition 0 only), so the job watermark
     // waits for it and its next record lands in its window, not in the late table.
     expect(await tables(resumed)).toEqual(await tables(clean));
-  }, 30_000);
+  });
 
   it('refuses to resume a run directory with a changed job definition, as it refuses changed flags', async () => {
     const dir = join(scratch, 'changed-job');

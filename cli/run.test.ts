@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import bidsPerAuction from '../examples/bids-per-auction.ts';
 import { generateBids } from '../examples/nexmark/generator.ts';
 import { CheckpointedProcessor } from '../runtime/checkpoint/checkpointed-processor.ts';
 import { partitionForKey } from '../runtime/event-source-mapping/partitioner.ts';
+import { removeScratch, track } from '../test/support/cleanup.ts';
 import { floe } from '../test/support/floe-cli.ts';
 import { canonicalRows, readTable } from '../test/support/iceberg-tables.ts';
 import { EXAMPLE_REFERENCES } from '../test/support/nexmark-reference.ts';
@@ -22,7 +23,7 @@ const ROWS = 'nexmark.bids_per_auction';
 const DEAD_LETTERS = 'nexmark.bids_per_auction_dead_letters';
 
 const scratch = mkdtempSync(join(tmpdir(), 'floe-run-'));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+afterAll(() => removeScratch(scratch));
 
 // 1,500 bids over 30 auctions: 3 partitions by auction, 30 events of 50 records, 90 commits.
 const bids = generateBids({ seed: 5, count: 1_500, eventsPerSecond: 50, auctions: 30, bidders: 40 });
@@ -96,14 +97,20 @@ describe('floe run', () => {
 
   it('resumes from the last commit after kill -9 and ends with the tables of an uninterrupted run', async () => {
     const crashed = join(scratch, 'crashed');
-    const child = spawn(process.execPath, [FLOE, ...runArgs(crashed)], { cwd: PROJECT, stdio: 'ignore' });
+    const child = track(
+      spawn(process.execPath, [FLOE, ...runArgs(crashed)], { cwd: PROJECT, stdio: 'ignore' }),
+    );
+    let running = true;
     const exited = new Promise<NodeJS.Signals | null>((resolve) =>
-      child.on('exit', (_code, signal) => resolve(signal)),
+      child.on('exit', (_code, signal) => {
+        running = false;
+        resolve(signal);
+      }),
     );
     // Kill once every partition has committed a few batches, well before the end.
     const progress = () =>
       new CheckpointedProcessor(bidsPerAuction, { stores: localCheckpointStores(crashed) }).committed();
-    for (;;) {
+    while (running) {
       const { offsets } = await progress().catch(() => ({ offsets: new Map<string, number>() }));
       if (offsets.size === 3 && [...offsets.values()].every((offset) => offset >= 60)) break;
       await sleep(10);

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import { runDirectory } from '../adapters/local/run-directory.ts';
 import { bidsPerAuction } from '../examples/bids-per-auction.ts';
 import { maxPrice } from '../examples/max-price.ts';
 import { appendFiles, dataFileKey, writeDataFile } from '../runtime/iceberg/index.ts';
+import { removeScratch } from '../test/support/cleanup.ts';
 import { floe } from '../test/support/floe-cli.ts';
 
 describe('floe tables', () => {
@@ -14,7 +15,7 @@ describe('floe tables', () => {
     dir = await mkdtemp(join(tmpdir(), 'floe-tables-'));
   });
   afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
+    await removeScratch(dir);
   });
 
   it('lists each table of a run directory with its current metadata file, as JSON', async () => {

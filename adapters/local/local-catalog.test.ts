@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { removeScratch, track } from '../../test/support/cleanup.ts';
 import { LocalCatalog } from './local-catalog.ts';
 
 let dir: string;
@@ -14,7 +15,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+  await removeScratch(dir);
 });
 
 describe('LocalCatalog', () => {
@@ -71,9 +72,11 @@ describe('LocalCatalog', () => {
     `;
     const run = (id: string) =>
       new Promise<string[]>((resolve, reject) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', worker(id)], {
-          stdio: ['ignore', 'pipe', 'inherit'],
-        });
+        const child = track(
+          spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', worker(id)], {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          }),
+        );
         let out = '';
         child.stdout.on('data', (chunk: Buffer) => {
           out += chunk.toString();
@@ -90,7 +93,7 @@ describe('LocalCatalog', () => {
     expect(history[0]).toBe('start');
     expect(history.filter((l) => l.startsWith('a-'))).toEqual(a);
     expect(history.filter((l) => l.startsWith('b-'))).toEqual(b);
-  }, 60_000);
+  });
 
   it('lists tables with their current metadata location, sorted by name', async () => {
     await catalog.compareAndSwap('ns.b', undefined, 'file:///b/1');

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PreconditionFailedError } from '../../runtime/stores/object-store.ts';
+import { removeScratch, track } from '../../test/support/cleanup.ts';
 import { TEMP_PREFIX } from './durable-file.ts';
 import { LocalObjectStore } from './local-object-store.ts';
 
@@ -22,7 +23,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  await rm(root, { recursive: true, force: true });
+  await removeScratch(root);
 });
 
 async function listNames(prefix: string): Promise<string[]> {
@@ -134,9 +135,11 @@ describe('LocalObjectStore', () => {
       }
     `;
     for (const delayMs of [5, 40, 120]) {
-      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
+      const child = track(
+        spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        }),
+      );
       await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
       await new Promise((resolve) => setTimeout(resolve, delayMs));
       child.kill('SIGKILL');
@@ -155,5 +158,5 @@ describe('LocalObjectStore', () => {
     // The kills may leave temporary files behind; they are the only names besides real objects.
     const names = await readdir(join(root, 'objects'));
     expect(names.filter((name) => !name.startsWith(TEMP_PREFIX)).sort()).toEqual(await listNames('objects/'));
-  }, 60_000);
+  });
 });

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConditionFailedError } from '../../runtime/stores/state-store.ts';
+import { removeScratch, track } from '../../test/support/cleanup.ts';
 import { itemDirName, KEEP_VERSIONS, LocalStateStore } from './local-state-store.ts';
 
 const storeModule = fileURLToPath(new URL('./local-state-store.ts', import.meta.url));
@@ -19,7 +20,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  await rm(root, { recursive: true, force: true });
+  await removeScratch(root);
 });
 
 async function conditionError(promise: Promise<unknown>): Promise<ConditionFailedError> {
@@ -38,7 +39,9 @@ function runScript(source: string, name: string): { done: Promise<number | null>
   const done = writeFile(path, source).then(
     () =>
       new Promise<number | null>((resolveDone, reject) => {
-        child = spawn(process.execPath, ['--import', 'tsx', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+        child = track(
+          spawn(process.execPath, ['--import', 'tsx', path], { stdio: ['ignore', 'ignore', 'pipe'] }),
+        );
         let stderr = '';
         child.stderr?.on('data', (chunk: Buffer) => {
           stderr += chunk.toString();
@@ -184,7 +187,7 @@ for (let done = 0; done < 50; ) {
     const b = runScript(script, 'incr-b.mts');
     expect(await Promise.all([a.done, b.done])).toEqual([0, 0]);
     expect(await store.get('counter')).toEqual({ key: 'counter', version: 100, value: 100 });
-  }, 60_000);
+  });
 
   it('stays readable and consistent after a writer is killed with SIGKILL mid-loop', async () => {
     const script = `
@@ -218,5 +221,5 @@ for (;;) {
     // The store keeps working after the crash.
     const next = await store.put('k', { n: item!.version + 1 }, { expectedVersion: item!.version });
     expect(next.version).toBe(item!.version + 1);
-  }, 60_000);
+  });
 });

@@ -1,9 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalCatalog } from '../../adapters/local/local-catalog.ts';
 import { LocalObjectStore } from '../../adapters/local/local-object-store.ts';
+import { removeScratch } from '../../test/support/cleanup.ts';
 import { readTable } from '../../test/support/iceberg-tables.ts';
 import { table } from '../sink/table.ts';
 import type { Catalog } from '../stores/catalog.ts';
@@ -34,7 +35,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+  await removeScratch(dir);
 });
 
 async function dataFile(name: string, auctions: number[]): Promise<DataFile> {
@@ -372,7 +373,7 @@ describe('a long stream of appends', () => {
     expect(contents.files).toEqual(
       Array.from({ length: 250 }, (_, i) => `nexmark/bids/data/e${i + 1}.parquet`),
     );
-  }, 60_000);
+  });
 
   it('writes the merged manifest as EXISTING entries with their original snapshot ids and sequence numbers', async () => {
     await stream(20, SMALL);
@@ -422,7 +423,7 @@ describe('a long stream of appends', () => {
       [101n, 100],
       [101n, 0],
     ]);
-  }, 60_000);
+  });
 
   it('does not merge when commit.manifest-merge.enabled is false', async () => {
     await stream(12, { ...SMALL, 'commit.manifest-merge.enabled': 'false' });

@@ -1,6 +1,8 @@
 /**
  * The event the Lambda event source mapping delivers for Amazon MSK and self-managed Kafka.
- * Shapes follow the AWS documentation; see shared/anchors.md.
+ * Shapes follow the AWS documentation: the example events in
+ * https://docs.aws.amazon.com/lambda/latest/dg/with-msk.html (Amazon MSK) and
+ * https://docs.aws.amazon.com/lambda/latest/dg/with-kafka.html (self-managed Kafka).
  */
 
 /** One Kafka header as Lambda delivers it: a one-entry object whose value is the raw bytes. */

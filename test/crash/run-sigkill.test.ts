@@ -14,6 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { EXAMPLE_JOBS, type ExampleName } from '../../examples/index.ts';
 import { generateBids } from '../../examples/nexmark/generator.ts';
 import { mulberry32 } from '../../runtime/seeded-random.ts';
+import { removeScratch, track } from '../support/cleanup.ts';
 import { floe } from '../support/floe-cli.ts';
 import { canonicalRows, readRunTables } from '../support/iceberg-tables.ts';
 import { EXAMPLE_REFERENCES } from '../support/nexmark-reference.ts';
@@ -24,7 +25,7 @@ const SEEDS = [1, 2, 3];
 const MAX_KILLS = 3;
 
 const scratch = mkdtempSync(join(tmpdir(), 'floe-crash-'));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+afterAll(() => removeScratch(scratch));
 
 function runArgs(name: string, input: string, dir: string): string[] {
   return [
@@ -50,10 +51,12 @@ function runOrKill(
   killAfterMs: number,
 ): Promise<{ killed: boolean; code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child: ChildProcess = spawn(process.execPath, [FLOE, ...args], {
-      cwd: PROJECT,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child: ChildProcess = track(
+      spawn(process.execPath, [FLOE, ...args], {
+        cwd: PROJECT,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      }),
+    );
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();

@@ -12,7 +12,7 @@
  * in pyiceberg-reader.test.ts: a skipped reader would let a broken table pass.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,6 +29,7 @@ import {
 } from '../../runtime/event-source-mapping/event-builder.ts';
 import { icebergSchema } from '../../runtime/iceberg/schema.ts';
 import type { Job } from '../../runtime/job/job.ts';
+import { removeScratch } from '../support/cleanup.ts';
 import { EXAMPLE_REFERENCES, multiset } from '../support/nexmark-reference.ts';
 import { PYTHON, ROOT, setUpPyiceberg } from './python-readers.ts';
 
@@ -152,10 +153,10 @@ beforeAll(async () => {
     }),
   );
   read = readRuns([...runs.values()].map((r) => r.dir));
-}, 120_000);
+});
 
 afterAll(async () => {
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  await removeScratch(dir);
 });
 
 function tablesOf(key: string) {

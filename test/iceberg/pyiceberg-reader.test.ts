@@ -6,7 +6,7 @@
  * broken table pass.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +21,7 @@ import {
 } from '../../runtime/iceberg/index.ts';
 import { icebergSchema } from '../../runtime/iceberg/schema.ts';
 import { type RowOf, table } from '../../runtime/sink/table.ts';
+import { removeScratch, track } from '../support/cleanup.ts';
 import { readTable as readWithFloeTestReader } from '../support/iceberg-tables.ts';
 import { PYTHON, ROOT, setUpPyiceberg } from './python-readers.ts';
 
@@ -187,7 +188,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  await removeScratch(dir);
 });
 
 describe('a table written by Floe, read by pyiceberg and DuckDB', () => {
@@ -213,7 +214,7 @@ describe('a table written by Floe, read by pyiceberg and DuckDB', () => {
       files.push(file);
     }
     reader = readTable((await catalog.currentMetadataLocation(everything.name))!);
-  }, 120_000);
+  });
 
   it('reads every row of every append with pyiceberg, including negative timestamps, nulls and 53-bit longs', () => {
     expect(reader.pyiceberg.rows.sort(byId)).toEqual(written.map(expected));
@@ -376,12 +377,10 @@ describe('concurrent appenders', () => {
     `;
     const run = (writer: number) =>
       new Promise<number>((resolve, reject) => {
-        const child = spawn(
-          process.execPath,
-          ['--import', 'tsx', '--input-type=module', '-e', worker(writer)],
-          {
+        const child = track(
+          spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', worker(writer)], {
             stdio: ['ignore', 'pipe', 'inherit'],
-          },
+          }),
         );
         let out = '';
         child.stdout.on('data', (chunk: Buffer) => {
@@ -415,7 +414,7 @@ describe('concurrent appenders', () => {
       [1, 2].flatMap((w) => Array.from({ length: perWriter }, (_, s) => `${w}-${s}`)).sort(),
     );
     expect(attempts.reduce((a, b) => a + b)).toBeGreaterThanOrEqual(2 * perWriter);
-  }, 120_000);
+  });
 });
 
 describe('scan planning with the bounds Floe wrote', () => {
@@ -443,7 +442,7 @@ describe('scan planning with the bounds Floe wrote', () => {
     expect(beforeEpoch.files.map((f) => f.split('/').pop())).toEqual(['before-epoch.parquet']);
     expect(beforeEpoch.rows.map((r) => r.id).sort()).toEqual([100, 101]);
     expect(highIds.files.map((f) => f.split('/').pop())).toEqual(['after-epoch.parquet']);
-  }, 60_000);
+  });
 });
 
 describe('delta-encoded integer columns', () => {
@@ -468,7 +467,7 @@ describe('delta-encoded integer columns', () => {
     const want = rows.map((r) => ({ ...r, at: r.at * 1000 }));
     expect(reader.pyiceberg.rows.sort(byId)).toEqual(want);
     expect(reader.duckdb.rows.sort(byId)).toEqual(want);
-  }, 60_000);
+  });
 });
 
 describe('a long stream: snapshot expiry and manifest merging', () => {
@@ -495,7 +494,7 @@ describe('a long stream: snapshot expiry and manifest merging', () => {
     }
     appendMs = performance.now() - started;
     reader = readTable((await catalog.currentMetadataLocation(stream.name))!, 'id >= 245');
-  }, 120_000);
+  });
 
   const expectedRows = Array.from({ length: COMMITS }, (_, i) => ({
     id: i + 1,
@@ -571,5 +570,5 @@ describe('a long stream: snapshot expiry and manifest merging', () => {
     expect(retry.alreadyCommitted).toBe(true);
     const again = readTable((await catalog.currentMetadataLocation(stream.name))!);
     expect(again.pyiceberg.rows).toHaveLength(COMMITS);
-  }, 60_000);
+  });
 });

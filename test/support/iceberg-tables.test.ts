@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { appendFiles } from '../../runtime/iceberg/append-files.ts';
 import { writeDataFile } from '../../runtime/iceberg/data-file.ts';
 import { dataFileKey } from '../../runtime/iceberg/table-layout.ts';
 import { type Columns, type RowOf, type Table, table } from '../../runtime/sink/table.ts';
+import { removeScratch } from './cleanup.ts';
 import { canonicalRows, readRunTables, readTable } from './iceberg-tables.ts';
 
 const bids = table('nexmark.bids', {
@@ -25,7 +26,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+  await removeScratch(dir);
 });
 
 async function append<C extends Columns>(
