@@ -18,9 +18,7 @@ import { newEngineState } from '../runtime/engine/state.ts';
 import { eventBatches, produceToTopic } from '../runtime/event-source-mapping/event-builder.ts';
 import { defaultPartitioner } from '../runtime/event-source-mapping/partitioner.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
-import type { CheckpointStores } from '../runtime/stores/checkpoint-stores.ts';
-import type { ObjectStore } from '../runtime/stores/object-store.ts';
-import type { StateStore } from '../runtime/stores/state-store.ts';
+import { meterRequests } from '../runtime/stores/request-meter.ts';
 
 export interface EndToEndOptions {
   readonly records: number;
@@ -135,80 +133,22 @@ async function countedRun(
   partitions: number,
   dir: string,
 ): Promise<Counts> {
-  const counts: Counts = { requests: 0, bytes: 0, files: 0, commits: 0 };
-  const stores = countingStores(localCheckpointStores(dir), counts);
+  const meter = meterRequests(localCheckpointStores(dir));
   const processor = new CheckpointedProcessor(EXAMPLE_JOBS[name] as never, {
-    stores,
+    stores: meter.stores,
     partitions: Array.from({ length: partitions }, (_, partition) => ({ topic: 'bids', partition })),
   });
-  for (const event of events) counts.commits += (await processor.process(event)).commits.length;
-  counts.commits += (await processor.drain()).commits.length;
+  let commits = 0;
+  for (const event of events) commits += (await processor.process(event)).commits.length;
+  commits += (await processor.drain()).commits.length;
   await processor.cleanup();
-  return counts;
-}
-
-/** Counts every request, and the bytes and objects written, of the stores a commit uses. */
-function countingStores(stores: CheckpointStores, counts: Counts): CheckpointStores {
-  const objects = (store: ObjectStore): ObjectStore => ({
-    put: async (key, bytes, options) => {
-      counts.requests++;
-      counts.bytes += bytes.byteLength;
-      counts.files++;
-      return store.put(key, bytes, options);
-    },
-    get: async (key) => {
-      counts.requests++;
-      return store.get(key);
-    },
-    list: async (prefix) => {
-      counts.requests++;
-      return store.list(prefix);
-    },
-    delete: async (key) => {
-      counts.requests++;
-      return store.delete(key);
-    },
-    uri: (key) => store.uri(key),
-    keyOf: (uri) => store.keyOf(uri),
-  });
-  const heads = (store: StateStore): StateStore => ({
-    get: async (key) => {
-      counts.requests++;
-      return store.get(key);
-    },
-    put: async (key, value, condition) => {
-      counts.requests++;
-      counts.bytes += JSON.stringify(value).length;
-      return store.put(key, value, condition);
-    },
-    delete: async (key, condition) => {
-      counts.requests++;
-      return store.delete(key, condition);
-    },
-    list: async (prefix) => {
-      counts.requests++;
-      return store.list(prefix);
-    },
-  });
-  const catalog = stores.catalog;
+  const counts = meter.take();
+  const puts = (name: string) => counts.operations[name]?.requests ?? 0;
   return {
-    heads: heads(stores.heads),
-    checkpoints: objects(stores.checkpoints),
-    warehouse: objects(stores.warehouse),
-    catalog: {
-      currentMetadataLocation: async (name) => {
-        counts.requests++;
-        return catalog.currentMetadataLocation(name);
-      },
-      compareAndSwap: async (name, expected, next) => {
-        counts.requests++;
-        return catalog.compareAndSwap(name, expected, next);
-      },
-      listTables: async () => {
-        counts.requests++;
-        return catalog.listTables();
-      },
-    },
+    requests: counts.requests,
+    bytes: counts.bytesOut,
+    files: puts('checkpoints.put') + puts('warehouse.put'),
+    commits,
   };
 }
 
