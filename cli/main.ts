@@ -23,6 +23,8 @@ Commands:
       [--drain]                      End the input: fire every open window
       [--json]                       Print the result as JSON
   tables --dir DIR [--json]          List a run's Iceberg tables and their current metadata files
+  init <dir>                         Create a project with a job, sample input and a test, using Floe
+      [--floe SPEC]                  The floe dependency's npm spec (default: file: + this Floe's folder)
   help                               Show this help`;
 
 const write = (text: string) => process.stdout.write(`${text}\n`);
@@ -106,6 +108,13 @@ async function main(argv: readonly string[]): Promise<void> {
       await tables({ dir: values.dir, json: values.json === true }, write);
       return;
     }
+    case 'init': {
+      const { values, positionals } = parse(rest, { floe: { type: 'string' } });
+      if (positionals.length !== 1) throw new UsageError('init takes one directory, e.g. floe init my-jobs');
+      const { init } = await import('./init.ts');
+      await init({ dir: positionals[0]!, floe: values.floe as string | undefined }, write);
+      return;
+    }
     case 'demo': {
       const { values, positionals } = parse(rest, {
         bids: { type: 'string' },
@@ -130,7 +139,7 @@ async function main(argv: readonly string[]): Promise<void> {
       return;
     }
     default:
-      throw new UsageError(`Unknown command "${command}". Commands: demo, run, invoke, tables, help.`);
+      throw new UsageError(`Unknown command "${command}". Commands: demo, run, invoke, tables, init, help.`);
   }
 }
 
