@@ -5,7 +5,7 @@
  * (compiled JavaScript from dist/, the user's TypeScript job through tsx).
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
@@ -108,4 +108,15 @@ describe('floe init on the packed package', () => {
     },
     10 * MINUTES,
   );
+
+  it('tells how to set up a project when a job outside one imports floe', async () => {
+    const loose = join(temp, 'loose');
+    mkdirSync(loose);
+    writeFileSync(join(loose, 'job.ts'), "import { job } from 'floe';\nexport default job('x');\n");
+    writeFileSync(join(loose, 'in.jsonl'), '{}\n');
+    const result = await floe('run', join(loose, 'job.ts'), '--input', join(loose, 'in.jsonl'));
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/is not in a project that installs floe .*npx floe init <dir>/);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
 });
