@@ -1,7 +1,7 @@
 /**
  * Runs one example over one event in a fresh process and prints the peak RSS, so that each
  * figure is measured alone. The event is read from a JSON file, as the Lambda runtime receives
- * it. Used by run.ts: `node --import tsx bench/peak-rss.ts <example> <event.json>`.
+ * it. Used by run.ts: `node --conditions=floe-source --import tsx bench/peak-rss.ts <example> <event.json>`.
  */
 import { readFileSync } from 'node:fs';
 import { EXAMPLE_JOBS, type ExampleName } from '../examples/index.ts';

@@ -102,9 +102,13 @@ function measure(
 
 function peakRss(name: ExampleName, eventPath: string): { peakMb: number; baselineMb: number } {
   const script = join(import.meta.dirname, 'peak-rss.ts');
-  const out = execFileSync(process.execPath, ['--import', 'tsx', script, name, eventPath], {
-    encoding: 'utf8',
-  });
+  const out = execFileSync(
+    process.execPath,
+    ['--conditions=floe-source', '--import', 'tsx', script, name, eventPath],
+    {
+      encoding: 'utf8',
+    },
+  );
   return JSON.parse(out) as { peakMb: number; baselineMb: number };
 }
 

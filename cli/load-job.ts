@@ -8,7 +8,16 @@ import { UsageError } from './usage-error.ts';
 export async function loadJob(path: string): Promise<Job<unknown>> {
   const absolute = resolve(path);
   if (!existsSync(absolute)) throw new UsageError(`Job file not found: ${path}`);
-  const module = (await import(pathToFileURL(absolute).href)) as { default?: unknown };
+  const module = (await import(pathToFileURL(absolute).href).catch((error: unknown) => {
+    // Node resolves `floe` from the job's folder up, not from wherever this command lives; and a
+    // job outside an ES module project ("type": "module") loads as CommonJS, in a require cycle.
+    const { code, message } = error as { code?: string; message?: string };
+    if (code === 'ERR_REQUIRE_CYCLE_MODULE' || /Cannot find (module|package) 'floe'/.test(String(message)))
+      throw new UsageError(
+        `${path} is not in a project that installs floe (${String(message).split('\n')[0]}): create one with \`npx floe init <dir>\` and keep the job there (README: "Use Floe in your own project").`,
+      );
+    throw error;
+  })) as { default?: unknown };
   const candidate = module.default;
   if (!(candidate instanceof Job)) {
     throw new UsageError(

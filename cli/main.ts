@@ -27,6 +27,8 @@ Commands:
       [--dir DIR]                    Run directory (default: the only one in .floe/demo, .floe/run/*)
       [--json]                       One JSON object per row (JSON lines)
   tables --dir DIR [--json]          List a run's Iceberg tables and their current metadata files
+  init <dir>                         Create a project with a job, sample input and a test, using Floe
+      [--floe SPEC]                  The floe dependency's npm spec (default: file: + this Floe's folder)
   help                               Show this help`;
 
 const write = (text: string) => process.stdout.write(`${text}\n`);
@@ -123,6 +125,13 @@ async function main(argv: readonly string[]): Promise<void> {
       );
       return;
     }
+    case 'init': {
+      const { values, positionals } = parse(rest, { floe: { type: 'string' } });
+      if (positionals.length !== 1) throw new UsageError('init takes one directory, e.g. floe init my-jobs');
+      const { init } = await import('./init.ts');
+      await init({ dir: positionals[0]!, floe: values.floe as string | undefined }, write);
+      return;
+    }
     case 'demo': {
       const { values, positionals } = parse(rest, {
         bids: { type: 'string' },
@@ -147,7 +156,9 @@ async function main(argv: readonly string[]): Promise<void> {
       return;
     }
     default:
-      throw new UsageError(`Unknown command "${command}". Commands: demo, run, invoke, query, tables, help.`);
+      throw new UsageError(
+        `Unknown command "${command}". Commands: demo, run, invoke, query, tables, init, help.`,
+      );
   }
 }
 

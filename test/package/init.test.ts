@@ -1,0 +1,122 @@
+/**
+ * Floe as a package, end to end: `npm pack` this repository, `floe init` a project in a temporary
+ * folder outside it, install the tarball there from the registry's point of view (`npm install`),
+ * then run the project's own tests and `floe run` on its sample input with the installed `floe`
+ * (compiled JavaScript from dist/, the user's TypeScript job through tsx).
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { floe } from '../support/floe-cli.ts';
+import { readTable } from '../support/iceberg-tables.ts';
+
+const exec = promisify(execFile);
+const REPO = join(import.meta.dirname, '..', '..');
+const MINUTES = 60_000;
+
+/**
+ * The environment without the npm_* variables of an enclosing `npm test` (npm reads them as its
+ * config) and this vitest's own, with plain output.
+ */
+const env = {
+  ...Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !/^(npm_|vitest|force_color)/i.test(name)),
+  ),
+  NO_COLOR: '1',
+};
+
+async function npm(cwd: string, ...args: string[]): Promise<string> {
+  const { stdout } = await exec('npm', args, { cwd, env, maxBuffer: 64 * 1024 * 1024 });
+  return stdout;
+}
+
+describe('floe init on the packed package', () => {
+  const temp = realpathSync(mkdtempSync(join(tmpdir(), 'floe-package-')));
+  afterAll(() => rmSync(temp, { recursive: true, force: true }));
+
+  it(
+    'creates a project whose tests pass and whose job runs with the installed floe',
+    async () => {
+      expect(relative(REPO, temp).startsWith('..')).toBe(true);
+
+      const packed = JSON.parse(await npm(REPO, 'pack', '--json', '--pack-destination', temp)) as {
+        filename: string;
+        files: { path: string }[];
+      }[];
+      const tarball = join(temp, packed[0]!.filename);
+      const paths = packed[0]!.files.map((f) => f.path);
+      expect(paths).toContain('dist/runtime/index.js');
+      expect(paths).toContain('dist/runtime/index.d.ts');
+      expect(paths).toContain('dist/cli/main.js');
+      expect(paths.filter((p) => p.endsWith('.ts') && !p.endsWith('.d.ts'))).toEqual([]);
+      expect(paths.filter((p) => p.includes('.test.'))).toEqual([]);
+
+      const project = join(temp, 'my-jobs');
+      const created = await floe('init', project, '--floe', `file:${tarball}`);
+      expect(created.stderr).toBe('');
+      expect(created.code).toBe(0);
+      expect(await floe('init', project)).toMatchObject({
+        code: 2,
+        stderr: `floe: ${project} is not empty; floe init needs a new or empty directory.\n`,
+      });
+
+      await npm(project, 'install', '--no-audit', '--no-fund');
+      expect(await npm(project, 'test')).toMatch(/Tests\s+3 passed/);
+      await npm(project, 'run', 'typecheck');
+
+      const summary = JSON.parse(
+        await npm(
+          project,
+          'exec',
+          '--',
+          'floe',
+          'run',
+          'jobs/page-views.ts',
+          '--input',
+          'data/sample.jsonl',
+          '--key',
+          'page',
+          '--timestamp',
+          'ts',
+          '--batch-size',
+          '5',
+          '--json',
+        ),
+      ) as { records: number; rows: number; late: number; deadLetters: number; dir: string };
+      expect(summary).toMatchObject({ records: 15, rows: 9, late: 1, deadLetters: 0 });
+
+      const dir = join(project, summary.dir);
+      const t = Date.UTC(2024, 0, 1, 12, 0);
+      const { rows } = await readTable(dir, 'web.page_views');
+      const counts = rows.map((r) => `${(Number(r.window_start) - t) / MINUTES} ${r.page} ${r.views}`).sort();
+      expect(counts).toEqual([
+        '0 /docs 1',
+        '0 /home 3',
+        '0 /pricing 1',
+        '1 /docs 2',
+        '1 /home 2',
+        '1 /pricing 1',
+        '2 /docs 1',
+        '2 /home 2',
+        '2 /pricing 1',
+      ]);
+      const late = await readTable(dir, 'web.page_views_late');
+      expect(late.rows).toHaveLength(1);
+    },
+    10 * MINUTES,
+  );
+
+  it('tells how to set up a project when a job outside one imports floe', async () => {
+    const loose = join(temp, 'loose');
+    mkdirSync(loose);
+    writeFileSync(join(loose, 'job.ts'), "import { job } from 'floe';\nexport default job('x');\n");
+    writeFileSync(join(loose, 'in.jsonl'), '{}\n');
+    const result = await floe('run', join(loose, 'job.ts'), '--input', join(loose, 'in.jsonl'));
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/is not in a project that installs floe .*npx floe init <dir>/);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
