@@ -10,5 +10,7 @@ export default defineConfig({
       'test/**/*.test.ts',
     ],
     testTimeout: 60_000,
+    // Local DynamoDB/Glue (moto) and S3 (versitygw) servers for the run: scripts/local-aws.
+    globalSetup: ['test/support/local-aws-setup.ts'],
   },
 });
