@@ -30,5 +30,7 @@ export default defineConfig({
     testTimeout: 300_000,
     hookTimeout: 300_000,
     teardownTimeout: 60_000,
+    // Local DynamoDB/Glue (moto) and S3 (versitygw) servers for the run: scripts/local-aws.
+    globalSetup: ['test/support/local-aws-setup.ts'],
   },
 });
