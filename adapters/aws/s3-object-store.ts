@@ -410,17 +410,13 @@ export class S3ObjectStore implements ObjectStore {
     let advice: string;
     if (code === 'NoSuchBucket') {
       advice = `The bucket ${this.bucket} does not exist: create it, or fix the store's location, region or endpoint.`;
+    } else if (CREDENTIAL_ERRORS.includes(code)) {
+      advice = 'The credentials are invalid or missing: check AWS_PROFILE, AWS_ACCESS_KEY_ID and the role.';
     } else if (code === 'AccessDenied' || code === 'Forbidden' || statusOf(cause) === 403) {
       advice =
         action === 'list'
           ? `Access denied: give the role ${permission}.`
           : `Access denied: give the role ${permission} on ${this.arnPattern()}, and check bucket policy and KMS key access.`;
-    } else if (
-      code === 'InvalidAccessKeyId' ||
-      code === 'SignatureDoesNotMatch' ||
-      code === 'CredentialsProviderError'
-    ) {
-      advice = 'The credentials are invalid or missing: check AWS_PROFILE, AWS_ACCESS_KEY_ID and the role.';
     } else if (code === 'PermanentRedirect' || code === 'AuthorizationHeaderMalformed') {
       advice = `The bucket ${this.bucket} is in another region: set AWS_REGION to the bucket's region.`;
     } else {
@@ -488,6 +484,16 @@ export function multipartEtag(bytes: Uint8Array, partSize: number): string {
   return `"${createHash('md5').update(Buffer.concat(digests)).digest('hex')}-${digests.length}"`;
 }
 
+/** Codes of requests the server did not authenticate (the last one is versitygw's unknown access key). */
+const CREDENTIAL_ERRORS = [
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'CredentialsProviderError',
+  'ExpiredToken',
+  'InvalidToken',
+  'XAdminUserNotFound',
+];
+
 function errorCode(error: unknown): string {
   if (typeof error !== 'object' || error === null) return String(error);
   const e = error as { Code?: unknown; name?: unknown; code?: unknown };
@@ -518,9 +524,9 @@ function isNoSuchUpload(error: unknown): boolean {
 
 /** A 404 for the key itself (not for the bucket). */
 function isMissingKey(error: unknown): boolean {
+  // Not any 404: versitygw answers an unknown access key with 404 XAdminUserNotFound.
   const code = errorCode(error);
-  if (code === 'NoSuchBucket') return false;
-  return code === 'NoSuchKey' || code === 'NotFound' || statusOf(error) === 404;
+  return code === 'NoSuchKey' || (code === 'NotFound' && statusOf(error) === 404);
 }
 
 function positive(name: string, value: number): number {
