@@ -62,8 +62,9 @@ export class LocalObjectStore implements ObjectStore {
   }
 
   async delete(key: string): Promise<void> {
+    const path = this.pathOf(key);
     try {
-      await removeDurably(this.pathOf(key));
+      await removeDurably(path);
     } catch (error) {
       throw this.failure('delete', key, error);
     }

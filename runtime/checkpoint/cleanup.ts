@@ -21,7 +21,7 @@
  */
 import { dataFileKey } from '../iceberg/table-layout.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
-import type { ObjectStore } from '../stores/object-store.ts';
+import { deleteObjects, type ObjectStore } from '../stores/object-store.ts';
 import {
   attemptStartedAt,
   dataFilePrefix,
@@ -130,7 +130,14 @@ export async function cleanupGroup(
   const deleted = await Promise.all(
     [manifests, states, dataFiles].map(async (list) => {
       const keys = doomed(list);
-      await Promise.all(keys.map((d) => d.store.delete(d.key)));
+      // Each list is of one store; a store with deleteMany (S3) deletes 1,000 keys per request.
+      const byStore = new Map<ObjectStore, string[]>();
+      for (const d of keys) {
+        const storeKeys = byStore.get(d.store) ?? [];
+        storeKeys.push(d.key);
+        byStore.set(d.store, storeKeys);
+      }
+      await Promise.all([...byStore].map(([store, storeKeys]) => deleteObjects(store, storeKeys)));
       return keys.length;
     }),
   );

@@ -6,7 +6,14 @@
 export type { Catalog, CatalogTable } from './catalog.ts';
 export type { CheckpointStores } from './checkpoint-stores.ts';
 export {
+  CHECKPOINT_COMPRESSIONS,
+  type CheckpointCompression,
+  CompressingObjectStore,
+  withCheckpointCompression,
+} from './compressing-object-store.ts';
+export {
   assertValidKey,
+  deleteObjects,
   type ObjectStore,
   PreconditionFailedError,
   type PutOptions,

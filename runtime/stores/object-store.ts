@@ -25,6 +25,12 @@ export interface ObjectStore {
   list(prefix: string): Promise<string[]>;
   /** Deletes the object; deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * Deletes many objects, in as few requests as the store allows (S3: DeleteObjects, 1,000 keys
+   * per request); missing keys are not errors. On failure some of the keys may be deleted.
+   * Optional: callers use {@link deleteObjects}, which falls back to one delete per key.
+   */
+  deleteMany?(keys: readonly string[]): Promise<void>;
   /** The absolute URI another reader opens for `key`: `file:///...` locally, `s3://bucket/...` on S3. */
   uri(key: string): string;
   /** The key of an object given its URI (the inverse of {@link uri}), or `undefined` if the URI is not in this store. */
@@ -48,6 +54,16 @@ export class PreconditionFailedError extends StorageError {
     super(message);
     this.name = 'PreconditionFailedError';
   }
+}
+
+/** Deletes `keys` from `store`: one {@link ObjectStore.deleteMany} if the store has it, else one delete per key. */
+export async function deleteObjects(store: ObjectStore, keys: readonly string[]): Promise<void> {
+  if (keys.length === 0) return;
+  if (store.deleteMany !== undefined) {
+    await store.deleteMany(keys);
+    return;
+  }
+  await Promise.all(keys.map((key) => store.delete(key)));
 }
 
 const SEGMENT = /^[^/\\\0]+$/;
