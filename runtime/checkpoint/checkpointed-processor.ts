@@ -34,12 +34,17 @@ import type {
 import { Engine } from '../engine/engine.ts';
 import { type EngineState, newEngineState, type PartitionRef, partitionId } from '../engine/state.ts';
 import { decodePartition, encodePartition } from '../engine/state-codec.ts';
-import { FloeError } from '../errors.ts';
+import { type BatchRange, FloeError, FloeJobError, type RowSource, RowTypeError } from '../errors.ts';
 import { appendFiles, TableCache } from '../iceberg/append-files.ts';
-import type { DataFile } from '../iceberg/data-file.ts';
-import { writeDataFile } from '../iceberg/data-file.ts';
+import {
+  type DataFile,
+  type PreparedRows,
+  prepareRows,
+  writePreparedDataFile,
+} from '../iceberg/data-file.ts';
 import { dataFileKey } from '../iceberg/table-layout.ts';
 import type { Job } from '../job/job.ts';
+import { InvalidColumnValueError } from '../parquet/column-vectors.ts';
 import type { Columns, RowOf, Table } from '../sink/table.ts';
 import type { KafkaEvent, KafkaEventRecord } from '../source/kafka-event.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
@@ -426,7 +431,7 @@ export class CheckpointedProcessor<Row> {
         return { ...result, commits: [] };
       }
       try {
-        const commit = await this.commit(group, loaded, result, changed, input === 'drain', now, (info) => {
+        const commit = await this.commit(group, loaded, result, input, changed, now, (info) => {
           tried = { info, result };
         });
         // Housekeeping: the batch has committed, so a failed cleanup must not fail it (a retry
@@ -435,6 +440,8 @@ export class CheckpointedProcessor<Row> {
         return { ...result, commits: [commit] };
       } catch (error) {
         this.cache.delete(group);
+        // The job's own mistake: every retry would fail the same way. Nothing was staged.
+        if (error instanceof FloeJobError) throw error;
         lastError = error;
       }
     }
@@ -586,23 +593,18 @@ export class CheckpointedProcessor<Row> {
     group: string,
     loaded: LoadedGroup,
     result: BatchResult<Row>,
+    input: (readonly KafkaEventRecord[])[] | 'drain',
     changed: readonly ChangedPartition[],
-    drained: boolean,
     processingTime: number,
     beforeHeadWrite: (info: CommitInfo) => void,
   ): Promise<CommitInfo> {
     const { jobId } = this;
+    const drained = input === 'drain';
     const epoch = loaded.epoch + 1;
     const attempt = newAttemptId(this.clock());
-    const outputs: { table: Table<Columns>; output: TablePublish['output']; rows: RowOf<Columns>[] }[] = [
-      { table: this.rowsTable, output: 'rows', rows: result.rows.map((r) => r.row as RowOf<Columns>) },
-      { table: this.lateTable, output: 'late', rows: result.late.map(lateRow) as RowOf<Columns>[] },
-      {
-        table: this.deadLetterTable,
-        output: 'dead-letters',
-        rows: result.deadLetters.map(deadLetterRow) as RowOf<Columns>[],
-      },
-    ];
+    // Every value checked against its column before anything is staged: a row that does not fit
+    // its table is the job's mistake (RowTypeError), not a reason to retry.
+    const outputs = this.prepareOutputs(result, input);
     const fileName = dataFileName(jobId, group, loaded.lineage, epoch, attempt);
     const encoder = new TextEncoder();
     // Each changed partition's next chain: a delta on its committed one, or a new base.
@@ -628,26 +630,25 @@ export class CheckpointedProcessor<Row> {
     });
     const [files] = await Promise.all([
       Promise.all(
-        outputs.map(async (o): Promise<TablePublish | undefined> => {
-          if (o.rows.length === 0) return undefined;
-          const file: DataFile = await writeDataFile(
+        outputs.map(async (o): Promise<TablePublish> => {
+          const table = o.prepared.table;
+          const file: DataFile = await writePreparedDataFile(
             this.stores.warehouse,
-            o.table,
-            o.rows,
-            dataFileKey(o.table.name, fileName),
+            o.prepared,
+            dataFileKey(table.name, fileName),
           );
           return {
-            table: o.table.name,
+            table: table.name,
             output: o.output,
-            snapshotId: snapshotIdFor(loaded.lineage, group, epoch, o.table.name).toString(),
+            snapshotId: snapshotIdFor(loaded.lineage, group, epoch, table.name).toString(),
             files: [file],
-            records: o.rows.length,
+            records: o.rows,
           };
         }),
       ),
       Promise.all(staged.map((o) => this.stores.checkpoints.put(o.key, o.bytes, { ifNoneMatch: '*' }))),
     ]);
-    const publishes = files.filter((f): f is TablePublish => f !== undefined);
+    const publishes = files;
 
     const partitions: Record<string, PartitionCheckpoint> = {};
     for (const [id, p] of loaded.state.partitions) {
@@ -705,6 +706,82 @@ export class CheckpointedProcessor<Row> {
     return info;
   }
 
+  /**
+   * The batch's rows, late records and dead letters as checked column vectors, per table that has
+   * any. A value that does not fit its column throws RowTypeError, naming where its row came from.
+   */
+  private prepareOutputs(
+    result: BatchResult<Row>,
+    input: (readonly KafkaEventRecord[])[] | 'drain',
+  ): { output: TablePublish['output']; prepared: PreparedRows; rows: number }[] {
+    const outputs: {
+      table: Table<Columns>;
+      output: TablePublish['output'];
+      rows: readonly RowOf<Columns>[];
+      source: (index: number) => RowSource;
+    }[] = [
+      {
+        table: this.rowsTable,
+        output: 'rows',
+        rows: result.rows.map((r) => r.row as RowOf<Columns>),
+        source: (index) => {
+          const { key, window } = result.rows[index]!;
+          return {
+            kind: 'window',
+            key: key === undefined ? undefined : truncate(keyText(key)),
+            windowStart: window.start,
+            windowEnd: window.end,
+            batch: input === 'drain' ? [] : batchRanges(input),
+          };
+        },
+      },
+      {
+        table: this.lateTable,
+        output: 'late',
+        rows: result.late.map(lateRow) as RowOf<Columns>[],
+        source: (index) => {
+          const { topic, partition, offset } = result.late[index]!;
+          return { kind: 'record', topic, partition, offset };
+        },
+      },
+      {
+        table: this.deadLetterTable,
+        output: 'dead-letters',
+        rows: result.deadLetters.map(deadLetterRow) as RowOf<Columns>[],
+        source: (index) => {
+          const dead = result.deadLetters[index]!;
+          return dead.kind === 'record'
+            ? { kind: 'record', topic: dead.topic, partition: dead.partition, offset: dead.offset }
+            : {
+                kind: 'window',
+                key: dead.key === undefined ? undefined : truncate(keyText(dead.key)),
+                windowStart: dead.window.start,
+                windowEnd: dead.window.end,
+                batch: input === 'drain' ? [] : batchRanges(input),
+              };
+        },
+      },
+    ];
+    return outputs
+      .filter((o) => o.rows.length > 0)
+      .map((o) => {
+        try {
+          return { output: o.output, prepared: prepareRows(o.table, o.rows), rows: o.rows.length };
+        } catch (error) {
+          if (!(error instanceof InvalidColumnValueError)) throw error;
+          throw new RowTypeError(
+            this.job.name,
+            error.table,
+            error.column,
+            error.columnType,
+            error.value,
+            error.problem,
+            o.source(error.row),
+          );
+        }
+      });
+  }
+
   private tableCache(name: string): TableCache {
     const cache = this.tableCaches.get(name) ?? new TableCache();
     this.tableCaches.set(name, cache);
@@ -730,6 +807,32 @@ export class CheckpointedProcessor<Row> {
     }
     return new TextDecoder().decode(bytes);
   }
+}
+
+/** The first and last offset of each partition's records in a batch. */
+function batchRanges(input: readonly (readonly KafkaEventRecord[])[]): BatchRange[] {
+  return input.flatMap((records) => {
+    const first = records[0];
+    const last = records[records.length - 1];
+    return first === undefined || last === undefined
+      ? []
+      : [
+          {
+            topic: first.topic,
+            partition: first.partition,
+            firstOffset: first.offset,
+            lastOffset: last.offset,
+          },
+        ];
+  });
+}
+
+function keyText(key: string | number | bigint | boolean): string {
+  return typeof key === 'bigint' ? `${key}n` : JSON.stringify(key);
+}
+
+function truncate(text: string, max = 80): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
 function byteLength(text: string): number {
