@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runDirectory } from '../adapters/local/run-directory.ts';
 import { floe } from '../test/support/floe-cli.ts';
 import { canonicalRows, readRunTables } from '../test/support/iceberg-tables.ts';
+import { typecheckJob } from './typecheck.ts';
 
 const PROJECT = join(import.meta.dirname, '..');
 const EVENT = join(PROJECT, 'examples', 'events', 'msk-bids.json');
@@ -172,5 +173,42 @@ describe('syntax errors', () => {
       expect.stringMatching(expected),
       `floe: ${job} has 1 syntax error; fix it.`,
     ]);
+  });
+});
+
+describe('typecheckJob', () => {
+  it("applies the job's nearest tsconfig.json, and checks again when it changes", async () => {
+    const project = join(scratch, 'with-tsconfig');
+    mkdirSync(project);
+    const settings = (extra: Record<string, unknown>) =>
+      writeFileSync(
+        join(project, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: {
+            module: 'NodeNext',
+            moduleResolution: 'NodeNext',
+            target: 'ES2022',
+            strict: true,
+            allowImportingTsExtensions: true,
+            types: [],
+            ...extra,
+          },
+        }),
+      );
+    const job = join(project, 'job.ts');
+    writeFileSync(job, `const unused = 1;\n${clicksJob('string', 'user')}`);
+    const cacheDir = join(scratch, 'cache');
+    let errors = '';
+    const check = () => typecheckJob(job, { cacheDir, errors: (text) => (errors += text) });
+
+    settings({ noUnusedLocals: true });
+    await expect(check()).rejects.toThrow(`${job} has 1 type error; fix it or pass --no-typecheck`);
+    expect(errors).toBe(
+      `${shown(job)}:1:7 - error TS6133: 'unused' is declared but its value is never read.\n`,
+    );
+
+    settings({});
+    await expect(check()).resolves.toMatchObject({ outcome: 'checked' });
+    await expect(check()).resolves.toMatchObject({ outcome: 'cached' });
   });
 });
