@@ -2,9 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { localCheckpointStores } from '../adapters/local/run-directory.ts';
 import { CheckpointedProcessor, type CommitOutcome } from '../runtime/checkpoint/checkpointed-processor.ts';
+import { FloeJobError } from '../runtime/errors.ts';
 import { toJson } from '../runtime/output-json.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
-import { loadJob } from './load-job.ts';
+import { loadCheckedJob } from './load-job.ts';
 import { renderBatch } from './render.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -15,6 +16,8 @@ export interface InvokeOptions {
   readonly dir?: string;
   readonly drain: boolean;
   readonly json: boolean;
+  /** Type-check the job file before running it. @default true */
+  readonly typecheck?: boolean;
 }
 
 /**
@@ -23,14 +26,19 @@ export interface InvokeOptions {
  * batch committed. Invoking the same event again is a redelivery: it commits nothing.
  */
 export async function invoke(options: InvokeOptions, out: (text: string) => void): Promise<void> {
-  const job = await loadJob(options.jobPath);
+  const { job, typecheck } = await loadCheckedJob(options.jobPath, { typecheck: options.typecheck ?? true });
   const event = await readEvent(options.eventPath);
   const dir = options.dir ?? join('.floe', job.name);
   const processor = new CheckpointedProcessor(job, { stores: localCheckpointStores(dir) });
-  // The processor is what the Lambda handler runs: same protocol, same stores layout.
-  let result: CommitOutcome<unknown> = await processor.process(event);
+  // The processor is what the Lambda handler runs: same protocol, same stores layout. A job error
+  // (a row that does not fit its table) commits nothing of the batch: one line, exit 2.
+  const stopOnJobError = (error: unknown): never => {
+    if (error instanceof FloeJobError) throw new UsageError(error.message);
+    throw error;
+  };
+  let result: CommitOutcome<unknown> = await processor.process(event).catch(stopOnJobError);
   if (options.drain) {
-    const drained = await processor.drain();
+    const drained = await processor.drain().catch(stopOnJobError);
     result = {
       rows: [...result.rows, ...drained.rows],
       late: [...result.late, ...drained.late],
@@ -48,7 +56,7 @@ export async function invoke(options: InvokeOptions, out: (text: string) => void
   }
   const tables = processor.tableNames;
   if (options.json) {
-    out(toJson({ dir, tables, ...result }));
+    out(toJson({ dir, tables, typecheck, ...result }));
     return;
   }
   out(`${job}\nRun directory: ${dir} (tables: ${tables.rows}, ${tables.late}, ${tables.deadLetters})\n`);

@@ -17,10 +17,12 @@ Commands:
       [--topic NAME]                 Topic name (default: the file's base name)
       [--dir DIR]                    Run directory (default .floe/run/<job name>)
       [--keep-checkpoints N]         Checkpoint manifests kept per commit group (default 10)
+      [--no-typecheck]               Run the job without type-checking it first
       [--json]                       Print the summary as JSON
   invoke <job.ts> --event <file>     Run a job on a Lambda Kafka test event and print the results
       [--dir DIR]                    Where state and outputs go (default .floe/<job name>)
       [--drain]                      End the input: fire every open window
+      [--no-typecheck]               Run the job without type-checking it first
       [--json]                       Print the result as JSON
   query "<SQL>"                      SQL (DuckDB) over a run's Iceberg tables, named as in the catalog,
                                      e.g. floe query "select * from nexmark.hot_items limit 5"
@@ -48,6 +50,7 @@ async function main(argv: readonly string[]): Promise<void> {
         dir: { type: 'string' },
         drain: { type: 'boolean' },
         json: { type: 'boolean' },
+        'no-typecheck': { type: 'boolean' },
       });
       if (positionals.length !== 1)
         throw new UsageError(
@@ -62,6 +65,7 @@ async function main(argv: readonly string[]): Promise<void> {
           dir: values.dir as string | undefined,
           drain: values.drain === true,
           json: values.json === true,
+          typecheck: values['no-typecheck'] !== true,
         },
         write,
       );
@@ -78,6 +82,7 @@ async function main(argv: readonly string[]): Promise<void> {
         dir: { type: 'string' },
         'keep-checkpoints': { type: 'string' },
         json: { type: 'boolean' },
+        'no-typecheck': { type: 'boolean' },
       });
       if (positionals.length !== 1)
         throw new UsageError(
@@ -98,6 +103,7 @@ async function main(argv: readonly string[]): Promise<void> {
           dir: values.dir as string | undefined,
           json: values.json === true,
           keepCheckpoints: optionalPositiveInt('--keep-checkpoints', values['keep-checkpoints']),
+          typecheck: values['no-typecheck'] !== true,
         },
         write,
       );

@@ -9,7 +9,7 @@
  */
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { createExclusive, errorCode } from '../adapters/local/durable-file.ts';
+import { createExclusive, errorCode, replaceAtomically } from '../adapters/local/durable-file.ts';
 import { localCheckpointStores, runDirectory } from '../adapters/local/run-directory.ts';
 import { createHandler } from '../functions/handler.ts';
 import type { Logger } from '../functions/logger.ts';
@@ -19,14 +19,14 @@ import {
   type CommitOutcome,
 } from '../runtime/checkpoint/checkpointed-processor.ts';
 import { partitionId } from '../runtime/engine/state.ts';
-import { FloeConfigError } from '../runtime/errors.ts';
+import { FloeJobError } from '../runtime/errors.ts';
 import { eventBatches, MAX_BATCH_SIZE } from '../runtime/event-source-mapping/event-builder.ts';
 import type { Job } from '../runtime/job/job.ts';
 import { toJson } from '../runtime/output-json.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
 import type { CatalogTable } from '../runtime/stores/catalog.ts';
 import { type JsonLinesTopic, jsonLinesTopic, topicNameOf, topicNameProblem } from './jsonl-topic.ts';
-import { loadJob } from './load-job.ts';
+import { loadCheckedJob } from './load-job.ts';
 import { StatusLine, type StatusStream } from './progress.ts';
 import { formatTime, queryCommand, renderTable, shellWord } from './render.ts';
 import { UsageError } from './usage-error.ts';
@@ -213,7 +213,6 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
     );
   }
   await claimRunDirectory(options.dir, params);
-  await claimJob(options.dir, job);
 
   const { log } = topic;
   const partitions = log.partitions.map((_, partition) => ({ topic: log.topic, partition }));
@@ -231,6 +230,8 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
   const handler = createHandler(job, { processor, logger: QUIET });
 
   const before = await processor.committed();
+  // A changed definition is fine while nothing is committed (a run that failed at once).
+  await claimJob(options.dir, job, { committed: before.groups.length > 0 });
   for (const [id, watermark] of before.watermarks) watermarks.set(id, watermark);
   const active = log.partitions.flatMap((records, p) =>
     records.length > 0 ? [partitionId(log.topic, p)] : [],
@@ -388,13 +389,20 @@ export async function claimRunDirectory(dir: string, params: RunParams): Promise
 
 /**
  * Records the job's definition in `<dir>/jobs/<job>.json` on its first run there, and refuses a
- * later run whose definition differs: committed state holds windows of the old definition, and
- * mixing them with the new one gives a table no uninterrupted run would. Changes inside functions
- * (the aggregate, a map) are not visible here; use another --dir after changing them.
+ * later run whose definition differs once the job has committed: committed state holds windows of
+ * the old definition, and mixing them with the new one gives a table no uninterrupted run would.
+ * While nothing is committed (a run that stopped on a job error before its first commit) the new
+ * definition replaces the old one. Changes inside functions (the aggregate, a map) are not visible
+ * here; use another --dir after changing them.
  */
-export async function claimJob(dir: string, job: Job<unknown>): Promise<void> {
+export async function claimJob(
+  dir: string,
+  job: Job<unknown>,
+  { committed }: { readonly committed: boolean },
+): Promise<void> {
   const path = join(dir, 'jobs', `${job.name.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`);
   const definition = jobDefinition(job);
+  const body = new TextEncoder().encode(`${JSON.stringify({ definition }, null, 2)}\n`);
   let recorded: string | undefined;
   try {
     recorded = (JSON.parse(await readFile(path, 'utf8')) as { definition?: string }).definition;
@@ -402,9 +410,12 @@ export async function claimJob(dir: string, job: Job<unknown>): Promise<void> {
     if (errorCode(error) !== 'ENOENT')
       throw new UsageError(`Cannot read ${path}: ${(error as Error).message}`);
     await mkdir(dirname(path), { recursive: true });
-    const body = new TextEncoder().encode(`${JSON.stringify({ definition }, null, 2)}\n`);
     if ((await createExclusive(path, body)) === 'created') return;
-    return claimJob(dir, job);
+    return claimJob(dir, job, { committed });
+  }
+  if (recorded !== definition && !committed) {
+    await replaceAtomically(path, body);
+    return;
   }
   if (recorded !== definition) {
     throw new UsageError(
@@ -460,6 +471,8 @@ function mismatch(recorded: RunParams, now: RunParams): string | undefined {
 /** The command: `floe run <job.ts> --input <file.jsonl> [flags]`. */
 export interface RunCommandOptions extends RunInputOptions {
   readonly jobPath: string;
+  /** Type-check the job file before running it. @default true */
+  readonly typecheck?: boolean;
   /** @default .floe/run/<job name> */
   readonly dir?: string;
   readonly json: boolean;
@@ -472,25 +485,19 @@ export async function run(
   out: (text: string) => void,
   status: StatusStream | undefined = process.stderr,
 ): Promise<void> {
-  const job = await loadRunnableJob(options.jobPath);
+  const { job, typecheck } = await loadCheckedJob(options.jobPath, { typecheck: options.typecheck ?? true });
   const input = await openRunInput(options);
   const dir = options.dir ?? join('.floe', 'run', job.name);
-  const report = await runJob(job, input, { dir, status, keepCheckpoints: options.keepCheckpoints });
-  out(options.json ? (toJson(report) ?? '{}') : renderReport(report, input.topic));
-}
-
-/** Loads the job file; any failure to load it is one line, not a stack trace. */
-async function loadRunnableJob(path: string): Promise<Job<unknown>> {
+  let report: RunReport;
   try {
-    return await loadJob(path);
+    report = await runJob(job, input, { dir, status, keepCheckpoints: options.keepCheckpoints });
   } catch (error) {
-    if (error instanceof UsageError) throw error;
-    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0];
-    if (error instanceof FloeConfigError) {
-      throw new UsageError(`${path} defines an invalid job: ${message}`);
-    }
-    throw new UsageError(`Cannot load the job in ${path}: ${message}`);
+    // The job's own mistake (a row that does not fit its table): one line, exit 2. Nothing of the
+    // batch was committed, so the corrected job resumes in the same --dir.
+    if (error instanceof FloeJobError) throw new UsageError(error.message);
+    throw error;
   }
+  out(options.json ? (toJson({ ...report, typecheck }) ?? '{}') : renderReport(report, input.topic));
 }
 
 /** The summary `floe run` prints. */

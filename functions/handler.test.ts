@@ -3,8 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { localCheckpointStores } from '../adapters/local/run-directory.ts';
-import bidsPerAuction from '../examples/bids-per-auction.ts';
+import bidsPerAuction, { bidsPerAuction as bidsPerAuctionTable } from '../examples/bids-per-auction.ts';
+import type { Bid } from '../examples/nexmark/bid.ts';
 import { CheckpointedProcessor } from '../runtime/checkpoint/checkpointed-processor.ts';
+import { RowTypeError } from '../runtime/errors.ts';
+import { count, job, json, TumblingEventTimeWindows, WatermarkStrategy } from '../runtime/index.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
 import type { ObjectStore } from '../runtime/stores/object-store.ts';
 import { readTable } from '../test/support/iceberg-tables.ts';
@@ -88,6 +91,49 @@ describe('createHandler', () => {
     expect(dead.rows).toMatchObject([
       { kind: 'record', topic: 'bids', partition: 1, offset: 20, stage: 'decode' },
     ]);
+  });
+
+  it('logs a job error with its coordinates and fails the batch, which stays unacknowledged', async () => {
+    const { lines, logger } = capture();
+    // The auction written as text into the table's long column: a cast gets it past the compiler.
+    const broken = job('bids-per-auction')
+      .fromKafka({ value: json<Bid>() })
+      .assignTimestampsAndWatermarks(
+        WatermarkStrategy.forBoundedOutOfOrderness<Bid>(5_000).withTimestampAssigner((bid) => bid.dateTime),
+      )
+      .keyBy((bid) => bid.auction, { isKafkaKey: true })
+      .window(TumblingEventTimeWindows.of(10_000))
+      .aggregate(count(), (auction, window, bids) => ({
+        auction: `#${auction}` as unknown as number,
+        window_start: window.start,
+        window_end: window.end,
+        bids,
+      }))
+      .sinkTo(bidsPerAuctionTable);
+    const dir = tempDir();
+    const handler = createHandler(broken, { logger, clock: () => 0, stores: localCheckpointStores(dir) });
+
+    await expect(handler(mskEvent())).rejects.toThrow(RowTypeError);
+
+    const logged = lines.find((l) => l.message === 'job error');
+    expect(logged).toMatchObject({
+      level: 'ERROR',
+      error: 'RowTypeError',
+      table: 'nexmark.bids_per_auction',
+      column: 'auction',
+      columnType: 'long',
+      value: expect.stringMatching(/^the string "#100\d"$/),
+      source: { kind: 'window', batch: [expect.objectContaining({ topic: 'bids' })] },
+      batch: expect.arrayContaining([expect.objectContaining({ topic: 'bids', partition: 0 })]),
+    });
+    expect(lines.some((l) => l.message === 'batch committed')).toBe(false);
+    // Deployed fixed, the redelivered batch commits.
+    const fixed = createHandler(bidsPerAuction, {
+      logger,
+      clock: () => 0,
+      stores: localCheckpointStores(dir),
+    });
+    expect(await fixed(mskEvent())).toMatchObject({ records: 12, rows: 6, redelivered: 0 });
   });
 
   it('processes a self-managed Kafka event the same way', async () => {

@@ -4,7 +4,7 @@ import { localCheckpointStores } from '../adapters/local/run-directory.ts';
 import { CheckpointedProcessor, type CommitOutcome } from '../runtime/checkpoint/checkpointed-processor.ts';
 import type { BatchMetrics } from '../runtime/engine/batch-result.ts';
 import type { PartitionRef } from '../runtime/engine/state.ts';
-import { FloeConfigError } from '../runtime/errors.ts';
+import { FloeConfigError, FloeJobError, RowTypeError } from '../runtime/errors.ts';
 import type { Job } from '../runtime/job/job.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
 import type { CheckpointStores } from '../runtime/stores/checkpoint-stores.ts';
@@ -40,7 +40,10 @@ export type KafkaHandler = (event: KafkaEvent) => Promise<BatchMetrics & { reado
  * The job is built when the module loads, so a configuration mistake fails the cold start with
  * a clear message instead of a batch. A batch returns only after it is committed (exactly once,
  * see docs/design.md) and published; a thrown error makes Lambda redeliver the batch, and
- * records at or below the committed offsets are skipped.
+ * records at or below the committed offsets are skipped. A job error (FloeJobError, e.g. a row
+ * that does not fit its table) is logged as one ERROR line with its coordinates and rethrown: no
+ * retry fixes it, and the batch must not be acknowledged either, so the partition waits for a
+ * fixed job (docs/design.md, "Job errors").
  *
  * @example
  * // functions/bids-per-auction.ts
@@ -64,10 +67,45 @@ export function createHandler<Row>(job: Job<Row>, options: HandlerOptions<Row> =
         `Expected a Kafka event from the Lambda event source mapping (with a "records" object), got ${event === null ? 'null' : typeof event}.`,
       );
     }
-    const outcome = await processor.process(event);
+    let outcome: CommitOutcome<Row>;
+    try {
+      outcome = await processor.process(event);
+    } catch (error) {
+      if (error instanceof FloeJobError) logger.log('ERROR', 'job error', jobErrorFields(error, event));
+      throw error;
+    }
     logOutcome(logger, outcome);
     return { ...outcome.metrics, commits: outcome.commits.length };
   };
+}
+
+/** What a job error log line holds: the error, its coordinates and the batch's offsets. */
+function jobErrorFields(error: FloeJobError, event: KafkaEvent): Record<string, unknown> {
+  const batch = Object.values(event.records).flatMap((records) => {
+    const first = records[0];
+    const last = records[records.length - 1];
+    return first === undefined || last === undefined
+      ? []
+      : [
+          {
+            topic: first.topic,
+            partition: first.partition,
+            firstOffset: first.offset,
+            lastOffset: last.offset,
+          },
+        ];
+  });
+  const fields: Record<string, unknown> = { error: error.name, reason: error.message, batch };
+  if (error instanceof RowTypeError) {
+    Object.assign(fields, {
+      table: error.table,
+      column: error.column,
+      columnType: error.columnType,
+      value: error.value,
+      source: error.source,
+    });
+  }
+  return fields;
 }
 
 function logOutcome<Row>(logger: Logger, outcome: CommitOutcome<Row>): void {

@@ -25,7 +25,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { BatchResult } from '../engine/batch-result.ts';
 import { Engine } from '../engine/engine.ts';
 import { type EngineState, newEngineState, type PartitionRef, partitionId } from '../engine/state.ts';
-import { FloeError } from '../errors.ts';
+import { FloeError, FloeJobError } from '../errors.ts';
 import type { Job } from '../job/job.ts';
 import type { Columns, Table } from '../sink/table.ts';
 import type { KafkaEvent, KafkaEventRecord } from '../source/kafka-event.ts';
@@ -42,9 +42,10 @@ import { type Head, listHeads, readOrCreateHead, writeHead } from './head.ts';
 import { newAttemptId, safeName } from './layout.ts';
 import { addCounts, type CheckpointManifest, watermarkFromJson, zeroCounts } from './manifest.ts';
 import { type CommitInfo, type CommitOutcome, type CommittedProgress, combine } from './outcome.ts';
+import type { JobTables } from './outputs.ts';
 import { TablePublisher } from './publish.ts';
 import { deadLetterTable, lateTable } from './side-outputs.ts';
-import { type JobTables, stageCheckpoint } from './stage.ts';
+import { stageCheckpoint } from './stage.ts';
 import { DEFAULT_MAX_DELTAS, diffPartition } from './state-delta.ts';
 
 export type { CommitInfo, CommitOutcome, CommittedProgress } from './outcome.ts';
@@ -328,7 +329,7 @@ export class CheckpointedProcessor<Row> {
         return { ...result, commits: [] };
       }
       try {
-        const commit = await this.commit(group, loaded, result, changed, input === 'drain', now, (info) => {
+        const commit = await this.commit(group, loaded, result, input, changed, now, (info) => {
           tried = { info, result };
         });
         // Housekeeping: the batch has committed, so a failed cleanup must not fail it (a retry
@@ -337,6 +338,8 @@ export class CheckpointedProcessor<Row> {
         return { ...result, commits: [commit] };
       } catch (error) {
         this.cache.delete(group);
+        // The job's own mistake: every retry would fail the same way. Nothing was staged.
+        if (error instanceof FloeJobError) throw error;
         lastError = error;
       }
     }
@@ -403,8 +406,8 @@ export class CheckpointedProcessor<Row> {
     group: string,
     loaded: LoadedGroup,
     result: BatchResult<Row>,
+    input: (readonly KafkaEventRecord[])[] | 'drain',
     changed: readonly ChangedPartition[],
-    drained: boolean,
     processingTime: number,
     beforeHeadWrite: (info: CommitInfo) => void,
   ): Promise<CommitInfo> {
@@ -415,7 +418,8 @@ export class CheckpointedProcessor<Row> {
       loaded,
       result,
       changed,
-      drained,
+      input,
+      jobName: this.job.name,
       processingTime,
       attempt: newAttemptId(this.clock()),
       clock: this.clock,

@@ -5,10 +5,8 @@
  */
 import type { BatchResult } from '../engine/batch-result.ts';
 import { encodePartition } from '../engine/state-codec.ts';
-import type { DataFile } from '../iceberg/data-file.ts';
-import { writeDataFile } from '../iceberg/data-file.ts';
+import { type DataFile, writePreparedDataFile } from '../iceberg/data-file.ts';
 import { dataFileKey } from '../iceberg/table-layout.ts';
-import type { Columns, RowOf, Table } from '../sink/table.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
 import type { ChangedPartition, LoadedGroup, PartitionChain } from './committed-state.ts';
 import { dataFileName, manifestKey, snapshotIdFor, stateDeltaKey, stateKey } from './layout.ts';
@@ -22,15 +20,8 @@ import {
   zeroCounts,
 } from './manifest.ts';
 import { countsOf } from './outcome.ts';
-import { deadLetterRow, lateRow } from './side-outputs.ts';
+import { type BatchInputOrDrain, type JobTables, prepareOutputs } from './outputs.ts';
 import { shouldWriteBase } from './state-delta.ts';
-
-/** The three tables a job writes. */
-export interface JobTables {
-  readonly rows: Table<Columns>;
-  readonly late: Table<Columns>;
-  readonly deadLetters: Table<Columns>;
-}
 
 export interface StageInput<Row> {
   readonly jobId: string;
@@ -38,7 +29,9 @@ export interface StageInput<Row> {
   readonly loaded: LoadedGroup;
   readonly result: BatchResult<Row>;
   readonly changed: readonly ChangedPartition[];
-  readonly drained: boolean;
+  readonly input: BatchInputOrDrain;
+  /** The job's name, for errors. */
+  readonly jobName: string;
   readonly processingTime: number;
   readonly attempt: string;
   /** Wall clock, read when the manifest is made (its createdAt). */
@@ -61,15 +54,7 @@ export async function stageCheckpoint<Row>(
 ): Promise<StagedCheckpoint> {
   const { jobId, group, loaded, result, attempt } = input;
   const epoch = loaded.epoch + 1;
-  const outputs: { table: Table<Columns>; output: TablePublish['output']; rows: RowOf<Columns>[] }[] = [
-    { table: tables.rows, output: 'rows', rows: result.rows.map((r) => r.row as RowOf<Columns>) },
-    { table: tables.late, output: 'late', rows: result.late.map(lateRow) as RowOf<Columns>[] },
-    {
-      table: tables.deadLetters,
-      output: 'dead-letters',
-      rows: result.deadLetters.map(deadLetterRow) as RowOf<Columns>[],
-    },
-  ];
+  const outputs = prepareOutputs(input.jobName, tables, result, input.input);
   const fileName = dataFileName(jobId, group, loaded.lineage, epoch, attempt);
   const encoder = new TextEncoder();
   // Each changed partition's next chain: a delta on its committed one, or a new base.
@@ -95,26 +80,25 @@ export async function stageCheckpoint<Row>(
   });
   const [files] = await Promise.all([
     Promise.all(
-      outputs.map(async (o): Promise<TablePublish | undefined> => {
-        if (o.rows.length === 0) return undefined;
-        const file: DataFile = await writeDataFile(
+      outputs.map(async (o): Promise<TablePublish> => {
+        const table = o.prepared.table;
+        const file: DataFile = await writePreparedDataFile(
           stores.warehouse,
-          o.table,
-          o.rows,
-          dataFileKey(o.table.name, fileName),
+          o.prepared,
+          dataFileKey(table.name, fileName),
         );
         return {
-          table: o.table.name,
+          table: table.name,
           output: o.output,
-          snapshotId: snapshotIdFor(loaded.lineage, group, epoch, o.table.name).toString(),
+          snapshotId: snapshotIdFor(loaded.lineage, group, epoch, table.name).toString(),
           files: [file],
-          records: o.rows.length,
+          records: o.rows,
         };
       }),
     ),
     Promise.all(staged.map((o) => stores.checkpoints.put(o.key, o.bytes, { ifNoneMatch: '*' }))),
   ]);
-  const publishes = files.filter((f): f is TablePublish => f !== undefined);
+  const publishes = files;
 
   const partitions: Record<string, PartitionCheckpoint> = {};
   for (const [id, p] of loaded.state.partitions) {
@@ -140,7 +124,7 @@ export async function stageCheckpoint<Row>(
     processingTime: input.processingTime,
     previous: loaded.manifestKey,
     watermark: watermarkToJson(loaded.state.jobWatermark),
-    drained: input.drained || loaded.manifest?.drained === true,
+    drained: input.input === 'drain' || loaded.manifest?.drained === true,
     partitions,
     publishes,
     counts,

@@ -4,7 +4,7 @@
  * a publish intent and commit it later, possibly from another process.
  */
 
-import { toColumnVectors } from '../parquet/column-vectors.ts';
+import { type ColumnVector, toColumnVectors } from '../parquet/column-vectors.ts';
 import type { ParquetWriteOptions } from '../parquet/parquet-writer.ts';
 import { writeParquet } from '../parquet/parquet-writer.ts';
 import type { Columns, RowOf, Table } from '../sink/table.ts';
@@ -12,7 +12,7 @@ import { type ObjectStore, PreconditionFailedError } from '../stores/object-stor
 import { columnMetrics, DEFAULT_TRUNCATE_LENGTH } from './column-metrics.ts';
 import { DataFileConflictError, IcebergError } from './errors.ts';
 import { stringifyJson } from './json-bigint.ts';
-import { icebergSchema, parquetColumns } from './schema.ts';
+import { type IcebergSchema, icebergSchema, parquetColumns } from './schema.ts';
 
 export interface DataFileColumn {
   readonly fieldId: number;
@@ -50,6 +50,29 @@ export interface WriteDataFileOptions extends Omit<ParquetWriteOptions, 'keyValu
   readonly truncateLength?: number;
 }
 
+/** A table's rows checked against its column types and converted to column vectors. */
+export interface PreparedRows {
+  readonly table: Table<Columns>;
+  readonly schema: IcebergSchema;
+  readonly vectors: readonly ColumnVector[];
+}
+
+/**
+ * Checks every value of `rows` against its column's type (one pass per column, no allocation per
+ * row) and converts them to the column vectors Parquet stores. Throws InvalidColumnValueError,
+ * with the row's index, on the first value that does not fit; nothing has been written then.
+ */
+export function prepareRows<C extends Columns>(table: Table<C>, rows: readonly RowOf<C>[]): PreparedRows {
+  if (rows.length === 0) {
+    throw new IcebergError(
+      `Table ${table.name}: no rows to write. Skip the file instead of writing an empty one.`,
+    );
+  }
+  const schema = icebergSchema(table.columns);
+  const vectors = toColumnVectors(table.name, parquetColumns(schema), rows);
+  return { table: table as Table<Columns>, schema, vectors };
+}
+
 /**
  * Writes `rows` as one Parquet file under `key` (the caller picks a key that is unique for these
  * rows, e.g. with {@link dataFileKey}) and returns its DataFile for {@link appendFiles}.
@@ -65,13 +88,17 @@ export async function writeDataFile<C extends Columns>(
   key: string,
   options: WriteDataFileOptions = {},
 ): Promise<DataFile> {
-  if (rows.length === 0) {
-    throw new IcebergError(
-      `Table ${table.name}: no rows to write to ${key}. Skip the file instead of writing an empty one.`,
-    );
-  }
-  const schema = icebergSchema(table.columns);
-  const vectors = toColumnVectors(table.name, parquetColumns(schema), rows);
+  return writePreparedDataFile(store, prepareRows(table, rows), key, options);
+}
+
+/** {@link writeDataFile} for rows already checked and converted by {@link prepareRows}. */
+export async function writePreparedDataFile(
+  store: ObjectStore,
+  prepared: PreparedRows,
+  key: string,
+  options: WriteDataFileOptions = {},
+): Promise<DataFile> {
+  const { table, schema, vectors } = prepared;
   const parquet = await writeParquet(vectors, `table ${table.name}, file ${key}`, {
     ...options,
     // Iceberg's own writers record the schema in the footer; some tools read it from there.

@@ -25,11 +25,16 @@ export interface ColumnVector {
 export class InvalidColumnValueError extends FloeError {
   constructor(
     readonly table: string,
+    /** The row's index in the rows given. */
     readonly row: number,
     readonly column: string,
-    message: string,
+    readonly columnType: ColumnType,
+    /** The value, described and truncated, e.g. `the string "abc"`. */
+    readonly value: string,
+    /** The column, the value and the rule, e.g. `column c (long) cannot hold ...; it accepts ...`. */
+    readonly problem: string,
   ) {
-    super(message);
+    super(`Table ${table}, row ${row}: ${problem}`);
     this.name = 'InvalidColumnValueError';
   }
 }
@@ -116,11 +121,14 @@ function toColumnVector(
     const raw = rows[i]![column.name];
     if (raw === null || raw === undefined) {
       if (column.required) {
+        const value = raw === null ? 'null' : 'no value';
         throw new InvalidColumnValueError(
           table,
           i,
           column.name,
-          `Table ${table}, row ${i}: column ${column.name} (${column.type}) is required but the row holds ${raw === null ? 'null' : 'no value'}. Declare the column as { type: '${column.type}', nullable: true } or set a value.`,
+          column.type,
+          value,
+          `column ${column.name} (${column.type}) is required but the row holds ${value}. Declare the column as { type: '${column.type}', nullable: true } or set a value.`,
         );
       }
       values[i] = null;
@@ -129,11 +137,14 @@ function toColumnVector(
     }
     const value = converter.convert(raw);
     if (value === undefined) {
+      const described = describe(raw);
       throw new InvalidColumnValueError(
         table,
         i,
         column.name,
-        `Table ${table}, row ${i}: column ${column.name} (${column.type}) cannot hold ${describe(raw)}; it accepts ${converter.accepts}.`,
+        column.type,
+        described,
+        `column ${column.name} (${column.type}) cannot hold ${described}; it accepts ${converter.accepts}.`,
       );
     }
     values[i] = value;
@@ -142,7 +153,9 @@ function toColumnVector(
 }
 
 function describe(value: unknown): string {
-  if (typeof value === 'string') return `the string ${JSON.stringify(value.slice(0, 40))}`;
+  if (typeof value === 'string') {
+    return `the string ${JSON.stringify(value.slice(0, 40))}${value.length > 40 ? ` (${value.length} characters)` : ''}`;
+  }
   if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') {
     return `${typeof value} ${String(value)}`;
   }
