@@ -5,7 +5,11 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   // The repository's own files import `floe` by self-reference; the `floe-source` condition
   // resolves it to the TypeScript sources rather than dist/ (package.json "exports").
-  ssr: { resolve: { conditions: ['floe-source', ...defaultServerConditions] } },
+  // Vite's default server conditions start with 'module', which picks the AWS SDK's bundler-only
+  // `dist-es` build (extensionless imports that Node cannot load); Node's own resolution does not.
+  ssr: {
+    resolve: { conditions: ['floe-source', ...defaultServerConditions.filter((c) => c !== 'module')] },
+  },
   test: {
     include: [
       'runtime/**/*.test.ts',

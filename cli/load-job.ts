@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FloeConfigError } from '../runtime/errors.ts';
 import { Job } from '../runtime/job/job.ts';
-import { syntaxErrorLines, type TypecheckReport, typecheckJob } from './typecheck.ts';
+import { notInAFloeProject, syntaxErrorLines, type TypecheckReport, typecheckJob } from './typecheck.ts';
 import { UsageError } from './usage-error.ts';
 
 /** Imports a job module (TypeScript or JavaScript) and returns its default export. */
@@ -15,9 +15,7 @@ export async function loadJob(path: string): Promise<Job<unknown>> {
     // job outside an ES module project ("type": "module") loads as CommonJS, in a require cycle.
     const { code, message } = error as { code?: string; message?: string };
     if (code === 'ERR_REQUIRE_CYCLE_MODULE' || /Cannot find (module|package) 'floe'/.test(String(message)))
-      throw new UsageError(
-        `${path} is not in a project that installs floe (${String(message).split('\n')[0]}): create one with \`npx floe init <dir>\` and keep the job there (README: "Use Floe in your own project").`,
-      );
+      throw new UsageError(notInAFloeProject(path, String(message)));
     throw error;
   })) as { default?: unknown };
   const candidate = module.default;

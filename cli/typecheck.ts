@@ -189,7 +189,21 @@ async function check(job: string, configPath: string | undefined): Promise<Check
     ...program.getGlobalDiagnostics(),
     ...checked.flatMap((file) => program.getSemanticDiagnostics(file)),
   ].filter(isError);
+  // A job outside a project that installs floe: say how to make one, not 20 follow-on errors.
+  const missingFloe = semantic.find(
+    (d) => d.code === 2307 && /'floe(\/[^']*)?'/.test(ts.flattenDiagnosticMessageText(d.messageText, '\n')),
+  );
+  if (missingFloe !== undefined) {
+    throw new UsageError(
+      notInAFloeProject(job, ts.flattenDiagnosticMessageText(missingFloe.messageText, '\n')),
+    );
+  }
   return { errors: semantic.map(format), syntax: false, files };
+}
+
+/** The one-line error for a job that cannot import `floe` from where it is. */
+export function notInAFloeProject(path: string, detail: string): string {
+  return `${path} is not in a project that installs floe (${detail.split('\n')[0]}): create one with \`npx floe init <dir>\` and keep the job there (README: "Use Floe in your own project").`;
 }
 
 /** `file:line:col - error TSxxxx: message`, the path relative to the working directory. */

@@ -5,9 +5,9 @@
  * (compiled JavaScript from dist/, the user's TypeScript job through tsx).
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { floe } from '../support/floe-cli.ts';
@@ -28,6 +28,21 @@ const env = {
   NO_COLOR: '1',
 };
 
+/**
+ * A copy of the repository's files (tracked, and new ones not ignored) beside node_modules, to
+ * pack: `npm pack` rebuilds dist/ in the folder it packs, and other tests running at the same
+ * time resolve `floe` in this repository, so it must not be rebuilt under them.
+ */
+async function copyOfRepository(into: string): Promise<string> {
+  const { stdout } = await exec('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: REPO });
+  for (const file of stdout.split('\0').filter((f) => f !== '')) {
+    mkdirSync(dirname(join(into, file)), { recursive: true });
+    cpSync(join(REPO, file), join(into, file));
+  }
+  symlinkSync(join(REPO, 'node_modules'), join(into, 'node_modules'));
+  return into;
+}
+
 async function npm(cwd: string, ...args: string[]): Promise<string> {
   const { stdout } = await exec('npm', args, { cwd, env, maxBuffer: 64 * 1024 * 1024 });
   return stdout;
@@ -42,7 +57,8 @@ describe('floe init on the packed package', () => {
     async () => {
       expect(relative(REPO, temp).startsWith('..')).toBe(true);
 
-      const packed = JSON.parse(await npm(REPO, 'pack', '--json', '--pack-destination', temp)) as {
+      const source = await copyOfRepository(join(temp, 'floe-source'));
+      const packed = JSON.parse(await npm(source, 'pack', '--json', '--pack-destination', temp)) as {
         filename: string;
         files: { path: string }[];
       }[];
