@@ -5,10 +5,21 @@
  * on local files for local runs and tests.
  *
  * Every successful write gives the item the next version: a new item starts at version 1 and each
- * put or delete adds 1. A write with a condition either applies as a whole or throws
- * {@link ConditionFailedError}; it never applies partly.
+ * put or delete adds 1 (a deleted item's versions go on when it is written again, for at least a
+ * day: DynamoDB keeps a tombstone that long). A write with a condition either applies as a whole
+ * or throws {@link ConditionFailedError}; it never applies partly.
+ *
+ * Values are small: at most {@link MAX_STATE_VALUE_BYTES} bytes as JSON text (UTF-8), because a
+ * DynamoDB item holds at most 400 KB. Every implementation rejects larger values with
+ * {@link StateValueTooLargeError}, so a local run fails where a deployed one would.
  */
 import { StorageError } from './object-store.ts';
+
+/**
+ * The largest value a state item may hold, in bytes of its JSON text (UTF-8): DynamoDB's item
+ * limit of 400 KB (409,600 bytes) less 4 KB for the key, the version and the other attributes.
+ */
+export const MAX_STATE_VALUE_BYTES = 400 * 1024 - 4 * 1024;
 
 /** A value that survives `JSON.stringify` and `JSON.parse` unchanged. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -84,4 +95,48 @@ export class ConditionFailedError extends StorageError {
 
 function describeVersion(version: number | undefined): string {
   return version === undefined ? 'no item' : `version ${version}`;
+}
+
+/** A value is larger than a state item may hold ({@link MAX_STATE_VALUE_BYTES}). */
+export class StateValueTooLargeError extends StorageError {
+  constructor(
+    readonly key: string,
+    readonly bytes: number,
+    readonly limit: number = MAX_STATE_VALUE_BYTES,
+  ) {
+    super(
+      `State item "${key}" would hold ${bytes} bytes of JSON, over the limit of ${limit} bytes (a DynamoDB item holds at most 400 KB). State items are for small values such as heads: write large values to the object store (S3) and keep their key in the item.`,
+    );
+    this.name = 'StateValueTooLargeError';
+  }
+}
+
+/** The JSON text of `value`; throws {@link StateValueTooLargeError} when it is over {@link MAX_STATE_VALUE_BYTES} bytes of UTF-8. */
+export function stateValueText(key: string, value: JsonValue): string {
+  const text = JSON.stringify(value);
+  if (text === undefined) throw new TypeError(`State item "${key}": the value is not JSON.`);
+  // Cheap bound first: a UTF-16 code unit is at most 3 bytes of UTF-8.
+  if (text.length * 3 > MAX_STATE_VALUE_BYTES) {
+    const bytes = utf8Length(text);
+    if (bytes > MAX_STATE_VALUE_BYTES) throw new StateValueTooLargeError(key, bytes);
+  }
+  return text;
+}
+
+/** The number of bytes of `text` in UTF-8 (lone surrogates count as the 3 bytes of U+FFFD). */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) bytes += 1;
+    else if (code < 0x800) bytes += 2;
+    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4;
+        i++;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
 }
