@@ -8,6 +8,7 @@
 import {
   CreateTableCommand,
   type CreateTableCommandInput,
+  DeleteTableCommand,
   DescribeTableCommand,
   type DynamoDBClient,
   type TableDescription,
@@ -100,20 +101,21 @@ async function ensureTable(
   ttl: boolean,
 ): Promise<EnsureOutcome> {
   const tableName = input.TableName!;
+  const endpoint = await endpointOf(client);
+  // Checked before any request: asking to create against AWS needs allowRemote, table or not.
+  if (options.create === true && !isLocalEndpoint(endpoint) && options.allowRemote !== true) {
+    throw new StorageError(
+      `Refusing to create the DynamoDB table "${tableName}" at ${endpoint ?? 'the AWS endpoint of the region'}: it is not a local server. Deploy Floe's stack to create tables on AWS, or pass allowRemote to create it anyway.`,
+    );
+  }
   const existing = await describe(client, tableName);
   if (existing !== undefined) {
     checkKeySchema(tableName, existing, input);
     return 'exists';
   }
-  const endpoint = await endpointOf(client);
   if (options.create !== true) {
     throw new StorageError(
       `The DynamoDB table "${tableName}" does not exist${endpoint === undefined ? '' : ` at ${endpoint}`}. Create it: locally with \`--create\`, on AWS by deploying Floe's stack.`,
-    );
-  }
-  if (!isLocalEndpoint(endpoint) && options.allowRemote !== true) {
-    throw new StorageError(
-      `Refusing to create the DynamoDB table "${tableName}" at ${endpoint ?? 'the AWS endpoint of the region'}: it is not a local server. Deploy Floe's stack to create tables on AWS, or pass allowRemote to create it anyway.`,
     );
   }
   try {
@@ -162,5 +164,22 @@ function checkKeySchema(tableName: string, table: TableDescription, wanted: Crea
     throw new StorageError(
       `The DynamoDB table "${tableName}" has the key schema (${text(table.KeySchema)}), but Floe needs (${text(wanted.KeySchema)}). Use another table name, or a table Floe's stack created.`,
     );
+  }
+}
+
+/** Deletes a table on a local server (tests, `floe` cleanup of a local run); refuses any other endpoint. */
+export async function deleteLocalTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  const endpoint = await endpointOf(client);
+  if (!isLocalEndpoint(endpoint)) {
+    throw new StorageError(
+      `Refusing to delete the DynamoDB table "${tableName}" at ${endpoint ?? 'the AWS endpoint of the region'}: only tables on a local server are deleted here.`,
+    );
+  }
+  try {
+    await client.send(new DeleteTableCommand({ TableName: tableName }));
+  } catch (error) {
+    if (awsErrorName(error) !== 'ResourceNotFoundException') {
+      throw dynamoDbFailure('deleteLocalTable', tableName, 'delete the table', error);
+    }
   }
 }

@@ -17,6 +17,7 @@ export {
 } from './dynamodb-state-store.ts';
 export {
   DEFAULT_CATALOG_TABLE,
+  deleteLocalTable,
   type EnsureOutcome,
   type EnsureTableOptions,
   ensureCatalogTable,

@@ -16,10 +16,12 @@
 import { StorageError } from './object-store.ts';
 
 /**
- * The largest value a state item may hold, in bytes of its JSON text (UTF-8): DynamoDB's item
- * limit of 400 KB (409,600 bytes) less 4 KB for the key, the version and the other attributes.
+ * The largest value a state item may hold, in bytes of its JSON text (UTF-8): 384 KB, DynamoDB's
+ * item limit of 400 KB (409,600 bytes) less room for the key (up to 1 KB), the version and the
+ * other attributes, and for local emulators that count more strictly (moto refuses items above
+ * 405,000 bytes).
  */
-export const MAX_STATE_VALUE_BYTES = 400 * 1024 - 4 * 1024;
+export const MAX_STATE_VALUE_BYTES = 384 * 1024;
 
 /** A value that survives `JSON.stringify` and `JSON.parse` unchanged. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
