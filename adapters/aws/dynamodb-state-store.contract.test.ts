@@ -20,6 +20,7 @@ import { localDynamoDbClient, uniqueTableName } from '../../test/support/local-d
 import {
   failingOnceCatalog,
   failingOnceStateStore,
+  faultCounter,
   retryingCatalog,
   retryingStateStore,
 } from '../../test/support/transient-faults.ts';
@@ -61,15 +62,21 @@ async function freshCatalog(catalogClient: DynamoDBClient = client): Promise<Dyn
 
 stateStoreContract('DynamoDBStateStore', async () => ({ store: freshStore() }));
 
-stateStoreContract('DynamoDBStateStore, each call failing once, retried', async () => ({
-  store: retryingStateStore(failingOnceStateStore(freshStore(), { lostReads: true })),
-}));
+stateStoreContract('DynamoDBStateStore, each call failing once, retried', async () => {
+  const faults = faultCounter();
+  const store = failingOnceStateStore(freshStore(), { lostReads: true, ...faults });
+  return { store: retryingStateStore(store), cleanup: faults.check };
+});
 
 catalogContract('DynamoDBCatalog', async () => ({ catalog: await freshCatalog() }));
 
-catalogContract('DynamoDBCatalog, each call failing once, retried', async () => ({
-  catalog: retryingCatalog(failingOnceCatalog(await freshCatalog())),
-}));
+catalogContract('DynamoDBCatalog, each call failing once, retried', async () => {
+  const faults = faultCounter();
+  return {
+    catalog: retryingCatalog(failingOnceCatalog(await freshCatalog(), faults)),
+    cleanup: faults.check,
+  };
+});
 
 /**
  * A client whose calls of `operation` fail once after the request was performed (`lost`: the

@@ -1,6 +1,6 @@
 /**
- * Floe's stores on AWS: DynamoDB for state items and the Iceberg catalog. The only code that
- * imports the AWS SDK.
+ * Floe's stores on AWS: DynamoDB for state items and the Iceberg catalog, and small objects as
+ * DynamoDB items in front of S3. The only code that imports the AWS SDK.
  */
 
 export { DynamoDBCatalog, type DynamoDBCatalogOptions } from './dynamodb-catalog.ts';
@@ -24,3 +24,9 @@ export {
   ensureStateTable,
   TTL_ATTRIBUTE,
 } from './dynamodb-tables.ts';
+export {
+  DEFAULT_INLINE_LIMIT,
+  MAX_INLINE_LIMIT,
+  TieredObjectStore,
+  type TieredObjectStoreOptions,
+} from './tiered-object-store.ts';

@@ -6,6 +6,7 @@ import { stateStoreContract } from '../../test/contracts/state-store.contract.ts
 import {
   failingOnceCatalog,
   failingOnceStateStore,
+  faultCounter,
   retryingCatalog,
   retryingStateStore,
 } from '../../test/support/transient-faults.ts';
@@ -24,8 +25,12 @@ stateStoreContract('LocalStateStore', async () => {
 
 stateStoreContract('LocalStateStore, each call failing once, retried', async () => {
   const { dir, cleanup } = await tempDir();
-  const store = failingOnceStateStore(new LocalStateStore(join(dir, 'state')), { lostReads: true });
-  return { store: retryingStateStore(store), cleanup };
+  const faults = faultCounter();
+  const store = failingOnceStateStore(new LocalStateStore(join(dir, 'state')), {
+    lostReads: true,
+    ...faults,
+  });
+  return { store: retryingStateStore(store), cleanup: () => faults.check().finally(cleanup) };
 });
 
 catalogContract('LocalCatalog', async () => {
@@ -35,5 +40,7 @@ catalogContract('LocalCatalog', async () => {
 
 catalogContract('LocalCatalog, each call failing once, retried', async () => {
   const { dir, cleanup } = await tempDir();
-  return { catalog: retryingCatalog(failingOnceCatalog(new LocalCatalog(join(dir, 'catalog')))), cleanup };
+  const faults = faultCounter();
+  const catalog = failingOnceCatalog(new LocalCatalog(join(dir, 'catalog')), faults);
+  return { catalog: retryingCatalog(catalog), cleanup: () => faults.check().finally(cleanup) };
 });

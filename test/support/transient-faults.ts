@@ -18,18 +18,21 @@ import { TransientStoreError } from './faulty-stores.ts';
 export interface TransientFaultOptions {
   /** Reads are performed, then fail once (their response is lost). @default false: they fail before */
   readonly lostReads?: boolean;
+  /** Called for each injected fault (tests check that faults happened). */
+  readonly onFault?: () => void;
 }
 
 /** Fails the first call of each distinct (operation, arguments); the repeated call goes through. */
 class OncePerCall {
   readonly failed = new Set<string>();
-  count = 0;
+
+  constructor(private readonly onFault: () => void = () => undefined) {}
 
   async run<T>(op: string, args: unknown[], perform: () => Promise<T>, lost: boolean): Promise<T> {
     const signature = JSON.stringify([op, args]);
     if (this.failed.has(signature)) return perform();
     this.failed.add(signature);
-    this.count++;
+    this.onFault();
     if (lost) {
       await perform();
       throw new TransientStoreError(
@@ -41,7 +44,7 @@ class OncePerCall {
 }
 
 export function failingOnceStateStore(inner: StateStore, options: TransientFaultOptions = {}): StateStore {
-  const faults = new OncePerCall();
+  const faults = new OncePerCall(options.onFault);
   const lost = options.lostReads === true;
   return {
     get: (key) => faults.run('get', [key], () => inner.get(key), lost),
@@ -54,7 +57,7 @@ export function failingOnceStateStore(inner: StateStore, options: TransientFault
 }
 
 export function failingOnceCatalog(inner: Catalog, options: TransientFaultOptions = {}): Catalog {
-  const faults = new OncePerCall();
+  const faults = new OncePerCall(options.onFault);
   const lost = options.lostReads === true;
   return {
     currentMetadataLocation: (name) =>
@@ -95,5 +98,19 @@ export function retryingCatalog(inner: Catalog): Catalog {
     currentMetadataLocation: (name) => retried(() => inner.currentMetadataLocation(name)),
     compareAndSwap: (name, expected, next) => retried(() => inner.compareAndSwap(name, expected, next)),
     listTables: () => retried(() => inner.listTables()),
+  };
+}
+
+/** Counts injected faults; `check()` (a fixture's cleanup) fails a test in which none happened. */
+export function faultCounter(): { onFault: () => void; check: () => Promise<void> } {
+  let count = 0;
+  return {
+    onFault: () => {
+      count++;
+    },
+    check: async () => {
+      if (count === 0)
+        throw new Error('The fault wrapper injected no fault: the retried variant tested nothing.');
+    },
   };
 }
