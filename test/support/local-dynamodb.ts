@@ -41,3 +41,34 @@ export function localDynamoDbClient(
 export function uniqueTableName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
 }
+
+/**
+ * A client for the local server that loses the response of every `every`-th write (PutItem,
+ * UpdateItem, DeleteItem) after the server applied it, as a timeout does: the SDK's retry
+ * strategy sends the write again. Counts the responses it dropped.
+ */
+export function lossyDynamoDbClient(every: number): {
+  client: ReturnType<typeof createDynamoDbClient>;
+  lost: () => number;
+} {
+  const client = localDynamoDbClient();
+  let writes = 0;
+  let lost = 0;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (!['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand'].includes(context.commandName ?? '')) {
+        return next(args);
+      }
+      const result = await next(args);
+      if (++writes % every === 0) {
+        lost++;
+        throw Object.assign(new Error('socket hang up (simulated: the write was applied)'), {
+          code: 'ECONNRESET',
+        });
+      }
+      return result;
+    },
+    { step: 'deserialize', name: 'floeLossyWrites', priority: 'high' },
+  );
+  return { client, lost: () => lost };
+}
