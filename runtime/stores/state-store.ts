@@ -35,8 +35,8 @@ export interface VersionedItem {
 
 /**
  * The condition of a put:
- * - `{ expectedVersion: v }`: the item exists with version `v` (DynamoDB `#version = :v`);
- * - `{ absent: true }`: no item exists under the key (DynamoDB `attribute_not_exists(pk)`);
+ * - `{ expectedVersion: v }`: the item exists with version `v` (DynamoDB `version = :v`, and not a tombstone);
+ * - `{ absent: true }`: no item exists under the key (DynamoDB: none, or a tombstone);
  * - `undefined`: no condition, the put replaces whatever is there.
  */
 export type PutCondition = { readonly expectedVersion: number } | { readonly absent: true } | undefined;
@@ -56,15 +56,16 @@ export interface StateStore {
   /**
    * Writes `value` under `key` if `condition` holds and returns the item as written (its new version
    * is the previous version + 1, or 1 for a new item).
-   * DynamoDB: PutItem with `ConditionExpression` `attribute_not_exists(pk)` for `{ absent: true }`,
-   * or `#version = :v` for `{ expectedVersion: v }`, setting `version = v + 1`.
+   * DynamoDB: one UpdateItem with the condition as `ConditionExpression` and `ADD version 1`
+   * (adapters/aws/dynamodb-state-store.ts).
    * @throws ConditionFailedError when the condition does not hold.
    */
   put(key: string, value: JsonValue, condition: PutCondition): Promise<VersionedItem>;
 
   /**
    * Deletes the item if `condition` holds; deleting a missing item without a condition is not an error.
-   * DynamoDB: DeleteItem, with `ConditionExpression` `#version = :v` when a condition is given.
+   * DynamoDB: an UpdateItem that turns the item into a tombstone (the next version, no value,
+   * removed by TTL after a day), conditional on `version = :v` when a condition is given.
    * @throws ConditionFailedError when the condition does not hold (also when the item is missing).
    */
   delete(key: string, condition?: DeleteCondition): Promise<void>;
