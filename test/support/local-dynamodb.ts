@@ -34,7 +34,8 @@ export function localDynamoDbClient(
   process.env.AWS_REGION ??= 'us-east-1';
   process.env.AWS_ACCESS_KEY_ID ??= 'floelocal';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'floelocalsecret';
-  return createDynamoDbClient({ endpoint, ...options });
+  // moto serves one request at a time, and test files share it: wait longer than in Lambda.
+  return createDynamoDbClient({ endpoint, requestTimeoutMs: 30_000, ...options });
 }
 
 /** A table name no other test uses. */
