@@ -38,6 +38,7 @@ import {
   type JsonValue,
   type PutCondition,
   type StateStore,
+  stateValueText,
   type VersionedItem,
 } from '../../runtime/stores/state-store.ts';
 import { createExclusive, errorCode, removeDurably } from './durable-file.ts';
@@ -80,6 +81,8 @@ export class LocalStateStore implements StateStore {
   }
 
   async put(key: string, value: JsonValue, condition: PutCondition): Promise<VersionedItem> {
+    itemDirName(key); // rejects an invalid key before the size
+    stateValueText(key, value); // the same limit as DynamoDB's
     const record = await this.write(key, value, false, condition);
     return toItem(record!);
   }

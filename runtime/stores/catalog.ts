@@ -1,8 +1,8 @@
 /**
  * A Catalog maps table names to the location of their current metadata file, and moves that
  * pointer with a compare-and-swap: the only operation through which an Iceberg commit becomes
- * visible. Implementations: LocalCatalog (a directory); later DynamoDB, Glue or S3 conditional
- * writes.
+ * visible. Implementations: LocalCatalog (a directory), DynamoDBCatalog (Iceberg's DynamoDB
+ * catalog layout); Glue later.
  */
 
 export interface CatalogTable {

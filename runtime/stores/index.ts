@@ -23,7 +23,9 @@ export {
   ConditionFailedError,
   type DeleteCondition,
   type JsonValue,
+  MAX_STATE_VALUE_BYTES,
   type PutCondition,
   type StateStore,
+  StateValueTooLargeError,
   type VersionedItem,
 } from './state-store.ts';

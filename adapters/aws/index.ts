@@ -1,0 +1,32 @@
+/**
+ * Floe's stores on AWS: DynamoDB for state items and the Iceberg catalog, and small objects as
+ * DynamoDB items in front of S3. The only code that imports the AWS SDK.
+ */
+
+export { DynamoDBCatalog, type DynamoDBCatalogOptions } from './dynamodb-catalog.ts';
+export {
+  createDynamoDbClient,
+  DEFAULT_MAX_ATTEMPTS,
+  type DynamoDbClientOptions,
+  isLocalEndpoint,
+} from './dynamodb-client.ts';
+export {
+  DYNAMODB_ITEM_LIMIT,
+  DynamoDBStateStore,
+  type DynamoDBStateStoreOptions,
+} from './dynamodb-state-store.ts';
+export {
+  DEFAULT_CATALOG_TABLE,
+  deleteLocalTable,
+  type EnsureOutcome,
+  type EnsureTableOptions,
+  ensureCatalogTable,
+  ensureStateTable,
+  TTL_ATTRIBUTE,
+} from './dynamodb-tables.ts';
+export {
+  DEFAULT_INLINE_LIMIT,
+  MAX_INLINE_LIMIT,
+  TieredObjectStore,
+  type TieredObjectStoreOptions,
+} from './tiered-object-store.ts';
