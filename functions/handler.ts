@@ -1,5 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { awsStoresFromEnv } from '../adapters/aws/aws-stores.ts';
 import { localCheckpointStores } from '../adapters/local/run-directory.ts';
 import { CheckpointedProcessor, type CommitOutcome } from '../runtime/checkpoint/checkpointed-processor.ts';
 import type { BatchMetrics } from '../runtime/engine/batch-result.ts';
@@ -13,8 +14,10 @@ import { jsonLogger, type Logger } from './logger.ts';
 export interface HandlerOptions<Row> {
   /**
    * Where heads, checkpoints and tables live.
-   * @default - a local run directory: `$FLOE_RUN_DIR`, else `<tmpdir>/floe/<job name>`. Refused
-   * in Lambda unless FLOE_RUN_DIR is set, because each container would keep its own state.
+   * @default - DynamoDB and S3 when `FLOE_STATE_TABLE` and `FLOE_BUCKET` are set (with
+   * `FLOE_CATALOG_TABLE`, `FLOE_PREFIX`, `FLOE_CHECKPOINT_COMPRESSION`); else a local run
+   * directory: `$FLOE_RUN_DIR`, else `<tmpdir>/floe/<job name>`, which is refused in Lambda unless
+   * FLOE_RUN_DIR is set, because each container would keep its own state.
    */
   readonly stores?: CheckpointStores;
   /** A processor to use instead of building one (the local runner shares its own). */
@@ -123,15 +126,19 @@ function logOutcome<Row>(logger: Logger, outcome: CommitOutcome<Row>): void {
 }
 
 /**
- * A local run directory. In Lambda that would be one container's `/tmp`: every container would
- * keep its own heads, so state would be lost and rows duplicated across containers. Refuse it
- * there unless FLOE_RUN_DIR says it is meant (a single-container test).
+ * The stores the environment names: DynamoDB and S3 when FLOE_STATE_TABLE and FLOE_BUCKET are set
+ * (as the CDK construct sets them), else a local run directory. In Lambda a local directory would
+ * be one container's `/tmp`: every container would keep its own heads, so state would be lost and
+ * rows duplicated across containers. Refuse it there unless FLOE_RUN_DIR says it is meant (a
+ * single-container test).
  */
 function defaultStores(jobName: string): CheckpointStores {
+  const aws = awsStoresFromEnv(jobName);
+  if (aws !== undefined) return aws;
   const dir = process.env.FLOE_RUN_DIR;
   if (dir === undefined && process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined) {
     throw new FloeConfigError(
-      `Job ${jobName}: in Lambda, createHandler needs shared durable stores (the \`stores\` option: DynamoDB and S3); a container's local disk would give each container its own state. Set FLOE_RUN_DIR to use a local directory anyway, for a single-container test.`,
+      `Job ${jobName}: in Lambda, createHandler needs shared durable stores: set FLOE_STATE_TABLE and FLOE_BUCKET (the CDK construct FloeJob does), or pass the \`stores\` option; a container's local disk would give each container its own state. Set FLOE_RUN_DIR to use a local directory anyway, for a single-container test.`,
     );
   }
   return localCheckpointStores(dir ?? join(tmpdir(), 'floe', jobName));

@@ -3,6 +3,14 @@
  * DynamoDB items in front of S3. The only code that imports the AWS SDK.
  */
 
+export {
+  AWS_STORE_ENV,
+  type AwsStoresConfig,
+  awsCheckpointStores,
+  awsStoresFromEnv,
+  createLocalAwsStores,
+  parseDynamoDbLocation,
+} from './aws-stores.ts';
 export { DynamoDBCatalog, type DynamoDBCatalogOptions } from './dynamodb-catalog.ts';
 export {
   createDynamoDbClient,
@@ -24,6 +32,13 @@ export {
   ensureStateTable,
   TTL_ATTRIBUTE,
 } from './dynamodb-tables.ts';
+export {
+  createS3Client,
+  ensureBucket,
+  parseS3Location,
+  S3ObjectStore,
+  type S3ObjectStoreOptions,
+} from './s3-object-store.ts';
 export {
   DEFAULT_INLINE_LIMIT,
   MAX_INLINE_LIMIT,

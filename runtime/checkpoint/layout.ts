@@ -118,3 +118,17 @@ export function safeName(text: string): string {
 function pad(epoch: number): string {
   return String(epoch).padStart(12, '0');
 }
+
+/** True for engine state objects (bases and deltas), false for manifests and anything else. */
+export function isStateObjectKey(key: string): boolean {
+  return key.split('/', 3)[2] === 'state';
+}
+
+/** Which kinds of checkpoint objects a list prefix can reach: state objects, others, or both. */
+export function checkpointPrefixReach(prefix: string): { state: boolean; other: boolean } {
+  const third = prefix.split('/')[2];
+  // `<job>/<group>/<kind>`: decided only once the prefix names the kind completely.
+  const decided = prefix.split('/').length > 3;
+  if (!decided || third === undefined) return { state: true, other: true };
+  return { state: third === 'state', other: third !== 'state' };
+}
