@@ -25,7 +25,7 @@ import {
 import type { Job } from '../../runtime/job/job.ts';
 import type { KafkaEvent } from '../../runtime/source/kafka-event.ts';
 import type { CheckpointStores } from '../../runtime/stores/checkpoint-stores.ts';
-import { canonicalRows, readRunTables } from './iceberg-tables.ts';
+import { canonicalRows, readRunTables, type TablesLocation } from './iceberg-tables.ts';
 import { EXAMPLE_REFERENCES } from './nexmark-reference.ts';
 
 export const TOPIC = 'bids';
@@ -119,8 +119,8 @@ export async function runToEnd(processor: CheckpointedProcessor<unknown>, events
   await processor.drain();
 }
 
-/** Every table of a run directory as a canonical multiset of rows, by table name. */
-export async function tablesOf(dir: string): Promise<Record<string, string[]>> {
+/** Every table of a run directory (or of any catalog and warehouse) as a canonical multiset of rows, by table name. */
+export async function tablesOf(dir: TablesLocation): Promise<Record<string, string[]>> {
   const out: Record<string, string[]> = {};
   for (const [name, contents] of await readRunTables(dir)) out[name] = canonicalRows(contents.rows);
   return out;

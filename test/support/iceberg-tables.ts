@@ -11,6 +11,14 @@
 import { type ParquetParsers, parquetReadObjects } from 'hyparquet';
 import { runDirectory } from '../../adapters/local/run-directory.ts';
 import { keyInStore, scanTable } from '../../runtime/iceberg/table-scan.ts';
+import type { CheckpointStores } from '../../runtime/stores/checkpoint-stores.ts';
+
+/** Where tables are: a local run directory, or any catalog and warehouse (e.g. DynamoDB and S3). */
+export type TablesLocation = string | Pick<CheckpointStores, 'catalog' | 'warehouse'>;
+
+function storesOf(from: TablesLocation): Pick<CheckpointStores, 'catalog' | 'warehouse'> {
+  return typeof from === 'string' ? runDirectory(from) : from;
+}
 
 export interface TableContents {
   /** `namespace.name`. */
@@ -24,21 +32,21 @@ export interface TableContents {
 }
 
 /** Reads the current snapshot of every table in a run directory (runDirectory(dir).catalog / .warehouse). */
-export async function readRunTables(dir: string): Promise<Map<string, TableContents>> {
-  const { catalog } = runDirectory(dir);
+export async function readRunTables(dir: TablesLocation): Promise<Map<string, TableContents>> {
+  const { catalog } = storesOf(dir);
   const tables = new Map<string, TableContents>();
   for (const { name } of await catalog.listTables()) tables.set(name, await readTable(dir, name));
   return tables;
 }
 
 /** Reads one table's current snapshot: all data files listed in its live manifests, rows in file order. */
-export async function readTable(dir: string, name: string): Promise<TableContents> {
-  const { catalog, warehouse } = runDirectory(dir);
+export async function readTable(dir: TablesLocation, name: string): Promise<TableContents> {
+  const { catalog, warehouse } = storesOf(dir);
   const scan = await scanTable(catalog, warehouse, name);
   if (scan === undefined) {
     const known = (await catalog.listTables()).map((t) => t.name);
     throw new Error(
-      `Table ${name} does not exist in run directory ${dir} (tables: ${known.length > 0 ? known.join(', ') : 'none'}).`,
+      `Table ${name} does not exist in ${typeof dir === 'string' ? `run directory ${dir}` : 'the catalog'} (tables: ${known.length > 0 ? known.join(', ') : 'none'}).`,
     );
   }
   const { metadata } = scan;
