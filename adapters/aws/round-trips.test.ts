@@ -1,0 +1,91 @@
+/**
+ * What an invocation costs on AWS, counted: requests and sequential round trips per commit, with
+ * a latency of 10-20 ms injected into every request (an SDK middleware), so that requests sent
+ * together overlap as they do against AWS. The counts are the design's (docs/design.md, "Round
+ * trips per invocation") and do not grow with the batch: no request is per record.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { DynamoDBClient, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { S3Client, S3Client } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
+import { meterRequests, type RequestCounts } from '../../runtime/stores/request-meter.ts';
+import { processorFor, workload } from '../../test/support/checkpoint-runs.ts';
+import { localDynamoDbClient, uniqueTableName } from '../../test/support/local-dynamodb.ts';
+import { requireLocalS3 } from '../../test/support/local-s3.ts';
+import { awsCheckpointStores, createLocalAwsStores } from './aws-stores.ts';
+import { deleteLocalTable } from './dynamodb-tables.ts';
+import { createS3Client } from './s3-object-store.ts';
+
+type Next = (args: unknown) => Promise<unknown>;
+interface MiddlewareStack {
+  add(middleware: (next: Next) => Next, options: { step: 'finalizeRequest'; name: string }): void;
+}
+
+/** Every request of the client waits 10-20 ms before it is sent, as on a network. */
+function withLatency<C extends DynamoDBClient | S3Client>(client: C): C {
+  (client.middlewareStack as unknown as MiddlewareStack).add(
+    (next) => async (args) => {
+      await sleep(10 + Math.random() * 10);
+      return next(args);
+    },
+    { step: 'finalizeRequest', name: 'floeInjectedLatency' },
+  );
+  return client;
+}
+
+/** Requests per operation, without bytes: what a commit asks of the stores. */
+function shape(counts: RequestCounts): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts.operations).map(([op, c]) => [op, c.requests]));
+}
+
+describe('round trips of an invocation on AWS', () => {
+  it.each([100, 1_000])(
+    'a warm commit that publishes rows takes 8 round trips and 9 requests, whatever the batch size (%i records)',
+    async (batchSize) => {
+      requireLocalS3();
+      const dynamodb = withLatency(localDynamoDbClient());
+      const config = {
+        job: 'round-trips',
+        stateTable: uniqueTableName('floe-rt'),
+        catalogTable: uniqueTableName('floe-rt-iceberg'),
+        objects: `s3://floe-round-trips/${randomUUID()}`,
+        dynamodb,
+        s3: withLatency(createS3Client()),
+      };
+      await createLocalAwsStores(config);
+      try {
+        const meter = meterRequests(awsCheckpointStores(config));
+        // One partition, tumbling 10 s windows: at 2 bids/s of event time a batch of 100 or more
+        // spans 50 s or more, so every batch fires windows and publishes rows.
+        const w = workload({ count: batchSize * 6, batchSize, partitions: 1, eventsPerSecond: 2 });
+        const processor = processorFor('bids-per-auction', meter.stores, w, {
+          keepCheckpoints: 100,
+          cleanupEvery: 100,
+        });
+        await processor.process(w.events[0]!); // cold: creates the head and the tables
+        meter.take();
+        for (const event of w.events.slice(1, 5)) {
+          const outcome = await processor.process(event);
+          const counts = meter.take();
+          expect(outcome.metrics.records).toBe(batchSize);
+          expect(outcome.rows.length).toBeGreaterThan(0);
+          // Read the head; stage the data file and the state object together; write the
+          // manifest; write the head (the commit); publish: Iceberg manifest, manifest list,
+          // metadata file, then the catalog's compare-and-swap.
+          expect(shape(counts)).toEqual({
+            'heads.get': 1,
+            'warehouse.put': 4,
+            'checkpoints.put': 2,
+            'heads.put': 1,
+            'catalog.compareAndSwap': 1,
+          });
+          expect(counts.roundTrips).toBe(8);
+        }
+      } finally {
+        await deleteLocalTable(dynamodb, config.stateTable);
+        await deleteLocalTable(dynamodb, config.catalogTable);
+      }
+    },
+  );
+});
