@@ -1,29 +1,81 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FloeConfigError } from '../runtime/errors.ts';
 import { invoke } from './invoke.ts';
 import { UsageError } from './usage-error.ts';
 
+const COMMAND_USAGE = {
+  demo: `Usage: floe demo [options]   (npm start)
+
+Run the Nexmark examples on generated bids, through floe run's code, into Iceberg tables.
+The --dir is wiped at the start of each demo.
+
+Options:
+  --bids N                           Bids to generate (default 20000)
+  --partitions N                     Partitions of the topic (default 4)
+  --batch-size B                     Records per Lambda event (default 500)
+  --seed S                           Seed of the bid generator (default 42)
+  --dir DIR                          Where the bids and the tables go (default .floe/demo)
+  -h, --help                         Show this help`,
+  run: `Usage: floe run <job.ts> --input <file.jsonl> [options]
+
+Run a job over a JSON lines file (one JSON object per line) read as a Kafka topic, exactly once,
+into Iceberg tables. Restartable: after a crash or Ctrl-C the same command resumes.
+
+Options:
+  --input FILE                       The JSON lines file (required)
+  --key FIELD                        The Kafka key (picks the partition; default: none, round-robin)
+  --partitions N                     Partitions of the topic (default 1)
+  --batch-size B                     Records per Lambda event, 1 to 10000 (default 500)
+  --timestamp FIELD                  Record timestamps from a field (default: the file's mtime)
+  --topic NAME                       Topic name (default: the file's base name)
+  --dir DIR                          Run directory (default .floe/run/<job name>)
+  --keep-checkpoints N               Checkpoint manifests kept per commit group (default 10)
+  --fail-on-dead-letters             Exit with status 1 when any record became a dead letter
+  --json                             Print the summary as JSON
+  -h, --help                         Show this help`,
+  invoke: `Usage: floe invoke <job.ts> --event <file.json> [options]
+
+Run a job on a Lambda Kafka test event (MSK or self-managed) and print the rows, late records
+and dead letters it committed.
+
+Options:
+  --event FILE                       The Lambda Kafka event, JSON (required)
+  --dir DIR                          Where state and outputs go (default .floe/<job name>)
+  --drain                            End the input: fire every open window
+  --json                             Print the result as JSON
+  -h, --help                         Show this help`,
+  tables: `Usage: floe tables --dir DIR [--json]
+
+List a run's Iceberg tables and their current metadata files.
+
+Options:
+  --dir DIR                          The run directory (required)
+  --json                             Print JSON: [{"name", "metadataLocation"}]
+  -h, --help                         Show this help`,
+} as const;
+
 const USAGE = `Usage: floe <command> [options]
 
 Commands:
   demo                               Run the Nexmark examples on generated bids (npm start)
-      [--bids N] [--partitions N] [--batch-size B] [--seed S] [--dir DIR]
   run <job.ts> --input <file.jsonl>  Run a job over a JSON lines file read as a Kafka topic, exactly once,
-                                     into Iceberg tables; restartable after a crash
-      [--key FIELD]                  The Kafka key (picks the partition; default: none, round-robin)
-      [--partitions N]               Partitions of the topic (default 1)
-      [--batch-size B]               Records per Lambda event, 1 to 10000 (default 500)
-      [--timestamp FIELD]            Record timestamps from a field (default: the file's mtime)
-      [--topic NAME]                 Topic name (default: the file's base name)
-      [--dir DIR]                    Run directory (default .floe/run/<job name>)
-      [--keep-checkpoints N]         Checkpoint manifests kept per commit group (default 10)
-      [--json]                       Print the summary as JSON
+                                     into Iceberg tables; restartable after a crash or Ctrl-C
   invoke <job.ts> --event <file>     Run a job on a Lambda Kafka test event and print the results
-      [--dir DIR]                    Where state and outputs go (default .floe/<job name>)
-      [--drain]                      End the input: fire every open window
-      [--json]                       Print the result as JSON
-  tables --dir DIR [--json]          List a run's Iceberg tables and their current metadata files
-  help                               Show this help`;
+  tables --dir DIR                   List a run's Iceberg tables and their current metadata files
+  help [command]                     Show this help, or a command's
+
+Options:
+  -h, --help                         Show this help; floe <command> --help shows a command's
+  -v, --version                      Print floe's version`;
+
+/** The version in floe's package.json. */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
 
 const write = (text: string) => process.stdout.write(`${text}\n`);
 
@@ -31,13 +83,23 @@ async function main(argv: readonly string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
     case undefined:
-    case 'help':
     case '--help':
     case '-h':
       write(USAGE);
       return;
+    case 'help': {
+      const topic = rest[0];
+      if (topic !== undefined && !isCommand(topic))
+        throw new UsageError(`Unknown command "${topic}". Commands: demo, run, invoke, tables, help.`);
+      write(topic === undefined ? USAGE : COMMAND_USAGE[topic]);
+      return;
+    }
+    case '--version':
+    case '-v':
+      write(version());
+      return;
     case 'invoke': {
-      const { values, positionals } = parse(rest, {
+      const { values, positionals } = parse('invoke', rest, {
         event: { type: 'string' },
         dir: { type: 'string' },
         drain: { type: 'boolean' },
@@ -62,7 +124,7 @@ async function main(argv: readonly string[]): Promise<void> {
       return;
     }
     case 'run': {
-      const { values, positionals } = parse(rest, {
+      const { values, positionals } = parse('run', rest, {
         input: { type: 'string' },
         key: { type: 'string' },
         partitions: { type: 'string' },
@@ -98,7 +160,10 @@ async function main(argv: readonly string[]): Promise<void> {
       return;
     }
     case 'tables': {
-      const { values, positionals } = parse(rest, { dir: { type: 'string' }, json: { type: 'boolean' } });
+      const { values, positionals } = parse('tables', rest, {
+        dir: { type: 'string' },
+        json: { type: 'boolean' },
+      });
       if (positionals.length > 0)
         throw new UsageError(`tables takes no arguments, got "${positionals.join(' ')}".`);
       if (typeof values.dir !== 'string') throw new UsageError('tables needs --dir DIR, the run directory.');
@@ -107,7 +172,7 @@ async function main(argv: readonly string[]): Promise<void> {
       return;
     }
     case 'demo': {
-      const { values, positionals } = parse(rest, {
+      const { values, positionals } = parse('demo', rest, {
         bids: { type: 'string' },
         partitions: { type: 'string' },
         'batch-size': { type: 'string' },
@@ -140,12 +205,30 @@ type Options = Parameters<typeof parseArgs>[0] extends infer C
     : never
   : never;
 
-function parse(args: readonly string[], options: Options) {
+type Command = keyof typeof COMMAND_USAGE;
+
+function isCommand(name: string): name is Command {
+  return Object.hasOwn(COMMAND_USAGE, name);
+}
+
+/** Thrown by parse() for --help: main prints the command's usage and exits 0. */
+class HelpRequested {
+  constructor(readonly command: Command) {}
+}
+
+/** A command's flags, with -h/--help for every command; a mistake names the command's --help. */
+function parse(command: Command, args: readonly string[], options: Options) {
+  const withHelp = { ...options, help: { type: 'boolean', short: 'h' } } as Options;
+  let parsed: ReturnType<
+    typeof parseArgs<{ args: string[]; options: Options; allowPositionals: true; strict: true }>
+  >;
   try {
-    return parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: [...args], options: withHelp, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError(`${(error as Error).message} (see floe ${command} --help)`);
   }
+  if (parsed.values.help === true) throw new HelpRequested(command);
+  return parsed;
 }
 
 // Flags are only parsed here; each command applies its own defaults, in one place.
@@ -169,6 +252,10 @@ function optionalPositiveInt(flag: string, value: unknown): number | undefined {
 try {
   await main(process.argv.slice(2));
 } catch (error) {
+  if (error instanceof HelpRequested) {
+    write(COMMAND_USAGE[error.command]);
+    process.exit(0);
+  }
   if (error instanceof UsageError || error instanceof FloeConfigError) {
     process.stderr.write(`floe: ${error.message}\n`);
     process.exit(2);
