@@ -11,7 +11,11 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createExclusive, errorCode } from '../adapters/local/durable-file.ts';
-import { localCheckpointStores, runDirectory } from '../adapters/local/run-directory.ts';
+import {
+  localCheckpointStores,
+  RUN_DIRECTORY_FOLDERS,
+  runDirectory,
+} from '../adapters/local/run-directory.ts';
 import { createHandler } from '../functions/handler.ts';
 import type { Logger } from '../functions/logger.ts';
 import {
@@ -42,6 +46,15 @@ export const DEFAULT_PARTITIONS = 1;
  * commit five times less often, and is still far from the 6 MB payload limit for small records.
  */
 export const DEFAULT_RUN_BATCH_SIZE = 500;
+/** Where a run directory records its input and flags, and each job's definition. */
+export const RUN_RECORD = 'run.json';
+export const JOBS_FOLDER = 'jobs';
+
+/** Every top-level entry `floe run` writes in a run directory: its records and the stores' folders. */
+export function runDirectoryEntries(): readonly string[] {
+  return [RUN_RECORD, JOBS_FOLDER, ...Object.values(RUN_DIRECTORY_FOLDERS)];
+}
+
 /** The most partitions `floe run` accepts: each is a commit group with its own head. */
 export const MAX_PARTITIONS = 10_000;
 
@@ -367,7 +380,7 @@ function statusText(p: RunProgress): string {
  * batches, is what makes a restart resume exactly where the last commit left off.
  */
 export async function claimRunDirectory(dir: string, params: RunParams): Promise<void> {
-  const path = join(dir, 'run.json');
+  const path = join(dir, RUN_RECORD);
   const recorded = await readRunParams(path);
   if (recorded === undefined) {
     // Exclusive create: of two first runs starting at once, one records its flags and the other
@@ -394,7 +407,7 @@ export async function claimRunDirectory(dir: string, params: RunParams): Promise
  * (the aggregate, a map) are not visible here; use another --dir after changing them.
  */
 export async function claimJob(dir: string, job: Job<unknown>): Promise<void> {
-  const path = join(dir, 'jobs', `${job.name.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`);
+  const path = join(dir, JOBS_FOLDER, `${job.name.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`);
   const definition = jobDefinition(job);
   let recorded: string | undefined;
   try {

@@ -21,13 +21,22 @@ export interface RunDirectory {
   readonly checkpoints: LocalObjectStore;
 }
 
+/** The folder of each store in a run directory. */
+export const RUN_DIRECTORY_FOLDERS = {
+  catalog: 'catalog',
+  warehouse: 'warehouse',
+  heads: 'state',
+  checkpoints: 'checkpoints',
+} as const;
+
 export function runDirectory(dir: string): RunDirectory {
+  const folders = RUN_DIRECTORY_FOLDERS;
   return {
     dir,
-    catalog: new LocalCatalog(join(dir, 'catalog')),
-    warehouse: new LocalObjectStore(join(dir, 'warehouse')),
-    heads: new LocalStateStore(join(dir, 'state')),
-    checkpoints: new LocalObjectStore(join(dir, 'checkpoints')),
+    catalog: new LocalCatalog(join(dir, folders.catalog)),
+    warehouse: new LocalObjectStore(join(dir, folders.warehouse)),
+    heads: new LocalStateStore(join(dir, folders.heads)),
+    checkpoints: new LocalObjectStore(join(dir, folders.checkpoints)),
   };
 }
 
