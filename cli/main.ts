@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FloeConfigError } from '../runtime/errors.ts';
+import { permanentStorageError } from '../runtime/stores/object-store.ts';
 import { invoke } from './invoke.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -255,6 +256,12 @@ try {
   if (error instanceof HelpRequested) {
     write(COMMAND_USAGE[error.command]);
     process.exit(0);
+  }
+  // A failure retrying cannot heal (permissions, a read-only or full disk): one line, no stack.
+  const permanent = permanentStorageError(error);
+  if (permanent !== undefined) {
+    process.stderr.write(`floe: ${permanent.message}\n`);
+    process.exit(2);
   }
   if (error instanceof UsageError || error instanceof FloeConfigError) {
     process.stderr.write(`floe: ${error.message}\n`);

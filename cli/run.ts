@@ -7,10 +7,11 @@
  * because the topic and its batches are a pure function of the file and the flags (recorded in
  * `<dir>/run.json` and checked on every start) and the commit protocol skips what is committed.
  */
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createExclusive, errorCode } from '../adapters/local/durable-file.ts';
+import { fsStorageError, isPermanentFsError } from '../adapters/local/fs-errors.ts';
 import {
   localCheckpointStores,
   RUN_DIRECTORY_FOLDERS,
@@ -123,8 +124,19 @@ export async function openRunInput(options: RunInputOptions): Promise<RunInput> 
     info = await stat(path);
     if (!info.isFile()) throw new Error('not a file');
     content = await readFile(path);
-  } catch {
-    throw new UsageError(`Input file not found or unreadable: ${options.input}`);
+  } catch (error) {
+    const code = errorCode(error);
+    const why =
+      code === 'ENOENT' || code === 'ENOTDIR'
+        ? 'not found'
+        : code === 'EACCES' || code === 'EPERM'
+          ? `not readable (${code}); make it readable by this user`
+          : code === undefined
+            ? 'not a file'
+            : `unreadable (${code})`;
+    throw new UsageError(
+      `Input file ${options.input}: ${why}. --input takes a JSON lines file, one record per line.`,
+    );
   }
   const mtimeMs = Math.floor(Number(info.mtimeMs));
   const params: RunParams = {
@@ -385,9 +397,8 @@ export async function claimRunDirectory(dir: string, params: RunParams): Promise
   if (recorded === undefined) {
     // Exclusive create: of two first runs starting at once, one records its flags and the other
     // is checked against them.
-    const outcome = await createExclusive(
-      path,
-      new TextEncoder().encode(`${JSON.stringify(params, null, 2)}\n`),
+    const outcome = await local(() =>
+      createExclusive(path, new TextEncoder().encode(`${JSON.stringify(params, null, 2)}\n`)),
     );
     if (outcome === 'created') return;
     return claimRunDirectory(dir, params);
@@ -413,17 +424,27 @@ export async function claimJob(dir: string, job: Job<unknown>): Promise<void> {
   try {
     recorded = (JSON.parse(await readFile(path, 'utf8')) as { definition?: string }).definition;
   } catch (error) {
+    if (isPermanentFsError(error)) throw fsStorageError(`Cannot read ${path}`, error);
     if (errorCode(error) !== 'ENOENT')
       throw new UsageError(`Cannot read ${path}: ${(error as Error).message}`);
-    await mkdir(dirname(path), { recursive: true });
     const body = new TextEncoder().encode(`${JSON.stringify({ definition }, null, 2)}\n`);
-    if ((await createExclusive(path, body)) === 'created') return;
+    if ((await local(() => createExclusive(path, body))) === 'created') return;
     return claimJob(dir, job);
   }
   if (recorded !== definition) {
     throw new UsageError(
       `${dir} holds a run of job ${job.name} as ${recorded}; it is now ${definition}. Use another --dir for the changed job.`,
     );
+  }
+}
+
+/** Runs a file operation of the run directory, its permanent failures as PermanentStorageErrors. */
+async function local<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (error) {
+    if (isPermanentFsError(error)) throw fsStorageError('Cannot write the run directory', error);
+    throw error;
   }
 }
 
@@ -443,6 +464,7 @@ async function readRunParams(path: string): Promise<RunParams | undefined> {
     text = await readFile(path, 'utf8');
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return undefined;
+    if (isPermanentFsError(error)) throw fsStorageError(`Cannot read ${path}`, error);
     throw new UsageError(`Cannot read ${path}: ${(error as Error).message}`);
   }
   try {

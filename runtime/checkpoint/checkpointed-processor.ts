@@ -43,6 +43,7 @@ import type { Job } from '../job/job.ts';
 import type { Columns, RowOf, Table } from '../sink/table.ts';
 import type { KafkaEvent, KafkaEventRecord } from '../source/kafka-event.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
+import { permanentStorageError } from '../stores/object-store.ts';
 import { ConditionFailedError, type JsonValue, type VersionedItem } from '../stores/state-store.ts';
 import { type CleanupReport, cleanupGroup } from './cleanup.ts';
 import {
@@ -362,6 +363,7 @@ export class CheckpointedProcessor<Row> {
       try {
         return await read();
       } catch (error) {
+        throwIfPermanent(error);
         lastError = error;
       }
     }
@@ -396,6 +398,7 @@ export class CheckpointedProcessor<Row> {
         await this.ensurePublished(loaded);
       } catch (error) {
         this.cache.delete(group);
+        throwIfPermanent(error);
         lastError = error;
         continue;
       }
@@ -435,6 +438,7 @@ export class CheckpointedProcessor<Row> {
         return { ...result, commits: [commit] };
       } catch (error) {
         this.cache.delete(group);
+        throwIfPermanent(error);
         lastError = error;
       }
     }
@@ -785,6 +789,16 @@ function combine<Row>(outcomes: readonly CommitOutcome<Row>[]): CommitOutcome<Ro
 /** A jittered pause before try `attempt` (2, 3, ...): 10 ms doubling, at most 1 s. */
 function backoff(attempt: number): Promise<void> {
   return sleep(Math.random() * Math.min(1000, 10 * 2 ** (attempt - 2)));
+}
+
+/**
+ * Stops the retries at a failure retrying cannot heal (no permission, a full disk): the same
+ * batch would fail the same way every time. Nothing of an attempt is visible before its head
+ * write, so giving up is as safe as a crash.
+ */
+function throwIfPermanent(error: unknown): void {
+  const permanent = permanentStorageError(error);
+  if (permanent !== undefined) throw permanent;
 }
 
 function positive(name: string, value: number): number {

@@ -8,8 +8,10 @@ export type { CheckpointStores } from './checkpoint-stores.ts';
 export {
   assertValidKey,
   type ObjectStore,
+  PermanentStorageError,
   PreconditionFailedError,
   type PutOptions,
+  permanentStorageError,
   StorageError,
 } from './object-store.ts';
 export {
