@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { localCheckpointStores } from '../adapters/local/run-directory.ts';
+import { localCheckpointStores, sweepRunDirectory } from '../adapters/local/run-directory.ts';
 import { CheckpointedProcessor, type CommitOutcome } from '../runtime/checkpoint/checkpointed-processor.ts';
 import { toJson } from '../runtime/output-json.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
@@ -26,6 +26,8 @@ export async function invoke(options: InvokeOptions, out: (text: string) => void
   const job = await loadJob(options.jobPath);
   const event = await readEvent(options.eventPath);
   const dir = options.dir ?? join('.floe', job.name);
+  // What a killed invocation left half-written.
+  await sweepRunDirectory(dir);
   const processor = new CheckpointedProcessor(job, { stores: localCheckpointStores(dir) });
   // The processor is what the Lambda handler runs: same protocol, same stores layout.
   let result: CommitOutcome<unknown> = await processor.process(event);

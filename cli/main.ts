@@ -134,6 +134,7 @@ async function main(argv: readonly string[]): Promise<void> {
         topic: { type: 'string' },
         dir: { type: 'string' },
         'keep-checkpoints': { type: 'string' },
+        'fail-on-dead-letters': { type: 'boolean' },
         json: { type: 'boolean' },
       });
       if (positionals.length !== 1)
@@ -143,20 +144,25 @@ async function main(argv: readonly string[]): Promise<void> {
       if (typeof values.input !== 'string')
         throw new UsageError('run needs --input <file.jsonl>, a JSON lines file (one record per line).');
       const { run } = await import('./run.ts');
-      await run(
-        {
-          jobPath: positionals[0]!,
-          input: values.input,
-          key: values.key as string | undefined,
-          partitions: optionalPositiveInt('--partitions', values.partitions),
-          batchSize: optionalPositiveInt('--batch-size', values['batch-size']),
-          timestamp: values.timestamp as string | undefined,
-          topic: values.topic as string | undefined,
-          dir: values.dir as string | undefined,
-          json: values.json === true,
-          keepCheckpoints: optionalPositiveInt('--keep-checkpoints', values['keep-checkpoints']),
-        },
-        write,
+      const input = values.input;
+      process.exitCode = await whileStoppable((signal) =>
+        run(
+          {
+            jobPath: positionals[0]!,
+            input,
+            key: values.key as string | undefined,
+            partitions: optionalPositiveInt('--partitions', values.partitions),
+            batchSize: optionalPositiveInt('--batch-size', values['batch-size']),
+            timestamp: values.timestamp as string | undefined,
+            topic: values.topic as string | undefined,
+            dir: values.dir as string | undefined,
+            json: values.json === true,
+            keepCheckpoints: optionalPositiveInt('--keep-checkpoints', values['keep-checkpoints']),
+            failOnDeadLetters: values['fail-on-dead-letters'] === true,
+            signal,
+          },
+          write,
+        ),
       );
       return;
     }
@@ -197,6 +203,33 @@ async function main(argv: readonly string[]): Promise<void> {
     }
     default:
       throw new UsageError(`Unknown command "${command}". Commands: demo, run, invoke, tables, help.`);
+  }
+}
+
+/**
+ * Runs a command that stops between batches on the first SIGINT (Ctrl-C) or SIGTERM. A second
+ * one exits at once: the commit protocol is crash-safe, so that is a crash, and the next run
+ * resumes from the last commit and removes what the stopped write left.
+ */
+async function whileStoppable<T>(command: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      process.stderr.write(
+        `\nfloe: ${signal} again: stopped at once; the same command resumes from the last commit.\n`,
+      );
+      process.exit(130);
+    }
+    process.stderr.write(`\nfloe: ${signal}: stopping after the current batch (again to stop at once)\n`);
+    controller.abort(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await command(controller.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 

@@ -2,15 +2,25 @@
  * What a new user hits with `floe run`, through the real CLI: each mistake or failure is one clear
  * line with its exit code, and the run directory works for the next, corrected run.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
+import { TEMP_PREFIX } from '../adapters/local/durable-file.ts';
+import { localCheckpointStores } from '../adapters/local/run-directory.ts';
+import bidsPerAuction from '../examples/bids-per-auction.ts';
 import { generateBids } from '../examples/nexmark/generator.ts';
+import { CheckpointedProcessor } from '../runtime/checkpoint/checkpointed-processor.ts';
 import { floe } from '../test/support/floe-cli.ts';
+import { canonicalRows, readTable } from '../test/support/iceberg-tables.ts';
+import { EXAMPLE_REFERENCES } from '../test/support/nexmark-reference.ts';
 import type { RunReport } from './run.ts';
 
 const PROJECT = join(import.meta.dirname, '..');
+const FLOE = join(PROJECT, 'bin', 'floe.js');
+const ROWS = 'nexmark.bids_per_auction';
 const JOB = join(PROJECT, 'examples', 'bids-per-auction.ts');
 
 const scratch = mkdtempSync(join(tmpdir(), 'floe-run-errors-'));
@@ -58,4 +68,89 @@ describe('floe run: storage that cannot work', () => {
     expect(fixed.code, fixed.stderr).toBe(0);
     expect((JSON.parse(fixed.stdout) as RunReport).records).toBe(300);
   });
+});
+
+/** Every temporary file under `dir`. */
+const temporaryFiles = (dir: string) =>
+  readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((path) => path.split('/').pop()!.startsWith(TEMP_PREFIX));
+
+describe('floe run: Ctrl-C', () => {
+  it('stops between batches, leaves no temporary files, says where it stopped and how to resume, exit 130; the resume finishes the tables', async () => {
+    const many = generateBids({ seed: 8, count: 4_000, eventsPerSecond: 50, auctions: 30, bidders: 40 });
+    const input = join(scratch, 'many.jsonl');
+    writeFileSync(input, many.map((bid) => `${JSON.stringify(bid)}\n`).join(''));
+    const dir = join(scratch, 'interrupted');
+    const child = spawn(
+      process.execPath,
+      [
+        FLOE,
+        'run',
+        JOB,
+        '--input',
+        input,
+        '--key',
+        'auction',
+        '--partitions',
+        '2',
+        '--batch-size',
+        '10',
+        '--dir',
+        dir,
+      ],
+      { cwd: PROJECT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const progress = () =>
+      new CheckpointedProcessor(bidsPerAuction, { stores: localCheckpointStores(dir) }).committed();
+    for (;;) {
+      const { offsets } = await progress().catch(() => ({ offsets: new Map<string, number>() }));
+      if (offsets.size === 2 && [...offsets.values()].every((offset) => offset >= 100)) break;
+      await sleep(10);
+    }
+    child.kill('SIGINT');
+
+    expect(await exited, stderr).toBe(130);
+    expect(stderr).toContain('SIGINT: stopping after the current batch');
+    expect(stdout).toMatch(
+      /^floe run bids-per-auction: stopped by SIGINT; every batch committed so far is kept\.$/m,
+    );
+    expect(stdout).toMatch(
+      /committed [\d,]+ of 4,000 records \(many-0 at offset \d+, many-1 at offset \d+\)/,
+    );
+    const lines = stdout.trim().split('\n');
+    expect(lines.at(-2)).toBe('Resume where it stopped with:');
+    const resume = lines.at(-1)!.trim();
+    expect(resume).toBe(
+      `npx floe run ${JOB} --input ${input} --key auction --partitions 2 --batch-size 10 --dir ${dir}`,
+    );
+    expect(temporaryFiles(dir)).toEqual([]);
+
+    // A temporary file a kill -9 left (its writer is gone) is removed by the next run.
+    const gone = Number(
+      spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout,
+    );
+    mkdirSync(join(dir, 'state', 'leftover'), { recursive: true });
+    writeFileSync(join(dir, 'state', 'leftover', `${TEMP_PREFIX}${gone}-kill-9`), 'half written');
+
+    const [, , ...args] = resume.split(' ');
+    const resumed = await floe(...args, '--json');
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const report = JSON.parse(resumed.stdout) as RunReport;
+    expect(report.skippedBatches).toBeGreaterThan(0);
+    expect(report.stopped).toBeNull();
+    expect(temporaryFiles(dir)).toEqual([]);
+    expect(canonicalRows((await readTable(dir, ROWS)).rows)).toEqual(
+      canonicalRows(EXAMPLE_REFERENCES['bids-per-auction'](many)),
+    );
+  }, 120_000);
 });

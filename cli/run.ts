@@ -16,6 +16,7 @@ import {
   localCheckpointStores,
   RUN_DIRECTORY_FOLDERS,
   runDirectory,
+  sweepRunDirectory,
 } from '../adapters/local/run-directory.ts';
 import { createHandler } from '../functions/handler.ts';
 import type { Logger } from '../functions/logger.ts';
@@ -186,6 +187,11 @@ export interface RunJobOptions {
   readonly onOutcome?: (outcome: CommitOutcome<unknown>) => void;
   /** Checkpoint manifests kept per commit group. @default 10 (CheckpointedProcessor's default) */
   readonly keepCheckpoints?: number;
+  /**
+   * Stops the run between two batches (Ctrl-C): what is committed stays, the rest is left for
+   * the next run, which resumes there. @default - runs to the end
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** What a run did, and what its run directory holds. `--json` prints it. */
@@ -214,6 +220,10 @@ export interface RunReport {
   readonly deadLetters: number;
   /** True when an earlier invocation had finished the input: this one committed nothing. */
   readonly alreadyComplete: boolean;
+  /** Why the run stopped before the end of the input (`SIGINT`, `SIGTERM`), or null when it finished. */
+  readonly stopped: string | null;
+  /** Partition id → last committed offset, over every invocation (absent: nothing committed). */
+  readonly offsets: Readonly<Record<string, number>>;
   readonly elapsedMs: number;
   /** Records this invocation delivered to the handler, per second of its run. */
   readonly recordsPerSecond: number;
@@ -240,6 +250,8 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
   }
   await claimRunDirectory(options.dir, params);
   await claimJob(options.dir, job);
+  // What a killed run (kill -9) left half-written.
+  await sweepRunDirectory(options.dir, { folders: [JOBS_FOLDER] });
 
   const { log } = topic;
   const partitions = log.partitions.map((_, partition) => ({ topic: log.topic, partition }));
@@ -284,9 +296,16 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
   let skippedBatches = 0;
   let newCommits = 0;
   let delivered = 0;
+  let stopped: string | null = null;
+  const stopRequested = () => {
+    if (options.signal?.aborted === true) stopped = String(options.signal.reason ?? 'aborted');
+    return stopped !== null;
+  };
   try {
     show(true);
     for (const event of eventBatches(log, { batchSize: params.batchSize })) {
+      // Between two batches: everything delivered so far is committed.
+      if (stopRequested()) break;
       const records = recordsIn(event);
       if (committedBefore(event, before.offsets)) {
         skippedBatches++;
@@ -302,13 +321,17 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
       progress.batchesDone++;
       show();
     }
-    progress.draining = true;
-    show(true);
-    const drained = await processor.drain();
-    newCommits += drained.commits.length;
-    await processor.cleanup();
+    if (!stopRequested()) {
+      progress.draining = true;
+      show(true);
+      const drained = await processor.drain();
+      newCommits += drained.commits.length;
+      await processor.cleanup();
+    }
   } finally {
     status.clear();
+    // No write of this process is in flight any more: its own temporary files go too.
+    await sweepRunDirectory(options.dir, { own: true, folders: [JOBS_FOLDER] });
   }
 
   const after = await processor.committed();
@@ -334,6 +357,8 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
     late: after.totals.late,
     deadLetters: after.totals.deadLetters,
     alreadyComplete: before.drained && newCommits === 0,
+    stopped,
+    offsets: Object.fromEntries(after.offsets),
     elapsedMs: Math.round(elapsedMs),
     recordsPerSecond: elapsedMs > 0 ? Math.round(delivered / (elapsedMs / 1000)) : 0,
     tableNames: names,
@@ -501,18 +526,74 @@ export interface RunCommandOptions extends RunInputOptions {
   readonly json: boolean;
   /** @default 10 */
   readonly keepCheckpoints?: number;
+  /** Exit with status 1 when any record became a dead letter. @default false */
+  readonly failOnDeadLetters?: boolean;
+  /** Ctrl-C: stop between batches (see RunJobOptions.signal). */
+  readonly signal?: AbortSignal;
 }
 
+/** The exit status of a run stopped by a signal (128 + SIGINT), whichever signal it was. */
+export const EXIT_STOPPED = 130;
+
+/** Runs the command and returns its exit status: 0, 1 (--fail-on-dead-letters) or 130 (stopped). */
 export async function run(
   options: RunCommandOptions,
   out: (text: string) => void,
   status: StatusStream | undefined = process.stderr,
-): Promise<void> {
+): Promise<number> {
   const job = await loadRunnableJob(options.jobPath);
   const input = await openRunInput(options);
   const dir = options.dir ?? join('.floe', 'run', job.name);
-  const report = await runJob(job, input, { dir, status, keepCheckpoints: options.keepCheckpoints });
+  const report = await runJob(job, input, {
+    dir,
+    status,
+    keepCheckpoints: options.keepCheckpoints,
+    signal: options.signal,
+  });
+  if (report.stopped !== null) {
+    const resume = resumeCommand(options, dir);
+    out(options.json ? (toJson({ ...report, resume }) ?? '{}') : renderStopped(report, resume));
+    return EXIT_STOPPED;
+  }
   out(options.json ? (toJson(report) ?? '{}') : renderReport(report, input.topic));
+  return 0;
+}
+
+/** The command that resumes a stopped run: the same flags and the same --dir. */
+export function resumeCommand(options: RunCommandOptions, dir: string): string {
+  const args = ['npx', 'floe', 'run', options.jobPath, '--input', options.input];
+  const flags: [string, string | number | undefined][] = [
+    ['--key', options.key],
+    ['--partitions', options.partitions],
+    ['--batch-size', options.batchSize],
+    ['--timestamp', options.timestamp],
+    ['--topic', options.topic],
+    ['--keep-checkpoints', options.keepCheckpoints],
+  ];
+  for (const [flag, value] of flags) if (value !== undefined) args.push(flag, String(value));
+  args.push('--dir', dir);
+  if (options.failOnDeadLetters === true) args.push('--fail-on-dead-letters');
+  if (options.json) args.push('--json');
+  return args.map(shellQuote).join(' ');
+}
+
+function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`;
+}
+
+/** What `floe run` prints when stopped: where each partition stopped, and how to resume. */
+export function renderStopped(r: RunReport, resume: string): string {
+  const ids = Object.keys(r.offsets).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const shown = ids.slice(0, 8).map((id) => `${id} at offset ${n(r.offsets[id]!)}`);
+  if (ids.length > shown.length) shown.push(`${n(ids.length - shown.length)} more`);
+  const committed = Object.values(r.offsets).reduce((sum, offset) => sum + offset + 1, 0);
+  return [
+    `floe run ${r.job}: stopped by ${r.stopped}; every batch committed so far is kept.`,
+    `  committed ${n(committed)} of ${count(r.records, 'record', 'records')} (${ids.length === 0 ? 'none yet' : shown.join(', ')})`,
+    `  rows ${n(r.rows)}, late ${n(r.late)}, dead letters ${n(r.deadLetters)} so far, in ${r.dir}`,
+    'Resume where it stopped with:',
+    `  ${resume}`,
+  ].join('\n');
 }
 
 /** Loads the job file; any failure to load it is one line, not a stack trace. */
