@@ -154,3 +154,54 @@ describe('floe run: Ctrl-C', () => {
     );
   }, 120_000);
 });
+
+describe('floe run: mostly dead letters', () => {
+  const few = bids.slice(0, 40);
+  const array = join(scratch, 'bids.json');
+  writeFileSync(array, `${JSON.stringify(few, null, 2)}\n`);
+  const args = (input: string, dir: string, ...flags: string[]) => [
+    ...['run', JOB, '--input', input, '--key', 'auction', '--timestamp', 'dateTime', '--dir', dir],
+    ...flags,
+  ];
+
+  it('warns with the reason and, for a JSON array, how to convert it to JSON lines; exit 0', async () => {
+    const { code, stdout, stderr } = await floe(...args(array, join(scratch, 'array')));
+
+    expect(code, stderr).toBe(0);
+    expect(stdout).toContain('dead letters');
+    const warnings = stderr.trim().split('\n');
+    expect(warnings[0]).toMatch(
+      /^floe: warning: [\d,]+ of [\d,]+ records \(100 %\) became dead letters, in nexmark\.bids_per_auction_dead_letters\.$/,
+    );
+    expect(warnings[1]).toMatch(
+      /^floe: the most common reason \(\d+ records\): The (value could not be decoded|event time could not be read): /,
+    );
+    expect(warnings[2]).toBe(
+      `floe: bids.json starts with "[": it looks like a JSON array, but --input takes JSON lines, one object per line. Convert it with: jq -c '.[]' bids.json > bids.jsonl`,
+    );
+  });
+
+  it('--fail-on-dead-letters exits 1 when any record is a dead letter, also when run again; JSON lines then run clean', async () => {
+    const dir = join(scratch, 'array-strict');
+    const first = await floe(...args(array, dir, '--fail-on-dead-letters'));
+    expect(first.code).toBe(1);
+    expect(first.stderr).toMatch(
+      /floe: \d+ records became dead letters .*; exit 1 because of --fail-on-dead-letters\.$/m,
+    );
+
+    const again = await floe(...args(array, dir, '--fail-on-dead-letters'));
+    expect(again.code).toBe(1);
+    expect(again.stdout).toContain('already complete');
+
+    // The corrected input, as jq -c '.[]' writes it.
+    const lines = join(scratch, 'bids-fixed.jsonl');
+    writeFileSync(lines, few.map((bid) => `${JSON.stringify(bid)}\n`).join(''));
+    const fixedDir = join(scratch, 'fixed');
+    const fixed = await floe(...args(lines, fixedDir, '--fail-on-dead-letters'));
+    expect(fixed.code, fixed.stderr).toBe(0);
+    expect(fixed.stderr).toBe('');
+    expect(canonicalRows((await readTable(fixedDir, ROWS)).rows)).toEqual(
+      canonicalRows(EXAMPLE_REFERENCES['bids-per-auction'](few)),
+    );
+  });
+});

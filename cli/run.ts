@@ -101,6 +101,8 @@ export interface RunParams {
 export interface RunInput {
   readonly params: RunParams;
   readonly topic: JsonLinesTopic;
+  /** The file's first non-blank character is `[`: a JSON array, not JSON lines. */
+  readonly looksLikeJsonArray: boolean;
 }
 
 /** Reads the input file and builds its topic; flag mistakes are UsageErrors. */
@@ -158,7 +160,8 @@ export async function openRunInput(options: RunInputOptions): Promise<RunInput> 
     timestamp: options.timestamp,
     defaultTimestamp: mtimeMs,
   });
-  return { params, topic: built };
+  const first = content.findIndex((byte) => byte !== 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0d);
+  return { params, topic: built, looksLikeJsonArray: first >= 0 && content[first] === 0x5b };
 }
 
 /** Progress of a run, as the status line and the observer see it. */
@@ -218,6 +221,8 @@ export interface RunReport {
   readonly rows: number;
   readonly late: number;
   readonly deadLetters: number;
+  /** The most common reasons of this invocation's dead letters, most frequent first (at most 3). */
+  readonly deadLetterReasons: readonly { readonly reason: string; readonly count: number }[];
   /** True when an earlier invocation had finished the input: this one committed nothing. */
   readonly alreadyComplete: boolean;
   /** Why the run stopped before the end of the input (`SIGINT`, `SIGTERM`), or null when it finished. */
@@ -258,11 +263,14 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
   const status = new StatusLine(options.status);
   // Each partition's watermark as last committed: the status line shows the lowest.
   const watermarks = new Map<string, number>();
+  // Dead letters by reason, for the warning of a run that is mostly dead letters.
+  const reasons = new Map<string, number>();
   const processor = new ObservedProcessor(
     job,
     { stores: localCheckpointStores(options.dir), partitions, keepCheckpoints: options.keepCheckpoints },
     (outcome) => {
       for (const p of outcome.partitions) watermarks.set(p.id, p.watermark);
+      for (const dead of outcome.deadLetters) reasons.set(dead.reason, (reasons.get(dead.reason) ?? 0) + 1);
       options.onOutcome?.(outcome);
     },
   );
@@ -359,6 +367,10 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
     alreadyComplete: before.drained && newCommits === 0,
     stopped,
     offsets: Object.fromEntries(after.offsets),
+    deadLetterReasons: [...reasons]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 3)
+      .map(([reason, count]) => ({ reason, count })),
     elapsedMs: Math.round(elapsedMs),
     recordsPerSecond: elapsedMs > 0 ? Math.round(delivered / (elapsedMs / 1000)) : 0,
     tableNames: names,
@@ -540,6 +552,7 @@ export async function run(
   options: RunCommandOptions,
   out: (text: string) => void,
   status: StatusStream | undefined = process.stderr,
+  warn: (text: string) => void = (text) => process.stderr.write(`${text}\n`),
 ): Promise<number> {
   const job = await loadRunnableJob(options.jobPath);
   const input = await openRunInput(options);
@@ -556,7 +569,42 @@ export async function run(
     return EXIT_STOPPED;
   }
   out(options.json ? (toJson(report) ?? '{}') : renderReport(report, input.topic));
+  for (const line of deadLetterWarnings(report, input)) warn(line);
+  if (options.failOnDeadLetters === true && report.deadLetters > 0) {
+    warn(
+      `floe: ${count(report.deadLetters, 'record', 'records')} became dead letters (in ${report.tableNames.deadLetters}); exit 1 because of --fail-on-dead-letters.`,
+    );
+    return 1;
+  }
   return 0;
+}
+
+/** A run is mostly dead letters when more than this share of its records are. */
+const MOSTLY = 0.5;
+
+/**
+ * Warnings for a run whose records are mostly dead letters: why (the most common reason) and,
+ * for a file that starts with `[`, that the input must be JSON lines and how to convert it.
+ */
+export function deadLetterWarnings(r: RunReport, input: Pick<RunInput, 'looksLikeJsonArray'>): string[] {
+  if (r.records === 0 || r.deadLetters <= r.records * MOSTLY) return [];
+  const percent = Math.round((Math.min(r.deadLetters, r.records) / r.records) * 100);
+  const lines = [
+    `floe: warning: ${n(r.deadLetters)} of ${count(r.records, 'record', 'records')} (${percent} %) became dead letters, in ${r.tableNames.deadLetters}.`,
+  ];
+  const [top] = r.deadLetterReasons;
+  if (top !== undefined) {
+    const reason = top.reason.length > 160 ? `${top.reason.slice(0, 157)}...` : top.reason;
+    lines.push(`floe: the most common reason (${count(top.count, 'record', 'records')}): ${reason}`);
+  }
+  if (input.looksLikeJsonArray) {
+    const name = basename(r.input);
+    const jsonl = `${name.replace(/\.json$/i, '')}.jsonl`;
+    lines.push(
+      `floe: ${name} starts with "[": it looks like a JSON array, but --input takes JSON lines, one object per line. Convert it with: jq -c '.[]' ${shellQuote(name)} > ${shellQuote(jsonl)}`,
+    );
+  }
+  return lines;
 }
 
 /** The command that resumes a stopped run: the same flags and the same --dir. */
