@@ -205,3 +205,48 @@ describe('floe run: mostly dead letters', () => {
     );
   });
 });
+
+describe('floe run: a record over the 6 MB Lambda event limit', () => {
+  it('becomes a dead letter with its coordinates and the reason, and the partition keeps moving; a second run finds it complete', async () => {
+    const huge = JSON.stringify({ ...bids[10]!, note: 'x'.repeat(7 * 1024 * 1024) });
+    const lines = bids.map((bid) => JSON.stringify(bid));
+    const input = join(scratch, 'with-huge-record.jsonl');
+    writeFileSync(input, `${[...lines.slice(0, 10), huge, ...lines.slice(10)].join('\n')}\n`);
+    const dir = join(scratch, 'huge');
+    const args = [
+      ...['run', JOB, '--input', input, '--key', 'auction', '--timestamp', 'dateTime', '--batch-size', '50'],
+      ...['--dir', dir, '--json'],
+    ];
+
+    const { code, stdout, stderr } = await floe(...args);
+
+    expect(code, stderr).toBe(0);
+    expect(stderr).toBe('');
+    const report = JSON.parse(stdout) as RunReport;
+    expect(report).toMatchObject({ records: 301, deadLetters: 1 });
+    // One partition: the huge line is offset 10, and the offsets after it are committed too.
+    expect(report.offsets).toEqual({ 'with-huge-record-0': 300 });
+    const dead = (await readTable(dir, 'nexmark.bids_per_auction_dead_letters')).rows;
+    expect(dead).toEqual([
+      expect.objectContaining({
+        kind: 'record',
+        topic: 'with-huge-record',
+        partition: 0,
+        offset: 10,
+        stage: 'oversized',
+        key: Buffer.from(String(bids[10]!.auction)).toString('base64'),
+        value: null,
+      }),
+    ]);
+    expect(dead[0]!.reason).toMatch(
+      /^The record needs \d+ bytes in a Lambda event, over the 6291456-byte \(6 MB\) payload limit/,
+    );
+    expect(canonicalRows((await readTable(dir, ROWS)).rows)).toEqual(
+      canonicalRows(EXAMPLE_REFERENCES['bids-per-auction'](bids)),
+    );
+
+    const again = await floe(...args);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ alreadyComplete: true, deadLetters: 1 });
+  }, 60_000);
+});

@@ -311,7 +311,8 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
   };
   try {
     show(true);
-    for (const event of eventBatches(log, { batchSize: params.batchSize })) {
+    // A record over Lambda's 6 MB limit comes in an event of its own and becomes a dead letter.
+    for (const event of eventBatches(log, { batchSize: params.batchSize, oversized: 'alone' })) {
       // Between two batches: everything delivered so far is committed.
       if (stopRequested()) break;
       const records = recordsIn(event);

@@ -3,7 +3,12 @@ import { describeError } from '../errors.ts';
 import type { Job } from '../job/job.ts';
 import type { JobPlan, Key } from '../job/plan.ts';
 import type { FormatBase } from '../source/format.ts';
-import type { KafkaEvent, KafkaEventRecord } from '../source/kafka-event.ts';
+import {
+  type KafkaEvent,
+  type KafkaEventRecord,
+  LAMBDA_PAYLOAD_LIMIT_BYTES,
+  oversizedRecordBytes,
+} from '../source/kafka-event.ts';
 import { kafkaMessage } from '../source/kafka-message.ts';
 import type { TimeWindow } from '../windows/time-window.ts';
 import type { FixedWindowAssigner, MergingWindowAssigner } from '../windows/window-assigner.ts';
@@ -142,6 +147,18 @@ export class Engine<Row> {
               recordDeadLetter(record, 'tombstone', 'The record is a tombstone (null value).'),
             );
           }
+          continue;
+        }
+        const oversized = oversizedRecordBytes(record);
+        if (oversized > 0) {
+          deadLetters.push({
+            ...recordDeadLetter(
+              record,
+              'oversized',
+              `The record needs ${oversized} bytes in a Lambda event, over the ${LAMBDA_PAYLOAD_LIMIT_BYTES}-byte (6 MB) payload limit: the event source mapping cannot deliver it. Its value is not kept; its key and coordinates are.`,
+            ),
+            value: null,
+          });
           continue;
         }
         try {
@@ -751,6 +768,7 @@ function isKafkaEvent(batch: BatchInput): batch is KafkaEvent {
 
 const STAGE_PREFIX: Record<DeadLetterStage, string> = {
   tombstone: '',
+  oversized: '',
   decode: 'The value could not be decoded',
   timestamp: 'The event time could not be read',
   transform: 'A map, filter, flatMap or dedupe function threw',
