@@ -4,6 +4,7 @@ import type { Job } from '../job/job.ts';
 import type { JobPlan, Key } from '../job/plan.ts';
 import type { FormatBase } from '../source/format.ts';
 import {
+  base64Problem,
   type KafkaEvent,
   type KafkaEventRecord,
   LAMBDA_PAYLOAD_LIMIT_BYTES,
@@ -165,7 +166,7 @@ export class Engine<Row> {
           this.processRecord(record, record.value);
         } catch (error) {
           const stageError = error instanceof StageError ? error : new StageError('window', error);
-          deadLetters.push(recordDeadLetter(record, stageError.stage, reasonFor(stageError)));
+          deadLetters.push(recordDeadLetter(record, stageError.stage, reasonFor(stageError, record)));
         }
       }
     }
@@ -775,7 +776,15 @@ const STAGE_PREFIX: Record<DeadLetterStage, string> = {
   window: 'The record could not be windowed',
 };
 
-function reasonFor(error: StageError): string {
+function reasonFor(error: StageError, record?: KafkaEventRecord): string {
+  // Checked only once decoding failed, off the hot path: base64 that is not base64 decodes to
+  // garbage, and the decoder's complaint about the garbage would hide the real mistake.
+  if (error.stage === 'decode' && typeof record?.value === 'string') {
+    const problem = base64Problem(record.value);
+    if (problem !== undefined) {
+      return `${STAGE_PREFIX.decode}: the value is not base64 (${problem}); Lambda delivers keys and values base64-encoded.`;
+    }
+  }
   return `${STAGE_PREFIX[error.stage]}: ${describeError(error.cause)}`;
 }
 

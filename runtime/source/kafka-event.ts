@@ -55,3 +55,17 @@ export function oversizedRecordBytes(record: KafkaEventRecord): number {
   );
   return bytes > LAMBDA_PAYLOAD_LIMIT_BYTES ? bytes : 0;
 }
+
+/**
+ * Why `text` is not base64 as Lambda sends keys and values (the standard alphabet, padded to a
+ * multiple of 4), or undefined when it is. Node's decoder skips characters outside the alphabet
+ * silently, so a value that is not base64 would otherwise decode to garbage.
+ */
+export function base64Problem(text: string): string | undefined {
+  const bad = /[^A-Za-z0-9+/=]/.exec(text);
+  if (bad !== null) return `invalid character ${JSON.stringify(bad[0])} at position ${bad.index}`;
+  if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) {
+    return 'not padded base64 (a multiple of 4 characters, "=" only at the end)';
+  }
+  return undefined;
+}
