@@ -17,7 +17,7 @@ const JOB = join(import.meta.dirname, '..', 'examples', 'bids-per-auction.ts');
 function eventWithPlainJson(): KafkaEvent {
   const event = JSON.parse(readFileSync(EVENT, 'utf8')) as KafkaEvent;
   const records = event.records['bids-0']!;
-  (records as { value: string }[])[0]!.value = '{"auction":1001,"price":120}';
+  (records as unknown as { value: string }[])[0]!.value = '{"auction":1001,"price":120}';
   return event;
 }
 
