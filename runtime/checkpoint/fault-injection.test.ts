@@ -1,5 +1,5 @@
 /**
- * The commit protocol under the fault model of shared/design-sketch.md, call by call.
+ * The commit protocol under the fault model of docs/design.md ("Crash and fault analysis"), call by call.
  *
  * For each workload, a clean run first counts the I/O calls K it makes over the four stores
  * (heads, checkpoints, warehouse, catalog). Then, for the chosen crash points k in 1..K:

@@ -28,7 +28,7 @@ import { encodeState } from './state-codec.ts';
 const SEEDS = Array.from({ length: 40 }, (_, i) => i + 1);
 const sumOfN = sum<Ev>((e) => e.n ?? 0) as AggregateFunction<Ev, unknown, number>;
 
-// --- Reference window assignment, written from shared/semantics.md with floor division -------
+// --- Reference window assignment, written from Flink's window definitions with floor division -------
 
 type Windows = (ts: number) => [number, number][];
 

@@ -63,7 +63,7 @@ class StageError {
  * the fired window rows, the late records and the dead letters. It does no I/O; storage and
  * sinks belong to its callers.
  *
- * Semantics follow shared/semantics.md: the watermark advances once, at the end of a batch, and
+ * Semantics follow Flink's event time (docs/design.md): the watermark advances once, at the end of a batch, and
  * the batch's records are judged late against the watermark as it stood when the batch began,
  * so a replayed batch gives the same result.
  *

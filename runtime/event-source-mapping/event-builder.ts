@@ -7,7 +7,7 @@
  * partition offsets from 0. `eventBatches` then cuts the partitions into events as the ESM
  * delivers them: at most `batchSize` records and `maxPayloadBytes` of JSON an event, each
  * partition's records in offset order across events, one event possibly mixing partitions.
- * Shapes follow runtime/source/kafka-event.ts and shared/anchors.md.
+ * Shapes follow runtime/source/kafka-event.ts.
  */
 import { FloeConfigError, FloeError } from '../errors.ts';
 import { mulberry32 } from '../seeded-random.ts';

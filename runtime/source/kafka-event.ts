@@ -1,6 +1,6 @@
 /**
  * The event the Lambda event source mapping delivers for Amazon MSK and self-managed Kafka.
- * Shapes follow the AWS documentation; see shared/anchors.md.
+ * Shapes follow the AWS Lambda documentation for Amazon MSK and self-managed Apache Kafka.
  */
 
 /** One Kafka header as Lambda delivers it: a one-entry object whose value is the raw bytes. */

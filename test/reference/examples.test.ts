@@ -2,7 +2,7 @@
  * Reference tests for every example job, and so for every window kind: the rows the engine
  * emits for generated Nexmark bids, spread over Kafka partitions by the bids' key (the auction)
  * and delivered in batches as the Lambda event source mapping would, must equal a brute-force
- * computation from the bids alone, straight from the definitions in shared/semantics.md
+ * computation from the bids alone, straight from Flink's window definitions
  * (test/support/nexmark-reference.ts, shared with test/iceberg). The generator keeps event-time disorder (at most 4 s) below the jobs'
  * out-of-orderness bound (5 s), so no record is late and every window fires exactly once.
  */

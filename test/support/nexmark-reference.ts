@@ -1,7 +1,7 @@
 /**
  * Brute-force references for the example jobs: the rows each example must write for a set of
- * bids, computed from the bids alone, straight from the window definitions in
- * shared/semantics.md, without the engine. Used by test/reference (the engine's rows) and
+ * bids, computed from the bids alone, straight from Flink's window definitions, without the
+ * engine. Used by test/reference (the engine's rows) and
  * test/iceberg (the tables, as other engines read them).
  */
 import type { ExampleName } from '../../examples/index.ts';
