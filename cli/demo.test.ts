@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +76,24 @@ describe('floe demo (npm start)', () => {
       const { code, stderr } = await floe('demo', '--bids', '10', '--dir', dir);
       expect(code, stderr).toBe(0);
     }
+  });
+
+  it('runs again on its own directory: a second demo wipes what the first wrote and succeeds', async () => {
+    const dir = join(scratch, 'twice');
+    const first = await floe('demo', '--bids', '300', '--partitions', '2', '--dir', dir);
+    expect(first.code, first.stderr).toBe(0);
+    // What the first run left: the bids, run.json, jobs/ and the stores' folders.
+    expect(readdirSync(dir).sort()).toEqual(
+      ['bids.jsonl', 'catalog', 'checkpoints', 'jobs', 'run.json', 'state', 'warehouse'].sort(),
+    );
+
+    const second = await floe('demo', '--bids', '300', '--partitions', '2', '--dir', dir);
+
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).not.toContain('did not write');
+    expect(second.stdout).toContain(`Tables: 5 Iceberg tables in ${dir}: `);
+    // Wiped, not resumed: every example committed again.
+    expect(second.stdout.split('\n').filter((line) => / [1-9][\d,]* commits, /.test(line))).toHaveLength(5);
   });
 
   it('refuses to wipe a --dir that holds files it did not write', async () => {

@@ -8,7 +8,7 @@ import type { Job } from '../runtime/job/job.ts';
 import type { CatalogTable } from '../runtime/stores/catalog.ts';
 import type { StatusStream } from './progress.ts';
 import { formatTime, queryCommand, renderTable, shellWord } from './render.ts';
-import { openRunInput, runJob } from './run.ts';
+import { openRunInput, runDirectoryEntries, runJob } from './run.ts';
 import { UsageError } from './usage-error.ts';
 
 export interface DemoOptions {
@@ -30,16 +30,15 @@ export interface DemoOptions {
 
 export const DEMO_DEFAULTS = { bids: 20_000, partitions: 4, batchSize: 500, seed: 42, dir: '.floe/demo' };
 
-/** What the demo leaves in its directory besides the run's own files; a directory with other things is not wiped. */
-const DEMO_FILES = new Set([
-  'bids.jsonl',
-  'run.json',
-  'jobs',
-  'catalog',
-  'warehouse',
-  'state',
-  'checkpoints',
-]);
+/** The demo's input file, in its directory. */
+const BIDS_FILE = 'bids.jsonl';
+
+/**
+ * What the demo leaves in its directory: its input and what `floe run` writes there (taken from
+ * the runner's layout, so a new entry there cannot make a second demo refuse its own directory).
+ * A directory holding anything else is not wiped.
+ */
+const demoEntries = () => new Set([BIDS_FILE, ...runDirectoryEntries()]);
 
 /**
  * `npm start`: generates Nexmark bids into a JSON lines file and runs every example job over it
@@ -54,7 +53,7 @@ export async function demo(
   const { bids: count, partitions, batchSize, seed, dir } = { ...DEMO_DEFAULTS, ...defined(options) };
   await resetDemoDirectory(dir);
   const bids = generateBids({ count, seed, skew: 0.8, eventsPerSecond: 250 });
-  const path = join(dir, 'bids.jsonl');
+  const path = join(dir, BIDS_FILE);
   await writeFile(path, bids.map((bid) => `${JSON.stringify(bid)}\n`).join(''));
   const input = await openRunInput({
     input: path,
@@ -129,9 +128,8 @@ export function demoQuery(tableNames: readonly string[]): string {
 /** Empties the demo directory, so the demo always runs in full; refuses a directory holding other things. */
 async function resetDemoDirectory(dir: string): Promise<void> {
   if (existsSync(dir)) {
-    const foreign = readdirSync(dir).filter(
-      (entry) => !DEMO_FILES.has(entry) && !entry.startsWith(TEMP_PREFIX),
-    );
+    const ours = demoEntries();
+    const foreign = readdirSync(dir).filter((entry) => !ours.has(entry) && !entry.startsWith(TEMP_PREFIX));
     if (foreign.length > 0) {
       throw new UsageError(
         `${dir} holds files the demo did not write (${foreign.slice(0, 3).join(', ')}); the demo wipes its --dir, so give an empty or new one.`,

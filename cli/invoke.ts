@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { localCheckpointStores } from '../adapters/local/run-directory.ts';
+import { localCheckpointStores, sweepRunDirectory } from '../adapters/local/run-directory.ts';
 import { CheckpointedProcessor, type CommitOutcome } from '../runtime/checkpoint/checkpointed-processor.ts';
 import { FloeJobError } from '../runtime/errors.ts';
 import { toJson } from '../runtime/output-json.ts';
-import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
+import { base64Problem, type KafkaEvent, type KafkaEventRecord } from '../runtime/source/kafka-event.ts';
 import { loadCheckedJob } from './load-job.ts';
 import { renderBatch } from './render.ts';
 import { UsageError } from './usage-error.ts';
@@ -29,6 +29,8 @@ export async function invoke(options: InvokeOptions, out: (text: string) => void
   const { job, typecheck } = await loadCheckedJob(options.jobPath, { typecheck: options.typecheck ?? true });
   const event = await readEvent(options.eventPath);
   const dir = options.dir ?? join('.floe', job.name);
+  // What a killed invocation left half-written.
+  await sweepRunDirectory(dir);
   const processor = new CheckpointedProcessor(job, { stores: localCheckpointStores(dir) });
   // The processor is what the Lambda handler runs: same protocol, same stores layout. A job error
   // (a row that does not fit its table) commits nothing of the batch: one line, exit 2.
@@ -96,5 +98,39 @@ async function readEvent(path: string): Promise<KafkaEvent> {
       `Event file ${path} is not a Lambda Kafka event: it needs a "records" object keyed "<topic>-<partition>" (see examples/events/msk-bids.json).`,
     );
   }
+  const problem = recordProblem(records as Record<string, unknown>);
+  if (problem !== undefined) throw new UsageError(`Event file ${path}: ${problem}`);
   return event as KafkaEvent;
+}
+
+/**
+ * The first record of a test event that is not what the event source mapping sends, named by
+ * its coordinates. The real ESM always sends base64 keys and values, so a bad one in a
+ * hand-written event is the author's mistake: `floe invoke` stops with one line (the handler in
+ * Lambda would make the record a dead letter).
+ */
+function recordProblem(records: Record<string, unknown>): string | undefined {
+  for (const [id, list] of Object.entries(records)) {
+    if (!Array.isArray(list)) return `records["${id}"] must be an array of records.`;
+    for (const [i, item] of list.entries()) {
+      const record = item as Partial<Record<keyof KafkaEventRecord, unknown>> | null;
+      if (record === null || typeof record !== 'object')
+        return `records["${id}"][${i}] is not a record object.`;
+      const { topic, partition, offset } = record;
+      if (typeof topic !== 'string' || !Number.isSafeInteger(partition) || !Number.isSafeInteger(offset)) {
+        return `records["${id}"][${i}] needs "topic" (text), "partition" and "offset" (whole numbers).`;
+      }
+      const where = `the record at topic ${topic}, partition ${String(partition)}, offset ${String(offset)}`;
+      for (const field of ['key', 'value'] as const) {
+        const text = record[field];
+        if (text === undefined || text === null || text === '') continue;
+        if (typeof text !== 'string') return `${where}: "${field}" must be base64 text or null.`;
+        const problem = base64Problem(text);
+        if (problem !== undefined) {
+          return `${where}: "${field}" must be base64, as Lambda sends it (${problem}); encode it, e.g. printf '%s' '{"auction":1}' | base64`;
+        }
+      }
+    }
+  }
+  return undefined;
 }

@@ -1,37 +1,104 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FloeConfigError } from '../runtime/errors.ts';
+import { permanentStorageError } from '../runtime/stores/object-store.ts';
 import { invoke } from './invoke.ts';
 import { UsageError } from './usage-error.ts';
+
+const COMMAND_USAGE = {
+  demo: `Usage: floe demo [options]   (npm start)
+
+Run the Nexmark examples on generated bids, through floe run's code, into Iceberg tables.
+The --dir is wiped at the start of each demo.
+
+Options:
+  --bids N                           Bids to generate (default 20000)
+  --partitions N                     Partitions of the topic (default 4)
+  --batch-size B                     Records per Lambda event (default 500)
+  --seed S                           Seed of the bid generator (default 42)
+  --dir DIR                          Where the bids and the tables go (default .floe/demo)
+  -h, --help                         Show this help`,
+  run: `Usage: floe run <job.ts> --input <file.jsonl> [options]
+
+Run a job over a JSON lines file (one JSON object per line) read as a Kafka topic, exactly once,
+into Iceberg tables. Restartable: after a crash or Ctrl-C the same command resumes.
+
+Options:
+  --input FILE                       The JSON lines file (required)
+  --key FIELD                        The Kafka key (picks the partition; default: none, round-robin)
+  --partitions N                     Partitions of the topic (default 1)
+  --batch-size B                     Records per Lambda event, 1 to 10000 (default 500)
+  --timestamp FIELD                  Record timestamps from a field (default: the file's mtime)
+  --topic NAME                       Topic name (default: the file's base name)
+  --dir DIR                          Run directory (default .floe/run/<job name>)
+  --keep-checkpoints N               Checkpoint manifests kept per commit group (default 10)
+  --fail-on-dead-letters             Exit with status 1 when any record became a dead letter
+  --no-typecheck                     Run the job without type-checking it first
+  --json                             Print the summary as JSON
+  -h, --help                         Show this help`,
+  invoke: `Usage: floe invoke <job.ts> --event <file.json> [options]
+
+Run a job on a Lambda Kafka test event (MSK or self-managed) and print the rows, late records
+and dead letters it committed.
+
+Options:
+  --event FILE                       The Lambda Kafka event, JSON (required)
+  --dir DIR                          Where state and outputs go (default .floe/<job name>)
+  --drain                            End the input: fire every open window
+  --no-typecheck                     Run the job without type-checking it first
+  --json                             Print the result as JSON
+  -h, --help                         Show this help`,
+  tables: `Usage: floe tables --dir DIR [--json]
+
+List a run's Iceberg tables and their current metadata files.
+
+Options:
+  --dir DIR                          The run directory (required)
+  --json                             Print JSON: [{"name", "metadataLocation"}]
+  -h, --help                         Show this help`,
+  query: `Usage: floe query "<SQL>" [--dir DIR] [--json]
+
+Run SQL (DuckDB) over a run's Iceberg tables, named as in the catalog: each table reads exactly
+the data files of its current snapshot. Example:
+  floe query "select * from nexmark.hot_items order by window_end desc limit 5"
+
+Options:
+  --dir DIR                          The run directory (default: the only one in .floe/demo, .floe/run/*)
+  --json                             One JSON object per row (JSON lines)
+  -h, --help                         Show this help`,
+  init: `Usage: floe init <dir> [--floe SPEC]
+
+Create a project that uses Floe: package.json, tsconfig.json, a job, sample input, a test of the
+job and a README with the commands. The directory must be new or empty.
+
+Options:
+  --floe SPEC                        The floe dependency's npm spec (default: file: + this Floe's folder)
+  -h, --help                         Show this help`,
+} as const;
 
 const USAGE = `Usage: floe <command> [options]
 
 Commands:
   demo                               Run the Nexmark examples on generated bids (npm start)
-      [--bids N] [--partitions N] [--batch-size B] [--seed S] [--dir DIR]
   run <job.ts> --input <file.jsonl>  Run a job over a JSON lines file read as a Kafka topic, exactly once,
-                                     into Iceberg tables; restartable after a crash
-      [--key FIELD]                  The Kafka key (picks the partition; default: none, round-robin)
-      [--partitions N]               Partitions of the topic (default 1)
-      [--batch-size B]               Records per Lambda event, 1 to 10000 (default 500)
-      [--timestamp FIELD]            Record timestamps from a field (default: the file's mtime)
-      [--topic NAME]                 Topic name (default: the file's base name)
-      [--dir DIR]                    Run directory (default .floe/run/<job name>)
-      [--keep-checkpoints N]         Checkpoint manifests kept per commit group (default 10)
-      [--no-typecheck]               Run the job without type-checking it first
-      [--json]                       Print the summary as JSON
+                                     into Iceberg tables; restartable after a crash or Ctrl-C
   invoke <job.ts> --event <file>     Run a job on a Lambda Kafka test event and print the results
-      [--dir DIR]                    Where state and outputs go (default .floe/<job name>)
-      [--drain]                      End the input: fire every open window
-      [--no-typecheck]               Run the job without type-checking it first
-      [--json]                       Print the result as JSON
-  query "<SQL>"                      SQL (DuckDB) over a run's Iceberg tables, named as in the catalog,
-                                     e.g. floe query "select * from nexmark.hot_items limit 5"
-      [--dir DIR]                    Run directory (default: the only one in .floe/demo, .floe/run/*)
-      [--json]                       One JSON object per row (JSON lines)
-  tables --dir DIR [--json]          List a run's Iceberg tables and their current metadata files
+  query "<SQL>"                      SQL (DuckDB) over a run's Iceberg tables, named as in the catalog
+  tables --dir DIR                   List a run's Iceberg tables and their current metadata files
   init <dir>                         Create a project with a job, sample input and a test, using Floe
-      [--floe SPEC]                  The floe dependency's npm spec (default: file: + this Floe's folder)
-  help                               Show this help`;
+  help [command]                     Show this help, or a command's
+
+Options:
+  -h, --help                         Show this help; floe <command> --help shows a command's
+  -v, --version                      Print floe's version`;
+
+/** The version in floe's package.json. */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
 
 const write = (text: string) => process.stdout.write(`${text}\n`);
 
@@ -39,18 +106,30 @@ async function main(argv: readonly string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
     case undefined:
-    case 'help':
     case '--help':
     case '-h':
       write(USAGE);
       return;
+    case 'help': {
+      const topic = rest[0];
+      if (topic !== undefined && !isCommand(topic))
+        throw new UsageError(
+          `Unknown command "${topic}". Commands: demo, run, invoke, query, tables, init, help.`,
+        );
+      write(topic === undefined ? USAGE : COMMAND_USAGE[topic]);
+      return;
+    }
+    case '--version':
+    case '-v':
+      write(version());
+      return;
     case 'invoke': {
-      const { values, positionals } = parse(rest, {
+      const { values, positionals } = parse('invoke', rest, {
         event: { type: 'string' },
         dir: { type: 'string' },
         drain: { type: 'boolean' },
-        json: { type: 'boolean' },
         'no-typecheck': { type: 'boolean' },
+        json: { type: 'boolean' },
       });
       if (positionals.length !== 1)
         throw new UsageError(
@@ -72,7 +151,7 @@ async function main(argv: readonly string[]): Promise<void> {
       return;
     }
     case 'run': {
-      const { values, positionals } = parse(rest, {
+      const { values, positionals } = parse('run', rest, {
         input: { type: 'string' },
         key: { type: 'string' },
         partitions: { type: 'string' },
@@ -81,8 +160,9 @@ async function main(argv: readonly string[]): Promise<void> {
         topic: { type: 'string' },
         dir: { type: 'string' },
         'keep-checkpoints': { type: 'string' },
-        json: { type: 'boolean' },
+        'fail-on-dead-letters': { type: 'boolean' },
         'no-typecheck': { type: 'boolean' },
+        json: { type: 'boolean' },
       });
       if (positionals.length !== 1)
         throw new UsageError(
@@ -91,26 +171,34 @@ async function main(argv: readonly string[]): Promise<void> {
       if (typeof values.input !== 'string')
         throw new UsageError('run needs --input <file.jsonl>, a JSON lines file (one record per line).');
       const { run } = await import('./run.ts');
-      await run(
-        {
-          jobPath: positionals[0]!,
-          input: values.input,
-          key: values.key as string | undefined,
-          partitions: optionalPositiveInt('--partitions', values.partitions),
-          batchSize: optionalPositiveInt('--batch-size', values['batch-size']),
-          timestamp: values.timestamp as string | undefined,
-          topic: values.topic as string | undefined,
-          dir: values.dir as string | undefined,
-          json: values.json === true,
-          keepCheckpoints: optionalPositiveInt('--keep-checkpoints', values['keep-checkpoints']),
-          typecheck: values['no-typecheck'] !== true,
-        },
-        write,
+      const input = values.input;
+      process.exitCode = await whileStoppable((signal) =>
+        run(
+          {
+            jobPath: positionals[0]!,
+            input,
+            key: values.key as string | undefined,
+            partitions: optionalPositiveInt('--partitions', values.partitions),
+            batchSize: optionalPositiveInt('--batch-size', values['batch-size']),
+            timestamp: values.timestamp as string | undefined,
+            topic: values.topic as string | undefined,
+            dir: values.dir as string | undefined,
+            json: values.json === true,
+            keepCheckpoints: optionalPositiveInt('--keep-checkpoints', values['keep-checkpoints']),
+            failOnDeadLetters: values['fail-on-dead-letters'] === true,
+            typecheck: values['no-typecheck'] !== true,
+            signal,
+          },
+          write,
+        ),
       );
       return;
     }
     case 'tables': {
-      const { values, positionals } = parse(rest, { dir: { type: 'string' }, json: { type: 'boolean' } });
+      const { values, positionals } = parse('tables', rest, {
+        dir: { type: 'string' },
+        json: { type: 'boolean' },
+      });
       if (positionals.length > 0)
         throw new UsageError(`tables takes no arguments, got "${positionals.join(' ')}".`);
       if (typeof values.dir !== 'string') throw new UsageError('tables needs --dir DIR, the run directory.');
@@ -119,7 +207,10 @@ async function main(argv: readonly string[]): Promise<void> {
       return;
     }
     case 'query': {
-      const { values, positionals } = parse(rest, { dir: { type: 'string' }, json: { type: 'boolean' } });
+      const { values, positionals } = parse('query', rest, {
+        dir: { type: 'string' },
+        json: { type: 'boolean' },
+      });
       if (positionals.length !== 1 || positionals[0]!.trim() === '')
         throw new UsageError(
           'query takes one SQL statement in quotes, e.g. floe query "select * from nexmark.hot_items limit 5"',
@@ -132,14 +223,14 @@ async function main(argv: readonly string[]): Promise<void> {
       return;
     }
     case 'init': {
-      const { values, positionals } = parse(rest, { floe: { type: 'string' } });
+      const { values, positionals } = parse('init', rest, { floe: { type: 'string' } });
       if (positionals.length !== 1) throw new UsageError('init takes one directory, e.g. floe init my-jobs');
       const { init } = await import('./init.ts');
       await init({ dir: positionals[0]!, floe: values.floe as string | undefined }, write);
       return;
     }
     case 'demo': {
-      const { values, positionals } = parse(rest, {
+      const { values, positionals } = parse('demo', rest, {
         bids: { type: 'string' },
         partitions: { type: 'string' },
         'batch-size': { type: 'string' },
@@ -168,18 +259,63 @@ async function main(argv: readonly string[]): Promise<void> {
   }
 }
 
+/**
+ * Runs a command that stops between batches on the first SIGINT (Ctrl-C) or SIGTERM. A second
+ * one exits at once: the commit protocol is crash-safe, so that is a crash, and the next run
+ * resumes from the last commit and removes what the stopped write left.
+ */
+async function whileStoppable<T>(command: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      process.stderr.write(
+        `\nfloe: ${signal} again: stopped at once; the same command resumes from the last commit.\n`,
+      );
+      process.exit(130);
+    }
+    process.stderr.write(`\nfloe: ${signal}: stopping after the current batch (again to stop at once)\n`);
+    controller.abort(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await command(controller.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 type Options = Parameters<typeof parseArgs>[0] extends infer C
   ? C extends { options?: infer O }
     ? O
     : never
   : never;
 
-function parse(args: readonly string[], options: Options) {
+type Command = keyof typeof COMMAND_USAGE;
+
+function isCommand(name: string): name is Command {
+  return Object.hasOwn(COMMAND_USAGE, name);
+}
+
+/** Thrown by parse() for --help: main prints the command's usage and exits 0. */
+class HelpRequested {
+  constructor(readonly command: Command) {}
+}
+
+/** A command's flags, with -h/--help for every command; a mistake names the command's --help. */
+function parse(command: Command, args: readonly string[], options: Options) {
+  const withHelp = { ...options, help: { type: 'boolean', short: 'h' } } as Options;
+  let parsed: ReturnType<
+    typeof parseArgs<{ args: string[]; options: Options; allowPositionals: true; strict: true }>
+  >;
   try {
-    return parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: [...args], options: withHelp, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError(`${(error as Error).message} (see floe ${command} --help)`);
   }
+  if (parsed.values.help === true) throw new HelpRequested(command);
+  return parsed;
 }
 
 // Flags are only parsed here; each command applies its own defaults, in one place.
@@ -203,6 +339,16 @@ function optionalPositiveInt(flag: string, value: unknown): number | undefined {
 try {
   await main(process.argv.slice(2));
 } catch (error) {
+  if (error instanceof HelpRequested) {
+    write(COMMAND_USAGE[error.command]);
+    process.exit(0);
+  }
+  // A failure retrying cannot heal (permissions, a read-only or full disk): one line, no stack.
+  const permanent = permanentStorageError(error);
+  if (permanent !== undefined) {
+    process.stderr.write(`floe: ${permanent.message}\n`);
+    process.exit(2);
+  }
   if (error instanceof UsageError || error instanceof FloeConfigError) {
     process.stderr.write(`floe: ${error.message}\n`);
     process.exit(2);

@@ -199,7 +199,7 @@ describe('floe run', () => {
     {
       problem: 'a missing input file',
       args: ['run', JOB, '--input', join(scratch, 'missing.jsonl')],
-      message: /Input file not found or unreadable/,
+      message: /Input file .*missing.jsonl: not found\. --input takes a JSON lines file/,
     },
     {
       problem: 'a missing job file',

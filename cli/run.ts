@@ -7,10 +7,16 @@
  * because the topic and its batches are a pure function of the file and the flags (recorded in
  * `<dir>/run.json` and checked on every start) and the commit protocol skips what is committed.
  */
-import { mkdir, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
 import { createExclusive, errorCode, replaceAtomically } from '../adapters/local/durable-file.ts';
-import { localCheckpointStores, runDirectory } from '../adapters/local/run-directory.ts';
+import { fsStorageError, isPermanentFsError } from '../adapters/local/fs-errors.ts';
+import {
+  localCheckpointStores,
+  RUN_DIRECTORY_FOLDERS,
+  runDirectory,
+  sweepRunDirectory,
+} from '../adapters/local/run-directory.ts';
 import { createHandler } from '../functions/handler.ts';
 import type { Logger } from '../functions/logger.ts';
 import {
@@ -41,6 +47,15 @@ export const DEFAULT_PARTITIONS = 1;
  * commit five times less often, and is still far from the 6 MB payload limit for small records.
  */
 export const DEFAULT_RUN_BATCH_SIZE = 500;
+/** Where a run directory records its input and flags, and each job's definition. */
+export const RUN_RECORD = 'run.json';
+export const JOBS_FOLDER = 'jobs';
+
+/** Every top-level entry `floe run` writes in a run directory: its records and the stores' folders. */
+export function runDirectoryEntries(): readonly string[] {
+  return [RUN_RECORD, JOBS_FOLDER, ...Object.values(RUN_DIRECTORY_FOLDERS)];
+}
+
 /** The most partitions `floe run` accepts: each is a commit group with its own head. */
 export const MAX_PARTITIONS = 10_000;
 
@@ -85,6 +100,8 @@ export interface RunParams {
 export interface RunInput {
   readonly params: RunParams;
   readonly topic: JsonLinesTopic;
+  /** The file's first non-blank character is `[`: a JSON array, not JSON lines. */
+  readonly looksLikeJsonArray: boolean;
 }
 
 /** Reads the input file and builds its topic; flag mistakes are UsageErrors. */
@@ -109,8 +126,19 @@ export async function openRunInput(options: RunInputOptions): Promise<RunInput> 
     info = await stat(path);
     if (!info.isFile()) throw new Error('not a file');
     content = await readFile(path);
-  } catch {
-    throw new UsageError(`Input file not found or unreadable: ${options.input}`);
+  } catch (error) {
+    const code = errorCode(error);
+    const why =
+      code === 'ENOENT' || code === 'ENOTDIR'
+        ? 'not found'
+        : code === 'EACCES' || code === 'EPERM'
+          ? `not readable (${code}); make it readable by this user`
+          : code === undefined
+            ? 'not a file'
+            : `unreadable (${code})`;
+    throw new UsageError(
+      `Input file ${options.input}: ${why}. --input takes a JSON lines file, one record per line.`,
+    );
   }
   const mtimeMs = Math.floor(Number(info.mtimeMs));
   const params: RunParams = {
@@ -131,7 +159,8 @@ export async function openRunInput(options: RunInputOptions): Promise<RunInput> 
     timestamp: options.timestamp,
     defaultTimestamp: mtimeMs,
   });
-  return { params, topic: built };
+  const first = content.findIndex((byte) => byte !== 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0d);
+  return { params, topic: built, looksLikeJsonArray: first >= 0 && content[first] === 0x5b };
 }
 
 /** Progress of a run, as the status line and the observer see it. */
@@ -160,6 +189,11 @@ export interface RunJobOptions {
   readonly onOutcome?: (outcome: CommitOutcome<unknown>) => void;
   /** Checkpoint manifests kept per commit group. @default 10 (CheckpointedProcessor's default) */
   readonly keepCheckpoints?: number;
+  /**
+   * Stops the run between two batches (Ctrl-C): what is committed stays, the rest is left for
+   * the next run, which resumes there. @default - runs to the end
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** What a run did, and what its run directory holds. `--json` prints it. */
@@ -186,8 +220,14 @@ export interface RunReport {
   readonly rows: number;
   readonly late: number;
   readonly deadLetters: number;
+  /** The most common reasons of this invocation's dead letters, most frequent first (at most 3). */
+  readonly deadLetterReasons: readonly { readonly reason: string; readonly count: number }[];
   /** True when an earlier invocation had finished the input: this one committed nothing. */
   readonly alreadyComplete: boolean;
+  /** Why the run stopped before the end of the input (`SIGINT`, `SIGTERM`), or null when it finished. */
+  readonly stopped: string | null;
+  /** Partition id → last committed offset, over every invocation (absent: nothing committed). */
+  readonly offsets: Readonly<Record<string, number>>;
   readonly elapsedMs: number;
   /** Records this invocation delivered to the handler, per second of its run. */
   readonly recordsPerSecond: number;
@@ -213,17 +253,22 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
     );
   }
   await claimRunDirectory(options.dir, params);
+  // What a killed run (kill -9) left half-written.
+  await sweepRunDirectory(options.dir, { folders: [JOBS_FOLDER] });
 
   const { log } = topic;
   const partitions = log.partitions.map((_, partition) => ({ topic: log.topic, partition }));
   const status = new StatusLine(options.status);
   // Each partition's watermark as last committed: the status line shows the lowest.
   const watermarks = new Map<string, number>();
+  // Dead letters by reason, for the warning of a run that is mostly dead letters.
+  const reasons = new Map<string, number>();
   const processor = new ObservedProcessor(
     job,
     { stores: localCheckpointStores(options.dir), partitions, keepCheckpoints: options.keepCheckpoints },
     (outcome) => {
       for (const p of outcome.partitions) watermarks.set(p.id, p.watermark);
+      for (const dead of outcome.deadLetters) reasons.set(dead.reason, (reasons.get(dead.reason) ?? 0) + 1);
       options.onOutcome?.(outcome);
     },
   );
@@ -259,9 +304,17 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
   let skippedBatches = 0;
   let newCommits = 0;
   let delivered = 0;
+  let stopped: string | null = null;
+  const stopRequested = () => {
+    if (options.signal?.aborted === true) stopped = String(options.signal.reason ?? 'aborted');
+    return stopped !== null;
+  };
   try {
     show(true);
-    for (const event of eventBatches(log, { batchSize: params.batchSize })) {
+    // A record over Lambda's 6 MB limit comes in an event of its own and becomes a dead letter.
+    for (const event of eventBatches(log, { batchSize: params.batchSize, oversized: 'alone' })) {
+      // Between two batches: everything delivered so far is committed.
+      if (stopRequested()) break;
       const records = recordsIn(event);
       if (committedBefore(event, before.offsets)) {
         skippedBatches++;
@@ -277,13 +330,17 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
       progress.batchesDone++;
       show();
     }
-    progress.draining = true;
-    show(true);
-    const drained = await processor.drain();
-    newCommits += drained.commits.length;
-    await processor.cleanup();
+    if (!stopRequested()) {
+      progress.draining = true;
+      show(true);
+      const drained = await processor.drain();
+      newCommits += drained.commits.length;
+      await processor.cleanup();
+    }
   } finally {
     status.clear();
+    // No write of this process is in flight any more: its own temporary files go too.
+    await sweepRunDirectory(options.dir, { own: true, folders: [JOBS_FOLDER] });
   }
 
   const after = await processor.committed();
@@ -309,6 +366,12 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
     late: after.totals.late,
     deadLetters: after.totals.deadLetters,
     alreadyComplete: before.drained && newCommits === 0,
+    stopped,
+    offsets: Object.fromEntries(after.offsets),
+    deadLetterReasons: [...reasons]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 3)
+      .map(([reason, count]) => ({ reason, count })),
     elapsedMs: Math.round(elapsedMs),
     recordsPerSecond: elapsedMs > 0 ? Math.round(delivered / (elapsedMs / 1000)) : 0,
     tableNames: names,
@@ -367,14 +430,13 @@ function statusText(p: RunProgress): string {
  * batches, is what makes a restart resume exactly where the last commit left off.
  */
 export async function claimRunDirectory(dir: string, params: RunParams): Promise<void> {
-  const path = join(dir, 'run.json');
+  const path = join(dir, RUN_RECORD);
   const recorded = await readRunParams(path);
   if (recorded === undefined) {
     // Exclusive create: of two first runs starting at once, one records its flags and the other
     // is checked against them.
-    const outcome = await createExclusive(
-      path,
-      new TextEncoder().encode(`${JSON.stringify(params, null, 2)}\n`),
+    const outcome = await local(() =>
+      createExclusive(path, new TextEncoder().encode(`${JSON.stringify(params, null, 2)}\n`)),
     );
     if (outcome === 'created') return;
     return claimRunDirectory(dir, params);
@@ -400,27 +462,37 @@ export async function claimJob(
   job: Job<unknown>,
   { committed }: { readonly committed: boolean },
 ): Promise<void> {
-  const path = join(dir, 'jobs', `${job.name.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`);
+  const path = join(dir, JOBS_FOLDER, `${job.name.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`);
   const definition = jobDefinition(job);
   const body = new TextEncoder().encode(`${JSON.stringify({ definition }, null, 2)}\n`);
   let recorded: string | undefined;
   try {
     recorded = (JSON.parse(await readFile(path, 'utf8')) as { definition?: string }).definition;
   } catch (error) {
+    if (isPermanentFsError(error)) throw fsStorageError(`Cannot read ${path}`, error);
     if (errorCode(error) !== 'ENOENT')
       throw new UsageError(`Cannot read ${path}: ${(error as Error).message}`);
-    await mkdir(dirname(path), { recursive: true });
-    if ((await createExclusive(path, body)) === 'created') return;
+    if ((await local(() => createExclusive(path, body))) === 'created') return;
     return claimJob(dir, job, { committed });
   }
   if (recorded !== definition && !committed) {
-    await replaceAtomically(path, body);
+    await local(() => replaceAtomically(path, body));
     return;
   }
   if (recorded !== definition) {
     throw new UsageError(
       `${dir} holds a run of job ${job.name} as ${recorded}; it is now ${definition}. Use another --dir for the changed job.`,
     );
+  }
+}
+
+/** Runs a file operation of the run directory, its permanent failures as PermanentStorageErrors. */
+async function local<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (error) {
+    if (isPermanentFsError(error)) throw fsStorageError('Cannot write the run directory', error);
+    throw error;
   }
 }
 
@@ -440,6 +512,7 @@ async function readRunParams(path: string): Promise<RunParams | undefined> {
     text = await readFile(path, 'utf8');
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return undefined;
+    if (isPermanentFsError(error)) throw fsStorageError(`Cannot read ${path}`, error);
     throw new UsageError(`Cannot read ${path}: ${(error as Error).message}`);
   }
   try {
@@ -471,33 +544,125 @@ function mismatch(recorded: RunParams, now: RunParams): string | undefined {
 /** The command: `floe run <job.ts> --input <file.jsonl> [flags]`. */
 export interface RunCommandOptions extends RunInputOptions {
   readonly jobPath: string;
-  /** Type-check the job file before running it. @default true */
-  readonly typecheck?: boolean;
   /** @default .floe/run/<job name> */
   readonly dir?: string;
   readonly json: boolean;
   /** @default 10 */
   readonly keepCheckpoints?: number;
+  /** Exit with status 1 when any record became a dead letter. @default false */
+  readonly failOnDeadLetters?: boolean;
+  /** Type-check the job file before running it. @default true */
+  readonly typecheck?: boolean;
+  /** Ctrl-C: stop between batches (see RunJobOptions.signal). */
+  readonly signal?: AbortSignal;
 }
 
+/** The exit status of a run stopped by a signal (128 + SIGINT), whichever signal it was. */
+export const EXIT_STOPPED = 130;
+
+/** Runs the command and returns its exit status: 0, 1 (--fail-on-dead-letters) or 130 (stopped). */
 export async function run(
   options: RunCommandOptions,
   out: (text: string) => void,
   status: StatusStream | undefined = process.stderr,
-): Promise<void> {
+  warn: (text: string) => void = (text) => process.stderr.write(`${text}\n`),
+): Promise<number> {
   const { job, typecheck } = await loadCheckedJob(options.jobPath, { typecheck: options.typecheck ?? true });
   const input = await openRunInput(options);
   const dir = options.dir ?? join('.floe', 'run', job.name);
   let report: RunReport;
   try {
-    report = await runJob(job, input, { dir, status, keepCheckpoints: options.keepCheckpoints });
+    report = await runJob(job, input, {
+      dir,
+      status,
+      keepCheckpoints: options.keepCheckpoints,
+      signal: options.signal,
+    });
   } catch (error) {
     // The job's own mistake (a row that does not fit its table): one line, exit 2. Nothing of the
     // batch was committed, so the corrected job resumes in the same --dir.
     if (error instanceof FloeJobError) throw new UsageError(error.message);
     throw error;
   }
+  if (report.stopped !== null) {
+    const resume = resumeCommand(options, dir);
+    out(options.json ? (toJson({ ...report, resume }) ?? '{}') : renderStopped(report, resume));
+    return EXIT_STOPPED;
+  }
   out(options.json ? (toJson({ ...report, typecheck }) ?? '{}') : renderReport(report, input.topic));
+  for (const line of deadLetterWarnings(report, input)) warn(line);
+  if (options.failOnDeadLetters === true && report.deadLetters > 0) {
+    warn(
+      `floe: ${count(report.deadLetters, 'record', 'records')} became dead letters (in ${report.tableNames.deadLetters}); exit 1 because of --fail-on-dead-letters.`,
+    );
+    return 1;
+  }
+  return 0;
+}
+
+/** A run is mostly dead letters when more than this share of its records are. */
+const MOSTLY = 0.5;
+
+/**
+ * Warnings for a run whose records are mostly dead letters: why (the most common reason) and,
+ * for a file that starts with `[`, that the input must be JSON lines and how to convert it.
+ */
+export function deadLetterWarnings(r: RunReport, input: Pick<RunInput, 'looksLikeJsonArray'>): string[] {
+  if (r.records === 0 || r.deadLetters <= r.records * MOSTLY) return [];
+  const percent = Math.round((Math.min(r.deadLetters, r.records) / r.records) * 100);
+  const lines = [
+    `floe: warning: ${n(r.deadLetters)} of ${count(r.records, 'record', 'records')} (${percent} %) became dead letters, in ${r.tableNames.deadLetters}.`,
+  ];
+  const [top] = r.deadLetterReasons;
+  if (top !== undefined) {
+    const reason = top.reason.length > 160 ? `${top.reason.slice(0, 157)}...` : top.reason;
+    lines.push(`floe: the most common reason (${count(top.count, 'record', 'records')}): ${reason}`);
+  }
+  if (input.looksLikeJsonArray) {
+    const name = basename(r.input);
+    const jsonl = `${name.replace(/\.json$/i, '')}.jsonl`;
+    lines.push(
+      `floe: ${name} starts with "[": it looks like a JSON array, but --input takes JSON lines, one object per line. Convert it with: jq -c '.[]' ${shellQuote(name)} > ${shellQuote(jsonl)}`,
+    );
+  }
+  return lines;
+}
+
+/** The command that resumes a stopped run: the same flags and the same --dir. */
+export function resumeCommand(options: RunCommandOptions, dir: string): string {
+  const args = ['npx', 'floe', 'run', options.jobPath, '--input', options.input];
+  const flags: [string, string | number | undefined][] = [
+    ['--key', options.key],
+    ['--partitions', options.partitions],
+    ['--batch-size', options.batchSize],
+    ['--timestamp', options.timestamp],
+    ['--topic', options.topic],
+    ['--keep-checkpoints', options.keepCheckpoints],
+  ];
+  for (const [flag, value] of flags) if (value !== undefined) args.push(flag, String(value));
+  args.push('--dir', dir);
+  if (options.failOnDeadLetters === true) args.push('--fail-on-dead-letters');
+  if (options.json) args.push('--json');
+  return args.map(shellQuote).join(' ');
+}
+
+function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`;
+}
+
+/** What `floe run` prints when stopped: where each partition stopped, and how to resume. */
+export function renderStopped(r: RunReport, resume: string): string {
+  const ids = Object.keys(r.offsets).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const shown = ids.slice(0, 8).map((id) => `${id} at offset ${n(r.offsets[id]!)}`);
+  if (ids.length > shown.length) shown.push(`${n(ids.length - shown.length)} more`);
+  const committed = Object.values(r.offsets).reduce((sum, offset) => sum + offset + 1, 0);
+  return [
+    `floe run ${r.job}: stopped by ${r.stopped}; every batch committed so far is kept.`,
+    `  committed ${n(committed)} of ${count(r.records, 'record', 'records')} (${ids.length === 0 ? 'none yet' : shown.join(', ')})`,
+    `  rows ${n(r.rows)}, late ${n(r.late)}, dead letters ${n(r.deadLetters)} so far, in ${r.dir}`,
+    'Resume where it stopped with:',
+    `  ${resume}`,
+  ].join('\n');
 }
 
 /** The summary `floe run` prints. */

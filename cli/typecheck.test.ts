@@ -191,6 +191,9 @@ describe('typecheckJob', () => {
             strict: true,
             allowImportingTsExtensions: true,
             types: [],
+            // Inside this repository `floe` resolves to its sources, as the repository's own
+            // tsconfig.json says; a user's project resolves it to the installed package.
+            customConditions: ['floe-source'],
             ...extra,
           },
         }),

@@ -12,6 +12,7 @@ import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
 import type { ObjectStore } from '../runtime/stores/object-store.ts';
 import { readTable } from '../test/support/iceberg-tables.ts';
 import { createHandler } from './handler.ts';
+import { jsonLogger } from './logger.ts';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'floe-handler-'));
 
@@ -41,11 +42,29 @@ describe('createHandler', () => {
     expect(metrics).toMatchObject({ records: 12, deadLetters: 1, rows: 6, late: 0 });
     expect(lines.find((l) => l.message === 'dead letter')).toMatchObject({
       level: 'WARN',
-      topic: 'bids',
-      partition: 1,
-      offset: 20,
-      stage: 'decode',
+      record: { topic: 'bids', partition: 1, offset: 20, stage: 'decode' },
     });
+  });
+
+  it("logs dead letters as JSON lines whose own timestamp and level the record's fields never overwrite", async () => {
+    const written: string[] = [];
+    const logger = jsonLogger({ job: 'bids-per-auction' }, (line) => written.push(line));
+    const before = Date.now();
+    const handler = createHandler(bidsPerAuction, {
+      logger,
+      clock: () => 0,
+      stores: localCheckpointStores(tempDir()),
+    });
+    await handler(mskEvent());
+    const dead = written
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((l) => l.message === 'dead letter')!;
+    expect(dead.level).toBe('WARN');
+    // The log's timestamp is when it was written (ISO text), not the record's Kafka timestamp.
+    expect(typeof dead.timestamp).toBe('string');
+    expect(Date.parse(dead.timestamp as string)).toBeGreaterThanOrEqual(before - 1000);
+    expect(dead.record).toMatchObject({ kind: 'record', topic: 'bids', partition: 1, offset: 20 });
+    expect(typeof (dead.record as { timestamp: unknown }).timestamp).toBe('number');
   });
 
   it('skips a redelivered batch, keeping state between invocations of a warm container', async () => {
@@ -153,7 +172,7 @@ describe('createHandler', () => {
     delete process.env.FLOE_RUN_DIR;
     try {
       expect(() => createHandler(bidsPerAuction, { logger: capture().logger })).toThrow(
-        /in Lambda, createHandler needs shared durable stores .*Set FLOE_RUN_DIR/,
+        /in Lambda, createHandler needs shared durable stores.*Set FLOE_RUN_DIR/,
       );
       process.env.FLOE_RUN_DIR = tempDir();
       expect(typeof createHandler(bidsPerAuction, { logger: capture().logger })).toBe('function');

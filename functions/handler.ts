@@ -111,9 +111,13 @@ function jobErrorFields(error: FloeJobError, event: KafkaEvent): Record<string, 
   return fields;
 }
 
+/**
+ * The late records and dead letters are nested under `record`: their own fields (`timestamp`,
+ * `kind`, …) never overwrite the log line's `timestamp`, `level` or `message`.
+ */
 function logOutcome<Row>(logger: Logger, outcome: CommitOutcome<Row>): void {
-  for (const late of outcome.late) logger.log('WARN', 'late record', { ...late });
-  for (const dead of outcome.deadLetters) logger.log('WARN', 'dead letter', { ...dead });
+  for (const late of outcome.late) logger.log('WARN', 'late record', { record: late });
+  for (const dead of outcome.deadLetters) logger.log('WARN', 'dead letter', { record: dead });
   logger.log('INFO', 'batch committed', {
     ...outcome.metrics,
     commits: outcome.commits.map((c) => ({

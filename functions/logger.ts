@@ -13,7 +13,9 @@ export function jsonLogger(
 ): Logger {
   return {
     log(level, message, fields) {
-      write(toJson({ level, message, timestamp: new Date().toISOString(), ...context, ...fields }));
+      // The line's own keys come first and win: a field or context entry never replaces them.
+      const own = { level, message, timestamp: new Date().toISOString() };
+      write(toJson(Object.assign({ ...own }, context, fields, own)));
     },
   };
 }

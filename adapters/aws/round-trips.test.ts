@@ -6,8 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DynamoDBClient, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { S3Client, S3Client } from '@aws-sdk/client-s3';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { meterRequests, type RequestCounts } from '../../runtime/stores/request-meter.ts';
 import { processorFor, workload } from '../../test/support/checkpoint-runs.ts';

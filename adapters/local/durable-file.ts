@@ -4,11 +4,12 @@
  * (create, failing if the name exists). The directory is fsynced afterwards, so a completed call
  * survives a crash, and a crash at any instruction leaves either nothing or the whole file.
  *
- * A crash can leave a temporary file behind. Temporary names start with {@link TEMP_PREFIX};
- * listings skip them and they never shadow a real name.
+ * A crash can leave a temporary file behind. Temporary names start with {@link TEMP_PREFIX}
+ * followed by the writer's process id (`.floe-tmp-<pid>-<uuid>`); listings skip them and they
+ * never shadow a real name. {@link sweepTemporaryFiles} removes the ones a dead writer left.
  */
 import { randomUUID } from 'node:crypto';
-import { link, mkdir, open, rename, rm } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 /** Names starting with this prefix are temporary files, never objects. */
@@ -84,7 +85,7 @@ export async function fsyncDirectory(dir: string): Promise<void> {
 }
 
 async function writeTemporary(dir: string, bytes: Uint8Array): Promise<string> {
-  const temp = join(dir, `${TEMP_PREFIX}${randomUUID()}`);
+  const temp = join(dir, `${TEMP_PREFIX}${process.pid}-${randomUUID()}`);
   const handle = await open(temp, 'wx');
   try {
     await handle.writeFile(bytes);
@@ -96,6 +97,87 @@ async function writeTemporary(dir: string, bytes: Uint8Array): Promise<string> {
   }
   await handle.close();
   return temp;
+}
+
+/**
+ * How old a temporary file must be before any sweep removes it, whoever wrote it. A write holds
+ * its temporary file for the time of one write and fsync, far below this.
+ */
+export const TEMP_GRACE_MS = 10 * 60 * 1000;
+
+export interface SweepOptions {
+  /** @default TEMP_GRACE_MS */
+  readonly graceMs?: number;
+  /** @default Date.now() */
+  readonly now?: number;
+  /**
+   * Also remove this process's own temporary files: only when it has no write in flight (a run
+   * stopped between batches). @default false
+   */
+  readonly own?: boolean;
+  /** Into subdirectories too. @default true */
+  readonly recursive?: boolean;
+}
+
+/**
+ * Removes the temporary files under `root` (recursively) that no live writer owns, and returns
+ * how many. A temporary file is stale when the process named in it is not running on this
+ * host, or when it is older than the grace period (files of other hosts sharing the directory,
+ * or written before names carried the pid). Processes may share a run directory, so a running
+ * writer's fresh file is kept. Even removing a file that is still being written is safe: the
+ * writer's link() or rename() then fails, nothing becomes visible, and the store retries.
+ */
+export async function sweepTemporaryFiles(root: string, options: SweepOptions = {}): Promise<number> {
+  const graceMs = options.graceMs ?? TEMP_GRACE_MS;
+  const now = options.now ?? Date.now();
+  let removed = 0;
+  const visit = async (dir: string): Promise<void> => {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return; // gone, or not ours to read: a sweep is housekeeping and never fails a run
+    }
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (options.recursive !== false) await visit(path);
+      } else if (entry.name.startsWith(TEMP_PREFIX) && (await isStale(path, entry.name))) {
+        await rm(path, { force: true }).then(
+          () => removed++,
+          () => undefined,
+        );
+      }
+    }
+  };
+  const isStale = async (path: string, name: string): Promise<boolean> => {
+    const pid = writerPid(name);
+    if (pid === process.pid) {
+      if (options.own === true) return true;
+    } else if (pid !== undefined && !processIsRunning(pid)) {
+      return true;
+    }
+    const info = await stat(path).catch(() => undefined);
+    return info !== undefined && now - info.mtimeMs >= graceMs;
+  };
+  await visit(root);
+  return removed;
+}
+
+/** The pid in a temporary file's name, or undefined for a name without one. */
+function writerPid(name: string): number | undefined {
+  const match = /^(\d+)-/.exec(name.slice(TEMP_PREFIX.length));
+  return match === null ? undefined : Number(match[1]);
+}
+
+function processIsRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, but belongs to another user.
+    return errorCode(error) === 'EPERM';
+  }
 }
 
 /** The `code` of a Node.js system error, if any. */

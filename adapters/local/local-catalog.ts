@@ -18,6 +18,7 @@ import { IcebergError } from '../../runtime/iceberg/errors.ts';
 import { assertTableName } from '../../runtime/iceberg/table-layout.ts';
 import type { Catalog, CatalogTable } from '../../runtime/stores/catalog.ts';
 import { createExclusive, errorCode } from './durable-file.ts';
+import { fsStorageError, isPermanentFsError } from './fs-errors.ts';
 
 const POINTER = /^v(\d{20})\.json$/;
 
@@ -109,7 +110,9 @@ export class LocalCatalog implements Catalog {
     return join(this.dir, name, `v${String(version).padStart(20, '0')}.json`);
   }
 
-  private failure(action: string, cause: unknown): IcebergError {
+  private failure(action: string, cause: unknown): Error {
+    // A failure retrying cannot heal (permissions, a full disk) stays a PermanentStorageError.
+    if (isPermanentFsError(cause)) return fsStorageError(`${this} could not ${action}`, cause);
     const reason = cause instanceof Error ? cause.message : String(cause);
     return new IcebergError(`${this} could not ${action}: ${reason}`, { cause });
   }

@@ -15,9 +15,10 @@ import {
   type ObjectStore,
   PreconditionFailedError,
   type PutOptions,
-  StorageError,
+  type StorageError,
 } from '../../runtime/stores/object-store.ts';
 import { createExclusive, errorCode, removeDurably, replaceAtomically, TEMP_PREFIX } from './durable-file.ts';
+import { fsStorageError } from './fs-errors.ts';
 
 export class LocalObjectStore implements ObjectStore {
   /** The absolute root directory. */
@@ -118,7 +119,6 @@ export class LocalObjectStore implements ObjectStore {
   }
 
   private failure(action: string, key: string, cause: unknown): StorageError {
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    return new StorageError(`Could not ${action} ${key} in ${this}: ${reason}`, { cause });
+    return fsStorageError(`Could not ${action} ${key} in ${this}`, cause);
   }
 }

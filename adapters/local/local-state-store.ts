@@ -42,6 +42,7 @@ import {
   type VersionedItem,
 } from '../../runtime/stores/state-store.ts';
 import { createExclusive, errorCode, removeDurably } from './durable-file.ts';
+import { fsStorageError } from './fs-errors.ts';
 
 /** How many of the newest version files of an item are kept; older ones are deleted after a write. */
 export const KEEP_VERSIONS = 8;
@@ -263,8 +264,7 @@ export class LocalStateStore implements StateStore {
   }
 
   private failure(action: string, key: string, cause: unknown): StorageError {
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    return new StorageError(`Could not ${action} state item "${key}" in ${this}: ${reason}`, { cause });
+    return fsStorageError(`Could not ${action} state item "${key}" in ${this}`, cause);
   }
 }
 

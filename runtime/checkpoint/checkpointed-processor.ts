@@ -30,6 +30,7 @@ import type { Job } from '../job/job.ts';
 import type { Columns, Table } from '../sink/table.ts';
 import type { KafkaEvent, KafkaEventRecord } from '../source/kafka-event.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
+import { permanentStorageError } from '../stores/object-store.ts';
 import { type CleanupReport, cleanupGroup } from './cleanup.ts';
 import {
   type ChangedPartition,
@@ -265,6 +266,7 @@ export class CheckpointedProcessor<Row> {
       try {
         return await read();
       } catch (error) {
+        throwIfPermanent(error);
         lastError = error;
       }
     }
@@ -299,6 +301,7 @@ export class CheckpointedProcessor<Row> {
         await this.ensurePublished(loaded);
       } catch (error) {
         this.cache.delete(group);
+        throwIfPermanent(error);
         lastError = error;
         continue;
       }
@@ -340,6 +343,7 @@ export class CheckpointedProcessor<Row> {
         this.cache.delete(group);
         // The job's own mistake: every retry would fail the same way. Nothing was staged.
         if (error instanceof FloeJobError) throw error;
+        throwIfPermanent(error);
         lastError = error;
       }
     }
@@ -456,6 +460,16 @@ export class CheckpointedProcessor<Row> {
 /** A jittered pause before try `attempt` (2, 3, ...): 10 ms doubling, at most 1 s. */
 function backoff(attempt: number): Promise<void> {
   return sleep(Math.random() * Math.min(1000, 10 * 2 ** (attempt - 2)));
+}
+
+/**
+ * Stops the retries at a failure retrying cannot heal (no permission, a full disk): the same
+ * batch would fail the same way every time. Nothing of an attempt is visible before its head
+ * write, so giving up is as safe as a crash.
+ */
+function throwIfPermanent(error: unknown): void {
+  const permanent = permanentStorageError(error);
+  if (permanent !== undefined) throw permanent;
 }
 
 function positive(name: string, value: number): number {

@@ -14,11 +14,17 @@
  *   when the attempt is older than the grace period (its start time is in its id), and only after
  *   the head is fenced: rewritten unchanged, so that the attempt's conditional head write fails
  *   even if it was merely stalled and wakes up later.
- * - Data files of committed epochs are in the tables and are never deleted here. A data file is
- *   judged only while its epoch is within the kept manifests, which name the committed attempt,
- *   and only when its name carries this group's lineage: another history may write to the same
- *   table (a fresh state store over an existing warehouse), and its epochs mean nothing here.
+ * - Data files of committed epochs are in the tables and are never deleted here. Within the kept
+ *   manifests, which name each epoch's committed attempt, every other attempt's file goes. Below
+ *   them, no manifest says which attempt committed, so a file there (a zombie's, written after
+ *   its epoch left the window; one no cleanup saw while its epoch was kept) is deleted only when
+ *   its attempt is past the grace period and no snapshot the table keeps refers to it: every
+ *   epoch below the head's is published (a group publishes an epoch before committing the
+ *   next), so a committed file there is in the table. Only files whose name carries this
+ *   group's lineage are judged: another history may write to the same table (a fresh state
+ *   store over an existing warehouse), and its epochs mean nothing here.
  */
+import { tableDataFiles } from '../iceberg/append-files.ts';
 import { dataFileKey } from '../iceberg/table-layout.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
 import { deleteObjects, type ObjectStore } from '../stores/object-store.ts';
@@ -89,7 +95,6 @@ export async function cleanupGroup(
       for (const delta of p.deltas) keptStates.add(delta);
     }
   }
-  const oldestKept = Math.min(...committedAttempt.keys());
   const expired = (attempt: string) => options.now - attemptStartedAt(attempt) >= options.graceMs;
 
   // What to delete: `settled` objects (at or below the head's epoch) can never be committed;
@@ -103,17 +108,23 @@ export async function cleanupGroup(
   );
   const dataFiles: Doomed[] = [];
   for (const table of options.tables) {
-    dataFiles.push(
-      ...(await select(
-        stores.warehouse,
-        dataFileKey(table, dataFilePrefix(job, group, lineage)),
-        (_key, epoch, attempt) => {
-          if (epoch > headEpoch) return expired(attempt);
-          if (epoch < oldestKept) return false; // committed or not: no kept manifest says
-          return committedAttempt.get(epoch) !== attempt;
-        },
-      )),
+    const candidates = await select(
+      stores.warehouse,
+      dataFileKey(table, dataFilePrefix(job, group, lineage)),
+      (_key, epoch, attempt) => {
+        if (epoch > headEpoch) return expired(attempt);
+        const committed = committedAttempt.get(epoch);
+        if (committed !== undefined) return committed !== attempt;
+        // No kept manifest says which attempt committed: the table does, once the epoch is
+        // below the head's (published for sure). Judged below.
+        return epoch < headEpoch && expired(attempt);
+      },
     );
+    const old = candidates.filter((d) => d.epoch <= headEpoch && !committedAttempt.has(d.epoch));
+    // Read the table only when there is something old to judge (rarely: a leak to plug).
+    const inTable =
+      old.length === 0 ? new Set<string>() : await tableDataFiles(stores.catalog, stores.warehouse, table);
+    dataFiles.push(...candidates.filter((d) => !inTable.has(d.key)));
   }
 
   // An abandoned attempt may only be stalled (a frozen process, a slow clock): if it woke up after

@@ -27,8 +27,11 @@ export interface LateRecord {
   readonly element: unknown;
 }
 
-/** Where in the pipeline a record failed. */
-export type DeadLetterStage = 'tombstone' | 'decode' | 'timestamp' | 'transform' | 'window';
+/**
+ * Where in the pipeline a record failed; `oversized`: the record is over Lambda's 6 MB event
+ * limit, so it was never decoded (and its value is not kept).
+ */
+export type DeadLetterStage = 'tombstone' | 'oversized' | 'decode' | 'timestamp' | 'transform' | 'window';
 
 /** A record that could not be processed, with everything needed to find and replay it. */
 export interface RecordDeadLetter {

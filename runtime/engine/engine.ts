@@ -2,7 +2,13 @@ import { describeError } from '../errors.ts';
 import type { Job } from '../job/job.ts';
 import type { JobPlan, Key } from '../job/plan.ts';
 import type { FormatBase } from '../source/format.ts';
-import type { KafkaEvent, KafkaEventRecord } from '../source/kafka-event.ts';
+import {
+  base64Problem,
+  type KafkaEvent,
+  type KafkaEventRecord,
+  LAMBDA_PAYLOAD_LIMIT_BYTES,
+  oversizedRecordBytes,
+} from '../source/kafka-event.ts';
 import { kafkaMessage } from '../source/kafka-message.ts';
 import type { MergingWindowAssigner } from '../windows/window-assigner.ts';
 import type {
@@ -134,11 +140,23 @@ export class Engine<Row> {
           }
           continue;
         }
+        const oversized = oversizedRecordBytes(record);
+        if (oversized > 0) {
+          deadLetters.push({
+            ...recordDeadLetter(
+              record,
+              'oversized',
+              `The record needs ${oversized} bytes in a Lambda event, over the ${LAMBDA_PAYLOAD_LIMIT_BYTES}-byte (6 MB) payload limit: the event source mapping cannot deliver it. Its value is not kept; its key and coordinates are.`,
+            ),
+            value: null,
+          });
+          continue;
+        }
         try {
           this.processRecord(record, record.value);
         } catch (error) {
           const stageError = error instanceof StageError ? error : new StageError('window', error);
-          deadLetters.push(recordDeadLetter(record, stageError.stage, reasonFor(stageError)));
+          deadLetters.push(recordDeadLetter(record, stageError.stage, reasonFor(stageError, record)));
         }
       }
     }
@@ -403,13 +421,22 @@ function isKafkaEvent(batch: BatchInput): batch is KafkaEvent {
 
 const STAGE_PREFIX: Record<DeadLetterStage, string> = {
   tombstone: '',
+  oversized: '',
   decode: 'The value could not be decoded',
   timestamp: 'The event time could not be read',
   transform: 'A map, filter, flatMap or dedupe function threw',
   window: 'The record could not be windowed',
 };
 
-function reasonFor(error: StageError): string {
+function reasonFor(error: StageError, record?: KafkaEventRecord): string {
+  // Checked only once decoding failed, off the hot path: base64 that is not base64 decodes to
+  // garbage, and the decoder's complaint about the garbage would hide the real mistake.
+  if (error.stage === 'decode' && typeof record?.value === 'string') {
+    const problem = base64Problem(record.value);
+    if (problem !== undefined) {
+      return `${STAGE_PREFIX.decode}: the value is not base64 (${problem}); Lambda delivers keys and values base64-encoded.`;
+    }
+  }
   return `${STAGE_PREFIX[error.stage]}: ${describeError(error.cause)}`;
 }
 

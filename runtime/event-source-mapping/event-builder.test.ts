@@ -267,6 +267,16 @@ describe('eventBatches', () => {
     );
   });
 
+  it("with oversized: 'alone', delivers a record that fits no event in an event of its own, in offset order", () => {
+    const values = ['a', 'x'.repeat(2_000), 'b', 'c'];
+    const mixed = produceToTopic(
+      values.map((value) => ({ value, timestamp: 0, partition: 0 })),
+      { topic: 'bids', partitions: 1 },
+    );
+    const events = [...eventBatches(mixed, { maxPayloadBytes: 1_000, batchSize: 10, oversized: 'alone' })];
+    expect(events.map((e) => e.records['bids-0']!.map((r) => r.offset))).toEqual([[0], [1], [2, 3]]);
+  });
+
   it.each([0, 10_001, 2.5])('refuses batch size %s when the batches are asked for', (batchSize) => {
     expect(() => eventBatches(log, { batchSize })).toThrow(
       /batchSize must be a whole number from 1 to 10000/,

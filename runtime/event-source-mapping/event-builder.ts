@@ -11,14 +11,15 @@
  */
 import { FloeConfigError, FloeError } from '../errors.ts';
 import { mulberry32 } from '../seeded-random.ts';
-import type { KafkaEvent, KafkaEventHeader, KafkaEventRecord } from '../source/kafka-event.ts';
+import {
+  type KafkaEvent,
+  type KafkaEventHeader,
+  type KafkaEventRecord,
+  LAMBDA_PAYLOAD_LIMIT_BYTES,
+} from '../source/kafka-event.ts';
 import { defaultPartitioner, type Partitioner, type RecordKey } from './partitioner.ts';
 
-/**
- * Lambda's limit on an invocation payload, 6 MB; the ESM never builds a bigger Kafka event.
- * https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
- */
-export const LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024;
+export { LAMBDA_PAYLOAD_LIMIT_BYTES } from '../source/kafka-event.ts';
 
 /** The ESM's default BatchSize for Kafka. */
 export const DEFAULT_BATCH_SIZE = 100;
@@ -97,10 +98,20 @@ export interface BatchingOptions {
    */
   readonly batchSize?: number;
   /**
-   * The most bytes of an event's JSON. A single record bigger than that is an error.
+   * The most bytes of an event's JSON. A single record bigger than that is an error, or with
+   * `oversized: 'alone'` an event of its own.
    * @default 6 MB (LAMBDA_PAYLOAD_LIMIT_BYTES)
    */
   readonly maxPayloadBytes?: number;
+  /**
+   * What to do with a record too big for any event:
+   * - `throw`: an error, as for a producer's record the ESM could never deliver;
+   * - `alone`: deliver it in an event of its own, over the limit. The engine makes a record over
+   *   Lambda's limit a dead letter (stage `oversized`) and commits its offset with the batch, so
+   *   a local run keeps moving where Lambda would be stuck.
+   * @default 'throw'
+   */
+  readonly oversized?: 'throw' | 'alone';
   /** @default 'round-robin' */
   readonly interleave?: Interleave;
   /** @default { type: 'msk' } */
@@ -217,7 +228,8 @@ export function eventBatches(log: TopicLog, options: BatchingOptions = {}): Gene
   const cursors = log.partitions.map(() => 0);
   const pick = partitionPicker(options.interleave ?? 'round-robin', log.partitions, cursors);
   // Options are checked above, when the batches are asked for, not when the first one is read.
-  return cutBatches(log.partitions, cursors, pick, head, batchSize, maxPayloadBytes);
+  const alone = options.oversized === 'alone';
+  return cutBatches(log.partitions, cursors, pick, head, batchSize, maxPayloadBytes, alone);
 }
 
 function* cutBatches(
@@ -227,6 +239,7 @@ function* cutBatches(
   head: Omit<KafkaEvent, 'records'>,
   batchSize: number,
   maxPayloadBytes: number,
+  oversizedAlone: boolean,
 ): Generator<KafkaEvent> {
   // `{...,"records":{}}`: the event's size before any record.
   const emptyBytes = jsonBytes({ ...head, records: {} });
@@ -252,6 +265,14 @@ function* cutBatches(
         // A record costs its JSON plus a comma; a partition's first one also `"id":[` and `]`.
         const cost = jsonBytes(record) + (group === undefined ? jsonBytes(id) + 3 : 0) + (count > 0 ? 1 : 0);
         if (bytes + cost > maxPayloadBytes) {
+          if (count === 0 && oversizedAlone) {
+            // Too big for any event: one of its own (the engine dead-letters it).
+            records[id] = [record];
+            count++;
+            cursors[partition]!++;
+            full = true;
+            break;
+          }
           if (count === 0) {
             throw new FloeError(
               `Record ${id} offset ${record.offset} needs ${emptyBytes + cost} bytes in an event, over the payload limit of ${maxPayloadBytes} bytes.`,

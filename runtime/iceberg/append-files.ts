@@ -28,7 +28,7 @@ import type { Catalog } from '../stores/catalog.ts';
 import type { ObjectStore } from '../stores/object-store.ts';
 import type { DataFile } from './data-file.ts';
 import { CommitConflictError, IcebergError, IcebergMetadataError, SchemaMismatchError } from './errors.ts';
-import { encodeManifest } from './manifest.ts';
+import { decodeManifest, encodeManifest } from './manifest.ts';
 import { decodeManifestList, encodeManifestList, type ManifestFile } from './manifest-list.ts';
 import { mergeManifests } from './manifest-merge.ts';
 import { describeSchemaDifference, type IcebergSchema, icebergSchema } from './schema.ts';
@@ -298,6 +298,32 @@ export async function loadTable(
   const metadataLocation = await catalog.currentMetadataLocation(tableName);
   if (metadataLocation === undefined) return undefined;
   return { metadataLocation, metadata: await readMetadata(store, tableName, metadataLocation) };
+}
+
+/**
+ * The keys (in `store`) of every data file a snapshot the table still keeps refers to, whatever
+ * the entry's status: what a file cleanup must never delete. Empty when the table does not exist.
+ * Reads each retained snapshot's manifest list and each manifest once.
+ */
+export async function tableDataFiles(
+  catalog: Catalog,
+  store: ObjectStore,
+  tableName: string,
+): Promise<Set<string>> {
+  const keys = new Set<string>();
+  const table = await loadTable(catalog, store, tableName);
+  if (table === undefined) return keys;
+  const manifests = new Set<string>();
+  for (const snapshot of table.metadata.snapshots) {
+    for (const manifest of await readManifestList(store, tableName, snapshot.manifestList)) {
+      manifests.add(manifest.manifestPath);
+    }
+  }
+  for (const location of manifests) {
+    const manifest = decodeManifest(await readObject(store, tableName, location, 'manifest'));
+    for (const entry of manifest.entries) keys.add(keyIn(store, entry.dataFile.filePath, tableName));
+  }
+  return keys;
 }
 
 async function createTable(

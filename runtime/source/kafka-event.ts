@@ -34,3 +34,40 @@ export interface KafkaEvent {
   /** Keyed "<topic>-<partition>", each array in offset order. */
   readonly records: Readonly<Record<string, readonly KafkaEventRecord[]>>;
 }
+
+/**
+ * Lambda's limit on an invocation payload, 6 MB; the event source mapping never builds a bigger
+ * Kafka event. https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+ */
+export const LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024;
+
+/** Below this many characters of key and value, a record is far from the limit: no need to measure. */
+const SURELY_FITS = LAMBDA_PAYLOAD_LIMIT_BYTES / 4;
+
+/**
+ * The bytes of the smallest Lambda event that holds `record` alone
+ * (`{"records":{"<topic>-<partition>":[<record>]}}`), when it may exceed the payload limit; 0 for
+ * a record far below it (not measured).
+ */
+export function oversizedRecordBytes(record: KafkaEventRecord): number {
+  if ((record.value?.length ?? 0) + (record.key?.length ?? 0) < SURELY_FITS) return 0;
+  const bytes = Buffer.byteLength(
+    JSON.stringify({ records: { [`${record.topic}-${record.partition}`]: [record] } }),
+    'utf8',
+  );
+  return bytes > LAMBDA_PAYLOAD_LIMIT_BYTES ? bytes : 0;
+}
+
+/**
+ * Why `text` is not base64 as Lambda sends keys and values (the standard alphabet, padded to a
+ * multiple of 4), or undefined when it is. Node's decoder skips characters outside the alphabet
+ * silently, so a value that is not base64 would otherwise decode to garbage.
+ */
+export function base64Problem(text: string): string | undefined {
+  const bad = /[^A-Za-z0-9+/=]/.exec(text);
+  if (bad !== null) return `invalid character ${JSON.stringify(bad[0])} at position ${bad.index}`;
+  if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) {
+    return 'not padded base64 (a multiple of 4 characters, "=" only at the end)';
+  }
+  return undefined;
+}

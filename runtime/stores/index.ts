@@ -15,8 +15,10 @@ export {
   assertValidKey,
   deleteObjects,
   type ObjectStore,
+  PermanentStorageError,
   PreconditionFailedError,
   type PutOptions,
+  permanentStorageError,
   StorageError,
 } from './object-store.ts';
 export {

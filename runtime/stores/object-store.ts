@@ -45,6 +45,37 @@ export class StorageError extends FloeError {
   }
 }
 
+/**
+ * A storage failure that retrying cannot heal: no permission, a read-only or full file system, a
+ * path blocked by a file. Someone must act (the message says what), so the processor does not
+ * retry it and the CLI prints it as one line. Adapters classify their errors into it; callers
+ * find it with {@link permanentStorageError}, however deep it is wrapped.
+ */
+export class PermanentStorageError extends StorageError {
+  /** Retrying the operation gives the same failure. */
+  readonly retryable = false;
+
+  constructor(
+    message: string,
+    /** The path or key the failure is about. */
+    readonly path: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'PermanentStorageError';
+  }
+}
+
+/** The PermanentStorageError `error` is or wraps (through `cause`), if any. */
+export function permanentStorageError(error: unknown): PermanentStorageError | undefined {
+  let current = error;
+  for (let depth = 0; depth < 16 && current !== undefined && current !== null; depth++) {
+    if (current instanceof PermanentStorageError) return current;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 /** A conditional create found an existing object under the key. */
 export class PreconditionFailedError extends StorageError {
   constructor(
