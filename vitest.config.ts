@@ -18,6 +18,7 @@ export default defineConfig({
       'cli/**/*.test.ts',
       'examples/**/*.test.ts',
       'test/**/*.test.ts',
+      'lib/**/*.test.ts',
     ],
     // Each test file in its own child process. Vitest's default of one worker per core minus one
     // gives a single worker on 2 cores; the heavy files spend much of their time waiting on
