@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { FloeConfigError } from '../runtime/errors.ts';
 import { invoke } from './invoke.ts';
+import type { KafkaFlags } from './kafka-run.ts';
 import { UsageError } from './usage-error.ts';
 
 const USAGE = `Usage: floe <command> [options]
@@ -18,6 +19,16 @@ Commands:
       [--dir DIR]                    Run directory (default .floe/run/<job name>)
       [--keep-checkpoints N]         Checkpoint manifests kept per commit group (default 10)
       [--json]                       Print the summary as JSON
+  run <job.ts> --kafka <brokers> --topic <t>  Run a job against a Kafka topic as Lambda's event source mapping would
+      [--group G]                    Consumer group whose offsets are read and committed (default floe-<job name>)
+      [--batch-size B]               Records per Lambda event, 1 to 10000 (default 100)
+      [--batching-window-ms W]       Invoke with what arrived within W ms, 0 to 300000 (default 500)
+      [--stop-at-end [--drain]]      Exit at the end offsets seen at the start; --drain then fires every window
+      [--dir DIR] [--json]           As above
+  produce --kafka <brokers> --topic <t>  Write records to a topic (created with --partitions N if missing)
+      (--input <file.jsonl> [--key FIELD] [--timestamp FIELD] | --bids N [--seed S]) [--partitions N]
+  events --input <file.jsonl> --out <dir>  Write Lambda Kafka test events (JSON files) for floe invoke
+      [--topic T] [--key FIELD] [--partitions N] [--batch-size B] [--timestamp FIELD] [--self-managed BROKERS]
   invoke <job.ts> --event <file>     Run a job on a Lambda Kafka test event and print the results
       [--dir DIR]                    Where state and outputs go (default .floe/<job name>)
       [--drain]                      End the input: fire every open window
@@ -78,18 +89,23 @@ async function main(argv: readonly string[]): Promise<void> {
         dir: { type: 'string' },
         'keep-checkpoints': { type: 'string' },
         json: { type: 'boolean' },
+        ...KAFKA_RUN_FLAGS,
       });
       if (positionals.length !== 1)
         throw new UsageError(
           'run takes exactly one job file, e.g. floe run examples/bids-per-auction.ts --input bids.jsonl --key auction',
         );
-      if (typeof values.input !== 'string')
-        throw new UsageError('run needs --input <file.jsonl>, a JSON lines file (one record per line).');
+      const kafka = kafkaFlags(values);
+      if (typeof values.input !== 'string' && kafka === undefined)
+        throw new UsageError(
+          'run needs --input <file.jsonl>, a JSON lines file (one record per line), or --kafka <brokers> --topic <topic>.',
+        );
       const { run } = await import('./run.ts');
       await run(
         {
           jobPath: positionals[0]!,
-          input: values.input,
+          input: (values.input as string | undefined) ?? '',
+          kafka,
           key: values.key as string | undefined,
           partitions: optionalPositiveInt('--partitions', values.partitions),
           batchSize: optionalPositiveInt('--batch-size', values['batch-size']),
@@ -98,6 +114,64 @@ async function main(argv: readonly string[]): Promise<void> {
           dir: values.dir as string | undefined,
           json: values.json === true,
           keepCheckpoints: optionalPositiveInt('--keep-checkpoints', values['keep-checkpoints']),
+        },
+        write,
+      );
+      return;
+    }
+    case 'produce': {
+      const { values, positionals } = parse(rest, {
+        kafka: { type: 'string' },
+        topic: { type: 'string' },
+        input: { type: 'string' },
+        key: { type: 'string' },
+        timestamp: { type: 'string' },
+        bids: { type: 'string' },
+        seed: { type: 'string' },
+        partitions: { type: 'string' },
+      });
+      if (positionals.length > 0)
+        throw new UsageError(`produce takes no arguments, got "${positionals.join(' ')}".`);
+      const { produce } = await import('./produce.ts');
+      await produce(
+        {
+          brokers: values.kafka as string | undefined,
+          topic: values.topic as string | undefined,
+          input: values.input as string | undefined,
+          key: values.key as string | undefined,
+          timestamp: values.timestamp as string | undefined,
+          bids: optionalPositiveInt('--bids', values.bids),
+          seed: optionalWholeNumber('--seed', values.seed),
+          partitions: optionalPositiveInt('--partitions', values.partitions),
+        },
+        write,
+      );
+      return;
+    }
+    case 'events': {
+      const { values, positionals } = parse(rest, {
+        input: { type: 'string' },
+        out: { type: 'string' },
+        topic: { type: 'string' },
+        key: { type: 'string' },
+        partitions: { type: 'string' },
+        'batch-size': { type: 'string' },
+        timestamp: { type: 'string' },
+        'self-managed': { type: 'string' },
+      });
+      if (positionals.length > 0)
+        throw new UsageError(`events takes no arguments, got "${positionals.join(' ')}".`);
+      const { events } = await import('./events.ts');
+      await events(
+        {
+          input: values.input as string | undefined,
+          out: values.out as string | undefined,
+          topic: values.topic as string | undefined,
+          key: values.key as string | undefined,
+          partitions: optionalPositiveInt('--partitions', values.partitions),
+          batchSize: optionalPositiveInt('--batch-size', values['batch-size']),
+          timestamp: values.timestamp as string | undefined,
+          selfManaged: values['self-managed'] as string | undefined,
         },
         write,
       );
@@ -157,7 +231,7 @@ async function main(argv: readonly string[]): Promise<void> {
     }
     default:
       throw new UsageError(
-        `Unknown command "${command}". Commands: demo, run, invoke, query, tables, init, help.`,
+        `Unknown command "${command}". Commands: demo, run, produce, events, invoke, query, tables, init, help.`,
       );
   }
 }
@@ -177,6 +251,33 @@ function parse(args: readonly string[], options: Options) {
 }
 
 // Flags are only parsed here; each command applies its own defaults, in one place.
+
+/** The flags of `floe run --kafka` (cli/kafka-run.ts). */
+const KAFKA_RUN_FLAGS = {
+  kafka: { type: 'string' },
+  group: { type: 'string' },
+  'batching-window-ms': { type: 'string' },
+  'stop-at-end': { type: 'boolean' },
+  drain: { type: 'boolean' },
+} as const;
+
+function kafkaFlags(values: Record<string, unknown>): KafkaFlags | undefined {
+  if (typeof values.kafka !== 'string') {
+    const only = ['group', 'batching-window-ms', 'stop-at-end', 'drain'].filter(
+      (f) => values[f] !== undefined,
+    );
+    if (only.length > 0)
+      throw new UsageError(`--${only[0]} is for a run against Kafka: give --kafka <brokers>.`);
+    return undefined;
+  }
+  return {
+    brokers: values.kafka,
+    group: values.group as string | undefined,
+    batchingWindowMs: optionalWholeNumber('--batching-window-ms', values['batching-window-ms']),
+    stopAtEnd: values['stop-at-end'] === true,
+    drain: values.drain === true,
+  };
+}
 
 function optionalWholeNumber(flag: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;

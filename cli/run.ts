@@ -26,6 +26,7 @@ import { toJson } from '../runtime/output-json.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
 import type { CatalogTable } from '../runtime/stores/catalog.ts';
 import { type JsonLinesTopic, jsonLinesTopic, topicNameOf, topicNameProblem } from './jsonl-topic.ts';
+import type { KafkaFlags } from './kafka-run.ts';
 import { loadJob } from './load-job.ts';
 import { StatusLine, type StatusStream } from './progress.ts';
 import { formatTime, queryCommand, renderTable, shellWord } from './render.ts';
@@ -465,6 +466,8 @@ export interface RunCommandOptions extends RunInputOptions {
   readonly json: boolean;
   /** @default 10 */
   readonly keepCheckpoints?: number;
+  /** Read a Kafka topic instead of --input (cli/kafka-run.ts). */
+  readonly kafka?: KafkaFlags;
 }
 
 export async function run(
@@ -472,6 +475,10 @@ export async function run(
   out: (text: string) => void,
   status: StatusStream | undefined = process.stderr,
 ): Promise<void> {
+  if (options.kafka !== undefined) {
+    const { runKafka } = await import('./kafka-run.ts');
+    return runKafka({ ...options, kafka: options.kafka }, out, status);
+  }
   const job = await loadRunnableJob(options.jobPath);
   const input = await openRunInput(options);
   const dir = options.dir ?? join('.floe', 'run', job.name);
