@@ -35,7 +35,8 @@ export default defineConfig({
     testTimeout: 300_000,
     hookTimeout: 300_000,
     teardownTimeout: 60_000,
-    // Local DynamoDB/Glue (moto) and S3 (versitygw) servers for the run: scripts/local-aws.
-    globalSetup: ['test/support/local-aws-setup.ts'],
+    // Local DynamoDB/Glue (moto) and S3 (versitygw) servers for the run: scripts/local-aws; and a
+    // Kafka broker (scripts/local-kafka), started only when a test asks for it.
+    globalSetup: ['test/support/local-aws-setup.ts', 'test/support/local-kafka-setup.ts'],
   },
 });

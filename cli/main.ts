@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { FloeConfigError } from '../runtime/errors.ts';
 import { permanentStorageError } from '../runtime/stores/object-store.ts';
 import { invoke } from './invoke.ts';
+import type { KafkaFlags } from './kafka-run.ts';
 import { UsageError } from './usage-error.ts';
 
 const COMMAND_USAGE = {
@@ -35,7 +36,16 @@ Options:
   --fail-on-dead-letters             Exit with status 1 when any record became a dead letter
   --no-typecheck                     Run the job without type-checking it first
   --json                             Print the summary as JSON
-  -h, --help                         Show this help`,
+  -h, --help                         Show this help
+
+Against a Kafka broker instead of a file, as Lambda's event source mapping would:
+  floe run <job.ts> --kafka <brokers> --topic <topic> [options]
+  --kafka BROKERS                    Bootstrap servers, host:port[,host:port]
+  --group G                          Consumer group whose offsets are read and committed (default floe-<job name>)
+  --batch-size B                     Records per Lambda event, 1 to 10000 (default 100)
+  --batching-window-ms W             Invoke with what arrived within W ms, 0 to 300000 (default 500)
+  --stop-at-end                      Exit at the end offsets seen at the start
+  --drain                            With --stop-at-end: then fire every open window`,
   invoke: `Usage: floe invoke <job.ts> --event <file.json> [options]
 
 Run a job on a Lambda Kafka test event (MSK or self-managed) and print the rows, late records
@@ -55,6 +65,36 @@ List a run's Iceberg tables and their current metadata files.
 Options:
   --dir DIR                          The run directory (required)
   --json                             Print JSON: [{"name", "metadataLocation"}]
+  -h, --help                         Show this help`,
+  produce: `Usage: floe produce --kafka <brokers> --topic <topic> (--input <file.jsonl> | --bids N) [options]
+
+Write records to a Kafka topic, creating it with --partitions N if missing. Keys pick partitions
+with Kafka's default partitioner, as floe run --input does.
+
+Options:
+  --kafka BROKERS                    Bootstrap servers, host:port[,host:port] (required)
+  --topic T                          The topic (required)
+  --input FILE                       A JSON lines file to write, one record per line
+  --key FIELD                        The field whose value is the Kafka key (with --input)
+  --timestamp FIELD                  Record timestamps from a field (with --input)
+  --bids N                           Write N generated Nexmark bids instead (keyed by auction)
+  --seed S                           Seed of the bid generator
+  --partitions N                     Partitions of a topic created here (default 1)
+  -h, --help                         Show this help`,
+  events: `Usage: floe events --input <file.jsonl> --out <dir> [options]
+
+Write Lambda Kafka test events (JSON files, as the event source mapping sends them) for floe
+invoke and other local Lambda tools.
+
+Options:
+  --input FILE                       The JSON lines file (required)
+  --out DIR                          Where the event files go (required)
+  --topic T                          Topic name (default: the file's base name)
+  --key FIELD                        The Kafka key (picks the partition)
+  --partitions N                     Partitions of the topic (default 1)
+  --batch-size B                     Records per event, 1 to 10000 (default 100)
+  --timestamp FIELD                  Record timestamps from a field (default: the file's mtime)
+  --self-managed BROKERS             Self-managed Kafka events with these bootstrap servers (default: MSK)
   -h, --help                         Show this help`,
   query: `Usage: floe query "<SQL>" [--dir DIR] [--json]
 
@@ -83,6 +123,9 @@ Commands:
   run <job.ts> --input <file.jsonl>  Run a job over a JSON lines file read as a Kafka topic, exactly once,
                                      into Iceberg tables; restartable after a crash or Ctrl-C
   invoke <job.ts> --event <file>     Run a job on a Lambda Kafka test event and print the results
+  run <job.ts> --kafka <brokers> --topic <t>  The same against a Kafka topic, as Lambda's event source mapping would
+  produce --kafka <brokers> --topic <t>  Write a JSON lines file or generated bids to a topic
+  events --input <file.jsonl> --out <dir>  Write Lambda Kafka test events for floe invoke
   query "<SQL>"                      SQL (DuckDB) over a run's Iceberg tables, named as in the catalog
   tables --dir DIR                   List a run's Iceberg tables and their current metadata files
   init <dir>                         Create a project with a job, sample input and a test, using Floe
@@ -114,7 +157,7 @@ async function main(argv: readonly string[]): Promise<void> {
       const topic = rest[0];
       if (topic !== undefined && !isCommand(topic))
         throw new UsageError(
-          `Unknown command "${topic}". Commands: demo, run, invoke, query, tables, init, help.`,
+          `Unknown command "${topic}". Commands: demo, run, invoke, produce, events, query, tables, init, help.`,
         );
       write(topic === undefined ? USAGE : COMMAND_USAGE[topic]);
       return;
@@ -163,15 +206,19 @@ async function main(argv: readonly string[]): Promise<void> {
         'fail-on-dead-letters': { type: 'boolean' },
         'no-typecheck': { type: 'boolean' },
         json: { type: 'boolean' },
+        ...KAFKA_RUN_FLAGS,
       });
       if (positionals.length !== 1)
         throw new UsageError(
           'run takes exactly one job file, e.g. floe run examples/bids-per-auction.ts --input bids.jsonl --key auction',
         );
-      if (typeof values.input !== 'string')
-        throw new UsageError('run needs --input <file.jsonl>, a JSON lines file (one record per line).');
+      const kafka = kafkaFlags(values);
+      if (typeof values.input !== 'string' && kafka === undefined)
+        throw new UsageError(
+          'run needs --input <file.jsonl>, a JSON lines file (one record per line), or --kafka <brokers> --topic <topic>.',
+        );
       const { run } = await import('./run.ts');
-      const input = values.input;
+      const input = (values.input as string | undefined) ?? '';
       process.exitCode = await whileStoppable((signal) =>
         run(
           {
@@ -187,10 +234,69 @@ async function main(argv: readonly string[]): Promise<void> {
             keepCheckpoints: optionalPositiveInt('--keep-checkpoints', values['keep-checkpoints']),
             failOnDeadLetters: values['fail-on-dead-letters'] === true,
             typecheck: values['no-typecheck'] !== true,
+            kafka,
             signal,
           },
           write,
         ),
+      );
+      return;
+    }
+    case 'produce': {
+      const { values, positionals } = parse('produce', rest, {
+        kafka: { type: 'string' },
+        topic: { type: 'string' },
+        input: { type: 'string' },
+        key: { type: 'string' },
+        timestamp: { type: 'string' },
+        bids: { type: 'string' },
+        seed: { type: 'string' },
+        partitions: { type: 'string' },
+      });
+      if (positionals.length > 0)
+        throw new UsageError(`produce takes no arguments, got "${positionals.join(' ')}".`);
+      const { produce } = await import('./produce.ts');
+      await produce(
+        {
+          brokers: values.kafka as string | undefined,
+          topic: values.topic as string | undefined,
+          input: values.input as string | undefined,
+          key: values.key as string | undefined,
+          timestamp: values.timestamp as string | undefined,
+          bids: optionalPositiveInt('--bids', values.bids),
+          seed: optionalWholeNumber('--seed', values.seed),
+          partitions: optionalPositiveInt('--partitions', values.partitions),
+        },
+        write,
+      );
+      return;
+    }
+    case 'events': {
+      const { values, positionals } = parse('events', rest, {
+        input: { type: 'string' },
+        out: { type: 'string' },
+        topic: { type: 'string' },
+        key: { type: 'string' },
+        partitions: { type: 'string' },
+        'batch-size': { type: 'string' },
+        timestamp: { type: 'string' },
+        'self-managed': { type: 'string' },
+      });
+      if (positionals.length > 0)
+        throw new UsageError(`events takes no arguments, got "${positionals.join(' ')}".`);
+      const { events } = await import('./events.ts');
+      await events(
+        {
+          input: values.input as string | undefined,
+          out: values.out as string | undefined,
+          topic: values.topic as string | undefined,
+          key: values.key as string | undefined,
+          partitions: optionalPositiveInt('--partitions', values.partitions),
+          batchSize: optionalPositiveInt('--batch-size', values['batch-size']),
+          timestamp: values.timestamp as string | undefined,
+          selfManaged: values['self-managed'] as string | undefined,
+        },
+        write,
       );
       return;
     }
@@ -254,7 +360,7 @@ async function main(argv: readonly string[]): Promise<void> {
     }
     default:
       throw new UsageError(
-        `Unknown command "${command}". Commands: demo, run, invoke, query, tables, init, help.`,
+        `Unknown command "${command}". Commands: demo, run, produce, events, invoke, query, tables, init, help.`,
       );
   }
 }
@@ -319,6 +425,33 @@ function parse(command: Command, args: readonly string[], options: Options) {
 }
 
 // Flags are only parsed here; each command applies its own defaults, in one place.
+
+/** The flags of `floe run --kafka` (cli/kafka-run.ts). */
+const KAFKA_RUN_FLAGS = {
+  kafka: { type: 'string' },
+  group: { type: 'string' },
+  'batching-window-ms': { type: 'string' },
+  'stop-at-end': { type: 'boolean' },
+  drain: { type: 'boolean' },
+} as const;
+
+function kafkaFlags(values: Record<string, unknown>): KafkaFlags | undefined {
+  if (typeof values.kafka !== 'string') {
+    const only = ['group', 'batching-window-ms', 'stop-at-end', 'drain'].filter(
+      (f) => values[f] !== undefined,
+    );
+    if (only.length > 0)
+      throw new UsageError(`--${only[0]} is for a run against Kafka: give --kafka <brokers>.`);
+    return undefined;
+  }
+  return {
+    brokers: values.kafka,
+    group: values.group as string | undefined,
+    batchingWindowMs: optionalWholeNumber('--batching-window-ms', values['batching-window-ms']),
+    stopAtEnd: values['stop-at-end'] === true,
+    drain: values.drain === true,
+  };
+}
 
 function optionalWholeNumber(flag: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;

@@ -32,6 +32,7 @@ import { toJson } from '../runtime/output-json.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
 import type { CatalogTable } from '../runtime/stores/catalog.ts';
 import { type JsonLinesTopic, jsonLinesTopic, topicNameOf, topicNameProblem } from './jsonl-topic.ts';
+import type { KafkaFlags } from './kafka-run.ts';
 import { loadCheckedJob } from './load-job.ts';
 import { StatusLine, type StatusStream } from './progress.ts';
 import { formatTime, queryCommand, renderTable, shellWord } from './render.ts';
@@ -555,6 +556,8 @@ export interface RunCommandOptions extends RunInputOptions {
   readonly typecheck?: boolean;
   /** Ctrl-C: stop between batches (see RunJobOptions.signal). */
   readonly signal?: AbortSignal;
+  /** Read a Kafka topic instead of --input (cli/kafka-run.ts). */
+  readonly kafka?: KafkaFlags;
 }
 
 /** The exit status of a run stopped by a signal (128 + SIGINT), whichever signal it was. */
@@ -567,6 +570,11 @@ export async function run(
   status: StatusStream | undefined = process.stderr,
   warn: (text: string) => void = (text) => process.stderr.write(`${text}\n`),
 ): Promise<number> {
+  if (options.kafka !== undefined) {
+    const { runKafka } = await import('./kafka-run.ts');
+    await runKafka({ ...options, kafka: options.kafka }, out, status);
+    return 0;
+  }
   const { job, typecheck } = await loadCheckedJob(options.jobPath, { typecheck: options.typecheck ?? true });
   const input = await openRunInput(options);
   const dir = options.dir ?? join('.floe', 'run', job.name);
