@@ -24,6 +24,12 @@ Commands:
       [--drain]                      End the input: fire every open window
       [--no-typecheck]               Run the job without type-checking it first
       [--json]                       Print the result as JSON
+  tick <job.ts>                      What the ticker Lambda does on its schedule: idle partitions stop
+                                     holding the watermark, and what it passed fires (withIdleness)
+      [--dir DIR]                    Run directory (default .floe/<job name>, as invoke)
+      [--now <ms|ISO>]               The tick's wall clock (default: now)
+      [--no-typecheck]               Run the job without type-checking it first
+      [--json]                       Print the result as JSON
   query "<SQL>"                      SQL (DuckDB) over a run's Iceberg tables, named as in the catalog,
                                      e.g. floe query "select * from nexmark.hot_items limit 5"
       [--dir DIR]                    Run directory (default: the only one in .floe/demo, .floe/run/*)
@@ -109,6 +115,30 @@ async function main(argv: readonly string[]): Promise<void> {
       );
       return;
     }
+    case 'tick': {
+      const { values, positionals } = parse(rest, {
+        dir: { type: 'string' },
+        now: { type: 'string' },
+        json: { type: 'boolean' },
+        'no-typecheck': { type: 'boolean' },
+      });
+      if (positionals.length !== 1)
+        throw new UsageError(
+          'tick takes exactly one job file, e.g. floe tick jobs/revenue.ts --dir .floe/revenue',
+        );
+      const { tick, parseNow } = await import('./tick.ts');
+      await tick(
+        {
+          jobPath: positionals[0]!,
+          dir: values.dir as string | undefined,
+          now: typeof values.now === 'string' ? parseNow(values.now) : undefined,
+          json: values.json === true,
+          typecheck: values['no-typecheck'] !== true,
+        },
+        write,
+      );
+      return;
+    }
     case 'tables': {
       const { values, positionals } = parse(rest, { dir: { type: 'string' }, json: { type: 'boolean' } });
       if (positionals.length > 0)
@@ -163,7 +193,7 @@ async function main(argv: readonly string[]): Promise<void> {
     }
     default:
       throw new UsageError(
-        `Unknown command "${command}". Commands: demo, run, invoke, query, tables, init, help.`,
+        `Unknown command "${command}". Commands: demo, run, invoke, tick, query, tables, init, help.`,
       );
   }
 }

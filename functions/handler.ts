@@ -123,11 +123,11 @@ function logOutcome<Row>(logger: Logger, outcome: CommitOutcome<Row>): void {
 }
 
 /**
- * A local run directory. In Lambda that would be one container's `/tmp`: every container would
+ * The stores of a handler (and of the ticker) given none: a local run directory. In Lambda that would be one container's `/tmp`: every container would
  * keep its own heads, so state would be lost and rows duplicated across containers. Refuse it
  * there unless FLOE_RUN_DIR says it is meant (a single-container test).
  */
-function defaultStores(jobName: string): CheckpointStores {
+export function defaultStores(jobName: string): CheckpointStores {
   const dir = process.env.FLOE_RUN_DIR;
   if (dir === undefined && process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined) {
     throw new FloeConfigError(

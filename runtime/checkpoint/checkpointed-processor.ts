@@ -200,7 +200,10 @@ export class CheckpointedProcessor<Row> {
    * most half the timeout (the downtime rule, "Idleness across stops" in docs/design.md). A tick
    * proves the job is running, so a tick that found nothing to do at a processing time held back
    * by that rule, while a partition may still go idle, commits that processing time (a checkpoint
-   * with the same state): otherwise a silent group would never reach its timeout.
+   * with the same state): otherwise a silent group would never reach its timeout. A tick commits
+   * only when a partition went idle, something fired, or that processing time must be recorded: a
+   * watermark that moved without firing anything (a silent topic under `'processing-time'`) is
+   * computed again by the next tick.
    */
   async emitPeriodicWatermarks(): Promise<CommitOutcome<Row>> {
     if (!this.ticksMatter()) return combine([]);
@@ -349,6 +352,7 @@ export class CheckpointedProcessor<Row> {
       if ((input === 'drain' || input.length === 0) && loaded.epoch === 0) return combine([]);
       const now = this.processingTime(loaded);
       const watermarkBefore = loaded.state.jobWatermark;
+      const idleBefore = idlePartitions(loaded.state);
       const result =
         input === 'drain'
           ? this.engine.drain(loaded.state, now)
@@ -369,6 +373,19 @@ export class CheckpointedProcessor<Row> {
         // Nothing to commit (a redelivery, or a drain after the end): the loaded state is still
         // exactly what is committed, so it stays warm.
         this.cache.set(group, loaded);
+        return { ...result, commits: [] };
+      }
+      if (
+        input !== 'drain' &&
+        input.length === 0 &&
+        outputs === 0 &&
+        idlePartitions(loaded.state) === idleBefore &&
+        !this.tickMustRecordTime(loaded, input)
+      ) {
+        // A tick that only moved watermarks (idleTopicWatermark 'processing-time' on a silent
+        // topic) without firing anything: not worth a commit per tick, since the next tick
+        // computes them again from the wall clock. The state in memory is now ahead of the
+        // committed one, so it is not kept warm.
         return { ...result, commits: [] };
       }
       try {
@@ -511,6 +528,12 @@ export class CheckpointedProcessor<Row> {
     next.published = true;
     return info;
   }
+}
+
+function idlePartitions(state: EngineState): number {
+  let idle = 0;
+  for (const p of state.partitions.values()) if (p.idle) idle++;
+  return idle;
 }
 
 /** A jittered pause before try `attempt` (2, 3, ...): 10 ms doubling, at most 1 s. */
