@@ -12,7 +12,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+// The package root: one folder up in a source checkout (cli/), two in the package (dist/cli/).
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT =
+  [resolve(HERE, '..'), resolve(HERE, '..', '..')].find((dir) =>
+    existsSync(join(dir, 'scripts', 'local-lambda')),
+  ) ?? resolve(HERE, '..');
 const LOCAL_LAMBDA = join(ROOT, 'scripts', 'local-lambda');
 const BOOTSTRAP = join(ROOT, 'scripts', 'lambda-bootstrap.mjs');
 

@@ -22,6 +22,8 @@ Commands:
   invoke <job.ts> --event <file>     Run a job on a Lambda Kafka test event and print the results
       [--dir DIR]                    Where state and outputs go (default .floe/<job name>)
       [--drain]                      End the input: fire every open window
+      [--emulator]                   Bundle the handler as Lambda runs it and invoke it in Lambda's
+                                     Runtime Interface Emulator (scripts/local-lambda; needs Go once)
       [--no-typecheck]               Run the job without type-checking it first
       [--json]                       Print the result as JSON
   tick <job.ts>                      What the ticker Lambda does on its schedule: idle partitions stop
@@ -55,6 +57,7 @@ async function main(argv: readonly string[]): Promise<void> {
         event: { type: 'string' },
         dir: { type: 'string' },
         drain: { type: 'boolean' },
+        emulator: { type: 'boolean' },
         json: { type: 'boolean' },
         'no-typecheck': { type: 'boolean' },
       });
@@ -70,6 +73,7 @@ async function main(argv: readonly string[]): Promise<void> {
           eventPath: values.event,
           dir: values.dir as string | undefined,
           drain: values.drain === true,
+          emulator: values.emulator === true,
           json: values.json === true,
           typecheck: values['no-typecheck'] !== true,
         },

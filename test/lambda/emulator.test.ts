@@ -74,6 +74,20 @@ describe('the bundled handler in the Lambda Runtime Interface Emulator', () => {
     expect(deadLetters).toEqual([expect.objectContaining({ topic: 'bids', partition: 1, offset: 20 })]);
   });
 
+  it('floe invoke --emulator prints the response and the logs', async () => {
+    const dir = join(scratch, 'cli');
+    const result = await floe('invoke', JOB, '--event', EVENT_FILE, '--dir', dir, '--emulator', '--json');
+    expect(result.code, result.stderr).toBe(0);
+    const out = JSON.parse(result.stdout);
+    expect(out.failed).toBe(false);
+    expect(out.response).toMatchObject({ records: 12, deadLetters: 1, rows: 6 });
+    expect(out.logs).toContainEqual(
+      expect.objectContaining({ message: 'dead letter', partition: 1, offset: 20 }),
+    );
+    const drain = await floe('invoke', JOB, '--event', EVENT_FILE, '--dir', dir, '--emulator', '--drain');
+    expect(drain.code).toBe(2);
+  });
+
   it('answers a handler error as Lambda does', async () => {
     const failed = await emulator!.invoke({ not: 'a Kafka event' });
     expect(failed.failed).toBe(true);
