@@ -9,6 +9,10 @@
  * Then end to end (bench/end-to-end.ts): `floe run` over 100,000 bids (`--run-records N`, 0 to
  * skip) next to the engine alone over the same batches, and the requests, bytes and files the
  * commit protocol writes per 100,000 records.
+ *
+ * `npm run bench -- --cold-start` measures only the cold start of the bundled handler in Lambda's
+ * Runtime Interface Emulator (bench/cold-start.ts): one JSON line
+ * `{"coldStart": {"bundleBytes", "bundleGzipBytes", "initMs", "firstResponseMs", "runs"}}`.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,6 +44,7 @@ function parse() {
         events: { type: 'string' },
         only: { type: 'string' },
         'run-records': { type: 'string' },
+        'cold-start': { type: 'boolean' },
       },
       strict: true,
     });
@@ -55,6 +60,7 @@ function parse() {
       throw new Error(`--run-records must be a whole number >= 0, got "${values['run-records']}".`);
     return {
       json: values.json === true,
+      coldStart: values['cold-start'] === true,
       events,
       runRecords,
       names: values.only ? [values.only as ExampleName] : names,
@@ -116,6 +122,14 @@ const options = parse();
 const log = (text: string) => {
   if (!options.json) process.stderr.write(`${text}\n`);
 };
+if (options.coldStart) {
+  log(
+    'Cold start: examples/bids-per-auction.ts bundled, then 5 fresh Lambda emulators, one invoke each (median)...',
+  );
+  const { measureColdStart } = await import('./cold-start.ts');
+  process.stdout.write(`${JSON.stringify({ coldStart: await measureColdStart() })}\n`);
+  process.exit(0);
+}
 log(`Building ${options.events} events of up to 10,000 Nexmark bids / 6 MB each...`);
 const workload = buildWorkload(options.events);
 log(

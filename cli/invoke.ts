@@ -18,6 +18,8 @@ export interface InvokeOptions {
   readonly json: boolean;
   /** Type-check the job file before running it. @default true */
   readonly typecheck?: boolean;
+  /** Bundle the handler and invoke it in Lambda's Runtime Interface Emulator. @default false */
+  readonly emulator?: boolean;
 }
 
 /**
@@ -31,6 +33,14 @@ export async function invoke(options: InvokeOptions, out: (text: string) => void
   const dir = options.dir ?? join('.floe', job.name);
   // What a killed invocation left half-written.
   await sweepRunDirectory(dir);
+  if (options.emulator) {
+    if (options.drain) {
+      throw new UsageError('--drain cannot be used with --emulator: Lambda never ends a Kafka input.');
+    }
+    const { invokeInEmulator } = await import('./invoke-emulator.ts');
+    await invokeInEmulator({ jobPath: options.jobPath, event, dir, json: options.json }, out);
+    return;
+  }
   const processor = new CheckpointedProcessor(job, { stores: localCheckpointStores(dir) });
   // The processor is what the Lambda handler runs: same protocol, same stores layout. A job error
   // (a row that does not fit its table) commits nothing of the batch: one line, exit 2.

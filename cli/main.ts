@@ -55,6 +55,19 @@ Options:
   --event FILE                       The Lambda Kafka event, JSON (required)
   --dir DIR                          Where state and outputs go (default .floe/<job name>)
   --drain                            End the input: fire every open window
+  --emulator                         Bundle the handler as Lambda runs it and invoke it in Lambda's
+                                     Runtime Interface Emulator (scripts/local-lambda; needs Go once)
+  --no-typecheck                     Run the job without type-checking it first
+  --json                             Print the result as JSON
+  -h, --help                         Show this help`,
+  tick: `Usage: floe tick <job.ts> [options]
+
+What the ticker Lambda does on its schedule: partitions silent for the idleness timeout stop
+holding the watermark, and the windows it passes fire (the job needs withIdleness).
+
+Options:
+  --dir DIR                          Run directory (default .floe/<job name>, as invoke)
+  --now <ms|ISO>                     The tick's wall clock (default: now)
   --no-typecheck                     Run the job without type-checking it first
   --json                             Print the result as JSON
   -h, --help                         Show this help`,
@@ -126,6 +139,7 @@ Commands:
   run <job.ts> --kafka <brokers> --topic <t>  The same against a Kafka topic, as Lambda's event source mapping would
   produce --kafka <brokers> --topic <t>  Write a JSON lines file or generated bids to a topic
   events --input <file.jsonl> --out <dir>  Write Lambda Kafka test events for floe invoke
+  tick <job.ts>                      Fire what idle partitions no longer hold back, as the ticker Lambda does
   query "<SQL>"                      SQL (DuckDB) over a run's Iceberg tables, named as in the catalog
   tables --dir DIR                   List a run's Iceberg tables and their current metadata files
   init <dir>                         Create a project with a job, sample input and a test, using Floe
@@ -157,7 +171,7 @@ async function main(argv: readonly string[]): Promise<void> {
       const topic = rest[0];
       if (topic !== undefined && !isCommand(topic))
         throw new UsageError(
-          `Unknown command "${topic}". Commands: demo, run, invoke, produce, events, query, tables, init, help.`,
+          `Unknown command "${topic}". Commands: demo, run, produce, events, invoke, tick, query, tables, init, help.`,
         );
       write(topic === undefined ? USAGE : COMMAND_USAGE[topic]);
       return;
@@ -171,8 +185,9 @@ async function main(argv: readonly string[]): Promise<void> {
         event: { type: 'string' },
         dir: { type: 'string' },
         drain: { type: 'boolean' },
-        'no-typecheck': { type: 'boolean' },
+        emulator: { type: 'boolean' },
         json: { type: 'boolean' },
+        'no-typecheck': { type: 'boolean' },
       });
       if (positionals.length !== 1)
         throw new UsageError(
@@ -186,6 +201,7 @@ async function main(argv: readonly string[]): Promise<void> {
           eventPath: values.event,
           dir: values.dir as string | undefined,
           drain: values.drain === true,
+          emulator: values.emulator === true,
           json: values.json === true,
           typecheck: values['no-typecheck'] !== true,
         },
@@ -300,6 +316,30 @@ async function main(argv: readonly string[]): Promise<void> {
       );
       return;
     }
+    case 'tick': {
+      const { values, positionals } = parse('tick', rest, {
+        dir: { type: 'string' },
+        now: { type: 'string' },
+        json: { type: 'boolean' },
+        'no-typecheck': { type: 'boolean' },
+      });
+      if (positionals.length !== 1)
+        throw new UsageError(
+          'tick takes exactly one job file, e.g. floe tick jobs/revenue.ts --dir .floe/revenue',
+        );
+      const { tick, parseNow } = await import('./tick.ts');
+      await tick(
+        {
+          jobPath: positionals[0]!,
+          dir: values.dir as string | undefined,
+          now: typeof values.now === 'string' ? parseNow(values.now) : undefined,
+          json: values.json === true,
+          typecheck: values['no-typecheck'] !== true,
+        },
+        write,
+      );
+      return;
+    }
     case 'tables': {
       const { values, positionals } = parse('tables', rest, {
         dir: { type: 'string' },
@@ -360,7 +400,7 @@ async function main(argv: readonly string[]): Promise<void> {
     }
     default:
       throw new UsageError(
-        `Unknown command "${command}". Commands: demo, run, produce, events, invoke, query, tables, init, help.`,
+        `Unknown command "${command}". Commands: demo, run, produce, events, invoke, tick, query, tables, init, help.`,
       );
   }
 }

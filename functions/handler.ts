@@ -130,13 +130,13 @@ function logOutcome<Row>(logger: Logger, outcome: CommitOutcome<Row>): void {
 }
 
 /**
- * The stores the environment names: DynamoDB and S3 when FLOE_STATE_TABLE and FLOE_BUCKET are set
+ * The stores of a handler (and of the ticker) given none: DynamoDB and S3 when FLOE_STATE_TABLE and FLOE_BUCKET are set
  * (as the CDK construct sets them), else a local run directory. In Lambda a local directory would
  * be one container's `/tmp`: every container would keep its own heads, so state would be lost and
  * rows duplicated across containers. Refuse it there unless FLOE_RUN_DIR says it is meant (a
  * single-container test).
  */
-function defaultStores(jobName: string): CheckpointStores {
+export function defaultStores(jobName: string): CheckpointStores {
   const aws = awsStoresFromEnv(jobName);
   if (aws !== undefined) return aws;
   const dir = process.env.FLOE_RUN_DIR;

@@ -50,7 +50,12 @@ export type { FormatBase } from './source/format.ts';
 export * from './source/formats/index.ts';
 export type { KafkaEvent, KafkaEventHeader, KafkaEventRecord } from './source/kafka-event.ts';
 export type { KafkaHeader, KafkaMessage } from './source/kafka-message.ts';
-export { type TimestampAssigner, WatermarkStrategy } from './time/watermark-strategy.ts';
+export {
+  type IdlenessOptions,
+  type IdleTopicWatermark,
+  type TimestampAssigner,
+  WatermarkStrategy,
+} from './time/watermark-strategy.ts';
 export { CumulativeEventTimeWindows } from './windows/cumulative.ts';
 export { EventTimeSessionWindows, type SessionGapExtractor } from './windows/session.ts';
 export { SlidingEventTimeWindows } from './windows/sliding.ts';

@@ -183,6 +183,45 @@ export class CheckpointedProcessor<Row> {
     return combine(outcomes);
   }
 
+  /**
+   * Flink's periodic watermark emission (`onPeriodicEmit`), for where nothing runs between
+   * deliveries (Lambda is invoked only when records arrive): runs, for each commit group with a
+   * head, a batch without records at the current processing time. The engine then applies the
+   * idleness rule (`withIdleness`), advances the watermarks and fires what they passed, and the
+   * result commits through the same protocol as a batch of records; a group with nothing to do
+   * commits nothing, as a redelivery. The ticker (`createTicker`, `floe tick`) calls it on a
+   * schedule.
+   *
+   * Without records the watermarks move only through idleness, so a tick does nothing (and reads
+   * nothing) unless the job has an idleness timeout and either its windows wait for every
+   * partition (keys that span partitions, windowAll) or `idleTopicWatermark` is
+   * `'processing-time'`.
+   *
+   * Idleness measures processing time, which counts the time since a group's last commit for at
+   * most half the timeout (the downtime rule, "Idleness across stops" in docs/design.md). A tick
+   * proves the job is running, so a tick that found nothing to do at a processing time held back
+   * by that rule, while a partition may still go idle, commits that processing time (a checkpoint
+   * with the same state): otherwise a silent group would never reach its timeout. A tick commits
+   * only when a partition went idle, something fired, or that processing time must be recorded: a
+   * watermark that moved without firing anything (a silent topic under `'processing-time'`) is
+   * computed again by the next tick.
+   */
+  async emitPeriodicWatermarks(): Promise<CommitOutcome<Row>> {
+    if (!this.ticksMatter()) return combine([]);
+    const groups = new Set((await this.heads()).map((h) => h.group));
+    const outcomes = await Promise.all(
+      [...groups].map((group) => this.exclusive(group, () => this.commitGroup(group, []))),
+    );
+    return combine(outcomes);
+  }
+
+  /** Whether a batch without records can ever change this job's state (see emitPeriodicWatermarks). */
+  ticksMatter(): boolean {
+    const { idlenessMs, idleTopicWatermark } = this.job.plan.watermarks;
+    if (idlenessMs === undefined) return false;
+    return this.job.plan.scope === 'job' || idleTopicWatermark === 'processing-time';
+  }
+
   /** What the heads say is committed. */
   async committed(): Promise<CommittedProgress> {
     // Listed and read again on a failure: a concurrent cleanup may delete a manifest just listed.
@@ -311,13 +350,16 @@ export class CheckpointedProcessor<Row> {
       }
       // From here the engine changes the state in place: any failure drops the cache.
       this.cache.delete(group);
-      if (input === 'drain' && loaded.epoch === 0) return combine([]);
+      // A batch without records (a tick) or a drain of a group that never committed has nothing
+      // to work on.
+      if ((input === 'drain' || input.length === 0) && loaded.epoch === 0) return combine([]);
       const now = this.processingTime(loaded);
       const watermarkBefore = loaded.state.jobWatermark;
+      const idleBefore = idlePartitions(loaded.state);
       const result =
         input === 'drain'
           ? this.engine.drain(loaded.state, now)
-          : this.engine.processBatch(loaded.state, input, { now });
+          : this.engine.processBatch(loaded.state, input, { now, wallClock: this.clock() });
 
       const changed: ChangedPartition[] = [];
       for (const [id, p] of loaded.state.partitions) {
@@ -325,10 +367,28 @@ export class CheckpointedProcessor<Row> {
         if (diff.changed) changed.push({ id, diff });
       }
       const outputs = result.rows.length + result.late.length + result.deadLetters.length;
-      if (changed.length === 0 && outputs === 0 && loaded.state.jobWatermark === watermarkBefore) {
+      if (
+        changed.length === 0 &&
+        outputs === 0 &&
+        loaded.state.jobWatermark === watermarkBefore &&
+        !this.tickMustRecordTime(loaded, input)
+      ) {
         // Nothing to commit (a redelivery, or a drain after the end): the loaded state is still
         // exactly what is committed, so it stays warm.
         this.cache.set(group, loaded);
+        return { ...result, commits: [] };
+      }
+      if (
+        input !== 'drain' &&
+        input.length === 0 &&
+        outputs === 0 &&
+        idlePartitions(loaded.state) === idleBefore &&
+        !this.tickMustRecordTime(loaded, input)
+      ) {
+        // A tick that only moved watermarks (idleTopicWatermark 'processing-time' on a silent
+        // topic) without firing anything: not worth a commit per tick, since the next tick
+        // computes them again from the wall clock. The state in memory is now ahead of the
+        // committed one, so it is not kept warm.
         return { ...result, commits: [] };
       }
       try {
@@ -386,6 +446,23 @@ export class CheckpointedProcessor<Row> {
     const last = loaded.manifest;
     if (idleness === undefined || last === undefined) return wall;
     return last.processingTime + Math.min(Math.max(0, wall - last.createdAt), idleness / 2);
+  }
+
+  /**
+   * A tick that changed nothing still commits its processing time when the downtime rule held it
+   * back (more than half the idleness timeout of wall-clock time since the group's last commit)
+   * and a partition of the group may still go idle: the next tick then counts from it. Without
+   * this, a group whose partitions all went silent within half the timeout of its last commit
+   * would never reach the timeout. At most one such commit per half timeout, and none once every
+   * partition is idle.
+   */
+  private tickMustRecordTime(loaded: LoadedGroup, input: (readonly KafkaEventRecord[])[] | 'drain'): boolean {
+    const idleness = this.job.plan.watermarks.idlenessMs;
+    if (input === 'drain' || input.length > 0 || idleness === undefined || loaded.manifest === undefined)
+      return false;
+    if (this.clock() - loaded.manifest.createdAt <= idleness / 2) return false;
+    for (const p of loaded.state.partitions.values()) if (!p.idle) return true;
+    return false;
   }
 
   private freshState(group: string): EngineState {
@@ -455,6 +532,12 @@ export class CheckpointedProcessor<Row> {
     next.published = true;
     return info;
   }
+}
+
+function idlePartitions(state: EngineState): number {
+  let idle = 0;
+  for (const p of state.partitions.values()) if (p.idle) idle++;
+  return idle;
 }
 
 /** A jittered pause before try `attempt` (2, 3, ...): 10 ms doubling, at most 1 s. */

@@ -710,6 +710,37 @@ describe('idleness', () => {
     expect(allIdle.rows).toEqual([]);
   });
 
+  it("with idleTopicWatermark 'processing-time', moves the watermark to the wall clock minus the bound when every partition is idle", () => {
+    const job = countJob({
+      watermarks: eventTime(2).withIdleness(1_000, { idleTopicWatermark: 'processing-time' }),
+    });
+    const h = new Harness(job, { partitions: [0, 1] });
+    h.send({ 0: [ev('a', 5)], 1: [ev('b', 30)] }, { now: 0 });
+    // One partition idle: the other's watermark, as with 'hold'.
+    expect(h.send({ 1: [ev('b', 31)] }, { now: 1_000 }).metrics.watermark).toBe(28);
+    const allIdle = h.engine.processBatch(h.state, [], { now: 5_000, wallClock: 50 });
+    expect(allIdle.metrics.watermark).toBe(47);
+    expect(fired(allIdle)).toEqual([{ key: 'b', start: 30, end: 40, value: 2, update: false }]);
+    // The partitions' watermarks follow, so nothing goes back when one returns; its old records are late.
+    expect(allIdle.partitions.map((p) => p.watermark)).toEqual([47, 47]);
+    const back = h.send({ 0: [ev('a', 35), ev('a', 40)] }, { now: 5_100 });
+    expect(back.metrics.watermark).toBe(47);
+    expect(back.late).toMatchObject([{ partition: 0, timestamp: 35, watermark: 47 }]);
+  });
+
+  it("with idleTopicWatermark 'processing-time', moves an idle partition's own watermark for jobs keyed by the Kafka key", () => {
+    const job = countJob({
+      isKafkaKey: true,
+      watermarks: eventTime(0).withIdleness(1_000, { idleTopicWatermark: 'processing-time' }),
+    });
+    const h = new Harness(job, { partitions: [0] });
+    h.send({ 0: [ev('a', 5)] }, { now: 0 });
+    expect(h.engine.processBatch(h.state, [], { now: 500, wallClock: 100 }).rows).toEqual([]);
+    const idle = h.engine.processBatch(h.state, [], { now: 1_000, wallClock: 100 });
+    expect(fired(idle)).toEqual([{ key: 'a', start: 0, end: 10, value: 1, update: false }]);
+    expect(idle.partitions[0]!.watermark).toBe(99);
+  });
+
   it('makes an idle partition active again with its next record, so it holds the watermark again', () => {
     const h = new Harness(idleAfter1s(), { partitions: [0, 1] });
     h.send({ 0: [ev('a', 5)], 1: [ev('b', 5)] }, { now: 0 });

@@ -28,6 +28,11 @@ import { LateRecords, type RecordCursor, type WindowOperator, WindowOutput } fro
 export interface BatchOptions {
   /** Processing time in epoch ms, for idleness. Injected so that runs are reproducible. */
   readonly now: number;
+  /**
+   * The wall clock in epoch ms, for `idleTopicWatermark: 'processing-time'` (the watermark of a
+   * topic idle everywhere). @default now
+   */
+  readonly wallClock?: number;
   /** The input is bounded and has ended: the watermark goes to +infinity and every window fires. */
   readonly endOfInput?: boolean;
 }

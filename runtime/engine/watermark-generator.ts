@@ -7,6 +7,8 @@ export interface WatermarkPolicy {
   readonly outOfOrdernessMs: number;
   /** Absent: partitions never count as idle. */
   readonly idlenessMs?: number | undefined;
+  /** While every partition is idle: hold the job watermark (default), or follow the wall clock. */
+  readonly idleTopicWatermark?: 'hold' | 'processing-time';
 }
 
 /** The watermarks as they stood before a batch ended, which firing compares against. */
@@ -32,7 +34,9 @@ export interface WatermarkAdvance {
  * - A partition that delivered nothing for the idleness timeout of processing time is idle; it is
  *   active again as soon as it delivers a record with an event time.
  * - The job watermark is the minimum over active partitions, never goes back, and holds when
- *   every partition is idle.
+ *   every partition is idle; with `idleTopicWatermark: 'processing-time'` it then moves to the
+ *   wall clock minus the bound minus 1 instead, and so does every partition's watermark (for jobs
+ *   that fire per partition, whose group is that one partition).
  */
 export function advanceWatermarks(
   state: EngineState,
@@ -63,7 +67,14 @@ export function advanceWatermarks(
     if (p.watermark < lowest) lowest = p.watermark;
   }
   if (options.endOfInput) state.jobWatermark = Number.POSITIVE_INFINITY;
-  // With every partition idle, the watermark holds.
-  else if (active > 0 && lowest > state.jobWatermark) state.jobWatermark = lowest;
+  else if (active > 0) {
+    if (lowest > state.jobWatermark) state.jobWatermark = lowest;
+  } else if (policy.idleTopicWatermark === 'processing-time' && state.partitions.size > 0) {
+    // Every partition is idle: as if a record stamped with the wall clock had just arrived.
+    const fallback = (options.wallClock ?? options.now) - outOfOrdernessMs - 1;
+    for (const p of state.partitions.values()) if (fallback > p.watermark) p.watermark = fallback;
+    if (fallback > state.jobWatermark) state.jobWatermark = fallback;
+  }
+  // Otherwise every partition is idle and the watermark holds.
   return { previous, jobBefore };
 }

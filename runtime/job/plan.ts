@@ -1,7 +1,7 @@
 import type { AggregateFunction } from '../aggregates/aggregate-function.ts';
 import type { Columns, Table } from '../sink/table.ts';
 import type { FormatBase } from '../source/format.ts';
-import type { TimestampAssigner } from '../time/watermark-strategy.ts';
+import type { IdleTopicWatermark, TimestampAssigner } from '../time/watermark-strategy.ts';
 import type { TimeWindow } from '../windows/time-window.ts';
 import type { WindowAssigner } from '../windows/window-assigner.ts';
 
@@ -43,6 +43,8 @@ export interface JobPlan {
     readonly outOfOrdernessMs: number;
     readonly timestampAssigner: TimestampAssigner<unknown> | undefined;
     readonly idlenessMs: number | undefined;
+    /** What the job watermark does while every partition is idle. */
+    readonly idleTopicWatermark: IdleTopicWatermark;
     readonly description: string;
   };
   readonly transforms: readonly Transform[];

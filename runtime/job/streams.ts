@@ -43,6 +43,7 @@ export class SourceStream<T> {
         outOfOrdernessMs: strategy.outOfOrdernessMs,
         timestampAssigner: strategy.timestampAssigner as JobPlan['watermarks']['timestampAssigner'],
         idlenessMs: strategy.idlenessMs,
+        idleTopicWatermark: strategy.idleTopicWatermark,
         description: strategy.toString(),
       },
     });

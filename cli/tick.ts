@@ -1,0 +1,67 @@
+import { join } from 'node:path';
+import { localCheckpointStores } from '../adapters/local/run-directory.ts';
+import { CheckpointedProcessor } from '../runtime/checkpoint/checkpointed-processor.ts';
+import { FloeJobError } from '../runtime/errors.ts';
+import { toJson } from '../runtime/output-json.ts';
+import { loadCheckedJob } from './load-job.ts';
+import { formatTime, renderBatch } from './render.ts';
+import { UsageError } from './usage-error.ts';
+
+export interface TickOptions {
+  readonly jobPath: string;
+  /** @default .floe/<job name>, as floe invoke */
+  readonly dir?: string;
+  /** The wall clock of the tick, epoch ms. @default Date.now() */
+  readonly now?: number;
+  readonly json: boolean;
+  /** Type-check the job file before running it. @default true */
+  readonly typecheck?: boolean;
+}
+
+/**
+ * `floe tick`: what the ticker Lambda does on its schedule, on a run directory: a batch without
+ * records in every commit group at the given time, so idle partitions stop holding the watermark
+ * and what it passed fires, exactly once. Nothing to do commits nothing.
+ */
+export async function tick(options: TickOptions, out: (text: string) => void): Promise<void> {
+  const { job, typecheck } = await loadCheckedJob(options.jobPath, { typecheck: options.typecheck ?? true });
+  const dir = options.dir ?? join('.floe', job.name);
+  const now = options.now;
+  const processor = new CheckpointedProcessor(job, {
+    stores: localCheckpointStores(dir),
+    ...(now === undefined ? {} : { clock: () => now }),
+  });
+  const result = await processor.emitPeriodicWatermarks().catch((error: unknown) => {
+    if (error instanceof FloeJobError) throw new UsageError(error.message);
+    throw error;
+  });
+  const tables = processor.tableNames;
+  if (options.json) {
+    out(toJson({ dir, tables, typecheck, ticksMatter: processor.ticksMatter(), ...result }));
+    return;
+  }
+  out(`${job}\nRun directory: ${dir}\n`);
+  if (!processor.ticksMatter()) {
+    out(
+      job.plan.watermarks.idlenessMs === undefined
+        ? 'This job has no idleness timeout (WatermarkStrategy.withIdleness): without records its watermarks never move, so a tick does nothing.'
+        : "This job fires per partition (keyBy with isKafkaKey): a silent partition's watermark moves only with withIdleness(ms, { idleTopicWatermark: 'processing-time' }), so a tick does nothing.",
+    );
+    return;
+  }
+  out(renderBatch(result, tables.rows));
+  const at = formatTime(now ?? Date.now());
+  out(
+    result.commits.length === 0
+      ? `\nTick at ${at}: nothing to commit (no partition went idle and the watermark did not move).`
+      : `\nTick at ${at}: committed ${result.commits.length} checkpoint(s); watermark ${formatTime(result.metrics.watermark)}.`,
+  );
+}
+
+/** `--now`: epoch milliseconds or an ISO-8601 time. */
+export function parseNow(value: string): number {
+  const ms = /^-?\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isSafeInteger(ms))
+    throw new UsageError(`--now must be epoch milliseconds or an ISO-8601 time, got "${value}".`);
+  return ms;
+}

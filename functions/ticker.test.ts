@@ -1,0 +1,58 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { localCheckpointStores } from '../adapters/local/run-directory.ts';
+import bidsPerAuction from '../examples/bids-per-auction.ts';
+import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
+import idleBidsPerBidder from '../test/support/jobs/idle-bids-per-bidder.ts';
+import { createHandler } from './handler.ts';
+import { createTicker } from './ticker.ts';
+
+const fixture = readFileSync(join(import.meta.dirname, '..', 'examples', 'events', 'msk-bids.json'), 'utf8');
+const mskEvent = (): KafkaEvent => JSON.parse(fixture) as KafkaEvent;
+
+function capture() {
+  const lines: Record<string, unknown>[] = [];
+  const logger = {
+    log: (level: string, message: string, fields?: Readonly<Record<string, unknown>>) =>
+      lines.push({ level, message, ...fields }),
+  };
+  return { lines, logger };
+}
+
+describe('createTicker', () => {
+  it('fires, on the schedule, the windows of a topic that went silent, and logs each tick', async () => {
+    const stores = localCheckpointStores(mkdtempSync(join(tmpdir(), 'floe-ticker-')));
+    const clock = { now: Date.parse('2026-01-01T00:00:00Z') };
+    const handler = createHandler(idleBidsPerBidder, {
+      stores,
+      clock: () => clock.now,
+      logger: capture().logger,
+    });
+    const { lines, logger } = capture();
+    const ticker = createTicker(idleBidsPerBidder, { stores, clock: () => clock.now, logger });
+    expect(lines[0]).toMatchObject({ level: 'INFO', message: 'ticker loaded', idlenessMs: 60_000 });
+    await handler(mskEvent());
+
+    expect(await ticker({})).toMatchObject({ commits: 0, rows: 0 });
+    expect(lines.at(-1)).toMatchObject({ message: 'tick: nothing to commit' });
+    clock.now += 40_000; // records the processing time the downtime rule held back
+    expect(await ticker({})).toMatchObject({ commits: 1, rows: 0 });
+    clock.now += 60_000; // every partition idle: the watermark follows the wall clock
+    const fired = await ticker({});
+    expect(fired.commits).toBe(1);
+    expect(fired.rows).toBeGreaterThan(0);
+    expect(lines.at(-1)).toMatchObject({ level: 'INFO', message: 'tick committed', rows: fired.rows });
+  });
+
+  it('says once that ticks do nothing for a job without idleness', async () => {
+    const { lines, logger } = capture();
+    const stores = localCheckpointStores(mkdtempSync(join(tmpdir(), 'floe-ticker-')));
+    const ticker = createTicker(bidsPerAuction, { stores, logger });
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 'WARN', message: 'ticks do nothing for this job' }),
+    ]);
+    expect(await ticker()).toMatchObject({ commits: 0 });
+  });
+});

@@ -1,0 +1,85 @@
+import { CheckpointedProcessor, type CommitOutcome } from '../runtime/checkpoint/checkpointed-processor.ts';
+import type { BatchMetrics } from '../runtime/engine/batch-result.ts';
+import { FloeJobError } from '../runtime/errors.ts';
+import type { Job } from '../runtime/job/job.ts';
+import { defaultStores, type HandlerOptions } from './handler.ts';
+import { jsonLogger, type Logger } from './logger.ts';
+
+/** The ticker's options: those of the handler it runs beside, with the same stores and partitions. */
+export type TickerOptions<Row> = Pick<
+  HandlerOptions<Row>,
+  'stores' | 'processor' | 'logger' | 'clock' | 'partitions'
+>;
+
+/** What a tick returns: the batch metrics over every commit group, and how many groups committed. */
+export type TickerHandler = (event?: unknown) => Promise<BatchMetrics & { readonly commits: number }>;
+
+/**
+ * Wraps a job as the Lambda handler of its ticker, invoked by an EventBridge schedule (the event
+ * is ignored). Lambda runs the job's handler only when records arrive, so without deliveries
+ * nothing applies the idleness rule: a silent partition would hold back windows that wait for
+ * every partition forever. Each tick runs a batch without records in every commit group
+ * (`CheckpointedProcessor.emitPeriodicWatermarks`): partitions silent for the idleness timeout go
+ * idle, the watermark advances, what it passed fires, and the result commits exactly once, through
+ * the same heads as the handler's batches (a tick that races a batch loses or wins by the head's
+ * condition, as two batches do). A tick with nothing to do commits nothing.
+ *
+ * Give it the same stores and `partitions` as the job's handler. A job without `withIdleness`
+ * gains nothing from ticks; nor does one keyed by the Kafka key unless its idleness has
+ * `idleTopicWatermark: 'processing-time'`. The ticker then logs so once and returns at once.
+ *
+ * @example
+ * // functions/bids-per-window-ticker.ts, on a schedule of rate(1 minute)
+ * import job from '../jobs/bids-per-window.ts';
+ * export const handler = createTicker(job);
+ */
+export function createTicker<Row>(job: Job<Row>, options: TickerOptions<Row> = {}): TickerHandler {
+  const logger: Logger = options.logger ?? jsonLogger({ job: job.name, function: 'ticker' });
+  const processor =
+    options.processor ??
+    new CheckpointedProcessor(job, {
+      stores: options.stores ?? defaultStores(job.name),
+      clock: options.clock,
+      partitions: options.partitions,
+    });
+  const idleness = job.plan.watermarks.idlenessMs;
+  if (processor.ticksMatter()) {
+    logger.log('INFO', 'ticker loaded', {
+      idlenessMs: idleness,
+      idleTopicWatermark: job.plan.watermarks.idleTopicWatermark,
+    });
+  } else {
+    logger.log('WARN', 'ticks do nothing for this job', {
+      reason:
+        idleness === undefined
+          ? 'the job has no idleness timeout (WatermarkStrategy.withIdleness): without records its watermarks never move'
+          : "the job's windows fire per partition (keyBy with isKafkaKey) and a silent partition's watermark moves only with idleTopicWatermark: 'processing-time'",
+    });
+  }
+
+  return async () => {
+    let outcome: CommitOutcome<Row>;
+    try {
+      outcome = await processor.emitPeriodicWatermarks();
+    } catch (error) {
+      if (error instanceof FloeJobError) {
+        logger.log('ERROR', 'job error', { error: error.name, reason: error.message });
+      }
+      throw error;
+    }
+    for (const late of outcome.late) logger.log('WARN', 'late record', { ...late });
+    for (const dead of outcome.deadLetters) logger.log('WARN', 'dead letter', { ...dead });
+    logger.log('INFO', outcome.commits.length === 0 ? 'tick: nothing to commit' : 'tick committed', {
+      rows: outcome.metrics.rows,
+      deadLetters: outcome.metrics.deadLetters,
+      watermark: outcome.metrics.watermark,
+      commits: outcome.commits.map((c) => ({
+        group: c.group,
+        epoch: c.epoch,
+        tables: c.publishes.map((p) => ({ table: p.table, records: p.records })),
+      })),
+      partitions: outcome.partitions,
+    });
+    return { ...outcome.metrics, commits: outcome.commits.length };
+  };
+}

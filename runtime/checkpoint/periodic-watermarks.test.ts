@@ -1,0 +1,292 @@
+/**
+ * The ticker's batch (CheckpointedProcessor.emitPeriodicWatermarks): a 4-partition topic whose
+ * partition 3 delivers nothing. Without ticks its windows wait; with idleness and ticks after the
+ * timeout, the windows the other partitions' watermarks passed fire exactly once, as the
+ * brute-force reference says; a tick with nothing to do commits nothing; a crash inside a tick's
+ * commit, then a retry, gives the same tables.
+ */
+import { describe, expect, it } from 'vitest';
+import { localCheckpointStores } from '../../adapters/local/run-directory.ts';
+import { BID_OUT_OF_ORDERNESS_MS, type Bid } from '../../examples/nexmark/bid.ts';
+import { generateBids } from '../../examples/nexmark/generator.ts';
+import { bidRecord } from '../../examples/nexmark/topic.ts';
+import { duplicates, tablesOf, tempRunDir } from '../../test/support/checkpoint-runs.ts';
+import { faultyStores } from '../../test/support/faulty-stores.ts';
+import { canonicalRows } from '../../test/support/iceberg-tables.ts';
+import { alignedWindows, perWindowAndKey } from '../../test/support/nexmark-reference.ts';
+import { eventBatches, produceToTopic } from '../event-source-mapping/event-builder.ts';
+import {
+  type IdleTopicWatermark,
+  type Job,
+  job,
+  json,
+  max,
+  TumblingEventTimeWindows,
+  table,
+  WatermarkStrategy,
+} from '../index.ts';
+import type { KafkaEvent } from '../source/kafka-event.ts';
+import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
+import { CheckpointedProcessor } from './checkpointed-processor.ts';
+
+const IDLE_MS = 60_000;
+const TOPIC = 'bids';
+const SILENT = 3;
+
+const maxPrice = table('nexmark.idle_max_price', {
+  window_start: 'timestamptz',
+  window_end: 'timestamptz',
+  max_price: 'long',
+});
+
+/** The max-price example (windowAll: windows wait for every partition) with an idleness timeout. */
+function idleJob(idleTopicWatermark: IdleTopicWatermark): Job<unknown> {
+  return job('idle-max-price')
+    .fromKafka({ value: json<Bid>() })
+    .assignTimestampsAndWatermarks(
+      WatermarkStrategy.forBoundedOutOfOrderness<Bid>(BID_OUT_OF_ORDERNESS_MS)
+        .withTimestampAssigner((bid) => bid.dateTime)
+        .withIdleness(IDLE_MS, { idleTopicWatermark }),
+    )
+    .windowAll(TumblingEventTimeWindows.of(10_000))
+    .aggregate(
+      max((bid: Bid) => bid.price),
+      (window, price) => ({ window_start: window.start, window_end: window.end, max_price: price }),
+    )
+    .sinkTo(maxPrice) as Job<unknown>;
+}
+
+/** 600 bids (2 minutes of event time) on 4 partitions; partition 3's records are never delivered. */
+function silentPartitionWorkload() {
+  const bids = generateBids({ seed: 5, count: 600, eventsPerSecond: 5, auctions: 30, maxDisorderMs: 4_000 });
+  const log = produceToTopic(bids.map(bidRecord), { topic: TOPIC, partitions: 4 });
+  const delivered = { topic: TOPIC, partitions: log.partitions.map((p, i) => (i === SILENT ? [] : p)) };
+  const events = [...eventBatches(delivered, { batchSize: 30, interleave: 'round-robin' })];
+  const decode = (value: string | null | undefined) =>
+    JSON.parse(Buffer.from(value ?? '', 'base64').toString('utf8')) as Bid;
+  const byPartition = delivered.partitions.map((records) => records.map((r) => decode(r.value)));
+  const partitions = log.partitions.map((_, partition) => ({ topic: TOPIC, partition }));
+  expect(log.partitions[SILENT]!.length).toBeGreaterThan(0);
+  return { events, byPartition, deliveredBids: byPartition.flat(), partitions };
+}
+
+type Workload = ReturnType<typeof silentPartitionWorkload>;
+
+/** The brute-force rows for these bids, windows ending at or before the watermark only. */
+function reference(bids: readonly Bid[], watermark: number): string[] {
+  const rows = perWindowAndKey(
+    bids,
+    (min, maxTs) => alignedWindows(min, maxTs, 10_000, 10_000),
+    () => 'all',
+    (_all, start, end, group) => ({
+      window_start: start,
+      window_end: end,
+      max_price: Math.max(...group.map((b) => b.price)),
+    }),
+  );
+  return canonicalRows(rows.filter((r) => Number(r.window_end) - 1 <= watermark));
+}
+
+/** The watermark partitions 0-2 reach: the smallest of their largest timestamps, minus the bound, minus 1. */
+function deliveredWatermark(w: Workload): number {
+  const maxima = w.byPartition
+    .filter((_, i) => i !== SILENT)
+    .map((bids) => Math.max(...bids.map((b) => b.dateTime)));
+  return Math.min(...maxima) - BID_OUT_OF_ORDERNESS_MS - 1;
+}
+
+/** A wall clock the test moves by hand, starting when the bids end (as if they were live). */
+function manualClock(w: Workload) {
+  const clock = { now: Math.max(...w.deliveredBids.map((b) => b.dateTime)) };
+  return clock;
+}
+
+function processor(
+  jobDef: Job<unknown>,
+  stores: CheckpointStores,
+  w: Workload,
+  clock: { now: number },
+  maxAttempts?: number,
+) {
+  return new CheckpointedProcessor(jobDef, {
+    stores,
+    partitions: w.partitions,
+    clock: () => clock.now,
+    ...(maxAttempts === undefined ? {} : { maxAttempts }),
+  });
+}
+
+/**
+ * Delivers every event, 3 s of wall clock apart: 45 s of traffic, inside the timeout, so no batch
+ * makes partition 3 idle, and partition 3 (known since the first batch) goes idle 45 s before
+ * the others: the ticks in between fire what partitions 0-2 passed.
+ */
+async function deliver(
+  p: CheckpointedProcessor<unknown>,
+  events: readonly KafkaEvent[],
+  clock: { now: number },
+) {
+  for (const event of events) {
+    clock.now += 3_000;
+    await p.process(event);
+  }
+}
+
+const rowsTable = 'nexmark.idle_max_price';
+const lateTable = 'nexmark.idle_max_price_late';
+
+describe('ticks: windows fire while a partition is silent', () => {
+  const w = silentPartitionWorkload();
+
+  it('without ticks the windows wait for the silent partition', async () => {
+    const dir = tempRunDir();
+    const clock = manualClock(w);
+    const p = processor(idleJob('hold'), localCheckpointStores(dir), w, clock);
+    await deliver(p, w.events, clock);
+    clock.now += 10 * IDLE_MS;
+    expect((await tablesOf(dir))[rowsTable] ?? []).toEqual([]);
+    expect((await p.committed()).groups[0]!.watermark).toBe(Number.NEGATIVE_INFINITY);
+  });
+
+  it('with idleness and ticks after the timeout, what the other partitions passed fires exactly once', async () => {
+    const dir = tempRunDir();
+    const clock = manualClock(w);
+    const p = processor(idleJob('hold'), localCheckpointStores(dir), w, clock);
+    await deliver(p, w.events, clock);
+
+    // Right after the traffic: nothing to do, nothing committed.
+    clock.now += 1_000;
+    const early = await p.emitPeriodicWatermarks();
+    expect(early.commits).toEqual([]);
+
+    // Ticks every 15 s for 3 minutes. The downtime rule counts at most half the timeout since the
+    // last commit, so the first ticks past it record processing time; then partition 3 goes idle
+    // (it has been known since the first batch), the job watermark becomes partitions 0-2's, and
+    // later all go idle and the watermark holds.
+    let fired = 0;
+    for (let i = 0; i < 12; i++) {
+      clock.now += 15_000;
+      const outcome = await p.emitPeriodicWatermarks();
+      fired += outcome.metrics.rows;
+    }
+    // Partitions 0-2 go idle one after another (their last batches are seconds apart), so the
+    // watermark ends at or above the lowest of theirs: every window they all passed has fired.
+    const committed = await p.committed();
+    const watermark = committed.groups[0]!.watermark;
+    expect(watermark).toBeGreaterThanOrEqual(deliveredWatermark(w));
+    const tables = await tablesOf(dir);
+    const expected = reference(w.deliveredBids, watermark);
+    expect(expected.length).toBeGreaterThan(3);
+    expect(tables[rowsTable]).toEqual(expected);
+    expect(fired).toBe(expected.length);
+    expect(duplicates(tables[rowsTable]!)).toEqual([]);
+    expect(tables[lateTable] ?? []).toEqual([]);
+
+    // Every partition is idle now and the watermark holds: a tick has nothing to do.
+    const epoch = committed.groups[0]!.epoch;
+    for (let i = 0; i < 3; i++) {
+      clock.now += 15_000;
+      expect((await p.emitPeriodicWatermarks()).commits).toEqual([]);
+    }
+    expect((await p.committed()).groups[0]!.epoch).toBe(epoch);
+  });
+
+  it("with idleTopicWatermark 'processing-time', every window of the delivered records fires once the topic is idle", async () => {
+    const dir = tempRunDir();
+    const clock = manualClock(w);
+    const p = processor(idleJob('processing-time'), localCheckpointStores(dir), w, clock);
+    await deliver(p, w.events, clock);
+    for (let i = 0; i < 16; i++) {
+      clock.now += 15_000;
+      await p.emitPeriodicWatermarks();
+    }
+    const tables = await tablesOf(dir);
+    expect(tables[rowsTable]).toEqual(reference(w.deliveredBids, Number.POSITIVE_INFINITY));
+    expect(tables[lateTable] ?? []).toEqual([]);
+    const maxEnd = Math.max(...tables[rowsTable]!.map((row) => Number(JSON.parse(row).window_end)));
+    const committed = await p.committed();
+    expect(committed.groups[0]!.watermark).toBeGreaterThanOrEqual(maxEnd - 1);
+    // Once everything fired, ticks move the watermark without firing: they commit nothing.
+    for (let i = 0; i < 3; i++) {
+      clock.now += 15_000;
+      const outcome = await p.emitPeriodicWatermarks();
+      expect(outcome.commits).toEqual([]);
+      expect(outcome.metrics.watermark).toBe(clock.now - BID_OUT_OF_ORDERNESS_MS - 1);
+    }
+    expect((await p.committed()).groups[0]!.epoch).toBe(committed.groups[0]!.epoch);
+  });
+
+  it('a tick does nothing for a job without idleness', async () => {
+    const dir = tempRunDir();
+    const clock = manualClock(w);
+    const noIdle = job('no-idle-max-price')
+      .fromKafka({ value: json<Bid>() })
+      .assignTimestampsAndWatermarks(
+        WatermarkStrategy.forBoundedOutOfOrderness<Bid>(BID_OUT_OF_ORDERNESS_MS).withTimestampAssigner(
+          (bid) => bid.dateTime,
+        ),
+      )
+      .windowAll(TumblingEventTimeWindows.of(10_000))
+      .aggregate(
+        max((bid: Bid) => bid.price),
+        (window, price) => ({
+          window_start: window.start,
+          window_end: window.end,
+          max_price: price,
+        }),
+      )
+      .sinkTo(maxPrice) as Job<unknown>;
+    const p = processor(noIdle, localCheckpointStores(dir), w, clock);
+    await deliver(p, w.events, clock);
+    expect(p.ticksMatter()).toBe(false);
+    clock.now += 10 * IDLE_MS;
+    expect((await p.emitPeriodicWatermarks()).commits).toEqual([]);
+  });
+
+  it('a crash inside the firing tick, then a retry, gives the same tables', async () => {
+    // The clean run, with the calls of each tick numbered.
+    const run = async (crashBefore?: number) => {
+      const dir = tempRunDir();
+      const clock = manualClock(w);
+      const faulty = faultyStores(localCheckpointStores(dir), {
+        serial: true,
+        ...(crashBefore === undefined ? {} : { fault: { crashBefore } }),
+      });
+      const p = processor(idleJob('hold'), faulty.stores, w, clock, 1);
+      await deliver(p, w.events, clock);
+      const ticks: { from: number; to: number; rows: number }[] = [];
+      let crashed = false;
+      for (let i = 0; i < 12 && !crashed; i++) {
+        clock.now += 15_000;
+        const from = faulty.calls;
+        try {
+          const outcome = await p.emitPeriodicWatermarks();
+          ticks.push({ from, to: faulty.calls, rows: outcome.metrics.rows });
+        } catch (error) {
+          expect(String(error)).toMatch(/simulated crash|the process is dead/);
+          crashed = true;
+          await faulty.settled();
+          // A new process (the next scheduled tick, or Lambda's retry) at the same clock.
+          const retry = processor(idleJob('hold'), localCheckpointStores(dir), w, clock);
+          await retry.emitPeriodicWatermarks();
+          for (let j = i + 1; j < 12; j++) {
+            clock.now += 15_000;
+            await retry.emitPeriodicWatermarks();
+          }
+        }
+      }
+      return { dir, ticks, crashed };
+    };
+    const clean = await run();
+    const firing = clean.ticks.find((t) => t.rows > 0)!;
+    expect(firing).toBeDefined();
+    expect(firing.to - firing.from).toBeGreaterThan(5);
+    const cleanTables = await tablesOf(clean.dir);
+    // Every call of the firing tick, from its head read to its last publish.
+    for (let k = firing.from + 1; k <= firing.to; k++) {
+      const crashed = await run(k);
+      expect(crashed.crashed, `crash before call ${k}`).toBe(true);
+      expect(await tablesOf(crashed.dir), `crash before call ${k}`).toEqual(cleanTables);
+    }
+  });
+});
