@@ -1,12 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { localCheckpointStores, sweepRunDirectory } from '../adapters/local/run-directory.ts';
+import { sweepRunDirectory } from '../adapters/local/run-directory.ts';
 import { CheckpointedProcessor, type CommitOutcome } from '../runtime/checkpoint/checkpointed-processor.ts';
 import { FloeJobError } from '../runtime/errors.ts';
 import { toJson } from '../runtime/output-json.ts';
 import { base64Problem, type KafkaEvent, type KafkaEventRecord } from '../runtime/source/kafka-event.ts';
 import { loadCheckedJob } from './load-job.ts';
 import { renderBatch } from './render.ts';
+import { type StoreFlags, storesFor } from './stores.ts';
 import { UsageError } from './usage-error.ts';
 
 export interface InvokeOptions {
@@ -20,6 +21,8 @@ export interface InvokeOptions {
   readonly typecheck?: boolean;
   /** Bundle the handler and invoke it in Lambda's Runtime Interface Emulator. @default false */
   readonly emulator?: boolean;
+  /** DynamoDB and S3 instead of the run directory's stores. */
+  readonly stores?: StoreFlags;
 }
 
 /**
@@ -41,7 +44,9 @@ export async function invoke(options: InvokeOptions, out: (text: string) => void
     await invokeInEmulator({ jobPath: options.jobPath, event, dir, json: options.json }, out);
     return;
   }
-  const processor = new CheckpointedProcessor(job, { stores: localCheckpointStores(dir) });
+  const processor = new CheckpointedProcessor(job, {
+    stores: await storesFor(job.name, options.stores, dir),
+  });
   // The processor is what the Lambda handler runs: same protocol, same stores layout. A job error
   // (a row that does not fit its table) commits nothing of the batch: one line, exit 2.
   const stopOnJobError = (error: unknown): never => {

@@ -14,7 +14,6 @@
  */
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { localCheckpointStores } from '../adapters/local/run-directory.ts';
 import { createHandler, type KafkaHandler } from '../functions/handler.ts';
 import type { Logger } from '../functions/logger.ts';
 import { CheckpointedProcessor } from '../runtime/checkpoint/checkpointed-processor.ts';
@@ -36,6 +35,7 @@ import { loadCheckedJob } from './load-job.ts';
 import { StatusLine, type StatusStream } from './progress.ts';
 import { formatTime, renderTable } from './render.ts';
 import { type RunCommandOptions, readingHints } from './run.ts';
+import { onAws, storesFor } from './stores.ts';
 import { UsageError } from './usage-error.ts';
 
 /** The ESM's default MaximumBatchingWindowInSeconds for Kafka is 0.5 s. */
@@ -131,12 +131,13 @@ export async function runKafka(
   options: RunCommandOptions & { readonly kafka: KafkaFlags },
   out: (text: string) => void,
   status: StatusStream | undefined = process.stderr,
-  stores?: CheckpointStores,
 ): Promise<void> {
   const source = kafkaSourceOptions(options);
   const { job } = await loadCheckedJob(options.jobPath, { typecheck: options.typecheck ?? true });
   const group = options.kafka.group ?? `floe-${job.name}`;
   const dir = options.dir ?? join('.floe', 'run', job.name);
+  const aws = onAws(options.stores);
+  const stores = await storesFor(job.name, options.stores, dir);
   const controller = new AbortController();
   const stop = () => controller.abort();
   process.once('SIGINT', stop);
@@ -146,8 +147,8 @@ export async function runKafka(
       job,
       { ...source, group },
       {
-        stores: stores ?? localCheckpointStores(dir),
-        dir: stores === undefined ? dir : undefined,
+        stores,
+        dir: aws ? undefined : dir,
         status,
         keepCheckpoints: options.keepCheckpoints,
         signal: controller.signal,

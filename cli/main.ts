@@ -4,6 +4,7 @@ import { FloeConfigError } from '../runtime/errors.ts';
 import { permanentStorageError } from '../runtime/stores/object-store.ts';
 import { invoke } from './invoke.ts';
 import type { KafkaFlags } from './kafka-run.ts';
+import { STORE_FLAGS, STORE_FLAGS_USAGE, storeFlags } from './stores.ts';
 import { UsageError } from './usage-error.ts';
 
 const COMMAND_USAGE = {
@@ -38,6 +39,9 @@ Options:
   --json                             Print the summary as JSON
   -h, --help                         Show this help
 
+Stores (default: the run directory); endpoints, region and credentials as the AWS SDK reads them:
+${STORE_FLAGS_USAGE}
+
 Against a Kafka broker instead of a file, as Lambda's event source mapping would:
   floe run <job.ts> --kafka <brokers> --topic <topic> [options]
   --kafka BROKERS                    Bootstrap servers, host:port[,host:port]
@@ -59,6 +63,7 @@ Options:
                                      Runtime Interface Emulator (scripts/local-lambda; needs Go once)
   --no-typecheck                     Run the job without type-checking it first
   --json                             Print the result as JSON
+${STORE_FLAGS_USAGE}
   -h, --help                         Show this help`,
   tick: `Usage: floe tick <job.ts> [options]
 
@@ -70,6 +75,7 @@ Options:
   --now <ms|ISO>                     The tick's wall clock (default: now)
   --no-typecheck                     Run the job without type-checking it first
   --json                             Print the result as JSON
+${STORE_FLAGS_USAGE}
   -h, --help                         Show this help`,
   tables: `Usage: floe tables --dir DIR [--json]
 
@@ -188,6 +194,7 @@ async function main(argv: readonly string[]): Promise<void> {
         emulator: { type: 'boolean' },
         json: { type: 'boolean' },
         'no-typecheck': { type: 'boolean' },
+        ...STORE_FLAGS,
       });
       if (positionals.length !== 1)
         throw new UsageError(
@@ -204,6 +211,7 @@ async function main(argv: readonly string[]): Promise<void> {
           emulator: values.emulator === true,
           json: values.json === true,
           typecheck: values['no-typecheck'] !== true,
+          stores: storeFlags(values),
         },
         write,
       );
@@ -223,6 +231,7 @@ async function main(argv: readonly string[]): Promise<void> {
         'no-typecheck': { type: 'boolean' },
         json: { type: 'boolean' },
         ...KAFKA_RUN_FLAGS,
+        ...STORE_FLAGS,
       });
       if (positionals.length !== 1)
         throw new UsageError(
@@ -251,6 +260,7 @@ async function main(argv: readonly string[]): Promise<void> {
             failOnDeadLetters: values['fail-on-dead-letters'] === true,
             typecheck: values['no-typecheck'] !== true,
             kafka,
+            stores: storeFlags(values),
             signal,
           },
           write,
@@ -318,6 +328,7 @@ async function main(argv: readonly string[]): Promise<void> {
     }
     case 'tick': {
       const { values, positionals } = parse('tick', rest, {
+        ...STORE_FLAGS,
         dir: { type: 'string' },
         now: { type: 'string' },
         json: { type: 'boolean' },
@@ -335,6 +346,7 @@ async function main(argv: readonly string[]): Promise<void> {
           now: typeof values.now === 'string' ? parseNow(values.now) : undefined,
           json: values.json === true,
           typecheck: values['no-typecheck'] !== true,
+          stores: storeFlags(values),
         },
         write,
       );
@@ -344,12 +356,15 @@ async function main(argv: readonly string[]): Promise<void> {
       const { values, positionals } = parse('tables', rest, {
         dir: { type: 'string' },
         json: { type: 'boolean' },
+        ...STORE_FLAGS,
       });
       if (positionals.length > 0)
         throw new UsageError(`tables takes no arguments, got "${positionals.join(' ')}".`);
-      if (typeof values.dir !== 'string') throw new UsageError('tables needs --dir DIR, the run directory.');
       const { tables } = await import('./tables.ts');
-      await tables({ dir: values.dir, json: values.json === true }, write);
+      await tables(
+        { dir: values.dir as string | undefined, json: values.json === true, stores: storeFlags(values) },
+        write,
+      );
       return;
     }
     case 'query': {

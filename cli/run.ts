@@ -14,7 +14,6 @@ import { fsStorageError, isPermanentFsError } from '../adapters/local/fs-errors.
 import {
   localCheckpointStores,
   RUN_DIRECTORY_FOLDERS,
-  runDirectory,
   sweepRunDirectory,
 } from '../adapters/local/run-directory.ts';
 import { createHandler } from '../functions/handler.ts';
@@ -31,11 +30,14 @@ import type { Job } from '../runtime/job/job.ts';
 import { toJson } from '../runtime/output-json.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
 import type { CatalogTable } from '../runtime/stores/catalog.ts';
+import type { CheckpointStores } from '../runtime/stores/checkpoint-stores.ts';
+import { meterRequests, type RequestCounts } from '../runtime/stores/request-meter.ts';
 import { type JsonLinesTopic, jsonLinesTopic, topicNameOf, topicNameProblem } from './jsonl-topic.ts';
 import type { KafkaFlags } from './kafka-run.ts';
 import { loadCheckedJob } from './load-job.ts';
 import { StatusLine, type StatusStream } from './progress.ts';
 import { formatTime, queryCommand, renderTable, shellWord } from './render.ts';
+import { type StoreFlags, storesFor, storesLocation } from './stores.ts';
 import { UsageError } from './usage-error.ts';
 
 /**
@@ -182,8 +184,12 @@ export interface RunProgress {
 }
 
 export interface RunJobOptions {
-  /** The run directory. */
+  /** The run directory: the runner's own records (run.json, jobs/), and the stores unless `stores` is given. */
   readonly dir: string;
+  /** Where heads, checkpoints and tables live. @default - the run directory's local stores */
+  readonly stores?: CheckpointStores;
+  /** How to name where the stores are in the summary. @default - the run directory */
+  readonly storesLocation?: string;
   /** Where the status line goes when it is a terminal. @default - none */
   readonly status?: StatusStream;
   /** Sees every batch's committed outcome (the demo keeps the rows). */
@@ -201,6 +207,8 @@ export interface RunJobOptions {
 export interface RunReport {
   readonly job: string;
   readonly dir: string;
+  /** Where the stores are: the run directory, or the DynamoDB table and S3 location. */
+  readonly stores: string;
   readonly input: string;
   readonly topic: string;
   readonly partitions: number;
@@ -235,6 +243,11 @@ export interface RunReport {
   readonly tableNames: { readonly rows: string; readonly late: string; readonly deadLetters: string };
   /** The job's tables that exist, with their current metadata files. */
   readonly tables: readonly CatalogTable[];
+  /**
+   * What this invocation asked of the stores: requests, bytes and sequential round trips, by
+   * store and operation (what a deployment pays for, and what each invocation waits on).
+   */
+  readonly requests: RequestCounts & { readonly perCommit: number; readonly roundTripsPerBatch: number };
 }
 
 /** The handler logs one JSON line per batch and per dead letter; the runner shows a summary instead. */
@@ -248,6 +261,7 @@ const QUIET: Logger = { log() {} };
 export async function runJob(job: Job<unknown>, input: RunInput, options: RunJobOptions): Promise<RunReport> {
   const started = performance.now();
   const { params, topic } = input;
+  const meter = meterRequests(options.stores ?? localCheckpointStores(options.dir));
   if (job.plan.scope === 'partition' && params.partitions > 1 && params.key === null) {
     throw new UsageError(
       `${job.name} keys by the Kafka key (isKafkaKey), so each key's records must share a partition: give --key <field>, or --partitions 1.`,
@@ -266,7 +280,7 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
   const reasons = new Map<string, number>();
   const processor = new ObservedProcessor(
     job,
-    { stores: localCheckpointStores(options.dir), partitions, keepCheckpoints: options.keepCheckpoints },
+    { stores: meter.stores, partitions, keepCheckpoints: options.keepCheckpoints },
     (outcome) => {
       for (const p of outcome.partitions) watermarks.set(p.id, p.watermark);
       for (const dead of outcome.deadLetters) reasons.set(dead.reason, (reasons.get(dead.reason) ?? 0) + 1);
@@ -347,11 +361,13 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
   const after = await processor.committed();
   const names = processor.tableNames;
   const ours = new Set([names.rows, names.late, names.deadLetters]);
-  const tables = (await runDirectory(options.dir).catalog.listTables()).filter((t) => ours.has(t.name));
+  const requests = meter.take();
+  const tables = (await meter.stores.catalog.listTables()).filter((t) => ours.has(t.name));
   const elapsedMs = performance.now() - started;
   return {
     job: job.name,
     dir: options.dir,
+    stores: options.storesLocation ?? options.dir,
     input: params.input,
     topic: params.topic,
     partitions: params.partitions,
@@ -377,6 +393,12 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
     recordsPerSecond: elapsedMs > 0 ? Math.round(delivered / (elapsedMs / 1000)) : 0,
     tableNames: names,
     tables,
+    requests: {
+      ...requests,
+      perCommit: newCommits > 0 ? Math.round((requests.requests / newCommits) * 10) / 10 : 0,
+      roundTripsPerBatch:
+        progress.batchesDone > 0 ? Math.round((requests.roundTrips / progress.batchesDone) * 10) / 10 : 0,
+    },
   };
 }
 
@@ -558,6 +580,8 @@ export interface RunCommandOptions extends RunInputOptions {
   readonly signal?: AbortSignal;
   /** Read a Kafka topic instead of --input (cli/kafka-run.ts). */
   readonly kafka?: KafkaFlags;
+  /** DynamoDB and S3 instead of the run directory's stores. */
+  readonly stores?: StoreFlags;
 }
 
 /** The exit status of a run stopped by a signal (128 + SIGINT), whichever signal it was. */
@@ -578,10 +602,13 @@ export async function run(
   const { job, typecheck } = await loadCheckedJob(options.jobPath, { typecheck: options.typecheck ?? true });
   const input = await openRunInput(options);
   const dir = options.dir ?? join('.floe', 'run', job.name);
+  const stores = await storesFor(job.name, options.stores, dir);
   let report: RunReport;
   try {
     report = await runJob(job, input, {
       dir,
+      stores,
+      storesLocation: storesLocation(options.stores, dir),
       status,
       keepCheckpoints: options.keepCheckpoints,
       signal: options.signal,
@@ -691,12 +718,19 @@ export function renderReport(r: RunReport, topic?: JsonLinesTopic): string {
     `  rows          ${n(r.rows).padStart(9)}  ${r.tableNames.rows}`,
     `  late          ${n(r.late).padStart(9)}  ${r.tableNames.late}`,
     `  dead letters  ${n(r.deadLetters).padStart(9)}  ${r.tableNames.deadLetters}`,
+  );
+  if (r.newCommits > 0) {
+    lines.push(
+      `  store requests ${n(r.requests.requests)} (${r.requests.perCommit} per commit, ${r.requests.roundTripsPerBatch} round trips per batch; --json has them by operation)`,
+    );
+  }
+  lines.push(
     '',
-    `Tables in ${r.dir} (current metadata):`,
+    `Tables in ${r.stores} (current metadata):`,
     renderTable(r.tables.map((t) => ({ table: t.name, metadata: t.metadataLocation }))),
   );
   const first = r.tables.find((t) => t.name === r.tableNames.rows) ?? r.tables[0];
-  if (first !== undefined) lines.push('', readingHints(r.dir, first));
+  if (first !== undefined && r.stores === r.dir) lines.push('', readingHints(r.dir, first));
   return lines.join('\n');
 }
 

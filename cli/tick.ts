@@ -1,10 +1,10 @@
 import { join } from 'node:path';
-import { localCheckpointStores } from '../adapters/local/run-directory.ts';
 import { CheckpointedProcessor } from '../runtime/checkpoint/checkpointed-processor.ts';
 import { FloeJobError } from '../runtime/errors.ts';
 import { toJson } from '../runtime/output-json.ts';
 import { loadCheckedJob } from './load-job.ts';
 import { formatTime, renderBatch } from './render.ts';
+import { type StoreFlags, storesFor } from './stores.ts';
 import { UsageError } from './usage-error.ts';
 
 export interface TickOptions {
@@ -16,6 +16,8 @@ export interface TickOptions {
   readonly json: boolean;
   /** Type-check the job file before running it. @default true */
   readonly typecheck?: boolean;
+  /** DynamoDB and S3 instead of the run directory's stores. */
+  readonly stores?: StoreFlags;
 }
 
 /**
@@ -28,7 +30,7 @@ export async function tick(options: TickOptions, out: (text: string) => void): P
   const dir = options.dir ?? join('.floe', job.name);
   const now = options.now;
   const processor = new CheckpointedProcessor(job, {
-    stores: localCheckpointStores(dir),
+    stores: await storesFor(job.name, options.stores, dir),
     ...(now === undefined ? {} : { clock: () => now }),
   });
   const result = await processor.emitPeriodicWatermarks().catch((error: unknown) => {

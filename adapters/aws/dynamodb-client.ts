@@ -9,7 +9,7 @@
  * validation error, access denied, a missing table) are never retried.
  */
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import { StorageError } from '../../runtime/stores/object-store.ts';
+import { PermanentStorageError, StorageError } from '../../runtime/stores/object-store.ts';
 
 /** Tries per DynamoDB call, the first included (the SDK's default is 3). */
 export const DEFAULT_MAX_ATTEMPTS = 6;
@@ -89,15 +89,18 @@ const ACCESS_DENIED = new Set([
 export function dynamoDbFailure(store: string, table: string, action: string, error: unknown): StorageError {
   const name = awsErrorName(error);
   const reason = error instanceof Error ? error.message : String(error);
+  // Configuration problems: no retry can fix them, so they fail at once, in one line.
   if (name === 'ResourceNotFoundException') {
-    return new StorageError(
+    return new PermanentStorageError(
       `${store} could not ${action}: the DynamoDB table "${table}" does not exist (${reason}). Create it: locally with \`--create\` (ensureTable), on AWS by deploying Floe's stack; or set the table name the stack created.`,
+      `dynamodb://${table}`,
       { cause: error },
     );
   }
   if (name !== undefined && ACCESS_DENIED.has(name)) {
-    return new StorageError(
+    return new PermanentStorageError(
       `${store} could not ${action}: access to the DynamoDB table "${table}" was denied (${name}: ${reason}). Give the function's role dynamodb:GetItem, PutItem, UpdateItem, DeleteItem, Query and Scan on the table (Floe's stack does), and check the credentials and region.`,
+      `dynamodb://${table}`,
       { cause: error },
     );
   }

@@ -37,6 +37,7 @@ import { FloeConfigError } from '../../runtime/errors.ts';
 import {
   assertValidKey,
   type ObjectStore,
+  PermanentStorageError,
   PreconditionFailedError,
   type PutOptions,
   StorageError,
@@ -408,6 +409,9 @@ export class S3ObjectStore implements ObjectStore {
       delete: 's3:DeleteObject',
     }[action];
     let advice: string;
+    // Configuration problems (no bucket, no access, bad credentials, wrong region): no retry can
+    // fix them, so they fail at once, in one line.
+    let permanent = true;
     if (code === 'NoSuchBucket') {
       advice = `The bucket ${this.bucket} does not exist: create it, or fix the store's location, region or endpoint.`;
     } else if (CREDENTIAL_ERRORS.includes(code)) {
@@ -420,11 +424,13 @@ export class S3ObjectStore implements ObjectStore {
     } else if (code === 'PermanentRedirect' || code === 'AuthorizationHeaderMalformed') {
       advice = `The bucket ${this.bucket} is in another region: set AWS_REGION to the bucket's region.`;
     } else {
+      permanent = false;
       advice = `Gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}; a later retry may succeed.`;
     }
     const message =
       cause instanceof Error && cause.message !== '' && cause.message !== code ? `: ${cause.message}` : '';
-    return new StorageError(`Could not ${action} ${where} (${code}${message}). ${advice}`, { cause });
+    const text = `Could not ${action} ${where} (${code}${message}). ${advice}`;
+    return permanent ? new PermanentStorageError(text, where, { cause }) : new StorageError(text, { cause });
   }
 }
 
