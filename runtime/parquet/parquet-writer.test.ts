@@ -77,7 +77,7 @@ describe('writeParquet', () => {
     // A static import would load the library at cold start for every job, Parquet or not.
     const runtime = fileURLToPath(new URL('..', import.meta.url));
     const offenders: string[] = [];
-    for (const dir of ['parquet', 'iceberg', 'storage']) {
+    for (const dir of ['parquet', 'iceberg', 'stores']) {
       for (const name of await readdir(join(runtime, dir))) {
         if (!name.endsWith('.ts') || name.endsWith('.test.ts')) continue;
         const source = await readFile(join(runtime, dir, name), 'utf8');

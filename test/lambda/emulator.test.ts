@@ -1,14 +1,18 @@
 /**
  * The bundled handler as Lambda runs it: examples/bids-per-auction.ts bundled with the options
  * the CDK construct uses (cli/bundle.ts), run by Lambda's Runtime Interface Emulator through the
- * Runtime API bootstrap, invoked over HTTP with the MSK test event and then its redelivery. The
- * tables must be those `floe invoke` writes for the same event.
+ * Runtime API bootstrap, invoked over HTTP with the MSK test event and then its redelivery. Its
+ * stores are the AWS ones a deployment names in the function's environment (FLOE_STATE_TABLE,
+ * FLOE_BUCKET, ...), on the test run's DynamoDB and S3 servers (moto, versitygw). The tables must
+ * be those `floe invoke` writes for the same event.
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { awsCheckpointStores, createLocalAwsStores } from '../../adapters/aws/aws-stores.ts';
 import { bundleJobHandler } from '../../cli/bundle.ts';
 import { jsonLogLines, type LambdaEmulator, startEmulator } from '../../cli/lambda-emulator.ts';
 import { removeScratch } from '../support/cleanup.ts';
@@ -19,20 +23,43 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const JOB = join(ROOT, 'examples', 'bids-per-auction.ts');
 const EVENT_FILE = join(ROOT, 'examples', 'events', 'msk-bids.json');
 const event = JSON.parse(readFileSync(EVENT_FILE, 'utf8'));
+const AWS_ENV = [
+  'AWS_ENDPOINT_URL_DYNAMODB',
+  'AWS_ENDPOINT_URL_S3',
+  'AWS_REGION',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+] as const;
 
 describe('the bundled handler in the Lambda Runtime Interface Emulator', () => {
   let scratch: string;
-  let runDir: string;
   let emulator: LambdaEmulator | undefined;
+  const prefix = `run-${randomUUID()}`;
+  const aws = {
+    job: 'bids-per-auction',
+    stateTable: `floe-emulator-${randomUUID().slice(0, 8)}`,
+    catalogTable: `floe-emulator-iceberg-${randomUUID().slice(0, 8)}`,
+    objects: `s3://floe-emulator/${prefix}`,
+  };
 
   beforeAll(async () => {
     scratch = await mkdtemp(join(tmpdir(), 'floe-emulator-'));
-    runDir = join(scratch, 'run');
     const bundle = await bundleJobHandler(JOB, join(scratch, 'bundle', 'handler.mjs'));
-    // The function's stores, by environment. Once the handler reads the AWS stores from the
-    // environment, this is the one line to change (with the local endpoints of the test run:
-    // process.env.AWS_ENDPOINT_URL_DYNAMODB, _S3, the region and credentials).
-    const storesEnv = { FLOE_RUN_DIR: runDir };
+    await createLocalAwsStores(aws);
+    // The function's stores, by environment, as the CDK construct sets them; the endpoints,
+    // region and credentials of the test run's servers, as the SDK reads them.
+    const storesEnv: Record<string, string> = {
+      FLOE_STATE_TABLE: aws.stateTable,
+      FLOE_CATALOG_TABLE: aws.catalogTable,
+      FLOE_BUCKET: 'floe-emulator',
+      FLOE_PREFIX: prefix,
+    };
+    for (const name of AWS_ENV) {
+      const value = process.env[name];
+      if (value === undefined)
+        throw new Error(`${name} is not set: the test run's global setup starts scripts/local-aws.`);
+      storesEnv[name] = value;
+    }
     emulator = await startEmulator({ bundle: bundle.outfile, env: storesEnv });
   });
 
@@ -49,10 +76,7 @@ describe('the bundled handler in the Lambda Runtime Interface Emulator', () => {
     const logs = jsonLogLines(first.logs);
     expect(logs.find((l) => l.message === 'dead letter')).toMatchObject({
       level: 'WARN',
-      topic: 'bids',
-      partition: 1,
-      offset: 20,
-      stage: 'decode',
+      record: { topic: 'bids', partition: 1, offset: 20, stage: 'decode' },
     });
     expect(logs.find((l) => l.message === 'batch committed')).toMatchObject({ rows: 6, deadLetters: 1 });
     expect(emulator!.initMs).toBeGreaterThan(0);
@@ -64,7 +88,7 @@ describe('the bundled handler in the Lambda Runtime Interface Emulator', () => {
     const invokeDir = join(scratch, 'invoke');
     const invoked = await floe('invoke', JOB, '--event', EVENT_FILE, '--dir', invokeDir, '--json');
     expect(invoked.code, invoked.stderr).toBe(0);
-    const emulated = await readRunTables(runDir);
+    const emulated = await readRunTables(awsCheckpointStores(aws));
     const expected = await readRunTables(invokeDir);
     expect([...emulated.keys()].sort()).toEqual([...expected.keys()].sort());
     for (const [name, table] of expected) {
@@ -82,7 +106,10 @@ describe('the bundled handler in the Lambda Runtime Interface Emulator', () => {
     expect(out.failed).toBe(false);
     expect(out.response).toMatchObject({ records: 12, deadLetters: 1, rows: 6 });
     expect(out.logs).toContainEqual(
-      expect.objectContaining({ message: 'dead letter', partition: 1, offset: 20 }),
+      expect.objectContaining({
+        message: 'dead letter',
+        record: expect.objectContaining({ partition: 1, offset: 20 }),
+      }),
     );
     const drain = await floe('invoke', JOB, '--event', EVENT_FILE, '--dir', dir, '--emulator', '--drain');
     expect(drain.code).toBe(2);
