@@ -213,7 +213,7 @@ export class ResultStream<R> {
    * Sends the rows to a table and completes the job. The compiler checks that the window
    * function's rows have every column of the table, with its type.
    */
-  sinkTo<C extends Columns>(this: ResultStream<RowOf<C>>, table: Table<C>): Job<RowOf<C>> {
+  sinkTo<C extends Columns>(this: ResultStream<RowOf<NoInfer<C>>>, table: Table<C>): Job<RowOf<C>> {
     return Job.fromPlan<RowOf<C>>(completePlan({ ...this.plan, table }));
   }
 }

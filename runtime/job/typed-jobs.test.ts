@@ -68,6 +68,18 @@ describe('the typed job API', () => {
     // @ts-expect-error: auction must be a number (long), not a string
     expect(() => stream.sinkTo(bids)).not.toThrow();
   });
+  it('makes a column of the wrong type a compile error when the table is written inline', () => {
+    const stream = keyed().aggregate(count(), (auction, window, n) => ({
+      auction,
+      window_start: window.start,
+      bids: String(n),
+    }));
+    // The table's columns must not be inferred from the rows: bids must be a number (long).
+    const inline = () =>
+      // @ts-expect-error: bids is a string, the column is long
+      stream.sinkTo(table('test.inline', { auction: 'long', window_start: 'timestamptz', bids: 'long' }));
+    expect(inline).not.toThrow();
+  });
 });
 
 describe('job definition errors', () => {
