@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { awsStoresFromEnv } from '../adapters/aws/aws-stores.ts';
 import { localCheckpointStores } from '../adapters/local/run-directory.ts';
 import { CheckpointedProcessor, type CommitOutcome } from '../runtime/checkpoint/checkpointed-processor.ts';
+import { batchRanges } from '../runtime/checkpoint/outputs.ts';
 import type { BatchMetrics } from '../runtime/engine/batch-result.ts';
 import type { PartitionRef } from '../runtime/engine/state.ts';
 import { FloeConfigError, FloeJobError, RowTypeError } from '../runtime/errors.ts';
@@ -84,20 +85,7 @@ export function createHandler<Row>(job: Job<Row>, options: HandlerOptions<Row> =
 
 /** What a job error log line holds: the error, its coordinates and the batch's offsets. */
 function jobErrorFields(error: FloeJobError, event: KafkaEvent): Record<string, unknown> {
-  const batch = Object.values(event.records).flatMap((records) => {
-    const first = records[0];
-    const last = records[records.length - 1];
-    return first === undefined || last === undefined
-      ? []
-      : [
-          {
-            topic: first.topic,
-            partition: first.partition,
-            firstOffset: first.offset,
-            lastOffset: last.offset,
-          },
-        ];
-  });
+  const batch = batchRanges(Object.values(event.records));
   const fields: Record<string, unknown> = { error: error.name, reason: error.message, batch };
   if (error instanceof RowTypeError) {
     Object.assign(fields, {

@@ -1,3 +1,7 @@
+/**
+ * What is particular to the local state store: versions kept on disk, and processes racing or
+ * killed on one directory. The StateStore contract itself runs in local-state-store.contract.test.ts.
+ */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -57,86 +61,6 @@ function runScript(source: string, name: string): { done: Promise<number | null>
 }
 
 describe('LocalStateStore', () => {
-  it('creates an absent item once; a second conditional create fails', async () => {
-    expect(await store.get('head/p0')).toBeUndefined();
-
-    const item = await store.put('head/p0', { epoch: 1 }, { absent: true });
-    expect(item).toEqual({ key: 'head/p0', version: 1, value: { epoch: 1 } });
-
-    const error = await conditionError(store.put('head/p0', { epoch: 2 }, { absent: true }));
-    expect(error).toMatchObject({ key: 'head/p0', expectedVersion: undefined, actualVersion: 1 });
-    expect(await store.get('head/p0')).toEqual(item);
-  });
-
-  it('compare-and-swaps on the expected version, and a stale version fails naming key and versions', async () => {
-    await store.put('k', 'a', { absent: true });
-    expect(await store.put('k', 'b', { expectedVersion: 1 })).toEqual({ key: 'k', version: 2, value: 'b' });
-    expect(await store.put('k', 'c', undefined)).toEqual({ key: 'k', version: 3, value: 'c' });
-
-    const error = await conditionError(store.put('k', 'stale', { expectedVersion: 2 }));
-    expect(error).toMatchObject({ key: 'k', expectedVersion: 2, actualVersion: 3 });
-    expect(error.message).toContain('"k"');
-    expect(error.message).toContain('version 2');
-    expect(error.message).toContain('version 3');
-    expect((await store.get('k'))?.value).toBe('c');
-
-    const missing = await conditionError(store.put('nothing', 1, { expectedVersion: 1 }));
-    expect(missing).toMatchObject({ key: 'nothing', expectedVersion: 1, actualVersion: undefined });
-  });
-
-  it('deletes, conditionally or not, and recreates after a delete', async () => {
-    await store.put('k', 1, { absent: true });
-    await conditionError(store.delete('k', { expectedVersion: 7 }));
-    await store.delete('k', { expectedVersion: 1 });
-    expect(await store.get('k')).toBeUndefined();
-    await store.delete('k'); // missing item, no condition: not an error
-    await conditionError(store.delete('k', { expectedVersion: 1 }));
-
-    const again = await store.put('k', 2, { absent: true });
-    expect(again.value).toBe(2);
-    expect(again.version).toBeGreaterThan(1); // versions never repeat for a key
-    expect(await store.get('k')).toEqual(again);
-    await conditionError(store.put('k', 3, { expectedVersion: 1 }));
-  });
-
-  it('lists current items by prefix, sorted, skipping deleted ones', async () => {
-    for (const key of ['job/b', 'job/a', 'job/c', 'other/a', 'jo']) await store.put(key, key, undefined);
-    await store.put('job/a', 'a2', undefined);
-    await store.delete('job/c');
-
-    expect(await store.list('job/')).toEqual([
-      { key: 'job/a', version: 2, value: 'a2' },
-      { key: 'job/b', version: 1, value: 'job/b' },
-    ]);
-    expect((await store.list('')).map((item) => item.key)).toEqual(['jo', 'job/a', 'job/b', 'other/a']);
-    expect(await store.list('zzz')).toEqual([]);
-    expect(await new LocalStateStore(join(root, 'missing')).list('')).toEqual([]);
-  });
-
-  it('keeps arbitrary keys apart, including case, dots, percent signs and very long keys', async () => {
-    const keys = [
-      'A',
-      'a',
-      '.',
-      '..',
-      '%2E',
-      '%',
-      'a/b',
-      'a.b',
-      '.floe-tmp-x',
-      'ü 🎉',
-      'x'.repeat(500),
-      'x'.repeat(501),
-    ];
-    for (const key of keys) await store.put(key, key, { absent: true });
-    for (const key of keys) expect((await store.get(key))?.value).toBe(key);
-    expect((await store.list('')).map((item) => item.key)).toEqual([...keys].sort());
-    expect((await store.list('x')).length).toBe(2);
-    for (const key of keys)
-      expect(itemDirName(key)).toMatch(/^(~[0-9a-f]{64}|(?:[a-z0-9_-]|%[0-9A-F]{2}){1,200})$/);
-    await expect(store.put('', 1, undefined)).rejects.toThrow(TypeError);
-  });
-
   it('keeps only the newest versions on disk, and the item stays correct', async () => {
     await store.put('k', 1, { absent: true });
     for (let i = 2; i <= 30; i++) await store.put('k', i, { expectedVersion: i - 1 });
@@ -144,27 +68,6 @@ describe('LocalStateStore', () => {
     expect(files.length).toBeLessThanOrEqual(KEEP_VERSIONS);
     expect(await store.get('k')).toEqual({ key: 'k', version: 30, value: 30 });
     await conditionError(store.put('k', 'stale', { expectedVersion: 5 }));
-  });
-
-  it('lets exactly one of many concurrent puts with the same expected version win', async () => {
-    await store.put('k', 0, { absent: true });
-    const results = await Promise.allSettled(
-      Array.from({ length: 20 }, (_, i) => store.put('k', i, { expectedVersion: 1 })),
-    );
-    const won = results.filter((r) => r.status === 'fulfilled');
-    const lost = results.filter((r) => r.status === 'rejected');
-    expect(won).toHaveLength(1);
-    for (const r of lost) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(ConditionFailedError);
-    expect(await store.get('k')).toEqual({
-      key: 'k',
-      version: 2,
-      value: (won[0] as { value: { value: number } }).value.value,
-    });
-
-    const creates = await Promise.allSettled(
-      Array.from({ length: 20 }, (_, i) => store.put('new', i, { absent: true })),
-    );
-    expect(creates.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
   });
 
   it('loses no update when two processes each CAS-increment a counter 50 times', async () => {

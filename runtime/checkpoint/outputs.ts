@@ -102,7 +102,7 @@ export function prepareOutputs<Row>(
 }
 
 /** The first and last offset of each partition's records in a batch. */
-function batchRanges(input: readonly (readonly KafkaEventRecord[])[]): BatchRange[] {
+export function batchRanges(input: readonly (readonly KafkaEventRecord[])[]): BatchRange[] {
   return input.flatMap((records) => {
     const first = records[0];
     const last = records[records.length - 1];
