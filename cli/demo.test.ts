@@ -11,6 +11,7 @@ import { removeScratch } from '../test/support/cleanup.ts';
 import { floe } from '../test/support/floe-cli.ts';
 import { canonicalRows, readRunTables } from '../test/support/iceberg-tables.ts';
 import { EXAMPLE_REFERENCES } from '../test/support/nexmark-reference.ts';
+import { copyOfRepository, npmEnvironment } from '../test/support/repository-copy.ts';
 
 const PROJECT = join(import.meta.dirname, '..');
 
@@ -70,12 +71,19 @@ describe('floe demo (npm start)', () => {
     expect(query.stdout.trimEnd().split('\n').at(-1)).toBe('(5 rows)');
   });
 
-  it('runs again in the directory it wrote (npm start twice)', async () => {
-    const dir = join(scratch, 'again');
+  it('npm start works twice in a row in a fresh copy of the repository, and its printed query works', async () => {
+    const copy = await copyOfRepository(join(scratch, 'checkout'));
+    const run = promisify(execFile);
+    const env = npmEnvironment();
+    let stdout = '';
     for (let i = 0; i < 2; i++) {
-      const { code, stderr } = await floe('demo', '--bids', '10', '--dir', dir);
-      expect(code, stderr).toBe(0);
+      ({ stdout } = await run('npm', ['start', '--', '--bids', '2000'], { cwd: copy, env }));
     }
+    // The last line is the query to try; run it as printed (npx floe, from the copy).
+    const query = stdout.trimEnd().split('\n').at(-1)!.trim();
+    expect(query).toMatch(/^npx floe query ".+" --dir \.floe\/demo$/);
+    const result = await run('sh', ['-c', query], { cwd: copy, env });
+    expect(result.stdout).toMatch(/\(5 rows\)\s*$/);
   });
 
   it('runs again on its own directory: a second demo wipes what the first wrote and succeeds', async () => {

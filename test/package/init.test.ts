@@ -5,43 +5,20 @@
  * (compiled JavaScript from dist/, the user's TypeScript job through tsx).
  */
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { floe } from '../support/floe-cli.ts';
 import { readTable } from '../support/iceberg-tables.ts';
+import { copyOfRepository, npmEnvironment } from '../support/repository-copy.ts';
 
 const exec = promisify(execFile);
 const REPO = join(import.meta.dirname, '..', '..');
 const MINUTES = 60_000;
 
-/**
- * The environment without the npm_* variables of an enclosing `npm test` (npm reads them as its
- * config) and this vitest's own, with plain output.
- */
-const env = {
-  ...Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !/^(npm_|vitest|force_color)/i.test(name)),
-  ),
-  NO_COLOR: '1',
-};
-
-/**
- * A copy of the repository's files (tracked, and new ones not ignored) beside node_modules, to
- * pack: `npm pack` rebuilds dist/ in the folder it packs, and other tests running at the same
- * time resolve `floe` in this repository, so it must not be rebuilt under them.
- */
-async function copyOfRepository(into: string): Promise<string> {
-  const { stdout } = await exec('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: REPO });
-  for (const file of stdout.split('\0').filter((f) => f !== '')) {
-    mkdirSync(dirname(join(into, file)), { recursive: true });
-    cpSync(join(REPO, file), join(into, file));
-  }
-  symlinkSync(join(REPO, 'node_modules'), join(into, 'node_modules'));
-  return into;
-}
+const env = npmEnvironment();
 
 async function npm(cwd: string, ...args: string[]): Promise<string> {
   const { stdout } = await exec('npm', args, { cwd, env, maxBuffer: 64 * 1024 * 1024 });
