@@ -7,9 +7,11 @@
  * another project). `--floe <spec>` gives any npm spec instead: a tarball from `npm pack`
  * (`file:/path/floe-0.1.0.tgz`), a git URL, or a version once Floe is published.
  */
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { UsageError } from './usage-error.ts';
 
 export interface InitOptions {
@@ -37,9 +39,27 @@ export async function init(options: InitOptions, out: (text: string) => void): P
   const shown = fromHere.startsWith('..') ? dir : fromHere || '.';
   out(`Created a Floe project in ${shown} (floe: ${floe}):`);
   for (const path of Object.keys(files)) out(`  ${path}`);
-  if (options.floe === undefined && !existsSync(join(root, 'dist')))
-    out(`\nFloe at ${root} is not built: run \`npm run build\` there before npm install.`);
+  // The project links to this Floe: a source checkout must be built for its types and JavaScript.
+  if (options.floe === undefined && !existsSync(join(root, 'dist'))) await build(root);
   out(`\nNext:\n  cd ${shown}\n  npm install\n  npm test\n  npm start`);
+}
+
+/** Builds a source checkout of Floe (`npm run build`: tsc into dist/), printing progress. */
+async function build(root: string): Promise<void> {
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  if (!existsSync(tsc))
+    throw new UsageError(
+      `Floe at ${root} is not built and has no TypeScript to build it: run \`npm ci && npm run build\` there.`,
+    );
+  process.stderr.write(`floe: building Floe in ${root} (npm run build, once; about 20 s)...\n`);
+  try {
+    await promisify(execFile)(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root });
+  } catch (error) {
+    const { stdout } = error as { stdout?: string };
+    throw new UsageError(
+      `Building Floe in ${root} failed (npm run build there shows why): ${(stdout ?? String(error)).split('\n')[0]}`,
+    );
+  }
 }
 
 /** The root of the running Floe package: the nearest folder up with a package.json named floe. */
