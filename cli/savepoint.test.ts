@@ -6,9 +6,11 @@
  * keys span partitions (one group); a changed job with the same uid resumes; a missing uid, a
  * changed key layout, a non-empty directory and bad flags are refused in one line.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { awsCheckpointStores } from '../adapters/aws/aws-stores.ts';
 import type { SavepointManifest } from '../runtime/checkpoint/savepoint.ts';
 import { floe } from '../test/support/floe-cli.ts';
 import { canonicalRows, readRunTables, readTable } from '../test/support/iceberg-tables.ts';
@@ -350,5 +352,64 @@ describe('floe savepoint', { timeout: 120_000 }, () => {
       SAVEPOINTS,
       '--no-typecheck',
     );
+  });
+});
+
+describe('floe savepoint on DynamoDB and S3', { timeout: 120_000 }, () => {
+  it('saves to s3://, restores into new AWS stores, and the runs together equal an uninterrupted one', async () => {
+    const job = writeJob({ name: 'sp-aws', scope: 'partition' });
+    const id = randomUUID().slice(0, 8);
+    const storeFlags = (name: string) => [
+      '--state',
+      `dynamodb://floe-sp-${name}-${id}`,
+      '--objects',
+      `s3://floe-sp/${name}-${id}`,
+      '--catalog',
+      `dynamodb://floe-sp-${name}-${id}-iceberg`,
+      '--create',
+    ];
+    const storesOf = (name: string) =>
+      awsCheckpointStores({
+        job: 'sp-aws',
+        stateTable: `floe-sp-${name}-${id}`,
+        catalogTable: `floe-sp-${name}-${id}-iceberg`,
+        objects: `s3://floe-sp/${name}-${id}`,
+      });
+    for (let i = 1; i <= 3; i++) {
+      const event = join(EVENTS, `event-${String(i).padStart(5, '0')}.json`);
+      await ok('invoke', job, '--event', event, ...storeFlags('old'), '--no-typecheck', '--json');
+    }
+    const to = `s3://floe-sp/savepoints-${id}`;
+    const created = JSON.parse(
+      await ok('savepoint', 'create', job, ...storeFlags('old'), '--to', to, '--no-typecheck', '--json'),
+    ) as { savepoint: string; counts: { records: number } };
+    expect(created.savepoint).toMatch(new RegExp(`^${to}/savepoint-sp-aws-`));
+    expect(created.counts.records).toBe(30);
+    expect(await ok('savepoint', 'list', to)).toContain('sp-aws');
+
+    await ok('savepoint', 'restore', created.savepoint, job, ...storeFlags('new'), '--no-typecheck');
+    // The restored stores are no longer empty.
+    await refused('savepoint', 'restore', created.savepoint, job, ...storeFlags('new'), '--no-typecheck');
+    const resumed = JSON.parse(
+      await ok(
+        'run',
+        job,
+        '--input',
+        INPUT,
+        ...TOPIC_FLAGS,
+        '--dir',
+        dir('aws-run'),
+        ...storeFlags('new'),
+        '--no-typecheck',
+        '--json',
+      ),
+    ) as RunReport;
+    expect(resumed.skippedBatches).toBe(3);
+    await run(job, dir('aws-whole'));
+    const [before, after] = [
+      (await readTable(storesOf('old'), 'sp.counts')).rows,
+      (await readTable(storesOf('new'), 'sp.counts')).rows,
+    ];
+    expect(canonicalRows([...before, ...after])).toEqual(canonicalRows(await rows(dir('aws-whole'))));
   });
 });
