@@ -19,6 +19,7 @@ describe('floe --help and --version', () => {
     ['invoke', 'Usage: floe invoke <job.ts> --event <file.json>', '--drain'],
     ['tables', 'Usage: floe tables --dir DIR', '--json'],
     ['demo', 'Usage: floe demo', '--bids N'],
+    ['savepoint', 'Usage: floe savepoint create <job.ts>', '--allow-non-restored-state'],
   ])('floe %s --help and -h print the command usage, exit 0', async (command, usage, flag) => {
     for (const help of ['--help', '-h']) {
       const { code, stdout, stderr } = await floe(command, help);

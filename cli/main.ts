@@ -125,6 +125,29 @@ Options:
   --dir DIR                          The run directory (default: the only one in .floe/demo, .floe/run/*)
   --json                             One JSON object per row (JSON lines)
   -h, --help                         Show this help`,
+  savepoint: `Usage: floe savepoint create <job.ts> (--dir D | --state ... --objects ...) --to <dir or s3://bucket/prefix> [--drain]
+       floe savepoint list <dir or s3://bucket/prefix>
+       floe savepoint restore <savepoint> <job.ts> (--dir D | --state ... --objects ...) [--allow-non-restored-state]
+
+Savepoints, as Flink's: a self-contained copy of a job's committed offsets, watermarks and window
+state, and a new job started from one.
+
+  create    Save the committed state of the job in --dir (or on DynamoDB and S3) as a new folder
+            savepoint-<job>-<time>-<id> in --to. Consistent per commit group while the job runs.
+  list      The savepoints in a location: time, job, records and offsets.
+  restore   Start the job from a savepoint in a new, empty --dir (or new stores): offsets and
+            watermarks as saved, window state matched by operator id (.uid(name) on the job;
+            default <job name>.window). The job's tables start empty.
+
+Options:
+  --dir DIR                          The job's run directory
+  --to LOCATION                      create: a directory or s3://bucket/prefix for the savepoint
+  --drain                            create: first fire every open window and commit that
+  --allow-non-restored-state         restore: drop saved state of operators the job no longer has
+  --no-typecheck                     Load the job without type-checking it first
+  --json                             Print the result as JSON
+${STORE_FLAGS_USAGE}
+  -h, --help                         Show this help`,
   init: `Usage: floe init <dir> [--floe SPEC]
 
 Create a project that uses Floe: package.json, tsconfig.json, a job, sample input, a test of the
@@ -148,6 +171,7 @@ Commands:
   tick <job.ts>                      Fire what idle partitions no longer hold back, as the ticker Lambda does
   query "<SQL>"                      SQL (DuckDB) over a run's Iceberg tables, named as in the catalog
   tables --dir DIR                   List a run's Iceberg tables and their current metadata files
+  savepoint create|list|restore      Save a job's state to a directory or S3, and start a job from it
   init <dir>                         Create a project with a job, sample input and a test, using Floe
   help [command]                     Show this help, or a command's
 
@@ -177,7 +201,7 @@ async function main(argv: readonly string[]): Promise<void> {
       const topic = rest[0];
       if (topic !== undefined && !isCommand(topic))
         throw new UsageError(
-          `Unknown command "${topic}". Commands: demo, run, produce, events, invoke, tick, query, tables, init, help.`,
+          `Unknown command "${topic}". Commands: demo, run, produce, events, invoke, tick, query, tables, savepoint, init, help.`,
         );
       write(topic === undefined ? USAGE : COMMAND_USAGE[topic]);
       return;
@@ -383,6 +407,9 @@ async function main(argv: readonly string[]): Promise<void> {
       );
       return;
     }
+    case 'savepoint':
+      await savepoint(rest);
+      return;
     case 'init': {
       const { values, positionals } = parse('init', rest, { floe: { type: 'string' } });
       if (positionals.length !== 1) throw new UsageError('init takes one directory, e.g. floe init my-jobs');
@@ -415,7 +442,87 @@ async function main(argv: readonly string[]): Promise<void> {
     }
     default:
       throw new UsageError(
-        `Unknown command "${command}". Commands: demo, run, produce, events, invoke, tick, query, tables, init, help.`,
+        `Unknown command "${command}". Commands: demo, run, produce, events, invoke, tick, query, tables, savepoint, init, help.`,
+      );
+  }
+}
+
+/** `floe savepoint create|list|restore ...` (cli/savepoint.ts). */
+async function savepoint(args: readonly string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  if (sub === '--help' || sub === '-h') throw new HelpRequested('savepoint');
+  const common = { json: { type: 'boolean' }, 'no-typecheck': { type: 'boolean' } } as const;
+  switch (sub) {
+    case 'create': {
+      const { values, positionals } = parse('savepoint', rest, {
+        ...common,
+        ...STORE_FLAGS,
+        dir: { type: 'string' },
+        to: { type: 'string' },
+        drain: { type: 'boolean' },
+      });
+      if (positionals.length !== 1)
+        throw new UsageError(
+          'savepoint create takes exactly one job file, e.g. floe savepoint create jobs/revenue.ts --dir .floe/run/revenue --to savepoints',
+        );
+      if (typeof values.to !== 'string' || values.to === '')
+        throw new UsageError(
+          'savepoint create needs --to <dir or s3://bucket/prefix>, where the savepoint goes.',
+        );
+      const { createCommand } = await import('./savepoint.ts');
+      await createCommand(
+        {
+          jobPath: positionals[0]!,
+          dir: values.dir as string | undefined,
+          stores: storeFlags(values),
+          to: values.to,
+          drain: values.drain === true,
+          json: values.json === true,
+          typecheck: values['no-typecheck'] !== true,
+        },
+        write,
+      );
+      return;
+    }
+    case 'list': {
+      const { values, positionals } = parse('savepoint', rest, { json: { type: 'boolean' } });
+      if (positionals.length !== 1)
+        throw new UsageError('savepoint list takes one location, e.g. floe savepoint list savepoints');
+      const { listCommand } = await import('./savepoint.ts');
+      await listCommand({ location: positionals[0]!, json: values.json === true }, write);
+      return;
+    }
+    case 'restore': {
+      const { values, positionals } = parse('savepoint', rest, {
+        ...common,
+        ...STORE_FLAGS,
+        dir: { type: 'string' },
+        'allow-non-restored-state': { type: 'boolean' },
+      });
+      if (positionals.length !== 2)
+        throw new UsageError(
+          'savepoint restore takes a savepoint and a job file, e.g. floe savepoint restore savepoints/savepoint-revenue-... jobs/revenue.ts --dir .floe/run/revenue-2',
+        );
+      const { restoreCommand } = await import('./savepoint.ts');
+      await restoreCommand(
+        {
+          savepoint: positionals[0]!,
+          jobPath: positionals[1]!,
+          dir: values.dir as string | undefined,
+          stores: storeFlags(values),
+          allowNonRestoredState: values['allow-non-restored-state'] === true,
+          json: values.json === true,
+          typecheck: values['no-typecheck'] !== true,
+        },
+        write,
+      );
+      return;
+    }
+    default:
+      throw new UsageError(
+        sub === undefined
+          ? 'savepoint needs a subcommand: create, list or restore (see floe savepoint --help).'
+          : `Unknown savepoint subcommand "${sub}": use create, list or restore (see floe savepoint --help).`,
       );
   }
 }

@@ -520,7 +520,7 @@ async function local<T>(operation: () => Promise<T>): Promise<T> {
 }
 
 /** What identifies a job's definition: its pipeline, lateness and table. */
-function jobDefinition(job: Job<unknown>): string {
+export function jobDefinition(job: Job<unknown>): string {
   const { plan } = job;
   const transforms = plan.transforms.map((t) => t.kind).join(', ');
   const columns = Object.entries(plan.table.columns)

@@ -57,4 +57,14 @@ export interface JobPlan {
   /** Turns a window's result into output rows. */
   readonly emit: (key: Key, window: TimeWindow, result: unknown) => unknown;
   readonly table: Table<Columns>;
+  /**
+   * The window operator's id, as set by `.uid(name)`: what a savepoint files its window state
+   * under, and what a restore matches it by. Unset: {@link operatorUid} derives it from the job name.
+   */
+  readonly uid?: string | undefined;
+}
+
+/** The window operator's id: `.uid(name)`, or `<job name>.window` when the job sets none. */
+export function operatorUid(plan: Pick<JobPlan, 'name' | 'uid'>): string {
+  return plan.uid ?? `${plan.name}.window`;
 }

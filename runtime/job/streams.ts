@@ -210,6 +210,21 @@ export class ResultStream<R> {
   constructor(private readonly plan: PartialPlan) {}
 
   /**
+   * Names the window operator with a stable id, as Flink's `uid`: a savepoint files the window
+   * state under it, and `floe savepoint restore` gives that state to the operator of the same id
+   * in the (possibly changed) job. Set it before the first savepoint you mean to keep. Without
+   * it the id is `<job name>.window`, so renaming the job would orphan its state.
+   */
+  uid(id: string): ResultStream<R> {
+    if (typeof id !== 'string' || !UID.test(id)) {
+      throw new FloeConfigError(
+        `Job ${this.plan.name}: uid "${String(id)}" is not a valid operator id. Use 1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit.`,
+      );
+    }
+    return new ResultStream<R>({ ...this.plan, uid: id });
+  }
+
+  /**
    * Sends the rows to a table and completes the job. The compiler checks that the window
    * function's rows have every column of the table, with its type.
    */
@@ -246,8 +261,11 @@ function completePlan(plan: PartialPlan): JobPlan {
     aggregate,
     emit,
     table,
+    ...(plan.uid === undefined ? {} : { uid: plan.uid }),
   };
 }
+
+const UID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 
 export function sourceStream<T>(name: string, source: JobPlan['source']): SourceStream<T> {
   return new SourceStream<T>({ name, transforms: [], source });

@@ -9,6 +9,7 @@ import { json } from '../source/formats/index.ts';
 import { WatermarkStrategy } from '../time/watermark-strategy.ts';
 import { TumblingEventTimeWindows } from '../windows/tumbling.ts';
 import { job } from './job-builder.ts';
+import { operatorUid } from './plan.ts';
 
 interface Bid {
   auction: number;
@@ -91,10 +92,27 @@ describe('job definition errors', () => {
       /column a: unsupported type "decimal". Supported types are: boolean, int/,
     ],
     [
+      () =>
+        keyed()
+          .aggregate(count(), (auction, window, n) => ({ auction, window_start: window.start, bids: n }))
+          .uid('no spaces'),
+      /uid "no spaces" is not a valid operator id/,
+    ],
+    [
       () => job('x').fromKafka({ value: json<Bid>(), tombstones: 'drop' as 'skip' }),
       /tombstones must be 'skip' or 'dead-letter', got 'drop'/,
     ],
   ])('fails when the job is defined, naming the field and the rule (%#)', (define, message) => {
     expect(define).toThrow(message);
+  });
+
+  it('uid names the window operator; without it the id is <job name>.window', () => {
+    const result = keyed().aggregate(count(), (auction, window, n) => ({
+      auction,
+      window_start: window.start,
+      bids: n,
+    }));
+    expect(operatorUid(result.sinkTo(bids).plan)).toBe('typed.window');
+    expect(operatorUid(result.uid('bids-per-auction').sinkTo(bids).plan)).toBe('bids-per-auction');
   });
 });
