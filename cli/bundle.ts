@@ -1,11 +1,12 @@
 /**
  * How a Floe Lambda function is bundled: one ES module for Node 24 with every dependency inside,
- * exporting `handler`. `floe invoke --emulator`, the emulator test and the cold-start bench use
- * it, and the CDK construct must use the same options (`lambdaBundleOptions`), so that what runs
- * in the emulator is what Lambda runs.
+ * exporting `handler`. `floe invoke --emulator`, the emulator test, the cold-start bench and the
+ * CDK construct (lib/floe-job.ts, through `bundleJobHandlerSync`) all bundle with it: the same
+ * entry, the same esbuild options, so what runs in the emulator is what Lambda runs.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BuildOptions } from 'esbuild';
@@ -91,26 +92,26 @@ export async function bundleLambda(input: LambdaBundleInput): Promise<LambdaBund
   try {
     await esbuild.build(lambdaBundleOptions(input));
   } catch (error) {
-    const errors = (error as { errors?: { text: string; location?: { file: string; line: number } }[] })
-      .errors;
-    if (errors === undefined) throw error;
-    const lines = errors
-      .slice(0, 10)
-      .map((e) => (e.location ? `${e.location.file}:${e.location.line}: ${e.text}` : e.text));
-    throw new Error(`Bundling the Lambda handler failed:\n${lines.join('\n')}`, { cause: error });
+    throw bundlingError(error);
   }
   return { outfile: input.outfile, bytes: (await stat(input.outfile)).size };
 }
 
+/** Which handler of a job a bundle exports: the Kafka handler, or the ticker's. */
+export interface JobBundleOptions {
+  /** Export `handler = createTicker(job)` instead of `createHandler(job)`. @default false */
+  readonly ticker?: boolean;
+}
+
 /**
- * Bundles the handler of a job file as a deployment would: an entry that imports the job and
- * exports `handler = createHandler(job)` (or `createTicker(job)` with `ticker: true`).
+ * The entry of a job's function: it imports the job and `floe/lambda` and exports `handler =
+ * createHandler(job)` (or `createTicker(job)`). `floe/lambda` resolves from the job's folder, as
+ * the job's own `floe` import does: one Floe runtime in the bundle.
  */
-export async function bundleJobHandler(
+export function jobHandlerSource(
   jobPath: string,
-  outfile: string,
-  options: { readonly ticker?: boolean } = {},
-): Promise<LambdaBundle> {
+  options: JobBundleOptions = {},
+): { readonly contents: string; readonly resolveDir: string } {
   const job = resolve(jobPath);
   const resolveDir = dirname(job);
   let specifier = relative(resolveDir, job).split(sep).join('/');
@@ -121,16 +122,61 @@ export async function bundleJobHandler(
     `import job from ${JSON.stringify(specifier)};`,
     `export const handler = ${create}(job);`,
   ].join('\n');
-  return bundleLambda({ source: { contents, resolveDir }, outfile });
+  return { contents, resolveDir };
+}
+
+/**
+ * Bundles the handler of a job file as a deployment does (the CDK construct calls
+ * {@link bundleJobHandlerSync} with the same entry and options).
+ */
+export async function bundleJobHandler(
+  jobPath: string,
+  outfile: string,
+  options: JobBundleOptions = {},
+): Promise<LambdaBundle> {
+  return bundleLambda({ source: jobHandlerSource(jobPath, options), outfile });
+}
+
+/**
+ * {@link bundleJobHandler}, synchronously: for the CDK construct, whose constructor cannot wait
+ * (an asset's local bundling). Same entry, same esbuild options.
+ */
+export function bundleJobHandlerSync(
+  jobPath: string,
+  outfile: string,
+  options: JobBundleOptions = {},
+): LambdaBundle {
+  let esbuild: typeof import('esbuild');
+  try {
+    esbuild = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
+  } catch (error) {
+    throw new Error(ESBUILD_MISSING, { cause: error });
+  }
+  mkdirSync(dirname(outfile), { recursive: true });
+  try {
+    esbuild.buildSync(lambdaBundleOptions({ source: jobHandlerSource(jobPath, options), outfile }));
+  } catch (error) {
+    throw bundlingError(error);
+  }
+  return { outfile, bytes: statSync(outfile).size };
+}
+
+const ESBUILD_MISSING =
+  'Bundling a Lambda handler needs esbuild: npm install --save-dev esbuild (Floe is tested with 0.28).';
+
+function bundlingError(error: unknown): unknown {
+  const errors = (error as { errors?: { text: string; location?: { file: string; line: number } }[] }).errors;
+  if (errors === undefined) return error;
+  const lines = errors
+    .slice(0, 10)
+    .map((e) => (e.location ? `${e.location.file}:${e.location.line}: ${e.text}` : e.text));
+  return new Error(`Bundling the Lambda handler failed:\n${lines.join('\n')}`, { cause: error });
 }
 
 async function loadEsbuild(): Promise<typeof import('esbuild')> {
   try {
     return await import('esbuild');
   } catch (error) {
-    throw new Error(
-      'Bundling a Lambda handler needs esbuild: npm install --save-dev esbuild (Floe is tested with 0.28).',
-      { cause: error },
-    );
+    throw new Error(ESBUILD_MISSING, { cause: error });
   }
 }

@@ -108,7 +108,9 @@ export async function demo(
     );
   }
   out(`\nRun one example yourself (resumes after a crash; run it twice to see "already complete"):`);
-  out(`  npx floe run examples/hot-items.ts --input ${path} --key auction --timestamp dateTime --partitions ${partitions}`);
+  out(
+    `  npx floe run examples/hot-items.ts --input ${path} --key auction --timestamp dateTime --partitions ${partitions}`,
+  );
   out('Or one Lambda test event (with a malformed record that becomes a dead letter):');
   out('  npx floe invoke examples/bids-per-auction.ts --event examples/events/msk-bids.json');
   out(

@@ -9,9 +9,10 @@ import { CheckpointedProcessor } from '../runtime/checkpoint/checkpointed-proces
 import { RowTypeError } from '../runtime/errors.ts';
 import { count, job, json, TumblingEventTimeWindows, WatermarkStrategy } from '../runtime/index.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
+import { CompressingObjectStore } from '../runtime/stores/compressing-object-store.ts';
 import type { ObjectStore } from '../runtime/stores/object-store.ts';
 import { readTable } from '../test/support/iceberg-tables.ts';
-import { createHandler } from './handler.ts';
+import { createHandler, defaultStores, setUpFunction } from './handler.ts';
 import { jsonLogger } from './logger.ts';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'floe-handler-'));
@@ -189,6 +190,144 @@ describe('createHandler', () => {
     const handler = createHandler(bidsPerAuction, { logger, stores: localCheckpointStores(tempDir()) });
     await expect(handler({} as KafkaEvent)).rejects.toThrow(
       /Expected a Kafka event from the Lambda event source mapping \(with a "records" object\)/,
+    );
+  });
+});
+
+describe('the handler in Lambda: metrics and environment', () => {
+  const lambdaEnv = (extra: Record<string, string> = {}) => ({
+    AWS_LAMBDA_FUNCTION_NAME: 'floe-test',
+    FLOE_RUN_DIR: tempDir(),
+    ...extra,
+  });
+
+  it('writes one EMF line per invocation: namespace Floe, dimension Job, the batch metrics', async () => {
+    const lines: string[] = [];
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    const handler = createHandler(bidsPerAuction, {
+      logger: capture().logger,
+      clock: () => now,
+      env: lambdaEnv(),
+      metrics: (line) => lines.push(line),
+    });
+    const result = await handler(mskEvent());
+    expect(lines).toHaveLength(1);
+    const emf = JSON.parse(lines[0]!) as Record<string, unknown> & {
+      _aws: {
+        Timestamp: number;
+        CloudWatchMetrics: {
+          Namespace: string;
+          Dimensions: string[][];
+          Metrics: { Name: string; Unit: string }[];
+        }[];
+      };
+    };
+    const [directive] = emf._aws.CloudWatchMetrics;
+    expect(directive?.Namespace).toBe('Floe');
+    expect(directive?.Dimensions).toEqual([['Job']]);
+    expect(emf.Job).toBe('bids-per-auction');
+    expect(Math.abs(emf._aws.Timestamp - Date.now())).toBeLessThan(60_000);
+    const names = directive!.Metrics.map((m) => m.Name);
+    expect(names).toEqual([
+      'Records',
+      'Rows',
+      'LateRecords',
+      'DeadLetters',
+      'WatermarkLagMs',
+      'CommitLatencyMs',
+      'StoreRequests',
+      'StoreRoundTrips',
+    ]);
+    expect(directive!.Metrics.find((m) => m.Name === 'CommitLatencyMs')?.Unit).toBe('Milliseconds');
+    expect(directive!.Metrics.find((m) => m.Name === 'Records')?.Unit).toBe('Count');
+    expect(emf).toMatchObject({ Records: 12, Rows: 6, LateRecords: 0, DeadLetters: 1 });
+    expect(emf.WatermarkLagMs).toBe(now - result.watermark);
+    expect(emf.CommitLatencyMs).toEqual(expect.any(Number));
+    expect(emf.StoreRequests as number).toBeGreaterThan(0);
+    expect(emf.StoreRoundTrips as number).toBeGreaterThan(0);
+    expect(emf.StoreRoundTrips as number).toBeLessThanOrEqual(emf.StoreRequests as number);
+
+    // A redelivery commits nothing: no commit latency, and its own (fewer) store requests.
+    await handler(mskEvent());
+    const second = JSON.parse(lines[1]!) as Record<string, number>;
+    expect(second.CommitLatencyMs).toBeUndefined();
+    expect(second).toMatchObject({ Records: 12, Rows: 0 });
+    expect(second.StoreRequests).toBeLessThan(emf.StoreRequests as number);
+  });
+
+  it('writes no metrics outside Lambda unless asked, and none for a given processor’s stores', async () => {
+    const written: string[] = [];
+    const write = process.stdout.write;
+    process.stdout.write = ((chunk: string) =>
+      written.push(chunk) > 0) as unknown as typeof process.stdout.write;
+    try {
+      await createHandler(bidsPerAuction, {
+        logger: capture().logger,
+        env: { FLOE_RUN_DIR: tempDir() },
+      })(mskEvent());
+    } finally {
+      process.stdout.write = write;
+    }
+    expect(written.filter((l) => l.includes('"_aws"'))).toEqual([]);
+    const lines: string[] = [];
+    await createHandler(bidsPerAuction, {
+      logger: capture().logger,
+      stores: localCheckpointStores(tempDir()),
+      env: lambdaEnv(),
+      metrics: (line) => lines.push(line),
+    })(mskEvent());
+    const emf = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(emf.Records).toBe(12);
+    expect(emf.StoreRequests).toBeUndefined();
+  });
+
+  it('reads FLOE_MAX_ATTEMPTS and FLOE_KEEP_CHECKPOINTS into the processor, FLOE_LOG_LEVEL into the logger', () => {
+    const setup = setUpFunction(
+      bidsPerAuction,
+      { env: lambdaEnv({ FLOE_MAX_ATTEMPTS: '3', FLOE_KEEP_CHECKPOINTS: '4', FLOE_LOG_LEVEL: 'WARN' }) },
+      {},
+    );
+    expect(setup.processorOptions).toMatchObject({ maxAttempts: 3, keepCheckpoints: 4 });
+    expect(setup.settings.logLevel).toBe('WARN');
+    const defaults = setUpFunction(bidsPerAuction, { env: lambdaEnv() }, {});
+    expect(defaults.processorOptions?.maxAttempts).toBeUndefined();
+    expect(defaults.processorOptions?.keepCheckpoints).toBeUndefined();
+  });
+
+  it('gives FLOE_CHECKPOINT_COMPRESSION to the AWS stores named by the environment', () => {
+    const env = {
+      AWS_LAMBDA_FUNCTION_NAME: 'floe-test',
+      AWS_REGION: 'eu-west-1',
+      FLOE_STATE_TABLE: 'state',
+      FLOE_CATALOG_TABLE: 'catalog',
+      FLOE_BUCKET: 'bucket',
+      FLOE_PREFIX: 'floe',
+    };
+    for (const codec of ['gzip', 'none', 'zstd'] as const) {
+      const stores = defaultStores('bids-per-auction', { ...env, FLOE_CHECKPOINT_COMPRESSION: codec });
+      expect(stores.checkpoints).toBeInstanceOf(CompressingObjectStore);
+      expect((stores.checkpoints as CompressingObjectStore).codec).toBe(codec);
+    }
+    // The handler builds its stores from the same environment, metered.
+    const setup = setUpFunction(bidsPerAuction, { env: { ...env, FLOE_CHECKPOINT_COMPRESSION: 'gzip' } }, {});
+    expect(setup.meter).toBeDefined();
+    expect(setup.processorOptions?.stores).toBe(setup.meter?.stores);
+  });
+
+  it('fails the cold start on a wrong setting, naming the variable', () => {
+    const build = (extra: Record<string, string>) => () =>
+      createHandler(bidsPerAuction, { logger: capture().logger, env: lambdaEnv(extra) });
+    expect(build({ FLOE_MAX_ATTEMPTS: '0' })).toThrow(
+      /FLOE_MAX_ATTEMPTS must be a positive integer, got "0"/,
+    );
+    expect(build({ FLOE_KEEP_CHECKPOINTS: 'ten' })).toThrow(
+      /FLOE_KEEP_CHECKPOINTS must be a positive integer/,
+    );
+    expect(build({ FLOE_DELIVERY: 'at-least-once' })).toThrow(
+      /FLOE_DELIVERY must be exactly-once, got "at-least-once": at-least-once delivery is not implemented yet/,
+    );
+    expect(build({ FLOE_LOG_LEVEL: 'TRACE' })).toThrow(
+      /FLOE_LOG_LEVEL must be one of DEBUG, INFO, WARN, ERROR/,
     );
   });
 });

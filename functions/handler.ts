@@ -2,7 +2,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { awsStoresFromEnv } from '../adapters/aws/aws-stores.ts';
 import { localCheckpointStores } from '../adapters/local/run-directory.ts';
-import { CheckpointedProcessor, type CommitOutcome } from '../runtime/checkpoint/checkpointed-processor.ts';
+import {
+  CheckpointedProcessor,
+  type CheckpointedProcessorOptions,
+  type CommitOutcome,
+} from '../runtime/checkpoint/checkpointed-processor.ts';
 import { batchRanges } from '../runtime/checkpoint/outputs.ts';
 import type { BatchMetrics } from '../runtime/engine/batch-result.ts';
 import type { PartitionRef } from '../runtime/engine/state.ts';
@@ -10,6 +14,9 @@ import { FloeConfigError, FloeJobError, RowTypeError } from '../runtime/errors.t
 import type { Job } from '../runtime/job/job.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
 import type { CheckpointStores } from '../runtime/stores/checkpoint-stores.ts';
+import { meterRequests, type RequestMeter } from '../runtime/stores/request-meter.ts';
+import { floeMetricsLine, type MetricsWriter, stdoutMetrics } from './emf.ts';
+import { type Env, type FloeSettings, settingsFromEnv } from './environment.ts';
 import { jsonLogger, type Logger } from './logger.ts';
 
 export interface HandlerOptions<Row> {
@@ -33,6 +40,20 @@ export interface HandlerOptions<Row> {
    * @default - partitions are learnt from their first record
    */
   readonly partitions?: readonly PartitionRef[];
+  /**
+   * The environment the stores and settings are read from: `FLOE_STATE_TABLE`, `FLOE_BUCKET`, …
+   * for the stores (unless `stores` is given), `FLOE_MAX_ATTEMPTS` and `FLOE_KEEP_CHECKPOINTS`
+   * for the processor (unless `processor` is given), `FLOE_LOG_LEVEL` for the default logger,
+   * `FLOE_DELIVERY` checked (see functions/environment.ts).
+   * @default process.env
+   */
+  readonly env?: Env;
+  /**
+   * Where each invocation's CloudWatch metrics go, one embedded metric format (EMF) line
+   * (functions/emf.ts); false for none.
+   * @default - stdout in Lambda (AWS_LAMBDA_FUNCTION_NAME set), else none
+   */
+  readonly metrics?: MetricsWriter | false;
 }
 
 /** The Lambda handler signature for a Kafka event source mapping (MSK or self-managed). */
@@ -55,14 +76,8 @@ export type KafkaHandler = (event: KafkaEvent) => Promise<BatchMetrics & { reado
  * export const handler = createHandler(job);
  */
 export function createHandler<Row>(job: Job<Row>, options: HandlerOptions<Row> = {}): KafkaHandler {
-  const logger = options.logger ?? jsonLogger({ job: job.name });
-  const processor =
-    options.processor ??
-    new CheckpointedProcessor(job, {
-      stores: options.stores ?? defaultStores(job.name),
-      clock: options.clock,
-      partitions: options.partitions,
-    });
+  const setup = setUpFunction(job, options, { job: job.name });
+  const { logger, processor } = setup;
   logger.log('INFO', 'job loaded', { definition: job.toString() });
 
   return async (event) => {
@@ -71,6 +86,8 @@ export function createHandler<Row>(job: Job<Row>, options: HandlerOptions<Row> =
         `Expected a Kafka event from the Lambda event source mapping (with a "records" object), got ${event === null ? 'null' : typeof event}.`,
       );
     }
+    setup.meter?.take();
+    const started = performance.now();
     let outcome: CommitOutcome<Row>;
     try {
       outcome = await processor.process(event);
@@ -78,9 +95,106 @@ export function createHandler<Row>(job: Job<Row>, options: HandlerOptions<Row> =
       if (error instanceof FloeJobError) logger.log('ERROR', 'job error', jobErrorFields(error, event));
       throw error;
     }
+    const elapsed = performance.now() - started;
     logOutcome(logger, outcome);
+    writeMetrics(setup, outcome, elapsed);
     return { ...outcome.metrics, commits: outcome.commits.length };
   };
+}
+
+/** What the handler and the ticker are made of. */
+export interface FunctionSetup<Row> {
+  readonly processor: CheckpointedProcessor<Row>;
+  /** The options the processor was built with; undefined when it was given. */
+  readonly processorOptions?: CheckpointedProcessorOptions;
+  /** The settings read from the environment. */
+  readonly settings: FloeSettings;
+  /** Counts the stores' requests, when the function built the stores itself. */
+  readonly meter?: RequestMeter;
+  readonly logger: Logger;
+  readonly metrics?: MetricsWriter;
+  readonly jobName: string;
+  readonly clock: () => number;
+}
+
+/**
+ * Builds what a handler or ticker runs on from its options and environment (exported for the
+ * tests, which check what each environment variable reaches). Stores the function builds itself
+ * (from the environment) are metered, cheaply (requests and round trips, no byte counts), for
+ * the metrics; given stores or a given processor are used as they are.
+ */
+export function setUpFunction<Row>(
+  job: Job<Row>,
+  options: HandlerOptions<Row>,
+  logContext: Readonly<Record<string, unknown>>,
+): FunctionSetup<Row> {
+  const env = options.env ?? process.env;
+  const settings = settingsFromEnv(env);
+  const logger = options.logger ?? jsonLogger(logContext, console.log, settings.logLevel ?? 'INFO');
+  let processor = options.processor;
+  let processorOptions: CheckpointedProcessorOptions | undefined;
+  let meter: RequestMeter | undefined;
+  if (processor === undefined) {
+    let stores = options.stores;
+    if (stores === undefined) {
+      meter = meterRequests(defaultStores(job.name, env), { bytes: false });
+      stores = meter.stores;
+    }
+    processorOptions = {
+      stores,
+      clock: options.clock,
+      partitions: options.partitions,
+      ...(settings.maxAttempts !== undefined ? { maxAttempts: settings.maxAttempts } : {}),
+      ...(settings.keepCheckpoints !== undefined ? { keepCheckpoints: settings.keepCheckpoints } : {}),
+    };
+    processor = new CheckpointedProcessor(job, processorOptions);
+  }
+  const metrics =
+    options.metrics === false
+      ? undefined
+      : (options.metrics ?? (env.AWS_LAMBDA_FUNCTION_NAME !== undefined ? stdoutMetrics : undefined));
+  return {
+    processor,
+    processorOptions,
+    settings,
+    meter,
+    logger,
+    metrics,
+    jobName: job.name,
+    clock: options.clock ?? Date.now,
+  };
+}
+
+/** Writes the invocation's EMF line (namespace Floe, dimension Job), if metrics are on. */
+export function writeMetrics<Row>(
+  setup: FunctionSetup<Row>,
+  outcome: CommitOutcome<Row>,
+  elapsedMs: number,
+  properties?: Readonly<Record<string, string>>,
+): void {
+  if (setup.metrics === undefined) return;
+  const m = outcome.metrics;
+  const requests = setup.meter?.take();
+  setup.metrics(
+    floeMetricsLine(
+      setup.jobName,
+      {
+        records: m.records,
+        rows: m.rows,
+        late: m.late,
+        deadLetters: m.deadLetters,
+        watermark: m.watermark,
+        now: setup.clock(),
+        timestamp: Date.now(),
+        commitLatencyMs: outcome.commits.length > 0 ? Math.round(elapsedMs) : undefined,
+        store:
+          requests === undefined
+            ? undefined
+            : { requests: requests.requests, roundTrips: requests.roundTrips },
+      },
+      properties,
+    ),
+  );
 }
 
 /** What a job error log line holds: the error, its coordinates and the batch's offsets. */
@@ -124,11 +238,11 @@ function logOutcome<Row>(logger: Logger, outcome: CommitOutcome<Row>): void {
  * rows duplicated across containers. Refuse it there unless FLOE_RUN_DIR says it is meant (a
  * single-container test).
  */
-export function defaultStores(jobName: string): CheckpointStores {
-  const aws = awsStoresFromEnv(jobName);
+export function defaultStores(jobName: string, env: Env = process.env): CheckpointStores {
+  const aws = awsStoresFromEnv(jobName, env);
   if (aws !== undefined) return aws;
-  const dir = process.env.FLOE_RUN_DIR;
-  if (dir === undefined && process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined) {
+  const dir = env.FLOE_RUN_DIR;
+  if (dir === undefined && env.AWS_LAMBDA_FUNCTION_NAME !== undefined) {
     throw new FloeConfigError(
       `Job ${jobName}: in Lambda, createHandler needs shared durable stores: set FLOE_STATE_TABLE and FLOE_BUCKET (the CDK construct FloeJob does), or pass the \`stores\` option; a container's local disk would give each container its own state. Set FLOE_RUN_DIR to use a local directory anyway, for a single-container test.`,
     );

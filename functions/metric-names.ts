@@ -8,15 +8,21 @@ export const FloeMetrics = {
   namespace: 'Floe',
   /** The one dimension: the job's name (`job('name')`). */
   jobDimension: 'Job',
-  /** Processing time minus the job watermark at the end of a batch, in milliseconds. */
+  /** Records delivered to an invocation (redeliveries included; 0 for a tick). */
+  records: 'Records',
+  /** Rows an invocation wrote to the job's table. */
+  rows: 'Rows',
+  /** Wall clock minus the job watermark after an invocation, in milliseconds (when finite). */
   watermarkLagMs: 'WatermarkLagMs',
   /** Records late for every window they belong to (they go to the `_late` table). */
   lateRecords: 'LateRecords',
   /** Records that could not be decoded or processed (they go to the `_dead_letters` table). */
   deadLetters: 'DeadLetters',
-  /** Requests made to DynamoDB and S3 by a batch. */
+  /** Requests made to DynamoDB and S3 by an invocation. */
   storeRequests: 'StoreRequests',
-  /** From the start of a batch to its commit and publish, in milliseconds. */
+  /** Sequential waits on DynamoDB and S3 of an invocation (parallel requests share one). */
+  storeRoundTrips: 'StoreRoundTrips',
+  /** From the start of an invocation to its commits and publishes, in milliseconds (invocations that commit). */
   commitLatencyMs: 'CommitLatencyMs',
 } as const;
 

@@ -46,6 +46,44 @@ describe('createTicker', () => {
     expect(lines.at(-1)).toMatchObject({ level: 'INFO', message: 'tick committed', rows: fired.rows });
   });
 
+  it('writes an EMF line per tick, with the ticker as a property and the same Job dimension', async () => {
+    const env = {
+      AWS_LAMBDA_FUNCTION_NAME: 'floe-ticker',
+      FLOE_RUN_DIR: mkdtempSync(join(tmpdir(), 'floe-ticker-')),
+    };
+    const clock = { now: Date.parse('2026-01-01T00:00:00Z') };
+    await createHandler(idleBidsPerBidder, {
+      env,
+      clock: () => clock.now,
+      logger: capture().logger,
+      metrics: false,
+    })(mskEvent());
+    const lines: string[] = [];
+    const ticker = createTicker(idleBidsPerBidder, {
+      env,
+      clock: () => clock.now,
+      logger: capture().logger,
+      metrics: (line) => lines.push(line),
+    });
+    clock.now += 40_000;
+    await ticker();
+    clock.now += 60_000;
+    const fired = await ticker();
+    expect(lines).toHaveLength(2);
+    const emf = JSON.parse(lines[1]!) as Record<string, unknown> & {
+      _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][] }[] };
+    };
+    expect(emf._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'Floe', Dimensions: [['Job']] });
+    expect(emf).toMatchObject({
+      Job: idleBidsPerBidder.name,
+      function: 'ticker',
+      Records: 0,
+      Rows: fired.rows,
+    });
+    expect(emf.CommitLatencyMs).toEqual(expect.any(Number));
+    expect(emf.StoreRequests as number).toBeGreaterThan(0);
+  });
+
   it('says once that ticks do nothing for a job without idleness', async () => {
     const { lines, logger } = capture();
     const stores = localCheckpointStores(mkdtempSync(join(tmpdir(), 'floe-ticker-')));

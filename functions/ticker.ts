@@ -1,14 +1,13 @@
-import { CheckpointedProcessor, type CommitOutcome } from '../runtime/checkpoint/checkpointed-processor.ts';
+import type { CommitOutcome } from '../runtime/checkpoint/checkpointed-processor.ts';
 import type { BatchMetrics } from '../runtime/engine/batch-result.ts';
 import { FloeJobError } from '../runtime/errors.ts';
 import type { Job } from '../runtime/job/job.ts';
-import { defaultStores, type HandlerOptions } from './handler.ts';
-import { jsonLogger, type Logger } from './logger.ts';
+import { type HandlerOptions, setUpFunction, writeMetrics } from './handler.ts';
 
 /** The ticker's options: those of the handler it runs beside, with the same stores and partitions. */
 export type TickerOptions<Row> = Pick<
   HandlerOptions<Row>,
-  'stores' | 'processor' | 'logger' | 'clock' | 'partitions'
+  'stores' | 'processor' | 'logger' | 'clock' | 'partitions' | 'env' | 'metrics'
 >;
 
 /** What a tick returns: the batch metrics over every commit group, and how many groups committed. */
@@ -24,7 +23,9 @@ export type TickerHandler = (event?: unknown) => Promise<BatchMetrics & { readon
  * the same heads as the handler's batches (a tick that races a batch loses or wins by the head's
  * condition, as two batches do). A tick with nothing to do commits nothing.
  *
- * Give it the same stores and `partitions` as the job's handler. A job without `withIdleness`
+ * Give it the same stores and `partitions` as the job's handler (by default both read the same
+ * environment). Each tick writes the same embedded-metric-format line as a batch (records 0), with
+ * a `function: "ticker"` property. A job without `withIdleness`
  * gains nothing from ticks; nor does one keyed by the Kafka key unless its idleness has
  * `idleTopicWatermark: 'processing-time'`. The ticker then logs so once and returns at once.
  *
@@ -34,14 +35,8 @@ export type TickerHandler = (event?: unknown) => Promise<BatchMetrics & { readon
  * export const handler = createTicker(job);
  */
 export function createTicker<Row>(job: Job<Row>, options: TickerOptions<Row> = {}): TickerHandler {
-  const logger: Logger = options.logger ?? jsonLogger({ job: job.name, function: 'ticker' });
-  const processor =
-    options.processor ??
-    new CheckpointedProcessor(job, {
-      stores: options.stores ?? defaultStores(job.name),
-      clock: options.clock,
-      partitions: options.partitions,
-    });
+  const setup = setUpFunction(job, options, { job: job.name, function: 'ticker' });
+  const { logger, processor } = setup;
   const idleness = job.plan.watermarks.idlenessMs;
   if (processor.ticksMatter()) {
     logger.log('INFO', 'ticker loaded', {
@@ -58,6 +53,8 @@ export function createTicker<Row>(job: Job<Row>, options: TickerOptions<Row> = {
   }
 
   return async () => {
+    setup.meter?.take();
+    const started = performance.now();
     let outcome: CommitOutcome<Row>;
     try {
       outcome = await processor.emitPeriodicWatermarks();
@@ -80,6 +77,7 @@ export function createTicker<Row>(job: Job<Row>, options: TickerOptions<Row> = {
       })),
       partitions: outcome.partitions,
     });
+    writeMetrics(setup, outcome, performance.now() - started, { function: 'ticker' });
     return { ...outcome.metrics, commits: outcome.commits.length };
   };
 }

@@ -116,11 +116,20 @@ export class FloeJobStack extends Stack {
       allowedValues: ['none', 'gzip', 'zstd'],
       description: 'Compression of checkpoint manifests and state objects.',
     });
+    const maxCommitAttempts = param('MaxCommitAttempts', {
+      type: 'Number',
+      default: 8,
+      minValue: 1,
+      maxValue: 100,
+      description:
+        "Tries of a commit group's batch within one invocation before it fails and Lambda redelivers the batch.",
+    });
     const delivery = param('Delivery', {
       type: 'String',
       default: 'exactly-once',
       allowedValues: ['exactly-once'],
-      description: 'Delivery guarantee (at-least-once is not implemented yet).',
+      description:
+        'Delivery guarantee (at-least-once is not offered yet: it would skip the commit compare-and-swap and may duplicate rows).',
     });
 
     const secret = (): secretsmanager.ISecret => {
@@ -190,10 +199,13 @@ export class FloeJobStack extends Stack {
       logLevel: logLevel.valueAsString as FloeJobProps['logLevel'],
       keepCheckpoints: keepCheckpoints.valueAsNumber,
       checkpointCompression: compression.valueAsString as FloeJobProps['checkpointCompression'],
+      maxCommitAttempts: maxCommitAttempts.valueAsNumber,
       delivery: delivery.valueAsString as FloeJobProps['delivery'],
     });
 
     new CfnOutput(this, 'FunctionName', { value: this.job.processor.functionName });
+    if (this.job.ticker !== undefined)
+      new CfnOutput(this, 'TickerFunctionName', { value: this.job.ticker.functionName });
     new CfnOutput(this, 'StateTableName', { value: this.job.stateTable.tableName });
     new CfnOutput(this, 'CatalogTableName', { value: this.job.catalogTable.tableName });
     new CfnOutput(this, 'BucketName', { value: this.job.bucket.bucketName });

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   App,
@@ -9,25 +10,38 @@ import {
   aws_secretsmanager as secretsmanager,
   Validations,
 } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { bundleJobHandler } from '../cli/bundle.ts';
 import { FloeMetrics } from '../functions/metric-names.ts';
 import { FloeJob, type FloeJobProps } from './floe-job.ts';
 import { FloeJobStack, type FloeJobStackProps } from './floe-job-stack.ts';
 
 const JOB = 'examples/bids-per-auction.ts';
+/** A job whose windows wait for every partition, with an idleness timeout: it needs the ticker. */
+const IDLE_JOB = 'test/support/jobs/idle-bids-per-bidder.ts';
 type Json = Record<string, unknown>;
 
 /** Synthesizes a stack with cdk-nag's AwsSolutions pack on and returns the template and the pack's report. */
-function synth(build: (app: App) => Stack): { template: Template; nag: Json } {
+function synth(build: (app: App) => Stack): {
+  template: Template;
+  nag: Json;
+  stack: Stack;
+  assemblyDir: string;
+} {
   const app = new App();
   const stack = build(app);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   const assembly = app.synth();
   const reportFile = join(assembly.directory, 'validation-report.json');
   const nag = existsSync(reportFile) ? (JSON.parse(readFileSync(reportFile, 'utf8')) as Json) : {};
-  return { template: Template.fromJSON(assembly.getStackByName(stack.stackName).template as Json), nag };
+  return {
+    template: Template.fromJSON(assembly.getStackByName(stack.stackName).template as Json),
+    nag,
+    stack,
+    assemblyDir: assembly.directory,
+  };
 }
 
 function jobStack(props: Partial<FloeJobStackProps> = {}) {
@@ -96,6 +110,7 @@ describe('FloeJobStack on MSK with IAM (the cdk.json default)', () => {
       AllowedValues: ['none', 'gzip', 'zstd'],
     });
     template.hasParameter('Delivery', { Default: 'exactly-once', AllowedValues: ['exactly-once'] });
+    template.hasParameter('MaxCommitAttempts', { Type: 'Number', Default: 8, MinValue: 1, MaxValue: 100 });
     expect(template.findParameters('BootstrapServers')).toEqual({});
     expect(template.findParameters('AuthSecretArn')).toEqual({});
   });
@@ -116,6 +131,7 @@ describe('FloeJobStack on MSK with IAM (the cdk.json default)', () => {
           FLOE_PREFIX: 'floe',
           FLOE_CHECKPOINT_COMPRESSION: { Ref: 'CheckpointCompression' },
           FLOE_KEEP_CHECKPOINTS: { Ref: 'KeepCheckpoints' },
+          FLOE_MAX_ATTEMPTS: { Ref: 'MaxCommitAttempts' },
           FLOE_DELIVERY: { Ref: 'Delivery' },
           FLOE_LOG_LEVEL: { Ref: 'LogLevel' },
         },
@@ -337,7 +353,10 @@ describe('FloeJobStack on MSK with IAM (the cdk.json default)', () => {
       FloeMetrics.lateRecords,
       FloeMetrics.deadLetters,
       FloeMetrics.storeRequests,
+      FloeMetrics.storeRoundTrips,
       FloeMetrics.commitLatencyMs,
+      FloeMetrics.records,
+      FloeMetrics.rows,
     ]) {
       expect(body).toContain(`\\"${name}\\"`);
     }
@@ -416,6 +435,7 @@ describe('FloeJob props', () => {
         logLevel: 'DEBUG',
         checkpointCompression: 'gzip',
         keepCheckpoints: 5,
+        maxCommitAttempts: 3,
         prefix: 'jobs/bids',
         retainCheckpoints: false,
       });
@@ -457,6 +477,7 @@ describe('FloeJob props', () => {
           FLOE_PREFIX: 'jobs/bids',
           FLOE_CHECKPOINT_COMPRESSION: 'gzip',
           FLOE_KEEP_CHECKPOINTS: '5',
+          FLOE_MAX_ATTEMPTS: '3',
           FLOE_DELIVERY: 'exactly-once',
           FLOE_LOG_LEVEL: 'DEBUG',
         }),
@@ -515,6 +536,12 @@ describe('FloeJob props', () => {
       /delivery must be one of exactly-once, got "at-least-once" \(at-least-once is not implemented yet\)/,
     ],
     ['keepCheckpoints', { keepCheckpoints: 0 }, /keepCheckpoints must be an integer from 1/],
+    ['maxCommitAttempts', { maxCommitAttempts: 0 }, /maxCommitAttempts must be an integer from 1 to 100/],
+    [
+      'ticker.schedule',
+      { ticker: { schedule: Duration.seconds(30) } },
+      /ticker.schedule must be whole minutes, at least one/,
+    ],
     ['prefix', { prefix: '/floe/' }, /prefix must be a key prefix without leading or trailing/],
     ['topic', { topic: 'bad topic' }, /topic must be a Kafka topic name/],
     ['consumerGroupId', { consumerGroupId: 'a b' }, /consumerGroupId must be/],
@@ -576,5 +603,124 @@ describe('FloeJob props', () => {
     expect(
       () => new FloeJob(stack, 'J', { jobFile: 'examples/nexmark/bid.ts', topic: 't', source: msk }),
     ).toThrow(/jobFile .*bid\.ts could not be loaded: its default export is not a Floe job/);
+  });
+});
+
+describe('FloeJob bundling', () => {
+  it("deploys cli/bundle.ts's bundle of the job: the bytes the emulator test runs", async () => {
+    const { template, assemblyDir } = synth(plainJob({}));
+    const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0] as {
+      Properties: { Code: { S3Key: string } };
+    };
+    const asset = join(assemblyDir, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
+    const deployed = readFileSync(join(asset, 'index.mjs'));
+    const scratch = mkdtempSync(join(tmpdir(), 'floe-cdk-bundle-'));
+    try {
+      const bundle = await bundleJobHandler(JOB, join(scratch, 'index.mjs'));
+      expect(deployed.equals(readFileSync(bundle.outfile))).toBe(true);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+    expect(existsSync(join(asset, 'index.mjs.map'))).toBe(true);
+  });
+});
+
+describe('FloeJob ticker', () => {
+  it('is off, with a warning naming the prop, for a job whose state ticks cannot change', () => {
+    const { template, stack } = synth(plainJob({}));
+    template.resourceCountIs('AWS::Lambda::Function', 1);
+    template.resourceCountIs('AWS::Events::Rule', 0);
+    Annotations.fromStack(stack).hasWarning(
+      '/Plain/Job',
+      Match.stringLikeRegexp('no ticker deployed.*no idleness timeout.*ticker: \\{ enabled: true \\}'),
+    );
+  });
+
+  it('is on every minute for a job with idleness: same bundle kind, environment and store grants, its own alarm', () => {
+    const { template, nag, stack } = synth((app) => {
+      const stack = new Stack(app, 'Idle');
+      new FloeJob(stack, 'Job', {
+        jobFile: IDLE_JOB,
+        topic: 'bids',
+        source: { kind: 'msk', clusterArn: 'arn:aws:kafka:eu-west-1:123456789012:cluster/prod/abc-1' },
+      });
+      return stack;
+    });
+    template.resourceCountIs('AWS::Lambda::Function', 2);
+    const functions = template.findResources('AWS::Lambda::Function') as Record<
+      string,
+      { Properties: { Environment: unknown; Handler: string; Runtime: string; Role: unknown } }
+    >;
+    const [processorId, tickerId] = [
+      Object.keys(functions).find((id) => id.startsWith('JobProcessor'))!,
+      Object.keys(functions).find((id) => id.startsWith('JobTicker'))!,
+    ];
+    const processor = functions[processorId]!.Properties;
+    const ticker = functions[tickerId]!.Properties;
+    expect(ticker.Environment).toEqual(processor.Environment);
+    expect(ticker).toMatchObject({ Handler: 'index.handler', Runtime: 'nodejs24.x' });
+    expect(ticker.Role).not.toEqual(processor.Role);
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      State: 'ENABLED',
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [tickerId, 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 },
+        }),
+      ],
+    });
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [tickerId, 'Arn'] },
+      Principal: 'events.amazonaws.com',
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: tickerId },
+      MaximumRetryAttempts: 0,
+    });
+    // The ticker's role: the stores, as the processor's; no Kafka.
+    const policies = template.findResources('AWS::IAM::Policy') as Record<
+      string,
+      {
+        Properties: {
+          Roles: { Ref: string }[];
+          PolicyDocument: { Statement: { Action: string | string[] }[] };
+        };
+      }
+    >;
+    const tickerPolicy = Object.values(policies).find((p) =>
+      p.Properties.Roles.some((r) => r.Ref.startsWith('JobTickerRole')),
+    )!;
+    const actions = tickerPolicy.Properties.PolicyDocument.Statement.flatMap((st) => [st.Action].flat());
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        'dynamodb:PutItem',
+        's3:GetObject',
+        's3:PutObject',
+        's3:ListBucket',
+        'logs:PutLogEvents',
+      ]),
+    );
+    expect(actions.filter((a) => a.startsWith('kafka'))).toEqual([]);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Errors',
+      Namespace: 'AWS/Lambda',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: tickerId } }],
+      Threshold: 1,
+    });
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+    expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('ticker'))).toEqual([]);
+    expect(nagViolations(nag)).toEqual([]);
+  });
+
+  it('takes a schedule, and can be turned off or on whatever the job says', () => {
+    const custom = synth(plainJob({ jobFile: IDLE_JOB, ticker: { schedule: Duration.minutes(5) } })).template;
+    custom.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)' });
+    const off = synth(plainJob({ jobFile: IDLE_JOB, ticker: { enabled: false } }));
+    off.template.resourceCountIs('AWS::Lambda::Function', 1);
+    expect(Annotations.fromStack(off.stack).findWarning('*', Match.stringLikeRegexp('ticker'))).toEqual([]);
+    const forced = synth(plainJob({ ticker: { enabled: true } }));
+    forced.template.resourceCountIs('AWS::Events::Rule', 1);
   });
 });

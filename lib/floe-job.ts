@@ -1,16 +1,20 @@
-import { isAbsolute, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import {
+  Annotations,
   CfnCondition,
   type CfnResource,
   aws_cloudwatch as cloudwatch,
   Duration,
   aws_dynamodb as dynamodb,
   aws_ec2 as ec2,
+  aws_events as events,
+  aws_events_targets as eventsTargets,
   Fn,
   aws_iam as iam,
   aws_lambda as lambda,
   aws_logs as logs,
-  aws_lambda_nodejs as nodejs,
   RemovalPolicy,
   Stack,
   aws_s3 as s3,
@@ -21,8 +25,12 @@ import {
   Validations,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import { bundleJobHandlerSync } from '../cli/bundle.ts';
+import { FloeEnvironment } from '../functions/environment.ts';
 import { FloeMetrics } from '../functions/metric-names.ts';
-import { findProjectRoot, floeSourceCheckout, readJobName, writeHandlerEntry } from './job-module.ts';
+import { findProjectRoot, type JobInfo, readJobInfo } from './job-module.ts';
+
+export { FloeEnvironment };
 
 /** Authentication of the event source mapping to an Amazon MSK cluster. */
 export type MskAuthentication =
@@ -96,8 +104,27 @@ export interface ProvisionedPollers {
 
 export type FloeLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 export type FloeCheckpointCompression = 'none' | 'gzip' | 'zstd';
-/** `at-least-once` is not implemented yet. */
+/**
+ * `at-least-once` is not offered yet: it would write a batch's rows without the head's
+ * compare-and-swap, so a retried or concurrent batch could publish them twice.
+ */
 export type FloeDelivery = 'exactly-once';
+
+/** The ticker: a scheduled function that fires the windows of silent partitions (`createTicker`). */
+export interface FloeTickerProps {
+  /**
+   * Deploy the ticker.
+   * @default - true when ticks can change the job's state: it has an idleness timeout
+   * (`withIdleness`) and its windows wait for every partition, or its idleness has
+   * `idleTopicWatermark: 'processing-time'`; else false, with a synth warning
+   */
+  readonly enabled?: boolean;
+  /**
+   * How often it ticks: a rate (whole minutes, at least one) or any EventBridge schedule.
+   * @default Duration.minutes(1)
+   */
+  readonly schedule?: Duration | events.Schedule;
+}
 
 export interface FloeJobProps {
   /**
@@ -183,10 +210,23 @@ export interface FloeJobProps {
    */
   readonly keepCheckpoints?: number;
   /**
-   * Delivery guarantee. Only `exactly-once` exists today.
+   * Tries of a commit group's batch within one invocation, when another writer committed first or
+   * a store call failed (Flink's tolerable checkpoint failures, plus one). After the last, the
+   * invocation fails and Lambda delivers the batch again. Sets `FLOE_MAX_ATTEMPTS`.
+   * @default 8
+   */
+  readonly maxCommitAttempts?: number;
+  /**
+   * Delivery guarantee. Only `exactly-once` exists today: at-least-once would skip the head's
+   * compare-and-swap and could write a batch's rows twice.
    * @default 'exactly-once'
    */
   readonly delivery?: FloeDelivery;
+  /**
+   * The ticker, which fires the windows of partitions that went silent (docs/design.md, "Ticks").
+   * @default - see FloeTickerProps: on, every minute, when the job's idleness needs it
+   */
+  readonly ticker?: FloeTickerProps;
   /**
    * Key prefix in the bucket for checkpoints, state and the Iceberg warehouse.
    * @default 'floe'
@@ -212,18 +252,6 @@ export interface FloeJobProps {
   readonly dashboardName?: string;
 }
 
-/** The environment variables the Floe handler reads its stores and settings from. */
-export const FloeEnvironment = {
-  stateTable: 'FLOE_STATE_TABLE',
-  catalogTable: 'FLOE_CATALOG_TABLE',
-  bucket: 'FLOE_BUCKET',
-  prefix: 'FLOE_PREFIX',
-  checkpointCompression: 'FLOE_CHECKPOINT_COMPRESSION',
-  keepCheckpoints: 'FLOE_KEEP_CHECKPOINTS',
-  delivery: 'FLOE_DELIVERY',
-  logLevel: 'FLOE_LOG_LEVEL',
-} as const;
-
 const LOG_LEVELS: readonly string[] = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
 const COMPRESSIONS: readonly string[] = ['none', 'gzip', 'zstd'];
 const DELIVERIES: readonly string[] = ['exactly-once'];
@@ -238,15 +266,21 @@ const KAFKA_AUTH: Record<KafkaAuthentication['kind'], string | undefined> = {
 /**
  * A Floe job on Lambda behind a Kafka event source mapping: the function, its stores (a
  * DynamoDB table for heads and state, one for the Iceberg catalog, an S3 bucket for
- * checkpoints and the warehouse), an on-failure destination, alarms and a dashboard.
+ * checkpoints and the warehouse), an on-failure destination, the ticker on a schedule when the
+ * job's idleness needs one, alarms and a dashboard.
  *
- * Later pieces (the ticker that fires idle partitions' windows) attach through
- * `grantStores()` and `environment`: any function given both sees the same stores.
+ * Both functions are bundled by cli/bundle.ts (`bundleJobHandlerSync`), the bundling the
+ * emulator test runs. Other functions attach through `grantStores()` and `environment`: any
+ * function given both sees the same stores.
  */
 export class FloeJob extends Construct {
   /** The job's name (the `Job` metric dimension). */
   readonly jobName: string;
-  readonly processor: nodejs.NodejsFunction;
+  readonly processor: lambda.Function;
+  /** The ticker function, when deployed (see FloeTickerProps). */
+  readonly ticker?: lambda.Function;
+  /** The ticker's schedule, when deployed. */
+  readonly tickerRule?: events.Rule;
   readonly eventSourceMapping: lambda.CfnEventSourceMapping;
   /** Heads and state: `pk` + `sk`, TTL on `expiresAt`. */
   readonly stateTable: dynamodb.Table;
@@ -275,7 +309,13 @@ export class FloeJob extends Construct {
         `jobFile ${props.jobFile}: no lock file (package-lock.json, yarn.lock, pnpm-lock.yaml, bun.lock) above it; the job must be inside an npm project (floe init creates one).`,
       );
     }
-    this.jobName = props.jobName ?? readJobName(jobFile);
+    // The module is loaded (once per file) unless both its name and the ticker choice are given.
+    let info: JobInfo | undefined;
+    const jobInfo = () => {
+      info ??= readJobInfo(jobFile);
+      return info;
+    };
+    this.jobName = props.jobName ?? jobInfo().name;
     this.prefix = props.prefix ?? 'floe';
     const retain = props.retainCheckpoints ?? true;
     const removalPolicy = retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
@@ -321,6 +361,7 @@ export class FloeJob extends Construct {
       [FloeEnvironment.prefix]: this.prefix,
       [FloeEnvironment.checkpointCompression]: props.checkpointCompression ?? 'zstd',
       [FloeEnvironment.keepCheckpoints]: Tokenization.stringifyNumber(props.keepCheckpoints ?? 10),
+      [FloeEnvironment.maxAttempts]: Tokenization.stringifyNumber(props.maxCommitAttempts ?? 8),
       [FloeEnvironment.delivery]: props.delivery ?? 'exactly-once',
       [FloeEnvironment.logLevel]: props.logLevel ?? 'INFO',
     };
@@ -335,12 +376,9 @@ export class FloeJob extends Construct {
     });
     logGroup.grantWrite(role);
 
-    const entry = writeHandlerEntry(jobFile, project.root);
-    this.processor = new nodejs.NodejsFunction(this, 'Processor', {
-      entry,
-      handler: 'handler',
-      projectRoot: project.root,
-      depsLockFilePath: project.lockFile,
+    this.processor = new lambda.Function(this, 'Processor', {
+      code: this.jobCode(jobFile, project.root, 'handler'),
+      handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 1024,
@@ -350,30 +388,84 @@ export class FloeJob extends Construct {
       logGroup,
       description: `Floe job ${this.jobName}`,
       environment: { ...this.environment, NODE_OPTIONS: '--enable-source-maps' },
-      bundling: {
-        format: nodejs.OutputFormat.ESM,
-        target: 'node24',
-        mainFields: ['module', 'main'],
-        // Bundle the AWS SDK too: the stores are tested against the version in the lock file,
-        // not the one the runtime happens to carry.
-        externalModules: [],
-        minify: true,
-        sourceMap: true,
-        // CommonJS dependencies bundled into an ES module still call require() for built-ins.
-        banner:
-          "import { createRequire as __floeCreateRequire } from 'node:module'; const require = __floeCreateRequire(import.meta.url);",
-        // In a source checkout, `floe` resolves to the TypeScript sources, as everywhere else in it.
-        esbuildArgs: floeSourceCheckout() ? { '--conditions': 'floe-source' } : {},
-      },
     });
     this.grantStores(this.processor);
 
     const { destinationArn } = this.onFailureDestination(props.onFailure ?? { kind: 'sqs' }, role);
     this.eventSourceMapping = this.createEventSourceMapping(props, role, destinationArn);
 
+    const tickerEnabled = props.ticker?.enabled ?? jobInfo().ticksMatter;
+    if (tickerEnabled) {
+      const { fn, rule } = this.createTicker(props, jobFile, project.root, timeout, removalPolicy);
+      this.ticker = fn;
+      this.tickerRule = rule;
+      if (props.ticker?.enabled === true && info !== undefined && !info.ticksMatter) {
+        Annotations.of(this).addWarningV2(
+          'floe:ticker-does-nothing',
+          `Job ${this.jobName}: ticker.enabled is true, but ticks cannot change this job's state (${tickerReason(info)}); the ticker will only log that.`,
+        );
+      }
+    } else if (props.ticker?.enabled === undefined) {
+      Annotations.of(this).addWarningV2(
+        'floe:ticker-off',
+        `Job ${this.jobName}: no ticker deployed, because ticks cannot change this job's state (${tickerReason(jobInfo())}). Set the prop ticker: { enabled: true } to deploy one anyway.`,
+      );
+    }
+
     const { alarms, dashboard } = this.monitoring(props, timeout);
     this.alarms = alarms;
     this.dashboard = dashboard;
+  }
+
+  /**
+   * The function's code: cli/bundle.ts's bundle of the job (`createHandler`, or `createTicker`
+   * for the ticker), built at synth with esbuild on this machine, never in Docker, into
+   * `<project>/.floe/cdk/<hash of the job's path>/<kind>/` (once per synth process).
+   */
+  private jobCode(jobFile: string, projectRoot: string, kind: 'handler' | 'ticker'): lambda.Code {
+    return lambda.Code.fromAsset(bundleOnce(jobFile, projectRoot, kind));
+  }
+
+  private createTicker(
+    props: FloeJobProps,
+    jobFile: string,
+    projectRoot: string,
+    timeout: Duration,
+    removalPolicy: RemovalPolicy,
+  ): { fn: lambda.Function; rule: events.Rule } {
+    const logGroup = new logs.LogGroup(this, 'TickerLogs', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy,
+    });
+    const role = new iam.Role(this, 'TickerRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Floe job ${this.jobName}: the ticker's stores and logs`,
+    });
+    logGroup.grantWrite(role);
+    const fn = new lambda.Function(this, 'Ticker', {
+      code: this.jobCode(jobFile, projectRoot, 'ticker'),
+      handler: 'index.handler',
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 1024,
+      timeout,
+      role,
+      logGroup,
+      description: `Floe job ${this.jobName}: the ticker (fires the windows of silent partitions)`,
+      environment: { ...this.environment, NODE_OPTIONS: '--enable-source-maps' },
+      // A failed tick is not retried: the next one comes on schedule, and the alarm counts it.
+      retryAttempts: 0,
+    });
+    this.grantStores(fn);
+    const schedule = props.ticker?.schedule ?? Duration.minutes(1);
+    const rule = new events.Rule(this, 'TickerSchedule', {
+      description: `Floe job ${this.jobName}: ticks`,
+      schedule: schedule instanceof Duration ? events.Schedule.rate(schedule) : schedule,
+    });
+    rule.addTarget(
+      new eventsTargets.LambdaFunction(fn, { retryAttempts: 0, maxEventAge: Duration.minutes(1) }),
+    );
+    return { fn, rule };
   }
 
   /**
@@ -621,6 +713,9 @@ export class FloeJob extends Construct {
       lateRecords: floe(FloeMetrics.lateRecords, 'Sum'),
       deadLetters: floe(FloeMetrics.deadLetters, 'Sum'),
       storeRequests: floe(FloeMetrics.storeRequests, 'Sum'),
+      storeRoundTrips: floe(FloeMetrics.storeRoundTrips, 'Sum'),
+      records: floe(FloeMetrics.records, 'Sum'),
+      rows: floe(FloeMetrics.rows, 'Sum'),
       commitLatency: floe(FloeMetrics.commitLatencyMs, 'p99'),
     };
     const alarm = (
@@ -668,6 +763,16 @@ export class FloeJob extends Construct {
         1,
       ),
     ];
+    if (this.ticker !== undefined) {
+      alarms.push(
+        alarm(
+          'TickerErrorsAlarm',
+          this.ticker.metricErrors({ period, statistic: 'Sum' }),
+          1,
+          "ticks failed: windows of silent partitions may not fire (see the ticker's logs).",
+        ),
+      );
+    }
     if (this.failureQueue !== undefined) {
       alarms.push(
         alarm(
@@ -695,14 +800,24 @@ export class FloeJob extends Construct {
     );
     dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms, width: 24, height: 3 }));
     dashboard.addWidgets(
-      graph('Invocations and errors', [metrics.invocations, metrics.errors, metrics.throttles]),
+      graph(
+        'Invocations and errors',
+        [metrics.invocations, metrics.errors, metrics.throttles],
+        this.ticker === undefined
+          ? []
+          : [
+              this.ticker.metricInvocations({ period, statistic: 'Sum', label: 'Ticks' }),
+              this.ticker.metricErrors({ period, statistic: 'Sum', label: 'Tick errors' }),
+            ],
+      ),
       graph('Duration p99 and commit latency p99 (ms)', [metrics.duration, metrics.commitLatency]),
       graph('Offset lag (records)', [offsetLag]),
     );
     dashboard.addWidgets(
+      graph('Records in, rows out', [metrics.records, metrics.rows]),
       graph('Watermark lag (ms)', [metrics.watermarkLag]),
       graph('Late records and dead letters', [metrics.lateRecords, metrics.deadLetters]),
-      graph('Store requests', [metrics.storeRequests]),
+      graph('Store requests and round trips', [metrics.storeRequests, metrics.storeRoundTrips]),
     );
     return { alarms, dashboard };
   }
@@ -732,6 +847,29 @@ function mskArn(clusterArn: string): (kind: 'topic' | 'group', name: string) => 
 /** The logical id of a resource's CloudFormation element, as cdk-nag names it in findings. */
 function logicalIdOf(resource: Construct): string {
   return Stack.of(resource).resolve((resource.node.defaultChild as CfnResource).logicalId) as string;
+}
+
+const bundles = new Map<string, string>();
+
+/** Bundles a job's handler or ticker into a folder of the project, once per process. */
+function bundleOnce(jobFile: string, projectRoot: string, kind: 'handler' | 'ticker'): string {
+  const key = `${kind}:${jobFile}`;
+  let dir = bundles.get(key);
+  if (dir === undefined) {
+    const hash = createHash('sha256').update(jobFile).digest('hex').slice(0, 16);
+    dir = join(projectRoot, '.floe', 'cdk', hash, kind);
+    rmSync(dir, { recursive: true, force: true });
+    bundleJobHandlerSync(jobFile, join(dir, 'index.mjs'), { ticker: kind === 'ticker' });
+    bundles.set(key, dir);
+  }
+  return dir;
+}
+
+/** Why ticks cannot change a job's state. */
+function tickerReason(info: JobInfo): string {
+  return info.idlenessMs === undefined
+    ? 'it has no idleness timeout, WatermarkStrategy.withIdleness'
+    : "its windows fire per partition (keyBy with isKafkaKey) and its idleness does not have idleTopicWatermark: 'processing-time'";
 }
 
 function acknowledge(scope: Construct, id: string, reason: string): void {
@@ -835,6 +973,17 @@ function validate(props: FloeJobProps): void {
   checkOneOf('checkpointCompression', props.checkpointCompression, COMPRESSIONS);
   checkRange('keepCheckpoints', props.keepCheckpoints, 1, 10_000);
   checkOneOf('delivery', props.delivery, DELIVERIES, ' (at-least-once is not implemented yet)');
+  checkRange('maxCommitAttempts', props.maxCommitAttempts, 1, 100);
+  const schedule = props.ticker?.schedule;
+  if (schedule instanceof Duration && !schedule.isUnresolved()) {
+    const ms = schedule.toMilliseconds();
+    if (ms < 60_000 || ms % 60_000 !== 0) {
+      fail(
+        'ticker.schedule',
+        `must be whole minutes, at least one (EventBridge rates), got ${schedule.toHumanString()}`,
+      );
+    }
+  }
   if (props.prefix !== undefined && !/^[A-Za-z0-9!_.*'()-]+(\/[A-Za-z0-9!_.*'()-]+)*$/.test(props.prefix)) {
     fail(
       'prefix',

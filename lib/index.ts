@@ -9,6 +9,7 @@ export {
   type FloeKafkaSource,
   type FloeLogLevel,
   type FloeOnFailure,
+  type FloeTickerProps,
   type KafkaAuthentication,
   type MskAuthentication,
   type MskSource,

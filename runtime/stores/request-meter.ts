@@ -42,7 +42,17 @@ export interface RequestMeter {
 /** Methods that make no request. */
 const LOCAL_METHODS = new Set<PropertyKey>(['uri', 'keyOf', 'constructor']);
 
-export function meterRequests(stores: CheckpointStores): RequestMeter {
+export interface MeterOptions {
+  /**
+   * Measure bytes sent and received. A state value's size is its JSON text, which costs a
+   * serialization per request: the Lambda handler, which reports requests and round trips only,
+   * turns it off. @default true
+   */
+  readonly bytes?: boolean;
+}
+
+export function meterRequests(stores: CheckpointStores, options: MeterOptions = {}): RequestMeter {
+  const bytes = options.bytes ?? true;
   let operations: Record<string, OperationCounts> = {};
   let roundTrips = 0;
   let inFlight = 0;
@@ -67,11 +77,11 @@ export function meterRequests(stores: CheckpointStores): RequestMeter {
         return async (...args: unknown[]) => {
           const counts = count(name);
           counts.requests++;
-          counts.bytesOut += sizeOf(args[1]);
+          if (bytes) counts.bytesOut += sizeOf(args[1]);
           if (inFlight++ === 0) roundTrips++;
           try {
             const result: unknown = await value.apply(target, args);
-            counts.bytesIn += sizeOf(result);
+            if (bytes) counts.bytesIn += sizeOf(result);
             return result;
           } catch (error) {
             counts.errors++;

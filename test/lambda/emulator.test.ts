@@ -74,6 +74,11 @@ describe('the bundled handler in the Lambda Runtime Interface Emulator', () => {
     expect(first.body).toMatchObject({ records: 12, redelivered: 0, late: 0, deadLetters: 1, rows: 6 });
     expect((first.body as { commits: number }).commits).toBeGreaterThan(0);
     const logs = jsonLogLines(first.logs);
+    // The invocation's CloudWatch metrics: one EMF line on stdout, the stores metered.
+    const emf = logs.filter((l) => '_aws' in l);
+    expect(emf).toHaveLength(1);
+    expect(emf[0]).toMatchObject({ Job: 'bids-per-auction', Records: 12, Rows: 6, DeadLetters: 1 });
+    expect(emf[0]!.StoreRequests as number).toBeGreaterThan(0);
     expect(logs.find((l) => l.message === 'dead letter')).toMatchObject({
       level: 'WARN',
       record: { topic: 'bids', partition: 1, offset: 20, stage: 'decode' },

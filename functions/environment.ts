@@ -1,0 +1,71 @@
+/**
+ * The environment variables a deployed Floe function reads its stores and settings from, in one
+ * place: the handler and the ticker read them, the CDK construct (lib/floe-job.ts) sets them. A
+ * pure module, so both sides import it without pulling anything in.
+ */
+import { FloeConfigError } from '../runtime/errors.ts';
+import type { LogLevel } from './logger.ts';
+
+export const FloeEnvironment = {
+  stateTable: 'FLOE_STATE_TABLE',
+  catalogTable: 'FLOE_CATALOG_TABLE',
+  bucket: 'FLOE_BUCKET',
+  prefix: 'FLOE_PREFIX',
+  /** `none`, `gzip` or `zstd`: checkpoint manifests and state objects in the AWS stores. */
+  checkpointCompression: 'FLOE_CHECKPOINT_COMPRESSION',
+  /** Checkpoint manifests kept per commit group (the processor's `keepCheckpoints`). */
+  keepCheckpoints: 'FLOE_KEEP_CHECKPOINTS',
+  /** Tries of a commit group's batch within one invocation (the processor's `maxAttempts`). */
+  maxAttempts: 'FLOE_MAX_ATTEMPTS',
+  /** `exactly-once`, the only delivery mode so far. */
+  delivery: 'FLOE_DELIVERY',
+  /** The lowest level logged: `DEBUG`, `INFO`, `WARN`, `ERROR`. */
+  logLevel: 'FLOE_LOG_LEVEL',
+} as const;
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** The settings of a Floe function read from its environment; unset ones are undefined (the processor's defaults). */
+export interface FloeSettings {
+  readonly keepCheckpoints?: number;
+  readonly maxAttempts?: number;
+  readonly logLevel?: LogLevel;
+}
+
+const LOG_LEVELS: readonly string[] = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
+
+/**
+ * Reads and checks the settings: a wrong value fails the cold start with a message naming the
+ * variable, rather than a batch. `FLOE_DELIVERY` may only be `exactly-once`: at-least-once would
+ * write a batch's rows without the head's compare-and-swap, so a retried or concurrent batch
+ * could publish its rows twice; it is not offered yet (docs/design.md, "CDK").
+ */
+export function settingsFromEnv(env: Env): FloeSettings {
+  const delivery = env[FloeEnvironment.delivery];
+  if (delivery !== undefined && delivery !== '' && delivery !== 'exactly-once') {
+    throw new FloeConfigError(
+      `${FloeEnvironment.delivery} must be exactly-once, got "${delivery}": at-least-once delivery is not implemented yet.`,
+    );
+  }
+  const logLevel = env[FloeEnvironment.logLevel];
+  if (logLevel !== undefined && logLevel !== '' && !LOG_LEVELS.includes(logLevel)) {
+    throw new FloeConfigError(
+      `${FloeEnvironment.logLevel} must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}".`,
+    );
+  }
+  return {
+    keepCheckpoints: positiveInteger(env, FloeEnvironment.keepCheckpoints),
+    maxAttempts: positiveInteger(env, FloeEnvironment.maxAttempts),
+    logLevel: logLevel === undefined || logLevel === '' ? undefined : (logLevel as LogLevel),
+  };
+}
+
+function positiveInteger(env: Env, name: string): number | undefined {
+  const text = env[name];
+  if (text === undefined || text === '') return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < 1) {
+    throw new FloeConfigError(`${name} must be a positive integer, got "${text}".`);
+  }
+  return value;
+}
