@@ -83,7 +83,12 @@ export interface AwsFigures {
   /** Per AWS API, per invocation (mean): requests, payload bytes, write units. */
   readonly byApi: Record<string, ApiCounts>;
   /** A new container's first invocation on the same stores (loads the checkpoint, reads the tables). */
-  readonly cold: { readonly requests: number; readonly roundTrips: number; readonly ms: number };
+  readonly cold: {
+    readonly requests: number;
+    readonly roundTrips: number;
+    readonly ms: number;
+    readonly operations: Record<string, number>;
+  };
 }
 
 /** `export NAME=value` lines → variables. */
@@ -254,7 +259,14 @@ function summarize(
     msPerRoundTrip: ms / roundTrips,
     byOperation,
     byApi,
-    cold: { requests: cold.meter.requests, roundTrips: cold.meter.roundTrips, ms: cold.ms },
+    cold: {
+      requests: cold.meter.requests,
+      roundTrips: cold.meter.roundTrips,
+      ms: cold.ms,
+      operations: Object.fromEntries(
+        Object.entries(cold.meter.operations).map(([op, c]) => [op, c.requests]),
+      ),
+    },
   };
 }
 
@@ -303,7 +315,7 @@ export function awsJsonLine(f: AwsFigures): string {
       msPerRoundTrip: round(f.msPerRoundTrip),
       byOperation,
       byApi,
-      cold: { requests: f.cold.requests, roundTrips: f.cold.roundTrips, ms: round(f.cold.ms) },
+      cold: { ...f.cold, ms: round(f.cold.ms) },
     },
   });
 }
@@ -346,4 +358,23 @@ export function awsTable(results: readonly AwsFigures[]): string {
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   return [header, ...rows].map((row) => `${row.map((c, i) => c.padEnd(widths[i]!)).join('  ')}\n`).join('');
+}
+
+/**
+ * Per example, the largest batch against the smallest, measured in the same run: how many times
+ * the records, the round trips and the time. Time that follows round trips x latency stays near
+ * 1x while the records grow 100x.
+ */
+export function awsScaling(results: readonly AwsFigures[]): string {
+  const lines: string[] = [];
+  for (const example of new Set(results.map((f) => f.example))) {
+    const runs = results.filter((f) => f.example === example).sort((a, b) => a.batchRecords - b.batchRecords);
+    if (runs.length < 2) continue;
+    const small = runs[0]!;
+    const large = runs[runs.length - 1]!;
+    lines.push(
+      `${example}: ${(large.batchRecords / small.batchRecords).toFixed(0)}x the records, ${(large.roundTrips / small.roundTrips).toFixed(2)}x the round trips, ${(large.requests / small.requests).toFixed(2)}x the requests, ${(large.msPerInvocation / small.msPerInvocation).toFixed(2)}x the time (${small.msPerRoundTrip.toFixed(1)} -> ${large.msPerRoundTrip.toFixed(1)} ms per round trip)\n`,
+    );
+  }
+  return lines.join('');
 }

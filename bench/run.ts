@@ -147,10 +147,14 @@ if (options.coldStart) {
   process.exit(0);
 }
 if (options.aws) {
-  const { awsBenchEvents, awsJsonLine, awsTable, measureAws, startLocalAws } = await import('./aws.ts');
+  // Progress goes to stderr with --json too: stdout holds only the JSON lines.
+  const progress = (text: string) => process.stderr.write(`${text}\n`);
+  const { awsBenchEvents, awsJsonLine, awsScaling, awsTable, measureAws, startLocalAws } = await import(
+    './aws.ts'
+  );
   const { DEFAULT_LATENCY } = await import('./aws-cost.ts');
   const { dynamodb, s3 } = DEFAULT_LATENCY;
-  log(
+  progress(
     `On AWS stores (local moto and versitygw; injected latency per request, uniform, seeded: DynamoDB ${dynamodb.minMs}-${dynamodb.maxMs} ms, S3 ${s3.minMs}-${s3.maxMs} ms). Starting or reusing the local servers...`,
   );
   const release = await startLocalAws();
@@ -160,7 +164,9 @@ if (options.aws) {
     for (const batchSize of options.awsBatches) {
       const events = awsBenchEvents(batchSize);
       for (const name of options.names) {
-        log(`  ${name}, batches of ${batchSize.toLocaleString('en')}: 10 warm-up, 5 measured, 1 cold...`);
+        progress(
+          `  ${name}, batches of ${batchSize.toLocaleString('en')}: 10 warm-up, 5 measured, 1 cold...`,
+        );
         const figures = await measureAws(name, batchSize, events);
         results.push(figures);
         if (options.json) process.stdout.write(`${awsJsonLine(figures)}\n`);
@@ -174,8 +180,9 @@ if (options.aws) {
     process.stdout.write(
       "Per warm invocation, mean of 5 (cleanup, every 5 commits, is one of them); time: median. records: per batch after the 6 MB cut. KB out/in: payload on the wire (compressed state, items, objects). wait ms: time with a store request in flight. cold req/rt: a new container's first batch.\n",
     );
+    process.stdout.write(awsScaling(results));
   }
-  log(`Done in ${((performance.now() - began) / 1000).toFixed(0)} s.`);
+  progress(`Done in ${((performance.now() - began) / 1000).toFixed(0)} s.`);
   process.exit(0);
 }
 log(`Building ${options.events} events of up to 10,000 Nexmark bids / 6 MB each...`);
