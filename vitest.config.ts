@@ -19,6 +19,7 @@ export default defineConfig({
       'examples/**/*.test.ts',
       'test/**/*.test.ts',
       'lib/**/*.test.ts',
+      'bench/**/*.test.ts',
     ],
     // Each test file in its own child process. Vitest's default of one worker per core minus one
     // gives a single worker on 2 cores; the heavy files spend much of their time waiting on

@@ -13,6 +13,13 @@
  * `npm run bench -- --cold-start` measures only the cold start of the bundled handler in Lambda's
  * Runtime Interface Emulator (bench/cold-start.ts): one JSON line
  * `{"coldStart": {"bundleBytes", "bundleGzipBytes", "initMs", "firstResponseMs", "runs"}}`.
+ *
+ * `npm run bench -- --aws` measures only what an invocation costs on the AWS stores (bench/aws.ts):
+ * per example and batch size (100, 1,000, 10,000; `--aws-batches 100,1000` to choose), requests,
+ * round trips, bytes, DynamoDB write units, S3 PUT/GET/LIST and time per warm invocation against
+ * the local servers (scripts/local-aws, started and released by the bench) with injected latency.
+ * It combines with `--only NAME` and `--json` (one `{"aws": …}` line per example and batch size);
+ * the other sections are not run with `--aws`: run `npm run bench` for them.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -45,6 +52,8 @@ function parse() {
         only: { type: 'string' },
         'run-records': { type: 'string' },
         'cold-start': { type: 'boolean' },
+        aws: { type: 'boolean' },
+        'aws-batches': { type: 'string' },
       },
       strict: true,
     });
@@ -58,9 +67,16 @@ function parse() {
     const runRecords = values['run-records'] === undefined ? 100_000 : Number(values['run-records']);
     if (!Number.isSafeInteger(runRecords) || runRecords < 0)
       throw new Error(`--run-records must be a whole number >= 0, got "${values['run-records']}".`);
+    const awsBatches = (values['aws-batches'] ?? '100,1000,10000').split(',').map(Number);
+    if (awsBatches.some((n) => !Number.isSafeInteger(n) || n < 1 || n > 10_000))
+      throw new Error(
+        `--aws-batches must be batch sizes of 1 to 10,000, comma-separated, got "${values['aws-batches']}".`,
+      );
     return {
       json: values.json === true,
       coldStart: values['cold-start'] === true,
+      aws: values.aws === true,
+      awsBatches,
       events,
       runRecords,
       names: values.only ? [values.only as ExampleName] : names,
@@ -128,6 +144,45 @@ if (options.coldStart) {
   );
   const { measureColdStart } = await import('./cold-start.ts');
   process.stdout.write(`${JSON.stringify({ coldStart: await measureColdStart() })}\n`);
+  process.exit(0);
+}
+if (options.aws) {
+  // Progress goes to stderr with --json too: stdout holds only the JSON lines.
+  const progress = (text: string) => process.stderr.write(`${text}\n`);
+  const { awsBenchEvents, awsJsonLine, awsScaling, awsTable, measureAws, startLocalAws } = await import(
+    './aws.ts'
+  );
+  const { DEFAULT_LATENCY } = await import('./aws-cost.ts');
+  const { dynamodb, s3 } = DEFAULT_LATENCY;
+  progress(
+    `On AWS stores (local moto and versitygw; injected latency per request, uniform, seeded: DynamoDB ${dynamodb.minMs}-${dynamodb.maxMs} ms, S3 ${s3.minMs}-${s3.maxMs} ms). Starting or reusing the local servers...`,
+  );
+  const release = await startLocalAws();
+  const began = performance.now();
+  const results = [];
+  try {
+    for (const batchSize of options.awsBatches) {
+      const events = awsBenchEvents(batchSize);
+      for (const name of options.names) {
+        progress(
+          `  ${name}, batches of ${batchSize.toLocaleString('en')}: 10 warm-up, 5 measured, 1 cold...`,
+        );
+        const figures = await measureAws(name, batchSize, events);
+        results.push(figures);
+        if (options.json) process.stdout.write(`${awsJsonLine(figures)}\n`);
+      }
+    }
+  } finally {
+    await release();
+  }
+  if (!options.json) {
+    process.stdout.write(awsTable(results));
+    process.stdout.write(
+      "Per warm invocation, mean of 5 (cleanup, every 5 commits, is one of them); time: median. records: per batch after the 6 MB cut. KB out/in: payload on the wire (compressed state, items, objects). wait ms: time with a store request in flight. cold req/rt: a new container's first batch.\n",
+    );
+    process.stdout.write(awsScaling(results));
+  }
+  progress(`Done in ${((performance.now() - began) / 1000).toFixed(0)} s.`);
   process.exit(0);
 }
 log(`Building ${options.events} events of up to 10,000 Nexmark bids / 6 MB each...`);
