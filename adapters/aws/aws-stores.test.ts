@@ -77,6 +77,16 @@ describe.each(CASES)('awsCheckpointStores: $name ($scope)', ({ name }) => {
     const state = await stores.checkpoints.list(`${name}/`);
     expect(state.some((key) => key.split('/')[2] === 'state')).toBe(true);
     expect(inS3.filter((key) => key.split('/')[2] === 'state' && !key.endsWith('.spill'))).toEqual([]);
+    // Offsets and watermarks are in DynamoDB: each head carries its group's committed position.
+    const heads = await stores.heads.list('');
+    expect(heads.length).toBeGreaterThan(0);
+    const committed = new Map<string, number>();
+    for (const item of heads) {
+      const value = item.value as { offsets?: Record<string, [number, number | null]> };
+      for (const [id, [offset]] of Object.entries(value.offsets ?? {})) committed.set(id, offset);
+    }
+    const last = w.log.partitions.map((records, p) => [`bids-${p}`, records.length - 1] as const);
+    for (const [id, offset] of last) expect(committed.get(id), id).toBe(offset);
     // The table pointers are Iceberg DynamoDB catalog items naming s3:// metadata files.
     const pointers = await stores.catalog.listTables();
     expect(pointers.map((t) => t.name)).toContain(tableNamesOf(name).rows);

@@ -39,7 +39,7 @@ import {
   type LoadedGroup,
   loadCommittedState,
 } from './committed-state.ts';
-import { type Head, listHeads, readOrCreateHead, writeHead } from './head.ts';
+import { type Head, headFor, listHeads, readOrCreateHead, writeHead } from './head.ts';
 import { newAttemptId, safeName } from './layout.ts';
 import { addCounts, type CheckpointManifest, watermarkFromJson, zeroCounts } from './manifest.ts';
 import { type CommitInfo, type CommitOutcome, type CommittedProgress, combine } from './outcome.ts';
@@ -512,7 +512,7 @@ export class CheckpointedProcessor<Row> {
       this.stores.heads,
       this.jobId,
       group,
-      { lineage: loaded.lineage, epoch, manifest: key },
+      headFor(manifest, key),
       loaded.version,
     );
     // Committed. The state is now exactly the checkpoint's, so it is the warm cache.

@@ -12,6 +12,7 @@ import {
   type VersionedItem,
 } from '../stores/state-store.ts';
 import { headKey, headPrefix } from './layout.ts';
+import type { CheckpointManifest } from './manifest.ts';
 
 /** What the head item of a group holds. */
 export interface HeadValue {
@@ -21,6 +22,15 @@ export interface HeadValue {
   readonly epoch: number;
   /** The latest checkpoint manifest; null until the first commit. */
   readonly manifest: string | null;
+  /**
+   * The committed position, copied from the manifest so that the state store alone (DynamoDB on
+   * AWS) says where each partition stands, as Kafka's committed offsets do: partition id →
+   * [last applied offset, watermark (null for -infinity)]. Absent before the first commit (and in
+   * heads written before it existed).
+   */
+  readonly offsets?: Readonly<Record<string, readonly [number, number | null]>>;
+  /** The group's job watermark as of the commit (null for -infinity). */
+  readonly watermark?: number | null;
 }
 
 /** A head as read: its version (the compare-and-swap token) and its value. */
@@ -31,7 +41,29 @@ export interface Head {
 }
 
 export function encodeHead(value: HeadValue): JsonValue {
-  return { lineage: value.lineage, epoch: value.epoch, manifest: value.manifest };
+  const json: { [key: string]: JsonValue } = {
+    lineage: value.lineage,
+    epoch: value.epoch,
+    manifest: value.manifest,
+  };
+  if (value.offsets !== undefined) {
+    json.offsets = Object.fromEntries(Object.entries(value.offsets).map(([id, [o, w]]) => [id, [o, w]]));
+  }
+  if (value.watermark !== undefined) json.watermark = value.watermark;
+  return json;
+}
+
+/** The head that commits `manifest` (stored under `key`): its epoch, lineage and position. */
+export function headFor(manifest: CheckpointManifest, key: string): HeadValue {
+  const offsets: Record<string, readonly [number, number | null]> = {};
+  for (const [id, p] of Object.entries(manifest.partitions)) offsets[id] = [p.offset, p.watermark];
+  return {
+    lineage: manifest.lineage,
+    epoch: manifest.epoch,
+    manifest: key,
+    offsets,
+    watermark: manifest.watermark,
+  };
 }
 
 /** Validates a stored head item; a malformed one is an error naming the key, never a silent cast. */
@@ -46,14 +78,34 @@ export function decodeHead(item: VersionedItem): Head {
     Number.isSafeInteger(v.epoch) &&
     v.epoch >= 0 &&
     (v.manifest === null || typeof v.manifest === 'string') &&
-    (v.epoch === 0) === (v.manifest === null);
+    (v.epoch === 0) === (v.manifest === null) &&
+    (v.watermark === undefined || v.watermark === null || typeof v.watermark === 'number') &&
+    (v.offsets === undefined || isOffsets(v.offsets));
   if (!ok) {
     throw new FloeError(
       `Head item ${item.key} (version ${item.version}) is not a Floe commit head: expected {lineage, epoch, manifest}, got ${JSON.stringify(v).slice(0, 200)}. Another program wrote to Floe's state store under this key; give this job its own table or prefix.`,
     );
   }
-  const { lineage, epoch, manifest } = v as unknown as HeadValue;
-  return { key: item.key, version: item.version, value: { lineage, epoch, manifest } };
+  const { lineage, epoch, manifest, offsets, watermark } = v as unknown as HeadValue;
+  const value: HeadValue = {
+    lineage,
+    epoch,
+    manifest,
+    ...(offsets === undefined ? {} : { offsets }),
+    ...(watermark === undefined ? {} : { watermark }),
+  };
+  return { key: item.key, version: item.version, value };
+}
+
+function isOffsets(value: JsonValue): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  return Object.values(value).every(
+    (entry) =>
+      Array.isArray(entry) &&
+      entry.length === 2 &&
+      typeof entry[0] === 'number' &&
+      (entry[1] === null || typeof entry[1] === 'number'),
+  );
 }
 
 /** Every head of a job, with its group name. */

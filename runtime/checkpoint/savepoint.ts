@@ -19,7 +19,7 @@ import { operatorUid, type WindowScope } from '../job/plan.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
 import type { ObjectStore } from '../stores/object-store.ts';
 import { CheckpointReader, loadCommittedState } from './committed-state.ts';
-import { decodeHead, listHeads, readOrCreateHead, writeHead } from './head.ts';
+import { decodeHead, headFor, listHeads, readOrCreateHead, writeHead } from './head.ts';
 import { headKey, manifestKey, newAttemptId, safeName, stateKey } from './layout.ts';
 import {
   type CheckpointCounts,
@@ -356,13 +356,7 @@ export async function restoreSavepoint(
       totals: zeroCounts(),
     };
     await stores.checkpoints.put(key, encodeManifest(manifest), { ifNoneMatch: '*' });
-    await writeHead(
-      stores.heads,
-      jobId,
-      group.group,
-      { lineage: head.value.lineage, epoch: 1, manifest: key },
-      head.version,
-    );
+    await writeHead(stores.heads, jobId, group.group, headFor(manifest, key), head.version);
   }
   return {
     manifest: saved,
