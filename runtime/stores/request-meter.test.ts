@@ -63,6 +63,7 @@ describe('meterRequests', () => {
     const meter = meterRequests(localCheckpointStores(dir));
     const uri = meter.stores.warehouse.uri('ns/t/data/x.parquet');
     expect(meter.stores.warehouse.keyOf(uri)).toBe('ns/t/data/x.parquet');
+    expect(String(meter.stores.warehouse)).toBe(String(localCheckpointStores(dir).warehouse));
     expect(meter.take().requests).toBe(0);
   });
 

@@ -39,8 +39,17 @@ export interface RequestMeter {
   take(): RequestCounts;
 }
 
-/** Methods that make no request. */
-const LOCAL_METHODS = new Set<PropertyKey>(['uri', 'keyOf', 'constructor']);
+/** The methods of the store contracts that make a request; anything else (uri, keyOf, toString) is local. */
+const REQUEST_METHODS = new Set<PropertyKey>([
+  'get',
+  'put',
+  'delete',
+  'deleteMany',
+  'list',
+  'currentMetadataLocation',
+  'compareAndSwap',
+  'listTables',
+]);
 
 export interface MeterOptions {
   /**
@@ -70,7 +79,7 @@ export function meterRequests(stores: CheckpointStores, options: MeterOptions = 
     new Proxy(store, {
       get(target, property, receiver) {
         const value = Reflect.get(target, property, receiver);
-        if (typeof value !== 'function' || LOCAL_METHODS.has(property)) {
+        if (typeof value !== 'function' || !REQUEST_METHODS.has(property)) {
           return typeof value === 'function' ? value.bind(target) : value;
         }
         const name = `${role}.${String(property)}`;
