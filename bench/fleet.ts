@@ -220,7 +220,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
     skippedBatches: skipped,
     invocations: invocationModelMs.length,
     failedInvocations,
-    redoneBatches: Math.max(0, engineRuns - invocationModelMs.length) + failedInvocations,
+    redoneBatches: Math.max(0, engineRuns - processed.length),
     commits,
     conflicts,
     invocationModelMs,

@@ -319,30 +319,39 @@ export class SimulatedAws {
     const objects = this.objects[name];
     const prefix = `s3://${this.config.bucket}/${name}/`;
     const store: ObjectStore & Named = {
-      put: (key: string, bytes: Uint8Array, options?: PutOptions) => {
+      put: async (key: string, bytes: Uint8Array, options?: PutOptions) => {
         assertValidKey(key);
         const copy = new Uint8Array(bytes);
-        return timed('s3Put', () => {
+        await timed('s3Put', () => {
           if (options?.ifNoneMatch === '*' && objects.has(key)) throw new PreconditionFailedError(key);
           objects.set(key, copy);
         });
       },
-      get: (key: string) =>
-        timed('s3Get', () => {
+      get: async (key: string) => {
+        assertValidKey(key);
+        return timed('s3Get', () => {
           const object = objects.get(key);
           return object === undefined ? undefined : new Uint8Array(object);
-        }),
+        });
+      },
       list: (listPrefix: string) =>
         timed('s3List', () => [...objects.keys()].filter((key) => key.startsWith(listPrefix)).sort()),
-      delete: (key: string) =>
-        timed('s3Delete', () => {
+      delete: async (key: string) => {
+        assertValidKey(key);
+        await timed('s3Delete', () => {
           objects.delete(key);
-        }),
-      deleteMany: (keys: readonly string[]) =>
-        timed('s3Delete', () => {
+        });
+      },
+      deleteMany: async (keys: readonly string[]) => {
+        for (const key of keys) assertValidKey(key);
+        await timed('s3Delete', () => {
           for (const key of keys) objects.delete(key);
-        }),
-      uri: (key: string) => `${prefix}${key}`,
+        });
+      },
+      uri: (key: string) => {
+        assertValidKey(key);
+        return `${prefix}${key}`;
+      },
       keyOf: (uri: string) => (uri.startsWith(prefix) ? uri.slice(prefix.length) : undefined),
       toString: () => `SimulatedS3(${prefix})`,
     };
