@@ -77,6 +77,7 @@ describe('a simulated fleet of 4 containers', () => {
   it.each([
     ['bids-per-auction', 'partition'],
     ['max-price', 'job'],
+    ['bidder-sessions', 'job'],
   ] as const)('%s (%s scope) writes exactly the reference tables', async (example, scope) => {
     const result = await runFleet({
       example,
