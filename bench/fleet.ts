@@ -176,7 +176,8 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
         }
         for (let tries = 1; ; tries++) {
           const start = performance.now();
-          const ioBefore = connection.ioWallMs;
+          const ioWallBefore = connection.ioWallMs;
+          const ioModelBefore = connection.ioModelMs;
           let ok = false;
           try {
             // Awaited first: `commits += await …` would read commits before the await and lose
@@ -190,10 +191,10 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
               throw new Error(`Partition ${p}: batch ${k} failed 100 invocations`, { cause: error });
           }
           const wall = performance.now() - start;
-          const io = connection.ioWallMs - ioBefore;
-          const model = io / sim.config.timeScale + Math.max(0, wall - io);
+          const io = connection.ioModelMs - ioModelBefore;
+          const model = io + Math.max(0, wall - (connection.ioWallMs - ioWallBefore));
           invocationModelMs.push(model);
-          ioModelMs.push(io / sim.config.timeScale);
+          ioModelMs.push(io);
           partitionModelMs[p]! += model;
           if (ok) break;
         }

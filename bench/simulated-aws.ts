@@ -129,9 +129,12 @@ export interface SimulatedUsage {
 /** One container's view of the services: its stores and how long it waited on them. */
 export interface SimulatedConnection {
   readonly stores: CheckpointStores;
-  /** Model ms during which at least one request of this connection was in flight. */
+  /**
+   * Model ms during which at least one request of this connection was in flight: per busy period
+   * its wall time ÷ timeScale, clamped between the longest and the sum of its drawn latencies.
+   */
   readonly ioModelMs: number;
-  /** The same in wall ms. */
+  /** Wall ms during which at least one request of this connection was in flight. */
   readonly ioWallMs: number;
 }
 
@@ -203,6 +206,12 @@ export class SimulatedAws {
     let inFlight = 0;
     let since = 0;
     let ioWallMs = 0;
+    let ioModelMs = 0;
+    // The latencies drawn in the current busy period (some request in flight): its model time is
+    // its wall time ÷ timeScale, but at least the longest and at most the sum of those latencies,
+    // so that time the event loop spent on other containers' CPU work is not counted as waiting.
+    let longest = 0;
+    let sum = 0;
     let carry = 0;
     const wait = async (modelMs: number): Promise<void> => {
       const target = modelMs * this.config.timeScale + carry;
@@ -214,9 +223,15 @@ export class SimulatedAws {
       carry = Math.max(-2, Math.min(2, target - (performance.now() - start)));
     };
     const timed = async <T>(op: keyof LatencyModel, apply: () => T): Promise<T> => {
-      if (inFlight++ === 0) since = performance.now();
+      if (inFlight++ === 0) {
+        since = performance.now();
+        longest = 0;
+        sum = 0;
+      }
       try {
         const latency = this.config.latencyMs[op] * (1 + this.config.jitter * (2 * this.random() - 1));
+        longest = Math.max(longest, latency);
+        sum += latency;
         await wait(latency / 2);
         let result: T;
         try {
@@ -226,18 +241,20 @@ export class SimulatedAws {
         }
         return result;
       } finally {
-        if (--inFlight === 0) ioWallMs += performance.now() - since;
+        if (--inFlight === 0) {
+          const wall = performance.now() - since;
+          ioWallMs += wall;
+          ioModelMs += Math.min(sum, Math.max(longest, wall / this.config.timeScale));
+        }
       }
     };
-    const stores = this.makeStores(timed);
-    const timeScale = this.config.timeScale;
     return {
-      stores,
+      stores: this.makeStores(timed),
       get ioWallMs() {
         return ioWallMs;
       },
       get ioModelMs() {
-        return ioWallMs / timeScale;
+        return ioModelMs;
       },
     };
   }
