@@ -7,9 +7,9 @@
  * container drains every group (windows fire), and the tables are read back from the simulated
  * warehouse and compared with the brute-force reference of the records the fleet processed.
  *
- * Time: an invocation's model duration is its wait on the stores (÷ timeScale) plus everything
- * else it spent (CPU, the processor's backoff) as measured. With more invocations in flight than
- * cores, "everything else" includes waiting for a core: `cpuLoad` says when the machine, not the
+ * Time: an invocation's model duration is its wait on the stores (in model time, see
+ * bench/simulated-aws.ts) plus everything else it spent (CPU, the processor's backoff) as
+ * measured. With more invocations in flight than cores, "everything else" includes waiting for a core: `cpuLoad` says when the machine, not the
  * design, bounds a figure.
  */
 import { type ParquetParsers, parquetReadObjects } from 'hyparquet';
