@@ -52,6 +52,7 @@ function parse() {
         cost: { type: 'boolean' },
         partitions: { type: 'string' },
         batches: { type: 'string' },
+        'max-batches': { type: 'string' },
         'time-scale': { type: 'string' },
         'wall-cap': { type: 'string' },
         'cost-time-scale': { type: 'string' },
@@ -88,6 +89,7 @@ function parse() {
       cost: values.cost === true,
       partitions,
       batches: number('batches', values.batches, 20, true),
+      maxBatches: number('max-batches', values['max-batches'], 2_560, true),
       timeScale: number('time-scale', values['time-scale'], 0.5, false),
       wallCapMs: number('wall-cap', values['wall-cap'], 90, false) * 1000,
       costTimeScale: number('cost-time-scale', values['cost-time-scale'], 0.1, false),
@@ -162,10 +164,11 @@ if (options.scale || options.cost) {
         examples,
         partitions: options.partitions,
         batches: options.batches,
+        maxBatches: options.maxBatches,
         timeScale: options.timeScale,
         wallCapMs: options.wallCapMs,
       },
-      log,
+      (text) => process.stderr.write(`${text}\n`),
       (row) => {
         if (options.json) process.stdout.write(`${JSON.stringify({ scale: row })}\n`);
       },
@@ -179,7 +182,7 @@ if (options.scale || options.cost) {
     );
     const rows = await runCost(
       { examples, timeScale: options.costTimeScale, maxRecords: options.costMaxRecords },
-      log,
+      (text) => process.stderr.write(`${text}\n`),
       (row) => {
         if (options.json) process.stdout.write(`${JSON.stringify({ cost: row })}\n`);
       },

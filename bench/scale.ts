@@ -1,12 +1,13 @@
 /**
- * `npm run bench -- --scale [--partitions 1,4,16,64,256] [--batches 20] [--time-scale 0.5]
- * [--wall-cap 90] [--only NAME] [--json]`
+ * `npm run bench -- --scale [--partitions 1,4,16,64,256] [--batches 20] [--max-batches 2560]
+ * [--time-scale 0.5] [--wall-cap 90] [--only NAME] [--json]`
  *
  * Today's commit protocol at 1 to 256 concurrent invocations, one per partition, on simulated AWS
  * stores (bench/simulated-aws.ts, bench/fleet.ts): for a partition-scope example (bids-per-auction:
  * a head per partition, all partitions appending to one table) and a job-scope example (max-price:
  * one head for every partition). Each partition processes its first `--batches` batches of 100
- * records in order; the throughput is in model time. After each run every group is drained and the
+ * records in order (fewer when partitions × batches would exceed `--max-batches`; at least 4);
+ * the throughput is in model time. Progress goes to stderr, also with --json. After each run every group is drained and the
  * tables are compared with the brute-force reference (exactly once).
  */
 import type { ExampleName } from '../examples/index.ts';
@@ -18,6 +19,8 @@ export interface ScaleOptions {
   readonly examples: readonly ExampleName[];
   readonly partitions: readonly number[];
   readonly batches: number;
+  /** Batches of one run at most: with many partitions each gets fewer (at least 4). */
+  readonly maxBatches: number;
   readonly timeScale: number;
   readonly wallCapMs: number;
 }
@@ -64,14 +67,17 @@ export async function runScale(
       const result = await runFleet({
         example,
         partitions,
-        batchesPerPartition: options.batches,
+        batchesPerPartition: Math.min(
+          options.batches,
+          Math.max(4, Math.floor(options.maxBatches / partitions)),
+        ),
         sim: { timeScale: options.timeScale },
         wallCapMs: options.wallCapMs,
         onProgress: (done, total) => {
           const now = performance.now();
-          if (now - last > 2_000 || done === total) {
+          if (now - last > 5_000 || done === total) {
             last = now;
-            log(`${label}: ${done}/${total} batches`);
+            log(`${label}: ${done}/${total} batches${done === total ? ', draining and checking' : ''}`);
           }
         },
       });
