@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --json] [-- --events N] [-- --only NAME]`
- * `npm run bench -- --scale [--partitions 1,4,16,64,256] [--batches N] [--time-scale F] [--wall-cap S] [--cost]`
+ * `npm run bench -- --scale [--partitions 1,4,16,64,256] [--batches N] [--max-batches N] [--time-scale F] [--wall-cap S] [--cost]`
  * `npm run bench -- --cost [--cost-time-scale F] [--cost-max-records N]`
  *
  * For each example: records/s of the engine over 6 MB ESM events, and in the same run the decode
