@@ -294,7 +294,16 @@ function reference(example: ExampleName, bids: readonly Bid[]) {
     if (list) list.push(bid);
     else byWindow.set(window, [bid]);
   }
-  return [...byWindow.values()].flatMap((list) => EXAMPLE_REFERENCES[example](list));
+  if (example === 'bids-per-auction') {
+    return [...byWindow.values()].flatMap((list) => EXAMPLE_REFERENCES[example](list));
+  }
+  // max-price spreads a window's prices into Math.max too: its chunks' maxima, then their max.
+  return [...byWindow.values()].map((list) => {
+    const chunks: Bid[][] = [];
+    for (let i = 0; i < list.length; i += 20_000) chunks.push(list.slice(i, i + 20_000));
+    const rows = chunks.flatMap((chunk) => EXAMPLE_REFERENCES['max-price'](chunk));
+    return { ...rows[0]!, max_price: Math.max(...rows.map((row) => Number(row.max_price))) };
+  });
 }
 
 function recordsOf(event: KafkaEvent) {
