@@ -28,6 +28,7 @@ import {
   NO_REQUESTS,
   type RequestCounts,
 } from '../runtime/stores/request-meter.ts';
+import { faultyStores } from '../test/support/faulty-stores.ts';
 import { canonicalRows } from '../test/support/iceberg-tables.ts';
 import { EXAMPLE_REFERENCES } from '../test/support/nexmark-reference.ts';
 import { addConflicts, type ConflictCounts, meterConflicts, NO_CONFLICTS } from './conflict-meter.ts';
@@ -247,7 +248,10 @@ async function drainAndCheck(
   refs: readonly { topic: string; partition: number }[],
   processed: readonly KafkaEvent[],
 ): Promise<ExactlyOnceCheck> {
-  const drainer = new CheckpointedProcessor(job, { stores: sim.connect().stores, partitions: refs });
+  // One store call at a time: draining hundreds of groups at once would make them race for the
+  // table pointer for minutes. The drain is not measured, only checked.
+  const serial = faultyStores(sim.connect().stores, { serial: true });
+  const drainer = new CheckpointedProcessor(job, { stores: serial.stores, partitions: refs });
   for (let tries = 1; ; tries++) {
     try {
       await drainer.drain();
