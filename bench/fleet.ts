@@ -52,8 +52,9 @@ export interface FleetOptions {
   /** Stop starting new batches after this much wall time; started ones still complete. */
   readonly wallCapMs?: number;
   /**
-   * Paced: a partition's batch k is delivered no earlier than (k + 1) × this many model ms after
-   * the start (a live topic at the ESM's batching window). @default - a backlog: no waiting
+   * Paced: partition p's batch k is delivered no earlier than (k + 1 + p / partitions) × this many
+   * model ms after the start (a live topic at the ESM's batching window, the partitions' pollers
+   * staggered evenly). @default - a backlog: no waiting
    */
   readonly intervalModelMs?: number;
   /** Drain, read the tables and compare them with the reference. @default true */
@@ -171,7 +172,8 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
           break;
         }
         if (options.intervalModelMs !== undefined) {
-          const due = modelStart + (k + 1) * options.intervalModelMs;
+          // Partitions' pollers are independent: staggered evenly over the interval, not in step.
+          const due = modelStart + (k + 1 + p / partitions) * options.intervalModelMs;
           if (sim.now() < due) await sim.sleep(due - sim.now());
         }
         for (let tries = 1; ; tries++) {
