@@ -299,7 +299,9 @@ function reference(example: ExampleName, bids: readonly Bid[]) {
   if (example !== 'bids-per-auction' && example !== 'max-price') return EXAMPLE_REFERENCES[example](bids);
   const byWindow = new Map<number, Bid[]>();
   for (const bid of bids) {
-    const window = Math.floor(bid.dateTime / 10_000);
+    // bids-per-auction's rows are per auction too: a window's bids split by auction stay exact.
+    const window =
+      Math.floor(bid.dateTime / 10_000) * 64 + (example === 'bids-per-auction' ? bid.auction % 64 : 0);
     const list = byWindow.get(window);
     if (list) list.push(bid);
     else byWindow.set(window, [bid]);
