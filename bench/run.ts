@@ -1,10 +1,16 @@
 /**
  * `npm run bench [-- --json] [-- --events N] [-- --only NAME]`
+ * `npm run bench -- --scale [--partitions 1,4,16,64,256] [--batches N] [--max-batches N] [--time-scale F] [--wall-cap S] [--cost]`
+ * `npm run bench -- --cost [--cost-time-scale F] [--cost-max-records N]`
  *
  * For each example: records/s of the engine over 6 MB ESM events, and in the same run the decode
  * floor (base64 + JSON.parse of the same values), taken in alternation so both see the same
  * machine; the ratio engine/floor is what to compare between runs, not the absolute figures.
  * Peak RSS is measured for one 6 MB batch in a fresh process.
+ *
+ * `--scale` and `--cost` run instead the scale benchmark (bench/scale.ts: 1 to 256 concurrent
+ * invocations on simulated AWS stores, with an exactly-once check) and the cost model
+ * (bench/cost.ts: dollars per million events next to Managed Flink); either or both.
  *
  * Then end to end (bench/end-to-end.ts): `floe run` over 100,000 bids (`--run-records N`, 0 to
  * skip) next to the engine alone over the same batches, and the requests, bytes and files the
@@ -29,7 +35,9 @@ import { parseArgs } from 'node:util';
 import { EXAMPLE_JOBS, type ExampleName } from '../examples/index.ts';
 import { Engine } from '../runtime/engine/engine.ts';
 import { newEngineState } from '../runtime/engine/state.ts';
+import { COST_EXCLUDED, costTable, runCost } from './cost.ts';
 import { measureEndToEnd } from './end-to-end.ts';
+import { runScale, SCALE_EXAMPLES, scaleTable } from './scale.ts';
 import { buildWorkload, decodeFloor } from './workload.ts';
 
 const ROUNDS = 7;
@@ -54,6 +62,15 @@ function parse() {
         'cold-start': { type: 'boolean' },
         aws: { type: 'boolean' },
         'aws-batches': { type: 'string' },
+        scale: { type: 'boolean' },
+        cost: { type: 'boolean' },
+        partitions: { type: 'string' },
+        batches: { type: 'string' },
+        'max-batches': { type: 'string' },
+        'time-scale': { type: 'string' },
+        'wall-cap': { type: 'string' },
+        'cost-time-scale': { type: 'string' },
+        'cost-max-records': { type: 'string' },
       },
       strict: true,
     });
@@ -72,6 +89,15 @@ function parse() {
       throw new Error(
         `--aws-batches must be batch sizes of 1 to 10,000, comma-separated, got "${values['aws-batches']}".`,
       );
+    const number = (name: string, text: string | undefined, fallback: number, integer: boolean): number => {
+      const value = text === undefined ? fallback : Number(text);
+      if (!(value > 0) || (integer && !Number.isSafeInteger(value)))
+        throw new Error(`--${name} must be a positive ${integer ? 'whole ' : ''}number, got "${text}".`);
+      return value;
+    };
+    const partitions = (values.partitions ?? '1,4,16,64,256')
+      .split(',')
+      .map((p) => number('partitions', p, 1, true));
     return {
       json: values.json === true,
       coldStart: values['cold-start'] === true,
@@ -80,6 +106,16 @@ function parse() {
       events,
       runRecords,
       names: values.only ? [values.only as ExampleName] : names,
+      only: values.only as ExampleName | undefined,
+      scale: values.scale === true,
+      cost: values.cost === true,
+      partitions,
+      batches: number('batches', values.batches, 20, true),
+      maxBatches: number('max-batches', values['max-batches'], 2_560, true),
+      timeScale: number('time-scale', values['time-scale'], 0.5, false),
+      wallCapMs: number('wall-cap', values['wall-cap'], 90, false) * 1000,
+      costTimeScale: number('cost-time-scale', values['cost-time-scale'], 0.1, false),
+      costMaxRecords: number('cost-max-records', values['cost-max-records'], 200_000, true),
     };
   } catch (error) {
     process.stderr.write(`bench: ${(error as Error).message}\n`);
@@ -185,6 +221,46 @@ if (options.aws) {
   progress(`Done in ${((performance.now() - began) / 1000).toFixed(0)} s.`);
   process.exit(0);
 }
+if (options.scale || options.cost) {
+  const examples = options.only ? [options.only] : SCALE_EXAMPLES;
+  const started = new Date().toISOString().slice(0, 10);
+  if (options.scale) {
+    log(
+      `Scale: ${options.partitions.join(', ')} concurrent invocations (one per partition), ${options.batches} batches of 100 per partition, simulated AWS stores at time scale ${options.timeScale}; figures in model time. ${started}, Node ${process.version}.`,
+    );
+    const rows = await runScale(
+      {
+        examples,
+        partitions: options.partitions,
+        batches: options.batches,
+        maxBatches: options.maxBatches,
+        timeScale: options.timeScale,
+        wallCapMs: options.wallCapMs,
+      },
+      (text) => process.stderr.write(`${text}\n`),
+      (row) => {
+        if (options.json) process.stdout.write(`${JSON.stringify({ scale: row })}\n`);
+      },
+    );
+    if (!options.json) process.stdout.write(`${scaleTable(rows)}\n`);
+    if (rows.some((r) => !r.exactlyOnce)) process.exitCode = 1;
+  }
+  if (options.cost) {
+    log(
+      `\nCost: dollars per million events on simulated AWS stores (paced, time scale ${options.costTimeScale}). ${COST_EXCLUDED}`,
+    );
+    const rows = await runCost(
+      { examples, timeScale: options.costTimeScale, maxRecords: options.costMaxRecords },
+      (text) => process.stderr.write(`${text}\n`),
+      (row) => {
+        if (options.json) process.stdout.write(`${JSON.stringify({ cost: row })}\n`);
+      },
+    );
+    if (!options.json) process.stdout.write(`\n${costTable(rows)}\n${COST_EXCLUDED}\n`);
+  }
+  process.exit();
+}
+
 log(`Building ${options.events} events of up to 10,000 Nexmark bids / 6 MB each...`);
 const workload = buildWorkload(options.events);
 log(

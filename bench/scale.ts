@@ -1,0 +1,164 @@
+/**
+ * `npm run bench -- --scale [--partitions 1,4,16,64,256] [--batches 20] [--max-batches 2560]
+ * [--time-scale 0.5] [--wall-cap 90] [--only NAME] [--json]`
+ *
+ * Today's commit protocol at 1 to 256 concurrent invocations, one per partition, on simulated AWS
+ * stores (bench/simulated-aws.ts, bench/fleet.ts): for a partition-scope example (bids-per-auction:
+ * a head per partition, all partitions appending to one table) and a job-scope example (max-price:
+ * one head for every partition). Each partition processes its first `--batches` batches of 100
+ * records in order (fewer when partitions × batches would exceed `--max-batches`; at least 4);
+ * the throughput is in model time. Progress goes to stderr, also with --json. After each run every group is drained and the
+ * tables are compared with the brute-force reference (exactly once).
+ */
+import type { ExampleName } from '../examples/index.ts';
+import { type FleetResult, percentile, runFleet } from './fleet.ts';
+
+export const SCALE_EXAMPLES: readonly ExampleName[] = ['bids-per-auction', 'max-price'];
+
+export interface ScaleOptions {
+  readonly examples: readonly ExampleName[];
+  readonly partitions: readonly number[];
+  readonly batches: number;
+  /** Batches of one run at most: with many partitions each gets fewer (at least 4). */
+  readonly maxBatches: number;
+  readonly timeScale: number;
+  readonly wallCapMs: number;
+}
+
+export interface ScaleRow {
+  readonly example: string;
+  readonly scope: 'partition' | 'job';
+  readonly partitions: number;
+  readonly records: number;
+  readonly batches: number;
+  readonly skippedBatches: number;
+  readonly recordsPerSec: number;
+  readonly linearRatio: number;
+  readonly commits: number;
+  readonly redoneBatches: number;
+  /** Head CAS failures + catalog CAS failures. */
+  readonly conflicts: number;
+  readonly headConflicts: number;
+  readonly catalogConflicts: number;
+  readonly throttles: number;
+  readonly failedInvocations: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** Requests per batch, from the request meter. */
+  readonly requestsPerBatch: number;
+  /** Process CPU ÷ (wall × 2 cores): near 1, this machine, not the design, bounds the figure. */
+  readonly cpuLoad: number;
+  readonly wallSec: number;
+  readonly exactlyOnce: boolean;
+  readonly expectedRows: number;
+}
+
+export async function runScale(
+  options: ScaleOptions,
+  log: (text: string) => void,
+  emit: (row: ScaleRow) => void,
+): Promise<ScaleRow[]> {
+  const rows: ScaleRow[] = [];
+  for (const example of options.examples) {
+    let single: number | undefined;
+    for (const partitions of options.partitions) {
+      const label = `  ${example} P=${partitions}`;
+      let last = 0;
+      const result = await runFleet({
+        example,
+        partitions,
+        batchesPerPartition: Math.min(
+          options.batches,
+          Math.max(4, Math.floor(options.maxBatches / partitions)),
+        ),
+        sim: { timeScale: options.timeScale },
+        wallCapMs: options.wallCapMs,
+        onProgress: (done, total) => {
+          const now = performance.now();
+          if (now - last > 5_000 || done === total) {
+            last = now;
+            log(`${label}: ${done}/${total} batches${done === total ? ', draining and checking' : ''}`);
+          }
+        },
+      });
+      const row = toRow(result, single);
+      single ??= partitions === 1 ? row.recordsPerSec : undefined;
+      rows.push(row);
+      emit(row);
+      log(
+        `${label}: ${Math.round(row.recordsPerSec).toLocaleString('en')} rec/s (model), linear ${row.linearRatio.toFixed(2)}, exactly once ${row.exactlyOnce ? 'ok' : 'FAILED'}, ${row.wallSec.toFixed(1)} s wall`,
+      );
+    }
+  }
+  return rows;
+}
+
+function toRow(r: FleetResult, single: number | undefined): ScaleRow {
+  const recordsPerSec = r.records / (r.makespanModelMs / 1000);
+  const { headConflicts, catalogConflicts, throttles } = r.conflicts;
+  return {
+    example: r.example,
+    scope: r.scope,
+    partitions: r.partitions,
+    records: r.records,
+    batches: r.batches,
+    skippedBatches: r.skippedBatches,
+    recordsPerSec,
+    linearRatio: r.partitions === 1 ? 1 : recordsPerSec / (r.partitions * (single ?? Number.NaN)),
+    commits: r.commits,
+    redoneBatches: r.redoneBatches,
+    conflicts: headConflicts + catalogConflicts,
+    headConflicts,
+    catalogConflicts,
+    throttles,
+    failedInvocations: r.failedInvocations,
+    p50Ms: percentile(r.invocationModelMs, 50),
+    p99Ms: percentile(r.invocationModelMs, 99),
+    requestsPerBatch: r.requests.requests / Math.max(1, r.batches),
+    cpuLoad: r.cpuLoad,
+    wallSec: r.wallMs / 1000,
+    exactlyOnce: r.check?.ok ?? false,
+    expectedRows: r.check?.expectedRows ?? 0,
+  };
+}
+
+export function scaleTable(rows: readonly ScaleRow[]): string {
+  const header = [
+    'example',
+    'scope',
+    'P',
+    'batches',
+    'rec/s (model)',
+    'linear',
+    'commits',
+    'redone',
+    'head CAS fail',
+    'table CAS fail',
+    'failed inv.',
+    'p50 ms',
+    'p99 ms',
+    'req/batch',
+    'cpu load',
+    'exactly once',
+  ];
+  const body = rows.map((r) => [
+    r.example,
+    r.scope,
+    String(r.partitions),
+    r.skippedBatches > 0 ? `${r.batches} (+${r.skippedBatches} cut)` : String(r.batches),
+    Math.round(r.recordsPerSec).toLocaleString('en'),
+    r.linearRatio.toFixed(2),
+    String(r.commits),
+    String(r.redoneBatches),
+    String(r.headConflicts),
+    String(r.catalogConflicts),
+    String(r.failedInvocations),
+    Math.round(r.p50Ms).toLocaleString('en'),
+    Math.round(r.p99Ms).toLocaleString('en'),
+    r.requestsPerBatch.toFixed(1),
+    r.cpuLoad.toFixed(2),
+    r.exactlyOnce ? `ok (${r.expectedRows} rows)` : 'FAILED',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+  return [header, ...body].map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
+}

@@ -1,0 +1,433 @@
+/**
+ * Simulated AWS stores for the scale and cost benchmarks (bench/scale.ts, bench/cost.ts) and their
+ * test: in-memory implementations of the StateStore (DynamoDB), ObjectStore (S3) and Catalog
+ * contracts behind a latency model, shared by every simulated Lambda container of a run.
+ *
+ * - **Latency**: each request waits its operation's mean latency ±`jitter` (uniform, from a seeded
+ *   mulberry32), as real `setTimeout` waits scaled by `timeScale` (0.1 makes a 20 ms S3 PUT a 2 ms
+ *   wait). Model time is wall time ÷ timeScale. No virtual clock: the processor, its retries and
+ *   its backoff run as they do in Lambda. Timers fire in whole milliseconds, so every connection
+ *   carries the rounding error of its last waits into its next one (a 0.4 ms wait costs 0 or 1 ms,
+ *   about 0.4 ms on average) rather than rounding each wait up.
+ * - **Atomicity**: a request takes effect at one instant in the middle of its latency (half the
+ *   wait before, half after), synchronously on the shared maps: conditional writes and catalog
+ *   swaps are linearizable, as DynamoDB's and S3's are.
+ * - **DynamoDB's per-key write limit**: each item key has a token bucket of `writeUnitsPerKeyPerSec`
+ *   write units (DynamoDB: 1,000 WCU/s per partition, and an item never spans partitions) that
+ *   refills in model time; a write that finds too few tokens fails with a retryable
+ *   {@link SimulatedThrottlingError} after its latency, as ProvisionedThroughputExceeded does.
+ *   Conditional writes that fail consume their write units too, as in DynamoDB.
+ * - **Usage**: write units (ceil(item bytes / 1 KB) per write), read units (ceil(bytes / 4 KB) per
+ *   strongly consistent read), throttles and bytes stored, for the cost model. Requests and bytes
+ *   per operation come from runtime/stores/request-meter.ts around each container's stores.
+ *
+ * Not modelled: S3's per-prefix request rates (3,500 PUT/s, 5,500 GET/s), DynamoDB's adaptive
+ * capacity and on-demand table ramp-up, network bandwidth, request failures other than throttles.
+ */
+import { mulberry32 } from '../runtime/seeded-random.ts';
+import type { Catalog, CatalogTable } from '../runtime/stores/catalog.ts';
+import type { CheckpointStores } from '../runtime/stores/checkpoint-stores.ts';
+import {
+  assertValidKey,
+  type ObjectStore,
+  PreconditionFailedError,
+  type PutOptions,
+  StorageError,
+} from '../runtime/stores/object-store.ts';
+import {
+  ConditionFailedError,
+  type DeleteCondition,
+  type JsonValue,
+  type PutCondition,
+  type StateStore,
+  type VersionedItem,
+} from '../runtime/stores/state-store.ts';
+
+/** Mean latency of each request type, in model milliseconds. */
+export interface LatencyModel {
+  readonly dynamoGet: number;
+  /** Conditional or unconditional PutItem, and DeleteItem. */
+  readonly dynamoPut: number;
+  readonly dynamoQuery: number;
+  readonly s3Put: number;
+  readonly s3Get: number;
+  readonly s3List: number;
+  /** DeleteObject and DeleteObjects. */
+  readonly s3Delete: number;
+  readonly catalogGet: number;
+  readonly catalogCas: number;
+  readonly catalogList: number;
+}
+
+export interface SimulatedAwsConfig {
+  /** Wall milliseconds per model millisecond: 1 waits the modelled latencies, 0.1 a tenth of them. */
+  readonly timeScale: number;
+  /** Seeds the latency jitter. */
+  readonly seed: number;
+  /** Each latency is drawn uniformly from mean × (1 ± jitter). */
+  readonly jitter: number;
+  readonly latencyMs: LatencyModel;
+  readonly dynamo: {
+    /** Write units per second one item key sustains (DynamoDB: 1,000 WCU/s per partition). */
+    readonly writeUnitsPerKeyPerSec: number;
+    /** Read units per second one item key sustains (DynamoDB: 3,000 RCU/s per partition). */
+    readonly readUnitsPerKeyPerSec: number;
+    /** Seconds of unused capacity a key may save up (a token bucket's depth). */
+    readonly burstSeconds: number;
+    /** Bytes per write unit (DynamoDB: 1 KB). */
+    readonly writeUnitBytes: number;
+    /** Bytes per strongly consistent read unit (DynamoDB: 4 KB). */
+    readonly readUnitBytes: number;
+  };
+  /** The bucket named in object URIs. */
+  readonly bucket: string;
+}
+
+export const DEFAULT_LATENCY_MS: LatencyModel = {
+  dynamoGet: 4,
+  dynamoPut: 6,
+  dynamoQuery: 6,
+  s3Put: 20,
+  s3Get: 10,
+  s3List: 15,
+  s3Delete: 15,
+  catalogGet: 10,
+  catalogCas: 15,
+  catalogList: 15,
+};
+
+export const DEFAULT_SIMULATED_AWS: SimulatedAwsConfig = {
+  timeScale: 1,
+  seed: 1,
+  jitter: 0.3,
+  latencyMs: DEFAULT_LATENCY_MS,
+  dynamo: {
+    writeUnitsPerKeyPerSec: 1_000,
+    readUnitsPerKeyPerSec: 3_000,
+    burstSeconds: 1,
+    writeUnitBytes: 1024,
+    readUnitBytes: 4096,
+  },
+  bucket: 'floe-sim',
+};
+
+/** A request DynamoDB refused for lack of capacity (ProvisionedThroughputExceeded): retry it. */
+export class SimulatedThrottlingError extends StorageError {
+  constructor(readonly key: string) {
+    super(`Simulated DynamoDB throttled item "${key}": its partition's write capacity is used up; retry.`);
+    this.name = 'SimulatedThrottlingError';
+  }
+}
+
+/** What the simulated services were asked to do, for the cost model. */
+export interface SimulatedUsage {
+  dynamoWriteUnits: number;
+  dynamoReadUnits: number;
+  dynamoThrottles: number;
+}
+
+/** One container's view of the services: its stores and how long it waited on them. */
+export interface SimulatedConnection {
+  readonly stores: CheckpointStores;
+  /**
+   * Model ms during which at least one request of this connection was in flight: per busy period
+   * its wall time ÷ timeScale, clamped between the longest and the sum of its drawn latencies.
+   */
+  readonly ioModelMs: number;
+  /** Wall ms during which at least one request of this connection was in flight. */
+  readonly ioWallMs: number;
+}
+
+/** Stores name themselves in error messages. */
+interface Named {
+  toString(): string;
+}
+
+interface StoredItem {
+  version: number;
+  value: JsonValue;
+  bytes: number;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+/** The shared state of the simulated services, and a factory of connections to them. */
+export class SimulatedAws {
+  readonly config: SimulatedAwsConfig;
+  readonly usage: SimulatedUsage = { dynamoWriteUnits: 0, dynamoReadUnits: 0, dynamoThrottles: 0 };
+  private readonly items = new Map<string, StoredItem>();
+  private readonly objects = {
+    checkpoints: new Map<string, Uint8Array>(),
+    warehouse: new Map<string, Uint8Array>(),
+  };
+  private readonly pointers = new Map<string, string>();
+  private readonly writeBuckets = new Map<string, Bucket>();
+  private readonly readBuckets = new Map<string, Bucket>();
+  private readonly random: () => number;
+  private readonly origin = performance.now();
+
+  constructor(config: Partial<SimulatedAwsConfig> = {}) {
+    this.config = { ...DEFAULT_SIMULATED_AWS, ...config };
+    if (!(this.config.timeScale > 0))
+      throw new RangeError(`timeScale must be > 0, got ${this.config.timeScale}.`);
+    this.random = mulberry32(this.config.seed);
+  }
+
+  /** Model milliseconds since the services started. */
+  now(): number {
+    return (performance.now() - this.origin) / this.config.timeScale;
+  }
+
+  /** Waits `modelMs` of model time (a pacing wait of the driver, not a request). */
+  sleep(modelMs: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, Math.max(0, modelMs * this.config.timeScale)));
+  }
+
+  /** Bytes currently stored in a bucket (checkpoints or warehouse). */
+  storedBytes(store: 'checkpoints' | 'warehouse'): number {
+    let bytes = 0;
+    for (const object of this.objects[store].values()) bytes += object.byteLength;
+    return bytes;
+  }
+
+  /**
+   * The stores without latency, limits or accounting: for reading the final tables and checking
+   * them, never for the run being measured.
+   */
+  direct(): CheckpointStores {
+    return this.makeStores(async (_op, apply) => apply());
+  }
+
+  /** A new connection: what one Lambda container uses. */
+  connect(): SimulatedConnection {
+    let inFlight = 0;
+    let since = 0;
+    let ioWallMs = 0;
+    let ioModelMs = 0;
+    // The latencies drawn in the current busy period (some request in flight): its model time is
+    // its wall time ÷ timeScale, but at least the longest and at most the sum of those latencies,
+    // so that time the event loop spent on other containers' CPU work is not counted as waiting.
+    let longest = 0;
+    let sum = 0;
+    let carry = 0;
+    const wait = async (modelMs: number): Promise<void> => {
+      const target = modelMs * this.config.timeScale + carry;
+      const start = performance.now();
+      if (target >= 0.5) await new Promise((resolve) => setTimeout(resolve, Math.round(target)));
+      else await new Promise((resolve) => setImmediate(resolve));
+      // What this wait owes or overpaid goes into the next one; a long stall (a busy event loop)
+      // is not paid back, only timer rounding.
+      carry = Math.max(-2, Math.min(2, target - (performance.now() - start)));
+    };
+    const timed = async <T>(op: keyof LatencyModel, apply: () => T): Promise<T> => {
+      if (inFlight++ === 0) {
+        since = performance.now();
+        longest = 0;
+        sum = 0;
+      }
+      try {
+        const latency = this.config.latencyMs[op] * (1 + this.config.jitter * (2 * this.random() - 1));
+        longest = Math.max(longest, latency);
+        sum += latency;
+        await wait(latency / 2);
+        let result: T;
+        try {
+          result = apply();
+        } finally {
+          await wait(latency / 2);
+        }
+        return result;
+      } finally {
+        if (--inFlight === 0) {
+          const wall = performance.now() - since;
+          ioWallMs += wall;
+          ioModelMs += Math.min(sum, Math.max(longest, wall / this.config.timeScale));
+        }
+      }
+    };
+    return {
+      stores: this.makeStores(timed),
+      get ioWallMs() {
+        return ioWallMs;
+      },
+      get ioModelMs() {
+        return ioModelMs;
+      },
+    };
+  }
+
+  private makeStores(timed: <T>(op: keyof LatencyModel, apply: () => T) => Promise<T>): CheckpointStores {
+    return {
+      heads: this.stateStore(timed),
+      checkpoints: this.objectStore('checkpoints', timed),
+      warehouse: this.objectStore('warehouse', timed),
+      catalog: this.catalog(timed),
+    };
+  }
+
+  private stateStore(timed: <T>(op: keyof LatencyModel, apply: () => T) => Promise<T>): StateStore {
+    const { items } = this;
+    const itemOf = (key: string, item: StoredItem): VersionedItem => ({
+      key,
+      version: item.version,
+      value: structuredClone(item.value),
+    });
+    const write = (key: string, bytes: number): void => {
+      const units = Math.max(1, Math.ceil(bytes / this.config.dynamo.writeUnitBytes));
+      this.take(this.writeBuckets, key, units, this.config.dynamo.writeUnitsPerKeyPerSec);
+      this.usage.dynamoWriteUnits += units;
+    };
+    const read = (key: string, bytes: number): void => {
+      const units = Math.max(1, Math.ceil(bytes / this.config.dynamo.readUnitBytes));
+      this.take(this.readBuckets, key, units, this.config.dynamo.readUnitsPerKeyPerSec);
+      this.usage.dynamoReadUnits += units;
+    };
+    const store: StateStore & Named = {
+      get: (key) =>
+        timed('dynamoGet', () => {
+          const item = items.get(key);
+          read(key, item?.bytes ?? 0);
+          return item === undefined ? undefined : itemOf(key, item);
+        }),
+      put: (key, value, condition: PutCondition) =>
+        timed('dynamoPut', () => {
+          const text = JSON.stringify(value);
+          const bytes = itemBytes(key, text);
+          const current = items.get(key);
+          // The larger of the old and new item, as DynamoDB bills a conditional write.
+          write(key, Math.max(bytes, current?.bytes ?? 0));
+          checkCondition(key, condition, current?.version);
+          const next: StoredItem = { version: (current?.version ?? 0) + 1, value: JSON.parse(text), bytes };
+          items.set(key, next);
+          return itemOf(key, next);
+        }),
+      delete: (key, condition?: DeleteCondition) =>
+        timed('dynamoPut', () => {
+          const current = items.get(key);
+          write(key, current?.bytes ?? 0);
+          if (condition !== undefined) checkCondition(key, condition, current?.version);
+          items.delete(key);
+        }),
+      list: (prefix) =>
+        timed('dynamoQuery', () => {
+          const found = [...items.entries()]
+            .filter(([key]) => key.startsWith(prefix))
+            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+          this.usage.dynamoReadUnits += Math.max(
+            1,
+            Math.ceil(
+              found.reduce((sum, [, item]) => sum + item.bytes, 0) / this.config.dynamo.readUnitBytes,
+            ),
+          );
+          return found.map(([key, item]) => itemOf(key, item));
+        }),
+      toString: () => 'SimulatedDynamoDB',
+    };
+    return store;
+  }
+
+  private objectStore(
+    name: 'checkpoints' | 'warehouse',
+    timed: <T>(op: keyof LatencyModel, apply: () => T) => Promise<T>,
+  ): ObjectStore {
+    const objects = this.objects[name];
+    const prefix = `s3://${this.config.bucket}/${name}/`;
+    const store: ObjectStore & Named = {
+      put: async (key: string, bytes: Uint8Array, options?: PutOptions) => {
+        assertValidKey(key);
+        const copy = new Uint8Array(bytes);
+        await timed('s3Put', () => {
+          if (options?.ifNoneMatch === '*' && objects.has(key)) throw new PreconditionFailedError(key);
+          objects.set(key, copy);
+        });
+      },
+      get: async (key: string) => {
+        assertValidKey(key);
+        return timed('s3Get', () => {
+          const object = objects.get(key);
+          return object === undefined ? undefined : new Uint8Array(object);
+        });
+      },
+      list: (listPrefix: string) =>
+        timed('s3List', () => [...objects.keys()].filter((key) => key.startsWith(listPrefix)).sort()),
+      delete: async (key: string) => {
+        assertValidKey(key);
+        await timed('s3Delete', () => {
+          objects.delete(key);
+        });
+      },
+      deleteMany: async (keys: readonly string[]) => {
+        for (const key of keys) assertValidKey(key);
+        await timed('s3Delete', () => {
+          for (const key of keys) objects.delete(key);
+        });
+      },
+      uri: (key: string) => {
+        assertValidKey(key);
+        return `${prefix}${key}`;
+      },
+      keyOf: (uri: string) => (uri.startsWith(prefix) ? uri.slice(prefix.length) : undefined),
+      toString: () => `SimulatedS3(${prefix})`,
+    };
+    return store;
+  }
+
+  private catalog(timed: <T>(op: keyof LatencyModel, apply: () => T) => Promise<T>): Catalog {
+    const { pointers } = this;
+    const catalog: Catalog & Named = {
+      currentMetadataLocation: (name) => timed('catalogGet', () => pointers.get(name)),
+      compareAndSwap: (name, expected, next) =>
+        timed('catalogCas', () => {
+          if (pointers.get(name) !== expected) return false;
+          pointers.set(name, next);
+          return true;
+        }),
+      listTables: () =>
+        timed('catalogList', (): CatalogTable[] =>
+          [...pointers.entries()]
+            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+            .map(([name, metadataLocation]) => ({ name, metadataLocation })),
+        ),
+      toString: () => 'SimulatedCatalog',
+    };
+    return catalog;
+  }
+
+  /** Takes `units` tokens from a key's bucket, refilled at `perSec` in model time, or throttles. */
+  private take(buckets: Map<string, Bucket>, key: string, units: number, perSec: number): void {
+    const now = this.now();
+    const depth = perSec * this.config.dynamo.burstSeconds;
+    const bucket = buckets.get(key) ?? { tokens: depth, at: now };
+    bucket.tokens = Math.min(depth, bucket.tokens + ((now - bucket.at) / 1000) * perSec);
+    bucket.at = now;
+    buckets.set(key, bucket);
+    if (bucket.tokens < units) {
+      this.usage.dynamoThrottles++;
+      throw new SimulatedThrottlingError(key);
+    }
+    bucket.tokens -= units;
+  }
+}
+
+/** DynamoDB's item size: attribute names and values (pk, version, value), about as it bills them. */
+function itemBytes(key: string, valueJson: string): number {
+  return Buffer.byteLength(key) + Buffer.byteLength(valueJson) + 'pkversionvalue'.length + 8;
+}
+
+function checkCondition(
+  key: string,
+  condition: PutCondition | DeleteCondition,
+  current: number | undefined,
+): void {
+  if (condition === undefined) return;
+  if ('expectedVersion' in condition) {
+    if (current !== condition.expectedVersion) {
+      throw new ConditionFailedError(key, condition.expectedVersion, current);
+    }
+  } else if (current !== undefined) {
+    throw new ConditionFailedError(key, undefined, current);
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The scale benchmark's simulation, tested: the simulated AWS stores keep the store contracts
+ * (the ObjectStore contract suite, linearizable conditional writes and catalog swaps, the per-key
+ * write limit), and a fleet of 4 simulated Lambda containers sharing them writes exactly the
+ * tables the brute-force reference gives, for a partition-scope and a job-scope example.
+ */
+import { describe, expect, it } from 'vitest';
+import { runFleet } from '../../bench/fleet.ts';
+import { SimulatedAws, SimulatedThrottlingError } from '../../bench/simulated-aws.ts';
+import { ConditionFailedError } from '../../runtime/stores/state-store.ts';
+import { objectStoreContract } from '../contracts/object-store.contract.ts';
+
+objectStoreContract('SimulatedS3 (bench/simulated-aws.ts)', async () => ({
+  store: new SimulatedAws({ timeScale: 0.01 }).connect().stores.warehouse,
+}));
+
+describe('SimulatedAws', () => {
+  it('lets exactly one of many racing conditional head writes win, and versions count up', async () => {
+    const sim = new SimulatedAws({ timeScale: 0.05 });
+    const racers = Array.from({ length: 20 }, () => sim.connect().stores.heads);
+    const created = await Promise.allSettled(racers.map((heads, i) => heads.put('h', i, { absent: true })));
+    expect(created.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of created) {
+      if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(ConditionFailedError);
+    }
+    const updated = await Promise.allSettled(
+      racers.map((heads, i) => heads.put('h', i, { expectedVersion: 1 })),
+    );
+    expect(updated.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect((await racers[0]!.get('h'))?.version).toBe(2);
+  });
+
+  it('lets exactly one of many racing catalog swaps from the same pointer win', async () => {
+    const sim = new SimulatedAws({ timeScale: 0.05 });
+    const catalogs = Array.from({ length: 10 }, () => sim.connect().stores.catalog);
+    expect(await catalogs[0]!.compareAndSwap('ns.t', undefined, 'm0')).toBe(true);
+    const swaps = await Promise.all(catalogs.map((c, i) => c.compareAndSwap('ns.t', 'm0', `m${i + 1}`)));
+    expect(swaps.filter(Boolean)).toHaveLength(1);
+    expect(await catalogs[0]!.listTables()).toEqual([
+      { name: 'ns.t', metadataLocation: `m${swaps.indexOf(true) + 1}` },
+    ]);
+  });
+
+  it('throttles writes to one key beyond its write units per second, and counts write units', async () => {
+    const sim = new SimulatedAws({
+      timeScale: 1,
+      latencyMs: { ...new SimulatedAws().config.latencyMs, dynamoPut: 0 },
+      dynamo: { ...new SimulatedAws().config.dynamo, writeUnitsPerKeyPerSec: 10, burstSeconds: 1 },
+    });
+    const { heads } = sim.connect().stores;
+    const big = 'x'.repeat(1500); // 2 write units
+    const results = await Promise.allSettled(
+      Array.from({ length: 8 }, (_, i) => heads.put(`k`, `${big}${i}`, undefined)),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5);
+    const rejected = results.find((r) => r.status === 'rejected');
+    expect((rejected as PromiseRejectedResult).reason).toBeInstanceOf(SimulatedThrottlingError);
+    expect(sim.usage.dynamoWriteUnits).toBe(10);
+    expect(sim.usage.dynamoThrottles).toBe(3);
+    await heads.put('other', big, undefined); // another key has its own capacity
+  });
+
+  it('waits the modelled latency, scaled', async () => {
+    const sim = new SimulatedAws({ timeScale: 0.5, jitter: 0 });
+    const connection = sim.connect();
+    const start = performance.now();
+    for (let i = 0; i < 5; i++) await connection.stores.checkpoints.put(`o/${i}`, new Uint8Array(1));
+    const wall = performance.now() - start;
+    // 5 PUTs of 20 model ms = 100 model ms = 50 wall ms.
+    expect(wall).toBeGreaterThanOrEqual(40);
+    expect(wall).toBeLessThan(200);
+    expect(connection.ioModelMs).toBeGreaterThanOrEqual(80);
+  });
+});
+
+describe('a simulated fleet of 4 containers', () => {
+  it.each([
+    ['bids-per-auction', 'partition'],
+    ['max-price', 'job'],
+    ['bidder-sessions', 'job'],
+  ] as const)('%s (%s scope) writes exactly the reference tables', async (example, scope) => {
+    const result = await runFleet({
+      example,
+      partitions: 4,
+      batchesPerPartition: 8,
+      batchSize: 50,
+      eventsPerSecond: 100,
+      sim: { timeScale: 0.2 },
+    });
+    expect(result.scope).toBe(scope);
+    expect(result.batches).toBe(32);
+    expect(result.records).toBe(1_600);
+    expect(result.commits).toBeGreaterThanOrEqual(32);
+    expect(result.check).toMatchObject({ ok: true, missing: 0, extra: 0, deadLetters: 0 });
+    expect(result.check!.expectedRows).toBeGreaterThan(0);
+    if (scope === 'partition') {
+      // One head per partition: nobody races for it.
+      expect(result.conflicts.headConflicts).toBe(0);
+      expect(result.redoneBatches).toBe(0);
+    }
+  });
+});
