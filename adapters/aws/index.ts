@@ -44,6 +44,7 @@ export {
   MskClient,
   type MskClientOptions,
   type MskClusterSummary,
+  MskListenerError,
   type MskListeners,
   mskListeners,
   parseClusterArn,

@@ -138,7 +138,7 @@ export function describeListeners(listeners: MskListeners): string {
 
 /**
  * The bootstrap brokers of the first listener of the wanted kinds, in the order given. A cluster
- * with none of them is a FloeConfigError naming those it has.
+ * with none of them is an {@link MskListenerError} naming those it has.
  */
 export async function bootstrapBrokers(
   arn: string,
@@ -151,10 +151,23 @@ export async function bootstrapBrokers(
     const brokers = listeners.brokers[kind];
     if (brokers !== undefined) return { auth: kind, brokers };
   }
-  const names = kinds.map((k) => AUTH_NAMES[k]).join(' or ');
-  throw new FloeConfigError(
-    `The MSK cluster ${arn} has no ${names} listener${options.publicAccess ? ' with public access' : ''}; it has: ${describeListeners(listeners)}. Turn that authentication on for the cluster (MSK console → the cluster → Properties → Security settings), or pick one it has.`,
-  );
+  throw new MskListenerError(arn, kinds, listeners, options.publicAccess === true);
+}
+
+/** The cluster has no listener of the authentication kinds asked for. */
+export class MskListenerError extends FloeConfigError {
+  constructor(
+    readonly clusterArn: string,
+    readonly wanted: readonly MskAuth[],
+    readonly listeners: MskListeners,
+    publicAccess: boolean,
+  ) {
+    const names = wanted.map((k) => AUTH_NAMES[k]).join(' or ');
+    super(
+      `The MSK cluster ${clusterArn} has no ${names} listener${publicAccess ? ' with public access' : ''}; it has: ${describeListeners(listeners)}. Turn that authentication on for the cluster (MSK console → the cluster → Properties → Security settings), or pick one it has.`,
+    );
+    this.name = 'MskListenerError';
+  }
 }
 
 /** What `floe doctor` reports of a cluster. */
