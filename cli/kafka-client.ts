@@ -124,6 +124,15 @@ export class KafkaClient {
     return { name, id: topic.id, partitions: topic.partitionsCount };
   }
 
+  /** How many brokers the cluster's metadata lists; a broker that does not answer is a UsageError. */
+  async brokerCount(): Promise<number> {
+    const metadata = await this.withTimeout(
+      this.consumer.metadata({ topics: [], forceUpdate: true }),
+      'read the cluster metadata',
+    );
+    return metadata.brokers.size;
+  }
+
   /** Creates a topic with `partitions` partitions and replication factor 1 (a local broker). */
   async createTopic(name: string, partitions: number): Promise<void> {
     await this.withTimeout(

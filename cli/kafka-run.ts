@@ -52,8 +52,10 @@ const FETCH_WAIT_MS = 500;
 
 /** The `--kafka` flags of `floe run`; the shared ones (--topic, --batch-size, --dir, --json) are in RunCommandOptions. */
 export interface KafkaFlags {
-  /** Comma-separated bootstrap brokers. */
-  readonly brokers: string;
+  /** Comma-separated bootstrap brokers (or clusterArn). */
+  readonly brokers?: string;
+  /** An MSK cluster's ARN, whose plaintext bootstrap brokers are read from its control plane (or brokers). */
+  readonly clusterArn?: string;
   /** @default floe-<job name> */
   readonly group?: string;
   /** @default 500 (DEFAULT_BATCHING_WINDOW_MS), 0 to 300,000 */
@@ -132,8 +134,13 @@ export async function runKafka(
   out: (text: string) => void,
   status: StatusStream | undefined = process.stderr,
 ): Promise<void> {
-  const source = kafkaSourceOptions(options);
+  const checked = kafkaSourceOptions(options);
   const { job } = await loadCheckedJob(options.jobPath, { typecheck: options.typecheck ?? true });
+  const { brokers, clusterArn } = options.kafka;
+  const source = {
+    ...checked,
+    brokers: brokers ?? (await (await import('./msk.ts')).mskPlaintextBrokers(clusterArn!)),
+  };
   const group = options.kafka.group ?? `floe-${job.name}`;
   const dir = options.dir ?? join('.floe', 'run', job.name);
   const aws = onAws(options.stores);
@@ -164,7 +171,7 @@ export async function runKafka(
 /** Checks the flags of a Kafka run; mistakes are UsageErrors. */
 export function kafkaSourceOptions(
   options: RunCommandOptions & { readonly kafka: KafkaFlags },
-): Omit<KafkaSourceOptions, 'group'> {
+): Omit<KafkaSourceOptions, 'group' | 'brokers'> {
   const fileOnly: [string, unknown][] = [
     ['--input', options.input === '' ? undefined : options.input],
     ['--key', options.key],
@@ -197,8 +204,9 @@ export function kafkaSourceOptions(
       `--batching-window-ms must be a whole number from 0 to 300,000, got ${String(window)}.`,
     );
   }
+  if ((kafka.brokers === undefined) === (kafka.clusterArn === undefined))
+    throw new UsageError('run reads Kafka from --kafka <brokers> or --cluster-arn <arn>: give one of them.');
   return {
-    brokers: kafka.brokers,
     topic: options.topic,
     batchSize,
     batchingWindowMs: window,

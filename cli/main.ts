@@ -45,6 +45,8 @@ ${STORE_FLAGS_USAGE}
 Against a Kafka broker instead of a file, as Lambda's event source mapping would:
   floe run <job.ts> --kafka <brokers> --topic <topic> [options]
   --kafka BROKERS                    Bootstrap servers, host:port[,host:port]
+  --cluster-arn ARN                  Or an Amazon MSK cluster: its plaintext bootstrap brokers (TLS, SASL
+                                     and IAM authentication are not implemented in floe's Kafka client)
   --group G                          Consumer group whose offsets are read and committed (default floe-<job name>)
   --batch-size B                     Records per Lambda event, 1 to 10000 (default 100)
   --batching-window-ms W             Invoke with what arrived within W ms, 0 to 300000 (default 500)
@@ -76,6 +78,25 @@ Options:
   --no-typecheck                     Run the job without type-checking it first
   --json                             Print the result as JSON
 ${STORE_FLAGS_USAGE}
+  -h, --help                         Show this help`,
+  doctor: `Usage: floe doctor <job.ts> --state dynamodb://TABLE --objects s3://BUCKET/PREFIX [options]
+
+Check a deployment's pieces, one line each (ok, FAIL with what to do, or skip): the job loads and
+type-checks; the state and catalog tables exist with Floe's key schemas, TTL on the state table;
+the bucket exists and takes a conditional create under the prefix (a probe object, deleted); the
+MSK cluster is ACTIVE with bootstrap brokers, or the brokers answer; the topic exists and its
+partitions; the job's commit groups with their last epoch and watermark. Changes nothing.
+Exit status: 0 when every check passed, 1 when one failed, 2 for a usage error.
+
+Options:
+  --state dynamodb://TABLE           The state table (required)
+  --objects s3://BUCKET/PREFIX       The bucket and prefix (required)
+  --catalog dynamodb://TABLE         The Iceberg catalog table (default dynamodb://iceberg)
+  --cluster-arn ARN                  An Amazon MSK cluster (kafka:DescribeClusterV2, GetBootstrapBrokers)
+  --kafka BROKERS                    Or bootstrap servers, host:port[,host:port]
+  --topic T                          The topic the job reads (with --cluster-arn or --kafka)
+  --no-typecheck                     Load the job without type-checking it first
+  --json                             Print {"ok", "checks": [{"check", "status", "detail"}]}
   -h, --help                         Show this help`,
   tables: `Usage: floe tables --dir DIR [--json]
 
@@ -169,6 +190,7 @@ Commands:
   produce --kafka <brokers> --topic <t>  Write a JSON lines file or generated bids to a topic
   events --input <file.jsonl> --out <dir>  Write Lambda Kafka test events for floe invoke
   tick <job.ts>                      Fire what idle partitions no longer hold back, as the ticker Lambda does
+  doctor <job.ts> --state ... --objects ...  Check a deployment: job, tables, bucket, MSK cluster, topic, commits
   query "<SQL>"                      SQL (DuckDB) over a run's Iceberg tables, named as in the catalog
   tables --dir DIR                   List a run's Iceberg tables and their current metadata files
   savepoint create|list|restore      Save a job's state to a directory or S3, and start a job from it
@@ -201,7 +223,7 @@ async function main(argv: readonly string[]): Promise<void> {
       const topic = rest[0];
       if (topic !== undefined && !isCommand(topic))
         throw new UsageError(
-          `Unknown command "${topic}". Commands: demo, run, produce, events, invoke, tick, query, tables, savepoint, init, help.`,
+          `Unknown command "${topic}". Commands: demo, run, produce, events, invoke, tick, doctor, query, tables, savepoint, init, help.`,
         );
       write(topic === undefined ? USAGE : COMMAND_USAGE[topic]);
       return;
@@ -264,7 +286,7 @@ async function main(argv: readonly string[]): Promise<void> {
       const kafka = kafkaFlags(values);
       if (typeof values.input !== 'string' && kafka === undefined)
         throw new UsageError(
-          'run needs --input <file.jsonl>, a JSON lines file (one record per line), or --kafka <brokers> --topic <topic>.',
+          'run needs --input <file.jsonl>, a JSON lines file (one record per line), or --kafka <brokers> (or --cluster-arn <arn>) --topic <topic>.',
         );
       const { run } = await import('./run.ts');
       const input = (values.input as string | undefined) ?? '';
@@ -376,6 +398,34 @@ async function main(argv: readonly string[]): Promise<void> {
       );
       return;
     }
+    case 'doctor': {
+      const { values, positionals } = parse('doctor', rest, {
+        ...STORE_FLAGS,
+        'cluster-arn': { type: 'string' },
+        kafka: { type: 'string' },
+        topic: { type: 'string' },
+        json: { type: 'boolean' },
+        'no-typecheck': { type: 'boolean' },
+      });
+      if (positionals.length !== 1)
+        throw new UsageError(
+          'doctor takes exactly one job file, e.g. floe doctor jobs/orders.ts --state dynamodb://floe-state --objects s3://my-bucket/orders',
+        );
+      const { doctor } = await import('./doctor.ts');
+      process.exitCode = await doctor(
+        {
+          jobPath: positionals[0]!,
+          stores: storeFlags(values),
+          clusterArn: values['cluster-arn'] as string | undefined,
+          brokers: values.kafka as string | undefined,
+          topic: values.topic as string | undefined,
+          json: values.json === true,
+          typecheck: values['no-typecheck'] !== true,
+        },
+        write,
+      );
+      return;
+    }
     case 'tables': {
       const { values, positionals } = parse('tables', rest, {
         dir: { type: 'string' },
@@ -442,7 +492,7 @@ async function main(argv: readonly string[]): Promise<void> {
     }
     default:
       throw new UsageError(
-        `Unknown command "${command}". Commands: demo, run, produce, events, invoke, tick, query, tables, savepoint, init, help.`,
+        `Unknown command "${command}". Commands: demo, run, produce, events, invoke, tick, doctor, query, tables, savepoint, init, help.`,
       );
   }
 }
@@ -591,6 +641,7 @@ function parse(command: Command, args: readonly string[], options: Options) {
 /** The flags of `floe run --kafka` (cli/kafka-run.ts). */
 const KAFKA_RUN_FLAGS = {
   kafka: { type: 'string' },
+  'cluster-arn': { type: 'string' },
   group: { type: 'string' },
   'batching-window-ms': { type: 'string' },
   'stop-at-end': { type: 'boolean' },
@@ -598,7 +649,10 @@ const KAFKA_RUN_FLAGS = {
 } as const;
 
 function kafkaFlags(values: Record<string, unknown>): KafkaFlags | undefined {
-  if (typeof values.kafka !== 'string') {
+  const clusterArn = values['cluster-arn'] as string | undefined;
+  if (typeof values.kafka === 'string' && clusterArn !== undefined)
+    throw new UsageError('--kafka and --cluster-arn both name the brokers: give one of them.');
+  if (typeof values.kafka !== 'string' && clusterArn === undefined) {
     const only = ['group', 'batching-window-ms', 'stop-at-end', 'drain'].filter(
       (f) => values[f] !== undefined,
     );
@@ -607,7 +661,8 @@ function kafkaFlags(values: Record<string, unknown>): KafkaFlags | undefined {
     return undefined;
   }
   return {
-    brokers: values.kafka,
+    brokers: values.kafka as string | undefined,
+    clusterArn,
     group: values.group as string | undefined,
     batchingWindowMs: optionalWholeNumber('--batching-window-ms', values['batching-window-ms']),
     stopAtEnd: values['stop-at-end'] === true,

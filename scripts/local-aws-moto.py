@@ -36,6 +36,7 @@ def main() -> None:
         # A client that opens a connection and stalls must not stop the server for everyone else.
         timeout = 60
 
+    patch_kafka_creation_time()
     app = DomainDispatcherApplication(create_backend_app)
     # Port 0: the kernel picks a free port, with no window in which another process can take it.
     server = make_server(host, 0, app, threaded=False, request_handler=Handler)
@@ -58,6 +59,22 @@ def main() -> None:
     sys.stderr.write(f"local-aws-moto: serving one request at a time on http://{host}:{port}\n")
     sys.stderr.flush()
     server.serve_forever()
+
+
+def patch_kafka_creation_time() -> None:
+    """moto's MSK clusters carry creationTime without a UTC offset, which is not RFC 3339: the AWS
+    SDK for JavaScript refuses DescribeClusterV2's answer. AWS sends UTC with an offset; so does this."""
+    from datetime import datetime, timezone
+
+    from moto.kafka import models
+
+    original = models.FakeKafkaCluster.__init__
+
+    def init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        original(self, *args, **kwargs)
+        self.creation_time = datetime.now(timezone.utc).isoformat()
+
+    models.FakeKafkaCluster.__init__ = init  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 /**
  * Floe's stores on AWS: DynamoDB for state items and the Iceberg catalog, and small objects as
- * DynamoDB items in front of S3. The only code that imports the AWS SDK.
+ * DynamoDB items in front of S3; the MSK control plane (bootstrap brokers, cluster state). The
+ * only code that imports the AWS SDK.
  */
 
 export {
@@ -32,6 +33,22 @@ export {
   ensureStateTable,
   TTL_ATTRIBUTE,
 } from './dynamodb-tables.ts';
+export {
+  type BootstrapOptions,
+  bootstrapBrokers,
+  createMskClient,
+  describeListeners,
+  describeMskCluster,
+  MSK_AUTH_KINDS,
+  type MskAuth,
+  MskClient,
+  type MskClientOptions,
+  type MskClusterSummary,
+  MskListenerError,
+  type MskListeners,
+  mskListeners,
+  parseClusterArn,
+} from './msk.ts';
 export {
   createS3Client,
   ensureBucket,

@@ -8,13 +8,17 @@
 import { describe, expect, it } from 'vitest';
 import { localCheckpointStores } from '../../adapters/local/run-directory.ts';
 import { BID_OUT_OF_ORDERNESS_MS, type Bid } from '../../examples/nexmark/bid.ts';
-import { generateBids } from '../../examples/nexmark/generator.ts';
-import { bidRecord } from '../../examples/nexmark/topic.ts';
 import { duplicates, tablesOf, tempRunDir } from '../../test/support/checkpoint-runs.ts';
 import { faultyStores } from '../../test/support/faulty-stores.ts';
 import { canonicalRows } from '../../test/support/iceberg-tables.ts';
 import { alignedWindows, perWindowAndKey } from '../../test/support/nexmark-reference.ts';
-import { eventBatches, produceToTopic } from '../event-source-mapping/event-builder.ts';
+import {
+  deliver,
+  deliveredWatermark,
+  manualClock,
+  type SilentPartitionWorkload,
+  silentPartitionWorkload,
+} from '../../test/support/silent-partition.ts';
 import {
   type IdleTopicWatermark,
   type Job,
@@ -25,13 +29,10 @@ import {
   table,
   WatermarkStrategy,
 } from '../index.ts';
-import type { KafkaEvent } from '../source/kafka-event.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
 import { CheckpointedProcessor } from './checkpointed-processor.ts';
 
 const IDLE_MS = 60_000;
-const TOPIC = 'bids';
-const SILENT = 3;
 
 const maxPrice = table('nexmark.idle_max_price', {
   window_start: 'timestamptz',
@@ -56,21 +57,7 @@ function idleJob(idleTopicWatermark: IdleTopicWatermark): Job<unknown> {
     .sinkTo(maxPrice) as Job<unknown>;
 }
 
-/** 600 bids (2 minutes of event time) on 4 partitions; partition 3's records are never delivered. */
-function silentPartitionWorkload() {
-  const bids = generateBids({ seed: 5, count: 600, eventsPerSecond: 5, auctions: 30, maxDisorderMs: 4_000 });
-  const log = produceToTopic(bids.map(bidRecord), { topic: TOPIC, partitions: 4 });
-  const delivered = { topic: TOPIC, partitions: log.partitions.map((p, i) => (i === SILENT ? [] : p)) };
-  const events = [...eventBatches(delivered, { batchSize: 30, interleave: 'round-robin' })];
-  const decode = (value: string | null | undefined) =>
-    JSON.parse(Buffer.from(value ?? '', 'base64').toString('utf8')) as Bid;
-  const byPartition = delivered.partitions.map((records) => records.map((r) => decode(r.value)));
-  const partitions = log.partitions.map((_, partition) => ({ topic: TOPIC, partition }));
-  expect(log.partitions[SILENT]!.length).toBeGreaterThan(0);
-  return { events, byPartition, deliveredBids: byPartition.flat(), partitions };
-}
-
-type Workload = ReturnType<typeof silentPartitionWorkload>;
+type Workload = SilentPartitionWorkload;
 
 /** The brute-force rows for these bids, windows ending at or before the watermark only. */
 function reference(bids: readonly Bid[], watermark: number): string[] {
@@ -85,20 +72,6 @@ function reference(bids: readonly Bid[], watermark: number): string[] {
     }),
   );
   return canonicalRows(rows.filter((r) => Number(r.window_end) - 1 <= watermark));
-}
-
-/** The watermark partitions 0-2 reach: the smallest of their largest timestamps, minus the bound, minus 1. */
-function deliveredWatermark(w: Workload): number {
-  const maxima = w.byPartition
-    .filter((_, i) => i !== SILENT)
-    .map((bids) => Math.max(...bids.map((b) => b.dateTime)));
-  return Math.min(...maxima) - BID_OUT_OF_ORDERNESS_MS - 1;
-}
-
-/** A wall clock the test moves by hand, starting when the bids end (as if they were live). */
-function manualClock(w: Workload) {
-  const clock = { now: Math.max(...w.deliveredBids.map((b) => b.dateTime)) };
-  return clock;
 }
 
 function processor(
@@ -116,22 +89,6 @@ function processor(
   });
 }
 
-/**
- * Delivers every event, 3 s of wall clock apart: 45 s of traffic, inside the timeout, so no batch
- * makes partition 3 idle, and partition 3 (known since the first batch) goes idle 45 s before
- * the others: the ticks in between fire what partitions 0-2 passed.
- */
-async function deliver(
-  p: CheckpointedProcessor<unknown>,
-  events: readonly KafkaEvent[],
-  clock: { now: number },
-) {
-  for (const event of events) {
-    clock.now += 3_000;
-    await p.process(event);
-  }
-}
-
 const rowsTable = 'nexmark.idle_max_price';
 const lateTable = 'nexmark.idle_max_price_late';
 
@@ -142,7 +99,7 @@ describe('ticks: windows fire while a partition is silent', () => {
     const dir = tempRunDir();
     const clock = manualClock(w);
     const p = processor(idleJob('hold'), localCheckpointStores(dir), w, clock);
-    await deliver(p, w.events, clock);
+    await deliver((e) => p.process(e), w.events, clock);
     clock.now += 10 * IDLE_MS;
     expect((await tablesOf(dir))[rowsTable] ?? []).toEqual([]);
     expect((await p.committed()).groups[0]!.watermark).toBe(Number.NEGATIVE_INFINITY);
@@ -152,7 +109,7 @@ describe('ticks: windows fire while a partition is silent', () => {
     const dir = tempRunDir();
     const clock = manualClock(w);
     const p = processor(idleJob('hold'), localCheckpointStores(dir), w, clock);
-    await deliver(p, w.events, clock);
+    await deliver((e) => p.process(e), w.events, clock);
 
     // Right after the traffic: nothing to do, nothing committed.
     clock.now += 1_000;
@@ -173,7 +130,7 @@ describe('ticks: windows fire while a partition is silent', () => {
     // watermark ends at or above the lowest of theirs: every window they all passed has fired.
     const committed = await p.committed();
     const watermark = committed.groups[0]!.watermark;
-    expect(watermark).toBeGreaterThanOrEqual(deliveredWatermark(w));
+    expect(watermark).toBeGreaterThanOrEqual(deliveredWatermark(w, BID_OUT_OF_ORDERNESS_MS));
     const tables = await tablesOf(dir);
     const expected = reference(w.deliveredBids, watermark);
     expect(expected.length).toBeGreaterThan(3);
@@ -195,7 +152,7 @@ describe('ticks: windows fire while a partition is silent', () => {
     const dir = tempRunDir();
     const clock = manualClock(w);
     const p = processor(idleJob('processing-time'), localCheckpointStores(dir), w, clock);
-    await deliver(p, w.events, clock);
+    await deliver((e) => p.process(e), w.events, clock);
     for (let i = 0; i < 16; i++) {
       clock.now += 15_000;
       await p.emitPeriodicWatermarks();
@@ -237,7 +194,7 @@ describe('ticks: windows fire while a partition is silent', () => {
       )
       .sinkTo(maxPrice) as Job<unknown>;
     const p = processor(noIdle, localCheckpointStores(dir), w, clock);
-    await deliver(p, w.events, clock);
+    await deliver((e) => p.process(e), w.events, clock);
     expect(p.ticksMatter()).toBe(false);
     clock.now += 10 * IDLE_MS;
     expect((await p.emitPeriodicWatermarks()).commits).toEqual([]);
@@ -253,7 +210,7 @@ describe('ticks: windows fire while a partition is silent', () => {
         ...(crashBefore === undefined ? {} : { fault: { crashBefore } }),
       });
       const p = processor(idleJob('hold'), faulty.stores, w, clock, 1);
-      await deliver(p, w.events, clock);
+      await deliver((e) => p.process(e), w.events, clock);
       const ticks: { from: number; to: number; rows: number }[] = [];
       let crashed = false;
       for (let i = 0; i < 12 && !crashed; i++) {
