@@ -72,11 +72,13 @@ export interface CrashPointOptions {
   readonly follow: 'transitions' | 'steps';
   /** Every stride-th call is a crash point too (1: every call; 0: none). */
   readonly stride: number;
+  /** The kind of a call. @default {@link stepOf} */
+  readonly kindOf?: (call: OpRecord) => string;
 }
 
 /** The crash points of a counted run's log. */
 export function crashPoints(log: readonly OpRecord[], c: SweepCase, options: CrashPointOptions): OpRecord[] {
-  const steps = log.map(stepOf);
+  const steps = log.map(options.kindOf ?? stepOf);
   const first = new Map<string, number>();
   const byStep = c.concurrentGroups || options.follow === 'steps';
   steps.forEach((step, i) => {
