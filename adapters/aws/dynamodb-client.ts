@@ -1,12 +1,15 @@
 /**
  * The DynamoDB client Floe's stores use, its retry policy, and how AWS errors become Floe's.
  *
- * Retries (docs/design.md, "DynamoDB table design"): the SDK's adaptive retry mode retries
+ * Retries (docs/design.md, "DynamoDB table design"): the SDK's standard retry mode retries
  * throttling (ProvisionedThroughputExceeded, ThrottlingException, RequestLimitExceeded), 5xx and
- * network errors (timeouts, ECONNRESET) with jittered exponential backoff (100 ms doubling, full
- * jitter), at most {@link DEFAULT_MAX_ATTEMPTS} tries per call and within the SDK's retry token
- * budget, and slows the client down while DynamoDB throttles. Client errors (a failed condition, a
- * validation error, access denied, a missing table) are never retried.
+ * network errors (timeouts, ECONNRESET) with jittered exponential backoff (full jitter; 100 ms
+ * doubling, 500 ms for throttling), at most {@link DEFAULT_MAX_ATTEMPTS} tries per call and within
+ * the SDK's retry token budget. Not the `adaptive` mode: its client-side rate limiter, after one
+ * throttle in a client that has seen little traffic (a Lambda container's), paced every later
+ * request at up to 0.6 s for seconds, whatever table or key it was for (dynamodb-client.test.ts).
+ * Client errors (a failed condition, a validation error, access denied, a missing table) are
+ * never retried.
  */
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { PermanentStorageError, StorageError } from '../../runtime/stores/object-store.ts';
@@ -34,7 +37,7 @@ export function createDynamoDbClient(options: DynamoDbClientOptions = {}): Dynam
     options.endpoint ?? process.env.AWS_ENDPOINT_URL_DYNAMODB ?? process.env.AWS_ENDPOINT_URL ?? undefined;
   const config: DynamoDBClientConfig = {
     maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
-    retryMode: 'adaptive',
+    retryMode: 'standard',
     requestHandler: { requestTimeout: options.requestTimeoutMs ?? 5000, connectionTimeout: 2000 },
   };
   if (endpoint !== undefined && endpoint !== '') config.endpoint = endpoint;

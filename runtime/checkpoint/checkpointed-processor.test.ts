@@ -7,11 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { localCheckpointStores, runDirectory } from '../../adapters/local/run-directory.ts';
 import type { ExampleName } from '../../examples/index.ts';
-import type { Bid } from '../../examples/nexmark/bid.ts';
 import {
-  duplicates,
   exampleJob,
-  expectedRowsTable,
   MALFORMED_VALUE,
   processorFor,
   referenceRows,
@@ -20,124 +17,36 @@ import {
   tableNamesOf,
   tablesOf,
   tempRunDir,
-  type Workload,
   workload,
 } from '../../test/support/checkpoint-runs.ts';
-import { faultyStores, type OpRecord, SimulatedCrash } from '../../test/support/faulty-stores.ts';
+import { faultyStores, SimulatedCrash } from '../../test/support/faulty-stores.ts';
 import { readRunTables } from '../../test/support/iceberg-tables.ts';
-import { eventBatches, kafkaEvent } from '../event-source-mapping/event-builder.ts';
+import {
+  eventsWithRows,
+  expectReference,
+  gate,
+  headOf,
+  heldAt,
+  merged,
+  overlappingBatch,
+  PUBLISH_SWAP,
+  racingInvocations,
+  recordsOf,
+  recutRedelivery,
+  redeliveredBatch,
+  snapshotCounts,
+  zombieAfterCleanup,
+  zombieHeadWrite,
+} from '../../test/support/protocol-scenarios.ts';
+import { localLocation, localStoreFactory } from '../../test/support/store-locations.ts';
+import { kafkaEvent } from '../event-source-mapping/event-builder.ts';
 import { appendFiles, loadTable } from '../iceberg/append-files.ts';
 import type { KafkaEvent, KafkaEventRecord } from '../source/kafka-event.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
-import type { CheckpointedProcessor, CheckpointedProcessorOptions } from './checkpointed-processor.ts';
-import { headKey, manifestPrefix, parseEpochAttempt, statePrefix } from './layout.ts';
+import { manifestPrefix, parseEpochAttempt, statePrefix } from './layout.ts';
 import { decodeManifest } from './manifest.ts';
 
 const JOB_GROUP_EXAMPLES: readonly ExampleName[] = ['channel-revenue', 'max-price', 'bidder-sessions'];
-
-/** The records of an event, in event order. */
-const recordsOf = (event: KafkaEvent): KafkaEventRecord[] => Object.values(event.records).flat();
-
-/** One event holding the records of several, as a redelivery that overlaps the next batch would. */
-const merged = (...events: KafkaEvent[]): KafkaEvent => kafkaEvent(events.flatMap(recordsOf));
-
-/** Partition p's records with offsets from..to (inclusive). */
-const slice = (w: Workload, p: number, from: number, to: number): KafkaEventRecord[] =>
-  w.log.partitions[p]!.filter((r) => r.offset >= from && r.offset <= to);
-
-async function snapshotCounts(dir: string): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const [name, contents] of await readRunTables(dir)) out[name] = contents.snapshots;
-  return out;
-}
-
-async function expectReference(name: ExampleName, dir: string, bids: readonly Bid[] = []): Promise<void> {
-  const tables = await tablesOf(dir);
-  const { rows } = tableNamesOf(name);
-  expect(tables[rows]).toEqual(expectedRowsTable(name, bids, tables));
-  for (const [table, contents] of Object.entries(tables)) {
-    expect(duplicates(contents), `duplicates in ${table}`).toEqual([]);
-  }
-}
-
-/** A promise and the function that resolves it. */
-function gate(): { readonly opened: Promise<void>; open(): void } {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { opened, open };
-}
-
-/**
- * A max-price processor on `dir` that runs its first `before` events, then holds its next batch
- * at the first call to `at` (e.g. the head write, or the catalog swap of the publish) until
- * `release` is called. Resolves once the batch is held there.
- */
-async function heldAt(
-  dir: string,
-  w: Workload,
-  before: number,
-  at: { readonly store: OpRecord['store']; readonly op: string },
-  options: Partial<CheckpointedProcessorOptions> = {},
-) {
-  const held = gate();
-  const release = gate();
-  let stall = false;
-  const slow = faultyStores(localCheckpointStores(dir), {
-    beforeCall: async (call) => {
-      if (stall && call.store === at.store && call.op === at.op) {
-        stall = false;
-        held.open();
-        await release.opened;
-      }
-    },
-  });
-  const a = processorFor('max-price', slow.stores, w, options);
-  for (const event of w.events.slice(0, before)) await a.process(event);
-  stall = true;
-  const pending = a.process(w.events[before]!);
-  await held.opened;
-  return { pending, log: slow.log, release: release.open };
-}
-
-const PUBLISH_SWAP = { store: 'catalog', op: 'swap' } as const;
-
-/** Resolves for every waiter once `parties` waiters have arrived. */
-function barrier(parties: number): () => Promise<void> {
-  let arrived = 0;
-  const all = gate();
-  return () => {
-    if (++arrived >= parties) all.open();
-    return all.opened;
-  };
-}
-
-/** The commits per group of some outcomes, to check that each group committed a batch once. */
-function commitsPerGroup(...outcomes: { commits: readonly { group: string }[] }[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const o of outcomes) for (const c of o.commits) out[c.group] = (out[c.group] ?? 0) + 1;
-  return out;
-}
-
-function groupsOf(processor: CheckpointedProcessor<unknown>, event: KafkaEvent): string[] {
-  return [...new Set(recordsOf(event).map((r) => processor.groupOf(r.topic, r.partition)))].sort();
-}
-
-/** The indexes of the events whose batch writes rows, in a clean run. */
-async function eventsWithRows(name: ExampleName, w: Workload): Promise<number[]> {
-  const processor = processorFor(name, localCheckpointStores(tempRunDir()), w);
-  const out: number[] = [];
-  for (const [i, event] of w.events.entries()) {
-    if ((await processor.process(event)).rows.length > 0) out.push(i);
-  }
-  return out;
-}
-
-async function headOf(stores: CheckpointStores, name: ExampleName, group: string) {
-  const item = await stores.heads.get(headKey(name, group));
-  return item as { version: number; value: { epoch: number; manifest: string; lineage: string } } | undefined;
-}
 
 // --- Redelivery ----------------------------------------------------------------------------
 
@@ -145,84 +54,21 @@ describe('redelivery', () => {
   it.each(['bids-per-auction', 'channel-revenue'] as const)(
     '%s: a redelivered batch commits nothing and changes no table, warm or cold',
     async (name) => {
-      const w = workload();
-      const dir = tempRunDir();
-      const stores = localCheckpointStores(dir);
-      const first = processorFor(name, stores, w);
-      for (const event of w.events.slice(0, 5)) await first.process(event);
-      const before = { snapshots: await snapshotCounts(dir), committed: await first.committed() };
-      expect(Object.values(before.snapshots).some((n) => n > 0)).toBe(true);
-
-      const warm = await first.process(w.events[3]!);
-      const cold = await processorFor(name, stores, w).process(w.events[4]!);
-
-      for (const [outcome, event] of [
-        [warm, w.events[3]!],
-        [cold, w.events[4]!],
-      ] as const) {
-        expect(outcome.commits).toEqual([]);
-        expect(outcome.rows).toEqual([]);
-        expect(outcome.metrics.redelivered).toBe(recordsOf(event).length);
-      }
-      expect(await snapshotCounts(dir)).toEqual(before.snapshots);
-      expect((await first.committed()).groups).toEqual(before.committed.groups);
-
-      await runToEnd(processorFor(name, stores, w), w.events);
-      await expectReference(name, dir, w.bids);
+      await redeliveredBatch(name, localStoreFactory);
     },
   );
 
   it.each(['bids-per-auction', 'channel-revenue'] as const)(
     '%s: an overlapping batch (offsets 0-49, then 25-74) commits only the records after 49',
     async (name) => {
-      const w = workload();
-      expect(w.log.partitions[0]!.length).toBeGreaterThan(75);
-      const dir = tempRunDir();
-      const stores = localCheckpointStores(dir);
-      const processor = processorFor(name, stores, w);
-
-      const a = await processor.process(kafkaEvent(slice(w, 0, 0, 49)));
-      const b = await processor.process(kafkaEvent(slice(w, 0, 25, 74)));
-
-      expect(a.commits).toHaveLength(1);
-      expect(b.commits).toHaveLength(1);
-      expect(b.metrics).toMatchObject({ records: 50, redelivered: 25 });
-      const committed = await processor.committed();
-      expect(committed.offsets.get(`${TOPIC}-0`)).toBe(74);
-      expect(committed.totals).toMatchObject({ records: 75, redelivered: 25 });
-
-      // The rest of the topic, then the end: the tables hold every bid once.
-      const rest = [
-        kafkaEvent(slice(w, 0, 75, Number.MAX_SAFE_INTEGER)),
-        kafkaEvent(w.log.partitions[1]!),
-        kafkaEvent(w.log.partitions[2]!),
-      ];
-      await runToEnd(processor, rest);
-      expect((await processor.committed()).totals.records).toBe(w.bids.length);
-      await expectReference(name, dir, w.bids);
+      await overlappingBatch(name, localStoreFactory);
     },
   );
 
   it.each(['bids-per-auction', 'channel-revenue', 'bidder-sessions'] as const)(
     '%s: a redelivery cut into different batches than the first delivery gives the same tables',
     async (name) => {
-      const w = workload();
-      const dir = tempRunDir();
-      const stores = localCheckpointStores(dir);
-      // The first delivery gets three batches of 40 in, then the invocation is lost.
-      const first = processorFor(name, stores, w);
-      for (const event of w.events.slice(0, 3)) await first.process(event);
-      // The event source starts again from the beginning with other batch boundaries.
-      const recut = [...eventBatches(w.log, { batchSize: 27, interleave: { seed: 3 } })];
-      const second = processorFor(name, stores, w);
-      const outcomes = [];
-      for (const event of recut) outcomes.push(await second.process(event));
-      await second.drain();
-
-      const redelivered = outcomes.reduce((sum, o) => sum + o.metrics.redelivered, 0);
-      expect(redelivered).toBe(w.events.slice(0, 3).reduce((sum, e) => sum + recordsOf(e).length, 0));
-      expect((await second.committed()).totals.records).toBe(w.bids.length);
-      await expectReference(name, dir, w.bids);
+      await recutRedelivery(name, localStoreFactory);
     },
   );
 });
@@ -282,114 +128,14 @@ describe('concurrent invocations of the same partitions', () => {
   it.each(['bids-per-auction', 'channel-revenue'] as const)(
     '%s: two invocations racing with the same and with overlapping events write every row once',
     async (name) => {
-      const w = workload();
-      const dir = tempRunDir();
-      // Each invocation holds its n-th write of a head until the other has reached its own n-th:
-      // both create the head (one wins, the other reads it), then both commit on the same head
-      // version: one wins each group, the other must retry.
-      let racing = true;
-      const meet = new Map<string, () => Promise<void>>();
-      const holder = () => {
-        const writes = new Map<string, number>();
-        return async (call: OpRecord) => {
-          if (!racing || call.store !== 'heads' || call.op !== 'put') return;
-          const n = (writes.get(call.key) ?? 0) + 1;
-          writes.set(call.key, n);
-          const meeting = `${call.key}#${n}`;
-          if (!meet.has(meeting)) meet.set(meeting, barrier(2));
-          await meet.get(meeting)!();
-        };
-      };
-      const one = faultyStores(localCheckpointStores(dir), { beforeCall: holder() });
-      const two = faultyStores(localCheckpointStores(dir), { beforeCall: holder() });
-      const a = processorFor(name, one.stores, w);
-      const b = processorFor(name, two.stores, w);
-
-      const [first, second] = await Promise.all([a.process(w.events[0]!), b.process(w.events[0]!)]);
-      racing = false;
-      const groups = groupsOf(a, w.events[0]!);
-      // Each group committed once; the loser's head write failed its condition, it read the
-      // head again and skipped the records the winner had applied.
-      expect(commitsPerGroup(first, second)).toEqual(Object.fromEntries(groups.map((g) => [g, 1])));
-      expect(first.metrics.redelivered + second.metrics.redelivered).toBe(recordsOf(w.events[0]!).length);
-      const failedPuts = [...one.log, ...two.log].filter((c) => c.store === 'heads' && c.op === 'put');
-      // Per group: the head's creation lost by one, and the first commit lost by one.
-      expect(failedPuts.filter((c) => c.outcome === 'error')).toHaveLength(2 * groups.length);
-
-      // Then every event twice at once, and overlapping events (the next one with the one before).
-      for (let i = 1; i < w.events.length; i++) {
-        const event = w.events[i]!;
-        const [x, y] = await Promise.all([
-          a.process(i % 2 === 0 ? event : merged(w.events[i - 1]!, event)),
-          b.process(event),
-        ]);
-        const once = commitsPerGroup(x, y);
-        expect(Object.values(once).every((n) => n === 1)).toBe(true);
-      }
-      await Promise.all([a.drain(), b.drain()]);
-
-      expect((await a.committed()).totals.records).toBe(w.bids.length);
-      await expectReference(name, dir, w.bids);
-
-      // Both racers staged files under the one lineage of the head they shared, so cleanup
-      // finds every loser's file: what is left in each table's data folder is in the table.
-      await a.cleanup();
-      const { warehouse } = runDirectory(dir);
-      for (const [table, contents] of await readRunTables(dir)) {
-        const stored = await warehouse.list(`${table.replace('.', '/')}/data/`);
-        expect(stored.sort(), table).toEqual([...contents.files].sort());
-      }
+      await racingInvocations(name, localStoreFactory);
     },
   );
 
   it.each(['bids-per-auction', 'channel-revenue'] as const)(
     '%s: a zombie that read the head before a newer commit cannot overwrite it: its conditional write fails, it reloads and skips',
     async (name) => {
-      const w = workload();
-      const dir = tempRunDir();
-      const zombieHeld = gate();
-      const release = gate();
-      let stall = 0;
-      const held: OpRecord[] = [];
-      const zombieStores = faultyStores(localCheckpointStores(dir), {
-        beforeCall: async (call) => {
-          if (stall > 0 && call.store === 'heads' && call.op === 'put') {
-            held.push(call);
-            if (held.length === stall) zombieHeld.open();
-            await release.opened;
-          }
-        },
-      });
-      const zombie = processorFor(name, zombieStores.stores, w);
-      for (const event of w.events.slice(0, 3)) await zombie.process(event);
-
-      // The zombie reads the head, processes event 3 and stalls before its commit (a slow
-      // invocation whose request lands late) ...
-      stall = groupsOf(zombie, w.events[3]!).length;
-      const late = zombie.process(w.events[3]!);
-      await zombieHeld.opened;
-      // ... while a newer invocation commits events 3 to 5.
-      const stores = localCheckpointStores(dir);
-      const newer = processorFor(name, stores, w);
-      for (const event of w.events.slice(0, 6)) await newer.process(event);
-      const groups = groupsOf(newer, w.events[3]!);
-      const heads = await Promise.all(groups.map((g) => headOf(stores, name, g)));
-      stall = 0;
-      release.open();
-      const outcome = await late;
-
-      expect(outcome.commits).toEqual([]);
-      expect(outcome.metrics.redelivered).toBe(recordsOf(w.events[3]!).length);
-      expect(held.map((c) => c.outcome)).toEqual(groups.map(() => 'error'));
-      expect(await Promise.all(groups.map((g) => headOf(stores, name, g)))).toEqual(heads);
-
-      // Now warm on the newer head, it gets an older event and an overlapping one.
-      expect((await zombie.process(w.events[2]!)).commits).toEqual([]);
-      const overlap = await zombie.process(merged(w.events[5]!, w.events[6]!));
-      expect(overlap.metrics.redelivered).toBe(recordsOf(w.events[5]!).length);
-      await runToEnd(newer, w.events);
-      expect((await newer.committed()).totals.records).toBe(w.bids.length);
-      await expectReference(name, dir, w.bids);
+      await zombieHeadWrite(name, localStoreFactory);
     },
   );
 
@@ -416,7 +162,7 @@ describe('concurrent invocations of the same partitions', () => {
     const w = workload();
     const dir = tempRunDir();
     const i = (await eventsWithRows('max-price', w)).find((e) => e >= 2)!;
-    const { pending, log, release } = await heldAt(dir, w, i, PUBLISH_SWAP);
+    const { pending, log, release } = await heldAt('max-price', localLocation(dir), w, i, PUBLISH_SWAP);
     // A's batch is committed (the head names it) but not yet published.
     const stores = localCheckpointStores(dir);
     expect((await headOf(stores, 'max-price', 'job'))!.value.epoch).toBe(i + 1);
@@ -444,7 +190,7 @@ describe('a stale publish after snapshot expiry', () => {
       properties: { 'floe.snapshots.retain': '2' },
     });
     const i = (await eventsWithRows('max-price', w)).find((e) => e >= 2)!;
-    const { pending, release } = await heldAt(dir, w, i, PUBLISH_SWAP);
+    const { pending, release } = await heldAt('max-price', localLocation(dir), w, i, PUBLISH_SWAP);
     // Another process publishes A's batch, then many more: A's snapshot expires.
     await runToEnd(processorFor('max-price', localCheckpointStores(dir), w), w.events);
     release();
@@ -735,41 +481,8 @@ describe('cleanup', () => {
     await expectReference('channel-revenue', dir, w.bids);
   });
 
-  it('fences the head before deleting an abandoned attempt, so the attempt cannot commit if it was only stalled', async () => {
-    const name = 'max-price';
-    const w = workload();
-    const dir = tempRunDir();
-    const grace = 60_000;
-    let now = 1_000_000;
-    const options = { clock: () => now, orphanGraceMs: grace };
-    // The first event of a clean run that writes rows, so the stalled attempt stages a data file.
-    const probe = processorFor(name, localCheckpointStores(tempRunDir()), w);
-    const withRows: number[] = [];
-    for (const [e, event] of w.events.entries()) {
-      if ((await probe.process(event)).rows.length > 0) withRows.push(e);
-    }
-    const i = withRows.find((e) => e >= 2)!;
-
-    // A commits events before i, then stalls right before the head write of event i
-    // (Ctrl-Z on a local run, a container frozen with work in flight, a clock behind the others).
-    const { pending, release } = await heldAt(dir, w, i, { store: 'heads', op: 'put' }, options);
-
-    // Later, another process runs cleanup (the end of `floe run` does) without committing this
-    // group: the attempt is older than the grace period and above the head's epoch: deleted.
-    now += grace + 1;
-    await processorFor(name, localCheckpointStores(dir), w, options).cleanup();
-
-    // A wakes up: cleanup rewrote the head first, so A's conditional write fails; A reloads and
-    // commits the batch again under a new attempt.
-    release();
-    await pending;
-
-    const resumed = processorFor(name, localCheckpointStores(dir), w, options);
-    await runToEnd(resumed, w.events);
-    const tables = await tablesOf(dir);
-    expect(tables[tableNamesOf(name).rows]).toEqual(expectedRowsTable(name, w.bids, tables));
-    expect(duplicates(tables[tableNamesOf(name).rows]!)).toEqual([]);
-  });
+  it('fences the head before deleting an abandoned attempt, so the attempt cannot commit if it was only stalled', () =>
+    zombieAfterCleanup('max-price', localStoreFactory));
 
   it('a cleanup that fails after a commit neither fails the batch nor hides what it committed', async () => {
     // Regression: a failed cleanup made the batch retry, which found its records applied and

@@ -29,20 +29,17 @@
  * groups).
  */
 import { describe, expect, it } from 'vitest';
-import { localCheckpointStores } from '../../adapters/local/run-directory.ts';
-import type { ExampleName } from '../../examples/index.ts';
+import { duplicates, expectedRowsTable, tableNamesOf, workload } from '../../test/support/checkpoint-runs.ts';
 import {
-  duplicates,
-  expectedRowsTable,
-  processorFor,
-  runToEnd,
-  tableNamesOf,
-  tablesOf,
-  tempRunDir,
-  type Workload,
-  workload,
-} from '../../test/support/checkpoint-runs.ts';
-import { type Fault, faultyStores, type OpRecord, SimulatedCrash } from '../../test/support/faulty-stores.ts';
+  type CountedRun,
+  countedRun,
+  crashPoints,
+  isWrite,
+  type SweepCase,
+  sweep,
+} from '../../test/support/fault-sweep.ts';
+import type { Fault } from '../../test/support/faulty-stores.ts';
+import { localStoreFactory } from '../../test/support/store-locations.ts';
 
 /** Every STRIDE-th call is a crash point too. */
 const STRIDE = 12;
@@ -53,15 +50,8 @@ const OPTIONS = { keepCheckpoints: 4 };
 /** Fault runs in flight at once (each in its own run directory). */
 const POOL = 4;
 
-interface Case {
-  readonly name: ExampleName;
+interface Case extends SweepCase {
   readonly why: string;
-  readonly workload: Workload;
-  /**
-   * The groups of an event commit concurrently, so neighbouring calls belong to different
-   * groups: crash points follow each kind of step rather than each transition between two.
-   */
-  readonly concurrentGroups: boolean;
 }
 
 const CASES: readonly Case[] = [
@@ -70,155 +60,37 @@ const CASES: readonly Case[] = [
     why: 'one commit group per partition, with late records and a dead letter',
     workload: workload({ count: 150, batchSize: 50, maxDisorderMs: 20_000, malformedAt: 60 }),
     concurrentGroups: true,
+    options: OPTIONS,
   },
   {
     name: 'channel-revenue',
     why: 'one job group (keys spanning partitions)',
     workload: workload(),
     concurrentGroups: false,
+    options: OPTIONS,
   },
   {
     name: 'bidder-sessions',
     why: 'one job group, sessions merged across partitions',
     workload: workload(),
     concurrentGroups: false,
+    options: OPTIONS,
   },
 ];
-
-type Tables = Record<string, string[]>;
-
-interface Clean {
-  readonly tables: Tables;
-  readonly log: readonly OpRecord[];
-}
-
-async function cleanRun(c: Case): Promise<Clean> {
-  const dir = tempRunDir();
-  const faulty = faultyStores(localCheckpointStores(dir), { serial: true });
-  await runToEnd(processorFor(c.name, faulty.stores, c.workload, OPTIONS), c.workload.events);
-  return { tables: await tablesOf(dir), log: faulty.log };
-}
-
-/** What a call does, without the names that change from run to run: `checkpoints.put:state`. */
-function stepOf(call: OpRecord): string {
-  const { store, op, key } = call;
-  let what = '';
-  if (store === 'heads') what = 'head';
-  else if (store === 'catalog') what = '';
-  else if (op === 'list') what = key.includes('/data/') ? 'data-files' : key;
-  else if (key.includes('/state/')) what = 'state';
-  else if (key.includes('/manifests/')) what = 'checkpoint';
-  else if (key.endsWith('.parquet')) what = 'data-file';
-  else if (key.endsWith('.metadata.json')) what = 'table-metadata';
-  else if (key.includes('/snap-')) what = 'manifest-list';
-  else if (key.endsWith('-m0.avro')) what = 'table-manifest';
-  return `${store}.${op}:${what.replace(/\d{12}-[0-9a-z]{16}/g, '*')}`;
-}
-
-const isWrite = (call: OpRecord) => call.op === 'put' || call.op === 'delete' || call.op === 'swap';
 
 /**
  * The crash points: the first occurrence of every distinct transition between two kinds of call
  * (of every kind of call when groups interleave), and every STRIDE-th call.
  */
-function crashPoints(log: readonly OpRecord[], c: Case): OpRecord[] {
-  const steps = log.map(stepOf);
-  const first = new Map<string, number>();
-  steps.forEach((step, i) => {
-    const transition = c.concurrentGroups ? step : `${steps[i - 1] ?? 'start'} > ${step}`;
-    if (!first.has(transition)) first.set(transition, i);
-  });
-  const chosen = new Set(first.values());
-  for (let i = EVERY_CALL ? 0 : STRIDE - 1; i < log.length; i += EVERY_CALL ? 1 : STRIDE) chosen.add(i);
-  return [...chosen].sort((a, b) => a - b).map((i) => log[i]!);
-}
+const pointsOf = (clean: CountedRun, c: Case) =>
+  crashPoints(clean.log, c, { follow: 'transitions', stride: EVERY_CALL ? 1 : STRIDE });
 
-/** The first difference between two sets of tables, or undefined when they are equal. */
-function difference(expected: Tables, actual: Tables): string | undefined {
-  const names = [...new Set([...Object.keys(expected), ...Object.keys(actual)])].sort();
-  for (const name of names) {
-    const want = expected[name] ?? [];
-    const got = actual[name] ?? [];
-    const dup = duplicates(got);
-    if (dup.length > 0) return `${name}: duplicate rows ${dup.slice(0, 2).join(' ')}`;
-    const missing = want.filter((row) => !got.includes(row));
-    const extra = got.filter((row) => !want.includes(row));
-    if (missing.length > 0 || extra.length > 0 || want.length !== got.length) {
-      return `${name}: ${got.length} rows instead of ${want.length}; missing ${missing.slice(0, 2).join(' ')}; extra ${extra.slice(0, 2).join(' ')}`;
-    }
-  }
-  return undefined;
-}
-
-function causedBy(error: unknown, type: new (...args: never[]) => Error): boolean {
-  for (let e: unknown = error; e instanceof Error; e = (e as Error).cause) if (e instanceof type) return true;
-  return false;
-}
-
-/** Runs with the fault, restarts if it killed the process; returns what went wrong, if anything. */
-async function faultRun(c: Case, clean: Clean, fault: Fault): Promise<string | undefined | 'not reached'> {
-  const dir = tempRunDir();
-  const faulty = faultyStores(localCheckpointStores(dir), { fault, serial: true });
-  const fatal = 'crashBefore' in fault || 'lostResponse' in fault;
-  // A dying process does not retry; one with a transient failure retries in process.
-  const first = processorFor(
-    c.name,
-    faulty.stores,
-    c.workload,
-    fatal ? { ...OPTIONS, maxAttempts: 1 } : OPTIONS,
-  );
-  try {
-    await runToEnd(first, c.workload.events);
-  } catch (error) {
-    if (!fatal || !causedBy(error, SimulatedCrash)) {
-      return `the run failed: ${error instanceof Error ? error.message : String(error)}`;
-    }
-  }
-  await faulty.settled();
-  if (!faulty.injected) return 'not reached'; // this run made fewer calls than the clean one
-  if (fatal) {
-    // Restart: a new process, cold, over the same directory; the event source redelivers everything.
-    const restarted = processorFor(c.name, localCheckpointStores(dir), c.workload, OPTIONS);
-    try {
-      await runToEnd(restarted, c.workload.events);
-    } catch (error) {
-      return `the restart failed: ${error instanceof Error ? error.message : String(error)}`;
-    }
-  }
-  const diff = difference(clean.tables, await tablesOf(dir));
-  if (diff !== undefined) return diff;
-  const committed = await processorFor(c.name, localCheckpointStores(dir), c.workload).committed();
-  const records = c.workload.log.partitions.reduce((sum, p) => sum + p.length, 0);
-  if (!committed.drained) return 'the committed state is not drained';
-  if (committed.totals.records !== records) {
-    return `the checkpoints count ${committed.totals.records} records, not ${records}`;
-  }
-  return undefined;
-}
-
-/** Runs every fault; returns the failures, and fails if too many faults were never reached. */
-async function sweep(c: Case, clean: Clean, faults: readonly Fault[]): Promise<string[]> {
-  const failures: string[] = [];
-  let next = 0;
-  let unreached = 0;
-  const worker = async () => {
-    while (next < faults.length) {
-      const fault = faults[next++]!;
-      const problem = await faultRun(c, clean, fault);
-      if (problem === 'not reached') unreached++;
-      else if (problem !== undefined) failures.push(`${JSON.stringify(fault)}: ${problem}`);
-    }
-  };
-  await Promise.all(Array.from({ length: POOL }, worker));
-  expect(faults.length).toBeGreaterThan(30);
-  expect(unreached, 'faults whose call was never made').toBeLessThanOrEqual(faults.length * 0.05);
-  return failures;
-}
+const sweepOptions = { pool: POOL, moreThan: 30 };
 
 describe.each(CASES)('$name ($why) under injected faults', (c) => {
-  let clean: Clean | undefined;
+  let clean: CountedRun | undefined;
   const cleanOnce = async () => {
-    clean ??= await cleanRun(c);
+    clean ??= await countedRun(c, localStoreFactory);
     return clean;
   };
 
@@ -236,18 +108,18 @@ describe.each(CASES)('$name ($why) under injected faults', (c) => {
 
   // A lost response to a read is a crash before the next call: only writes lose an answer that matters.
   it('a crash before a call, or after a write whose answer is lost, then a restart that gets every event again: same tables', async () => {
-    const points = crashPoints((await cleanOnce()).log, c);
+    const points = pointsOf(await cleanOnce(), c);
     const faults = points.flatMap((call): Fault[] =>
       isWrite(call) ? [{ crashBefore: call.n }, { lostResponse: call.n }] : [{ crashBefore: call.n }],
     );
-    expect(await sweep(c, clean!, faults)).toEqual([]);
+    expect(await sweep(c, clean!.tables, faults, localStoreFactory, sweepOptions)).toEqual([]);
   });
 
   it('a transient failure of a call (not performed, or a write performed with its answer lost), retried in process: same tables', async () => {
-    const points = crashPoints((await cleanOnce()).log, c);
+    const points = pointsOf(await cleanOnce(), c);
     const faults = points.flatMap((call): Fault[] =>
       isWrite(call) ? [{ failOnce: call.n }, { lostOnce: call.n }] : [{ failOnce: call.n }],
     );
-    expect(await sweep(c, clean!, faults)).toEqual([]);
+    expect(await sweep(c, clean!.tables, faults, localStoreFactory, sweepOptions)).toEqual([]);
   });
 });

@@ -5,6 +5,9 @@
  * the tests fail with this message instead of being skipped: a skipped storage test passes
  * silently in CI.
  */
+import { createS3Client } from '../../adapters/aws/s3-object-store.ts';
+import type { RetryCounts } from './local-dynamodb.ts';
+
 const REQUIRED = ['AWS_ENDPOINT_URL_S3', 'AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const;
 
 /** The local endpoint, or throws naming the missing variables and how to set them. */
@@ -23,4 +26,42 @@ export function requireLocalS3(): string {
     );
   }
   return endpoint;
+}
+
+/**
+ * An S3 client for the local server that answers every `every`-th request itself, before sending
+ * it, with 503 SlowDown, as S3 does when a prefix gets more requests than it serves: below the
+ * SDK's retry loop, so the SDK backs off and sends the request again. `counts()`: attempts minus
+ * operations is the number of retries the SDK made.
+ */
+export function slowDownS3Client(every: number): {
+  client: ReturnType<typeof createS3Client>;
+  counts: () => RetryCounts;
+} {
+  requireLocalS3();
+  const client = createS3Client();
+  let operations = 0;
+  let attempts = 0;
+  let injected = 0;
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      operations++;
+      return next(args);
+    },
+    { step: 'initialize', name: 'floeCountOperations' },
+  );
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      if (++attempts % every !== 0) return next(args);
+      injected++;
+      throw Object.assign(new Error('Please reduce your request rate. (simulated)'), {
+        name: 'SlowDown',
+        Code: 'SlowDown',
+        $fault: 'server',
+        $metadata: { httpStatusCode: 503 },
+      });
+    },
+    { step: 'deserialize', name: 'floeSlowDown', priority: 'high' },
+  );
+  return { client, counts: () => ({ operations, attempts, injected }) };
 }
