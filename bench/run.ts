@@ -42,6 +42,21 @@ import { buildWorkload, decodeFloor } from './workload.ts';
 
 const ROUNDS = 7;
 
+const USAGE = `Usage: npm run bench [-- options]
+
+  (no flag)                 engine vs decode floor per example, then floe run end to end
+    --events N              6 MB events of the engine workload (default 6)
+    --run-records N         records of the end-to-end run (default 100000; 0 skips it)
+    --only NAME             one example
+    --json                  one JSON object per line
+  --cold-start              the bundled handler's cold start in Lambda's emulator
+  --aws [--aws-batches 100,1000,10000]   requests and round trips per invocation on the AWS stores
+  --scale [--partitions 1,4,16,64,256] [--batches N] [--max-batches N] [--time-scale F] [--wall-cap S]
+                            concurrent invocations on simulated AWS stores
+  --cost [--cost-time-scale F] [--cost-max-records N]   dollars per million events vs Managed Flink
+
+BENCHMARKS.md has the figures and what each section measures.`;
+
 interface BenchResult {
   readonly name: string;
   readonly records: number;
@@ -55,6 +70,7 @@ function parse() {
   try {
     const { values } = parseArgs({
       options: {
+        help: { type: 'boolean', short: 'h' },
         json: { type: 'boolean' },
         events: { type: 'string' },
         only: { type: 'string' },
@@ -74,6 +90,10 @@ function parse() {
       },
       strict: true,
     });
+    if (values.help === true) {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    }
     const events = values.events === undefined ? 6 : Number(values.events);
     if (!Number.isSafeInteger(events) || events < 1)
       throw new Error(`--events must be a positive whole number, got "${values.events}".`);
