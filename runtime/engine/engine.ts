@@ -126,6 +126,10 @@ export class Engine<Row> {
     delivered.clear();
 
     for (const group of groups) {
+      // A record too large for any Lambda event can only come alone (floe run delivers it so;
+      // the event source mapping never can): measured for single-record groups only, off the
+      // per-record path.
+      const oversized = group.length === 1 ? oversizedRecordBytes(group[0]!) : 0;
       for (const record of group) {
         records++;
         const p = this.partition(state, record);
@@ -145,16 +149,8 @@ export class Engine<Row> {
           }
           continue;
         }
-        const oversized = oversizedRecordBytes(record);
         if (oversized > 0) {
-          deadLetters.push({
-            ...recordDeadLetter(
-              record,
-              'oversized',
-              `The record needs ${oversized} bytes in a Lambda event, over the ${LAMBDA_PAYLOAD_LIMIT_BYTES}-byte (6 MB) payload limit: the event source mapping cannot deliver it. Its value is not kept; its key and coordinates are.`,
-            ),
-            value: null,
-          });
+          deadLetters.push(oversizedDeadLetter(record, oversized));
           continue;
         }
         try {
@@ -432,6 +428,17 @@ const STAGE_PREFIX: Record<DeadLetterStage, string> = {
   transform: 'A map, filter, flatMap or dedupe function threw',
   window: 'The record could not be windowed',
 };
+
+function oversizedDeadLetter(record: KafkaEventRecord, bytes: number): DeadLetter {
+  return {
+    ...recordDeadLetter(
+      record,
+      'oversized',
+      `The record needs ${bytes} bytes in a Lambda event, over the ${LAMBDA_PAYLOAD_LIMIT_BYTES}-byte (6 MB) payload limit: the event source mapping cannot deliver it. Its value is not kept; its key and coordinates are.`,
+    ),
+    value: null,
+  };
+}
 
 function reasonFor(error: StageError, record?: KafkaEventRecord): string {
   // Checked only once decoding failed, off the hot path: base64 that is not base64 decodes to
