@@ -11,7 +11,14 @@
  * Client errors (a failed condition, a validation error, access denied, a missing table) are
  * never retried.
  */
-import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  DynamoDBClient,
+  type DynamoDBClientConfig,
+  QueryCommand,
+  type QueryCommandInput,
+  type QueryCommandOutput,
+} from '@aws-sdk/client-dynamodb';
 import { PermanentStorageError, StorageError } from '../../runtime/stores/object-store.ts';
 
 /** Tries per DynamoDB call, the first included (the SDK's default is 3). */
@@ -113,4 +120,28 @@ export function dynamoDbFailure(store: string, table: string, action: string, er
     `${store} could not ${action} in the DynamoDB table "${table}"${tries}: ${name ?? 'Error'}: ${reason}`,
     { cause: error },
   );
+}
+
+/**
+ * Every item of a Query, following `LastEvaluatedKey` page by page (a page holds at most 1 MB, or
+ * `input.Limit` items); a failed page is `fail(error)`.
+ */
+export async function queryAll(
+  client: DynamoDBClient,
+  input: Omit<QueryCommandInput, 'ExclusiveStartKey'>,
+  fail: (error: unknown) => Error,
+): Promise<Record<string, AttributeValue>[]> {
+  const items: Record<string, AttributeValue>[] = [];
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    let page: QueryCommandOutput;
+    try {
+      page = await client.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
+    } catch (error) {
+      throw fail(error);
+    }
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start !== undefined);
+  return items;
 }

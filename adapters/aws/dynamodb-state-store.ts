@@ -37,8 +37,6 @@ import {
   ConditionalCheckFailedException,
   type DynamoDBClient,
   GetItemCommand,
-  QueryCommand,
-  type QueryCommandOutput,
   UpdateItemCommand,
   type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
@@ -53,7 +51,7 @@ import {
   utf8Length,
   type VersionedItem,
 } from '../../runtime/stores/state-store.ts';
-import { dynamoDbFailure } from './dynamodb-client.ts';
+import { dynamoDbFailure, queryAll } from './dynamodb-client.ts';
 
 /** DynamoDB's item size limit, in bytes. */
 export const DYNAMODB_ITEM_LIMIT = 400 * 1024;
@@ -164,42 +162,34 @@ export class DynamoDBStateStore implements StateStore {
   }
 
   async list(prefix: string): Promise<VersionedItem[]> {
+    const raw = await queryAll(
+      this.client,
+      {
+        TableName: this.tableName,
+        ConsistentRead: true,
+        // begins_with does not take an empty string.
+        KeyConditionExpression: prefix === '' ? '#pk = :pk' : '#pk = :pk AND begins_with(#sk, :prefix)',
+        FilterExpression: 'attribute_not_exists(#deleted)',
+        ExpressionAttributeNames: {
+          '#pk': 'pk',
+          ...(prefix === '' ? {} : { '#sk': 'sk' }),
+          '#deleted': 'deleted',
+        },
+        ExpressionAttributeValues: {
+          ':pk': { S: this.namespace },
+          ...(prefix === '' ? {} : { ':prefix': { S: prefix } }),
+        },
+        Limit: this.pageSize,
+      },
+      (error) => dynamoDbFailure(String(this), this.tableName, `list state items under "${prefix}"`, error),
+    );
     const items: VersionedItem[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      let page: QueryCommandOutput;
-      try {
-        page = await this.client.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            ConsistentRead: true,
-            // begins_with does not take an empty string.
-            KeyConditionExpression: prefix === '' ? '#pk = :pk' : '#pk = :pk AND begins_with(#sk, :prefix)',
-            FilterExpression: 'attribute_not_exists(#deleted)',
-            ExpressionAttributeNames: {
-              '#pk': 'pk',
-              ...(prefix === '' ? {} : { '#sk': 'sk' }),
-              '#deleted': 'deleted',
-            },
-            ExpressionAttributeValues: {
-              ':pk': { S: this.namespace },
-              ...(prefix === '' ? {} : { ':prefix': { S: prefix } }),
-            },
-            ExclusiveStartKey: start,
-            Limit: this.pageSize,
-          }),
-        );
-      } catch (error) {
-        throw dynamoDbFailure(String(this), this.tableName, `list state items under "${prefix}"`, error);
-      }
-      for (const raw of page.Items ?? []) {
-        const key = raw.sk?.S;
-        if (key === undefined) continue;
-        const item = this.live(key, raw);
-        if (item !== undefined) items.push(item);
-      }
-      start = page.LastEvaluatedKey;
-    } while (start !== undefined);
+    for (const item of raw) {
+      const key = item.sk?.S;
+      if (key === undefined) continue;
+      const live = this.live(key, item);
+      if (live !== undefined) items.push(live);
+    }
     // DynamoDB orders sort keys by UTF-8 bytes; the contract orders by JavaScript string order.
     return items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }

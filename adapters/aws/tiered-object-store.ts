@@ -32,8 +32,6 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
-  QueryCommand,
-  type QueryCommandOutput,
 } from '@aws-sdk/client-dynamodb';
 import {
   assertValidKey,
@@ -42,7 +40,7 @@ import {
   type PutOptions,
   StorageError,
 } from '../../runtime/stores/object-store.ts';
-import { dynamoDbFailure } from './dynamodb-client.ts';
+import { dynamoDbFailure, queryAll } from './dynamodb-client.ts';
 
 /** The default largest object kept inline in its item. */
 export const DEFAULT_INLINE_LIMIT = 8 * 1024;
@@ -165,31 +163,22 @@ export class TieredObjectStore implements ObjectStore {
   }
 
   async list(prefix: string): Promise<string[]> {
-    const keys: string[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      let page: QueryCommandOutput;
-      try {
-        page = await this.client.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            ConsistentRead: true,
-            KeyConditionExpression: prefix === '' ? 'pk = :pk' : 'pk = :pk AND begins_with(sk, :prefix)',
-            ExpressionAttributeValues: {
-              ':pk': { S: this.namespace },
-              ...(prefix === '' ? {} : { ':prefix': { S: prefix } }),
-            },
-            ProjectionExpression: 'sk',
-            ExclusiveStartKey: start,
-            Limit: this.pageSize,
-          }),
-        );
-      } catch (error) {
-        throw dynamoDbFailure(String(this), this.tableName, `list objects under "${prefix}"`, error);
-      }
-      for (const item of page.Items ?? []) if (item.sk?.S !== undefined) keys.push(item.sk.S);
-      start = page.LastEvaluatedKey;
-    } while (start !== undefined);
+    const items = await queryAll(
+      this.client,
+      {
+        TableName: this.tableName,
+        ConsistentRead: true,
+        KeyConditionExpression: prefix === '' ? 'pk = :pk' : 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: {
+          ':pk': { S: this.namespace },
+          ...(prefix === '' ? {} : { ':prefix': { S: prefix } }),
+        },
+        ProjectionExpression: 'sk',
+        Limit: this.pageSize,
+      },
+      (error) => dynamoDbFailure(String(this), this.tableName, `list objects under "${prefix}"`, error),
+    );
+    const keys = items.flatMap((item) => (item.sk?.S === undefined ? [] : [item.sk.S]));
     return keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
