@@ -29,7 +29,7 @@ Options:
   --input FILE                       The JSON lines file (required)
   --key FIELD                        The Kafka key (picks the partition; default: none, round-robin)
   --partitions N                     Partitions of the topic (default 1)
-  --batch-size B                     Records per Lambda event, 1 to 10000 (default 500)
+  --batch-size B                     Records per Lambda event, 1 to 10000 (default 10000, cut at 6 MB)
   --timestamp FIELD                  Record timestamps from a field (default: the file's mtime)
   --topic NAME                       Topic name (default: the file's base name)
   --dir DIR                          Run directory (default .floe/run/<job name>)

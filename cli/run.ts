@@ -46,10 +46,12 @@ import { UsageError } from './usage-error.ts';
  */
 export const DEFAULT_PARTITIONS = 1;
 /**
- * Records per Lambda event. The event source mapping's default is 100; 500 makes a local run
- * commit five times less often, and is still far from the 6 MB payload limit for small records.
+ * Records per Lambda event: the most the event source mapping allows (its BatchSize maximum),
+ * each event still cut at Lambda's 6 MB payload limit. A local run over a file is a backfill:
+ * every record is there at once, and a commit costs the same whatever its size, so the largest
+ * batches make the fewest commits (the ESM's default of 100 would make 100 times more).
  */
-export const DEFAULT_RUN_BATCH_SIZE = 500;
+export const DEFAULT_RUN_BATCH_SIZE = MAX_BATCH_SIZE;
 /** Where a run directory records its input and flags, and each job's definition. */
 export const RUN_RECORD = 'run.json';
 export const JOBS_FOLDER = 'jobs';
@@ -73,7 +75,7 @@ export interface RunInputOptions {
    * @default - no key: records are spread round-robin
    */
   readonly key?: string;
-  /** Records per Lambda event. @default 500 (DEFAULT_RUN_BATCH_SIZE), 1 to 10,000 as the ESM allows */
+  /** Records per Lambda event. @default 10,000 (DEFAULT_RUN_BATCH_SIZE, the ESM's maximum; events cut at 6 MB), 1 to 10,000 as the ESM allows */
   readonly batchSize?: number;
   /** @default - the file's base name without extension, made a legal topic name */
   readonly topic?: string;

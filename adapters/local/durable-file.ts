@@ -2,7 +2,9 @@
  * Durable local file operations: every write goes to a temporary file in the target directory,
  * is fsynced, and only then becomes visible under its name, by rename (replace) or by link
  * (create, failing if the name exists). The directory is fsynced afterwards, so a completed call
- * survives a crash, and a crash at any instruction leaves either nothing or the whole file.
+ * survives a crash, and a crash at any instruction leaves either nothing or the whole file. Both
+ * fsyncs are needed (docs/design.md, "Durable local writes"); concurrent writes in one directory
+ * share directory fsyncs ({@link fsyncDirectory}).
  *
  * A crash can leave a temporary file behind. Temporary names start with {@link TEMP_PREFIX}
  * followed by the writer's process id (`.floe-tmp-<pid>-<uuid>`); listings skip them and they
@@ -72,10 +74,52 @@ export async function ensureDirectory(dir: string): Promise<void> {
   }
 }
 
-/** Flushes a directory's entries (new, renamed or removed names) to disk. */
-export async function fsyncDirectory(dir: string): Promise<void> {
+/** The directory fsync of each directory that is running, and the one queued after it. */
+interface DirectorySync {
+  /** The last fsync started (or settled). */
+  current: Promise<void>;
+  /** An fsync not started yet: every caller until it starts shares it. */
+  next: Promise<void> | undefined;
+}
+const directorySyncs = new Map<string, DirectorySync>();
+const ignore = () => undefined;
+
+/**
+ * Flushes a directory's entries (new, renamed or removed names) to disk, once the caller's change
+ * is made. Concurrent callers share fsyncs: a caller waits for an fsync of the directory that
+ * starts after its call, so a name it created or renamed before calling is covered. While one
+ * fsync runs, all callers that arrive meanwhile share the single fsync queued after it (it starts
+ * when the running one ends, after all their changes). So N writes finishing together in one
+ * directory (the data files of several commit groups, the objects of one commit) cost two
+ * directory fsyncs instead of N, with the same guarantee for each: when its call returns, its
+ * name is on disk. A failed fsync fails every caller that shared it.
+ */
+export function fsyncDirectory(dir: string): Promise<void> {
   // Windows cannot open a directory for fsync; NTFS journals metadata, so skipping is the norm there.
-  if (process.platform === 'win32') return;
+  if (process.platform === 'win32') return Promise.resolve();
+  let entry = directorySyncs.get(dir);
+  if (entry === undefined) {
+    entry = { current: Promise.resolve(), next: undefined };
+    directorySyncs.set(dir, entry);
+  }
+  if (entry.next !== undefined) return entry.next;
+  const state = entry;
+  const next: Promise<void> = state.current.then(ignore, ignore).then(() => {
+    // Starting now: a caller from here on needs the fsync after this one.
+    state.next = undefined;
+    state.current = next;
+    return syncDirectoryNow(dir);
+  });
+  state.next = next;
+  void next.then(ignore, ignore).then(() => {
+    if (state.current === next && state.next === undefined && directorySyncs.get(dir) === state) {
+      directorySyncs.delete(dir);
+    }
+  });
+  return next;
+}
+
+async function syncDirectoryNow(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
   try {
     await handle.sync();

@@ -8,6 +8,7 @@ import {
   type ProducerRecord,
   payloadBytes,
   produceToTopic,
+  recordBytes,
   type TopicLog,
 } from './event-builder.ts';
 import { partitionForKey } from './partitioner.ts';
@@ -285,5 +286,41 @@ describe('eventBatches', () => {
 
   it('delivers nothing for an empty topic', () => {
     expect([...eventBatches(produceToTopic([], { topic: 't', partitions: 3 }))]).toEqual([]);
+  });
+});
+
+describe('recordBytes', () => {
+  const base: KafkaEventRecord = {
+    topic: 'bids',
+    partition: 3,
+    offset: 12_345,
+    timestamp: 1_700_000_000_000,
+    timestampType: 'CREATE_TIME',
+    key: 'YXVjdGlvbi0x',
+    value: Buffer.from('{"auction":1,"price":12.5}').toString('base64'),
+    headers: [],
+  };
+  const json = (value: unknown) => Buffer.byteLength(JSON.stringify(value), 'utf8');
+
+  it.each<[string, KafkaEventRecord]>([
+    ['a plain record', base],
+    ['no key', { ...base, key: undefined }],
+    ['a null key and a tombstone', { ...base, key: null, value: null }],
+    ['an empty key', { ...base, key: '' }],
+    ['headers', { ...base, headers: [{ source: [104, 105] }, { trace: [] }] }],
+    ['a topic with escapes and non-ASCII', { ...base, topic: 'bïds "q" \\ \n \u0001 😀' }],
+    ['schema metadata', { ...base, valueSchemaMetadata: { dataFormat: 'AVRO', schemaId: 'é1' } }],
+    ['odd numbers', { ...base, offset: -0, timestamp: 1e21, partition: Number.NaN }],
+    ['no headers field', { topic: 't', partition: 0, offset: 0, timestamp: 0, value: 'AA==' }],
+  ])('measures %s as JSON.stringify does', (_, record) => {
+    expect(recordBytes(record)).toBe(json(record));
+  });
+
+  it('agrees with JSON.stringify on every record of the fixtures', () => {
+    for (const name of ['msk-bids.json']) {
+      for (const records of Object.values(fixture(name).records)) {
+        for (const record of records) expect(recordBytes(record)).toBe(json(record));
+      }
+    }
   });
 });

@@ -35,7 +35,21 @@ export function bigIntLongHook(schema: unknown): avro.Type | undefined {
   return undefined;
 }
 
-/** Parses an Avro schema with bigint longs. */
+/** Parsed schemas by their JSON: a table writes the same manifest schemas on every commit. */
+const parsed = new Map<string, avro.Type>();
+/** Enough for the schemas of many tables; beyond it the cache starts over. */
+const MAX_PARSED = 256;
+
+/**
+ * Parses an Avro schema with bigint longs. A parsed type holds no per-use state, so the same
+ * schema (by its JSON) is parsed once: avsc's parsing cost more than the encoding of a manifest.
+ */
 export function avroType(schema: object): avro.Type {
-  return avro.Type.forSchema(schema as avro.Schema, { typeHook: bigIntLongHook });
+  const text = JSON.stringify(schema);
+  const known = parsed.get(text);
+  if (known !== undefined) return known;
+  const type = avro.Type.forSchema(schema as avro.Schema, { typeHook: bigIntLongHook });
+  if (parsed.size >= MAX_PARSED) parsed.clear();
+  parsed.set(text, type);
+  return type;
 }

@@ -1,0 +1,64 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+
+// Counts the directory opens (each directory fsync opens the directory read-only).
+const opened = vi.hoisted(() => ({ dirs: [] as string[] }));
+vi.mock('node:fs/promises', async (original) => {
+  const actual = await original<typeof import('node:fs/promises')>();
+  return {
+    ...actual,
+    open: (path: string, flags?: string, mode?: number) => {
+      if (flags === 'r') opened.dirs.push(path);
+      return actual.open(path, flags, mode);
+    },
+  };
+});
+
+const { createExclusive, fsyncDirectory, replaceAtomically } = await import('./durable-file.ts');
+
+const scratch = mkdtempSync(join(tmpdir(), 'floe-durable-file-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe('directory fsyncs', () => {
+  it('concurrent writes in one directory share directory fsyncs, and each write is complete', async () => {
+    const dir = join(scratch, 'shared');
+    await fsyncDirectory(scratch); // warm up: the directory exists below
+    await createExclusive(join(dir, 'first'), new Uint8Array([0]));
+    opened.dirs.length = 0;
+    const names = Array.from({ length: 20 }, (_, i) => `object-${i}`);
+    await Promise.all(
+      names.map((name, i) =>
+        i % 2 === 0
+          ? createExclusive(join(dir, name), new TextEncoder().encode(name))
+          : replaceAtomically(join(dir, name), new TextEncoder().encode(name)),
+      ),
+    );
+    for (const name of names) expect(readFileSync(join(dir, name), 'utf8')).toBe(name);
+    const syncs = opened.dirs.filter((path) => path === dir).length;
+    expect(syncs).toBeGreaterThanOrEqual(1);
+    expect(syncs).toBeLessThan(names.length);
+  });
+
+  it('a call made while an fsync runs waits for one that starts after it', async () => {
+    const dir = join(scratch, 'later');
+    await createExclusive(join(dir, 'a'), new Uint8Array([1]));
+    opened.dirs.length = 0;
+    const first = fsyncDirectory(dir);
+    // Let the first fsync start (it opens the directory), then ask again.
+    await vi.waitFor(() => expect(opened.dirs.filter((path) => path === dir)).toHaveLength(1));
+    const second = fsyncDirectory(dir);
+    const third = fsyncDirectory(dir);
+    expect(third).toBe(second);
+    await Promise.all([first, second, third]);
+    expect(opened.dirs.filter((path) => path === dir)).toHaveLength(2);
+  });
+
+  it('a failed fsync fails its callers, and the next call tries again', async () => {
+    const missing = join(scratch, 'missing');
+    await expect(fsyncDirectory(missing)).rejects.toMatchObject({ code: 'ENOENT' });
+    await createExclusive(join(missing, 'now'), new Uint8Array([2]));
+    await expect(fsyncDirectory(missing)).resolves.toBeUndefined();
+  });
+});
