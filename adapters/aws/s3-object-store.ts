@@ -36,6 +36,7 @@ import {
 import { FloeConfigError } from '../../runtime/errors.ts';
 import {
   assertValidKey,
+  keyUnder,
   type ObjectStore,
   PermanentStorageError,
   PreconditionFailedError,
@@ -267,15 +268,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   keyOf(uri: string): string | undefined {
-    const base = `s3://${this.bucket}/${this.prefix === '' ? '' : `${this.prefix}/`}`;
-    if (!uri.startsWith(base)) return undefined;
-    const key = uri.slice(base.length);
-    try {
-      assertValidKey(key);
-    } catch {
-      return undefined;
-    }
-    return key;
+    return keyUnder(uri, `s3://${this.bucket}/${this.prefix === '' ? '' : `${this.prefix}/`}`);
   }
 
   toString(): string {

@@ -35,6 +35,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import {
   assertValidKey,
+  keyUnder,
   type ObjectStore,
   PreconditionFailedError,
   type PutOptions,
@@ -209,15 +210,7 @@ export class TieredObjectStore implements ObjectStore {
   }
 
   keyOf(uri: string): string | undefined {
-    const prefix = this.uriPrefix();
-    if (!uri.startsWith(prefix)) return undefined;
-    const key = uri.slice(prefix.length);
-    try {
-      assertValidKey(key);
-    } catch {
-      return undefined;
-    }
-    return key;
+    return keyUnder(uri, this.uriPrefix());
   }
 
   toString(): string {

@@ -99,6 +99,18 @@ export async function deleteObjects(store: ObjectStore, keys: readonly string[])
 
 const SEGMENT = /^[^/\\\0]+$/;
 
+/** The key of `uri` in a store whose URIs all start with `base`, or undefined when it is not one of them. */
+export function keyUnder(uri: string, base: string): string | undefined {
+  if (!uri.startsWith(base)) return undefined;
+  const key = uri.slice(base.length);
+  try {
+    assertValidKey(key);
+  } catch {
+    return undefined;
+  }
+  return key;
+}
+
 /** Throws a TypeError unless `key` is a relative `/`-separated path without empty, `.` or `..` segments. */
 export function assertValidKey(key: string): void {
   const segments = key.split('/');
