@@ -9,6 +9,7 @@ import {
   type DynamoDbClientOptions,
   isLocalEndpoint,
 } from '../../adapters/aws/dynamodb-client.ts';
+import { injectErrors, type RetryCounts } from './injected-errors.ts';
 
 /** The endpoint of the local DynamoDB server; throws a clear error when there is none. */
 export function localDynamoDbEndpoint(): string {
@@ -74,16 +75,6 @@ export function lossyDynamoDbClient(every: number): {
   return { client, lost: () => lost };
 }
 
-/** How many requests a fault-injecting client's operations made, and how many it answered itself. */
-export interface RetryCounts {
-  /** Calls of `client.send` (operations). */
-  readonly operations: number;
-  /** Requests the SDK sent or tried to send, retries included (one per attempt). */
-  readonly attempts: number;
-  /** Attempts the client answered with an injected error instead of sending them. */
-  readonly injected: number;
-}
-
 /**
  * A client for the local server that answers every `every`-th request itself, before sending it,
  * with DynamoDB's throttling errors (alternately `ProvisionedThroughputExceededException` and
@@ -99,29 +90,18 @@ export function throttlingDynamoDbClient(
   counts: () => RetryCounts;
 } {
   const client = localDynamoDbClient();
-  let operations = 0;
-  let attempts = 0;
-  let injected = 0;
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      operations++;
-      return next(args);
-    },
-    { step: 'initialize', name: 'floeCountOperations' },
-  );
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      if (++attempts % every !== 0 || injected >= (options.limit ?? Number.POSITIVE_INFINITY))
-        return next(args);
-      injected++;
+  const counts = injectErrors(
+    client,
+    every,
+    (injected) => {
       const name = injected % 2 === 1 ? 'ProvisionedThroughputExceededException' : 'ThrottlingException';
-      throw Object.assign(new Error(`${name} (simulated): the request rate is too high`), {
+      return Object.assign(new Error(`${name} (simulated): the request rate is too high`), {
         name,
         $fault: 'client',
         $metadata: { httpStatusCode: 400 },
       });
     },
-    { step: 'deserialize', name: 'floeThrottle', priority: 'high' },
+    options.limit,
   );
-  return { client, counts: () => ({ operations, attempts, injected }) };
+  return { client, counts };
 }

@@ -6,7 +6,7 @@
  * silently in CI.
  */
 import { createS3Client } from '../../adapters/aws/s3-object-store.ts';
-import type { RetryCounts } from './local-dynamodb.ts';
+import { injectErrors, type RetryCounts } from './injected-errors.ts';
 
 const REQUIRED = ['AWS_ENDPOINT_URL_S3', 'AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const;
 
@@ -40,28 +40,13 @@ export function slowDownS3Client(every: number): {
 } {
   requireLocalS3();
   const client = createS3Client();
-  let operations = 0;
-  let attempts = 0;
-  let injected = 0;
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      operations++;
-      return next(args);
-    },
-    { step: 'initialize', name: 'floeCountOperations' },
+  const counts = injectErrors(client, every, () =>
+    Object.assign(new Error('Please reduce your request rate. (simulated)'), {
+      name: 'SlowDown',
+      Code: 'SlowDown',
+      $fault: 'server',
+      $metadata: { httpStatusCode: 503 },
+    }),
   );
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      if (++attempts % every !== 0) return next(args);
-      injected++;
-      throw Object.assign(new Error('Please reduce your request rate. (simulated)'), {
-        name: 'SlowDown',
-        Code: 'SlowDown',
-        $fault: 'server',
-        $metadata: { httpStatusCode: 503 },
-      });
-    },
-    { step: 'deserialize', name: 'floeSlowDown', priority: 'high' },
-  );
-  return { client, counts: () => ({ operations, attempts, injected }) };
+  return { client, counts };
 }
