@@ -39,5 +39,6 @@ export default defineConfig({
     // Local DynamoDB/Glue (moto) and S3 (versitygw) servers for the run: scripts/local-aws; and a
     // Kafka broker (scripts/local-kafka), started only when a test asks for it.
     globalSetup: ['test/support/local-aws-setup.ts', 'test/support/local-kafka-setup.ts'],
+    setupFiles: ['test/support/scratch-setup.ts'],
   },
 });

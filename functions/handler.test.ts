@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { localCheckpointStores } from '../adapters/local/run-directory.ts';
@@ -12,10 +11,11 @@ import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
 import { CompressingObjectStore } from '../runtime/stores/compressing-object-store.ts';
 import type { ObjectStore } from '../runtime/stores/object-store.ts';
 import { readTable } from '../test/support/iceberg-tables.ts';
+import { scratchDir } from '../test/support/scratch.ts';
 import { createHandler, defaultStores, setUpFunction } from './handler.ts';
 import { jsonLogger } from './logger.ts';
 
-const tempDir = () => mkdtempSync(join(tmpdir(), 'floe-handler-'));
+const tempDir = () => scratchDir('floe-handler-');
 
 const fixture = readFileSync(join(import.meta.dirname, '..', 'examples', 'events', 'msk-bids.json'), 'utf8');
 const mskEvent = (): KafkaEvent => JSON.parse(fixture) as KafkaEvent;

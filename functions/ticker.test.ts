@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { localCheckpointStores } from '../adapters/local/run-directory.ts';
 import bidsPerAuction from '../examples/bids-per-auction.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
 import idleBidsPerBidder from '../test/support/jobs/idle-bids-per-bidder.ts';
+import { scratchDir } from '../test/support/scratch.ts';
 import { createHandler } from './handler.ts';
 import { createTicker } from './ticker.ts';
 
@@ -23,7 +23,7 @@ function capture() {
 
 describe('createTicker', () => {
   it('fires, on the schedule, the windows of a topic that went silent, and logs each tick', async () => {
-    const stores = localCheckpointStores(mkdtempSync(join(tmpdir(), 'floe-ticker-')));
+    const stores = localCheckpointStores(scratchDir('floe-ticker-'));
     const clock = { now: Date.parse('2026-01-01T00:00:00Z') };
     const handler = createHandler(idleBidsPerBidder, {
       stores,
@@ -49,7 +49,7 @@ describe('createTicker', () => {
   it('writes an EMF line per tick, with the ticker as a property and the same Job dimension', async () => {
     const env = {
       AWS_LAMBDA_FUNCTION_NAME: 'floe-ticker',
-      FLOE_RUN_DIR: mkdtempSync(join(tmpdir(), 'floe-ticker-')),
+      FLOE_RUN_DIR: scratchDir('floe-ticker-'),
     };
     const clock = { now: Date.parse('2026-01-01T00:00:00Z') };
     await createHandler(idleBidsPerBidder, {
@@ -86,7 +86,7 @@ describe('createTicker', () => {
 
   it('says once that ticks do nothing for a job without idleness', async () => {
     const { lines, logger } = capture();
-    const stores = localCheckpointStores(mkdtempSync(join(tmpdir(), 'floe-ticker-')));
+    const stores = localCheckpointStores(scratchDir('floe-ticker-'));
     const ticker = createTicker(bidsPerAuction, { stores, logger });
     expect(lines).toEqual([
       expect.objectContaining({ level: 'WARN', message: 'ticks do nothing for this job' }),

@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   App,
@@ -15,8 +14,12 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bundleJobHandler } from '../cli/bundle.ts';
 import { FloeMetrics } from '../functions/metric-names.ts';
+import { scratchDir } from '../test/support/scratch.ts';
 import { FloeJob, type FloeJobProps } from './floe-job.ts';
 import { FloeJobStack, type FloeJobStackProps } from './floe-job-stack.ts';
+
+/** An app whose cloud assembly goes to a scratch folder (an App without outdir leaves one in /tmp). */
+const testApp = () => new App({ outdir: scratchDir('floe-cdk-out-') });
 
 const JOB = 'examples/bids-per-auction.ts';
 /** A job whose windows wait for every partition, with an idleness timeout: it needs the ticker. */
@@ -30,7 +33,7 @@ function synth(build: (app: App) => Stack): {
   stack: Stack;
   assemblyDir: string;
 } {
-  const app = new App();
+  const app = testApp();
   const stack = build(app);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   const assembly = app.synth();
@@ -572,11 +575,11 @@ describe('FloeJob props', () => {
     ],
   ];
   it.each(invalid)('refuses an invalid %s, naming it', (_prop, props, message) => {
-    expect(() => plainJob(props)(new App())).toThrow(message);
+    expect(() => plainJob(props)(testApp())).toThrow(message);
   });
 
   it('refuses a security group without a VPC and a VPC without a security group', () => {
-    const app = new App();
+    const app = testApp();
     const stack = new Stack(app, 'S');
     const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0 });
     const securityGroup = new ec2.SecurityGroup(stack, 'Sg', { vpc });
@@ -598,7 +601,7 @@ describe('FloeJob props', () => {
   });
 
   it('refuses a job file that exports no job, naming jobFile', () => {
-    const app = new App();
+    const app = testApp();
     const stack = new Stack(app, 'S');
     expect(
       () => new FloeJob(stack, 'J', { jobFile: 'examples/nexmark/bid.ts', topic: 't', source: msk }),
@@ -614,13 +617,8 @@ describe('FloeJob bundling', () => {
     };
     const asset = join(assemblyDir, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
     const deployed = readFileSync(join(asset, 'index.mjs'));
-    const scratch = mkdtempSync(join(tmpdir(), 'floe-cdk-bundle-'));
-    try {
-      const bundle = await bundleJobHandler(JOB, join(scratch, 'index.mjs'));
-      expect(deployed.equals(readFileSync(bundle.outfile))).toBe(true);
-    } finally {
-      rmSync(scratch, { recursive: true, force: true });
-    }
+    const bundle = await bundleJobHandler(JOB, join(scratchDir('floe-cdk-bundle-'), 'index.mjs'));
+    expect(deployed.equals(readFileSync(bundle.outfile))).toBe(true);
     expect(existsSync(join(asset, 'index.mjs.map'))).toBe(true);
   });
 });

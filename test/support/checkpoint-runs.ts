@@ -3,9 +3,6 @@
  * Nexmark bids on a few partitions, cut into Lambda events, run through a CheckpointedProcessor
  * over a run directory, and the resulting tables read back as Iceberg readers see them.
  */
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { localCheckpointStores } from '../../adapters/local/run-directory.ts';
 import type { ExampleName } from '../../examples/index.ts';
 import { EXAMPLE_JOBS } from '../../examples/index.ts';
@@ -27,6 +24,7 @@ import type { KafkaEvent } from '../../runtime/source/kafka-event.ts';
 import type { CheckpointStores } from '../../runtime/stores/checkpoint-stores.ts';
 import { canonicalRows, readRunTables, type TablesLocation } from './iceberg-tables.ts';
 import { EXAMPLE_REFERENCES } from './nexmark-reference.ts';
+import { scratchRunDir } from './scratch.ts';
 
 export const TOPIC = 'bids';
 
@@ -35,7 +33,7 @@ export const TOPIC = 'bids';
  * which keeps the fault-injection sweeps fast), else in the system's temporary directory.
  */
 export function tempRunDir(label = 'floe-checkpoint-'): string {
-  return mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), label));
+  return scratchRunDir(label);
 }
 
 export interface Workload {

@@ -45,13 +45,20 @@ async function start(): Promise<string> {
   }
   const stdout = await new Promise<string>((resolve, reject) => {
     const child = spawn('bash', [context.script, 'start'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, FLOE_LOCAL_KAFKA_LEASE: String(context.lease) },
     });
     let out = '';
+    // Kept as well as shown: a failure's reason goes into the error, which survives a CI log cut to its tail.
+    let messages = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
       out += chunk;
+    });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      messages += chunk;
+      process.stderr.write(chunk);
     });
     const timer = setTimeout(() => {
       child.kill('SIGTERM');
@@ -67,7 +74,7 @@ async function start(): Promise<string> {
       else
         reject(
           new Error(
-            `scripts/local-kafka start failed (${signal ?? `exit ${code}`}); see its messages above. It needs java >= 17 and mvn (first install).`,
+            `scripts/local-kafka start failed (${signal ?? `exit ${code}`}). It needs java >= 17 and mvn (first install). Its last messages:\n${lastLines(messages, 25)}`,
           ),
         );
     });
@@ -76,6 +83,10 @@ async function start(): Promise<string> {
   if (brokers === undefined) throw new Error(`scripts/local-kafka start printed no KAFKA_BROKERS: ${stdout}`);
   process.env.KAFKA_BROKERS = brokers;
   return brokers;
+}
+
+function lastLines(text: string, count: number): string {
+  return text.trimEnd().split('\n').slice(-count).join('\n');
 }
 
 /** A topic name no other test uses. */
