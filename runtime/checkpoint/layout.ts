@@ -15,6 +15,50 @@ export function headPrefix(job: string): string {
   return `floe/${job}/heads/`;
 }
 
+/** The log head of a partition of a job whose windows merge partitions (partition-log.ts). */
+export function logHeadKey(job: string, partition: string): string {
+  return `${logHeadPrefix(job)}${partition}`;
+}
+
+export function logHeadPrefix(job: string): string {
+  return `floe/${job}/logs/`;
+}
+
+/** The lease that lets one process at a time consume the partition logs into the job group. */
+export function consumerLeaseKey(job: string): string {
+  return `floe/${job}/leases/log-consumer`;
+}
+
+export function logSegmentPrefix(job: string, partition?: string): string {
+  return `${job}/partition-logs/${partition === undefined ? '' : `${safeName(partition)}/`}`;
+}
+
+/**
+ * A segment of a partition log, holding offsets `first` to `last`: unique per attempt, never
+ * overwritten. The offsets are in the name so that cleanup can judge a segment no head lists.
+ */
+export function logSegmentKey(
+  job: string,
+  partition: string,
+  first: number,
+  last: number,
+  attempt: string,
+): string {
+  return `${logSegmentPrefix(job, partition)}${first}-${last}-${attempt}.json`;
+}
+
+/** The partition and offsets of a segment key, or undefined for another object. */
+export function parseLogSegmentKey(
+  job: string,
+  key: string,
+): { partition: string; first: number; last: number; attempt: string } | undefined {
+  const prefix = logSegmentPrefix(job);
+  if (!key.startsWith(prefix)) return undefined;
+  const match = /^([^/]+)\/(-?\d+)-(-?\d+)-([0-9a-z]{8}[0-9a-f]{8})\.json$/.exec(key.slice(prefix.length));
+  if (match === null) return undefined;
+  return { partition: match[1]!, first: Number(match[2]), last: Number(match[3]), attempt: match[4]! };
+}
+
 /** Everything of one group in the checkpoint object store lives under this prefix. */
 export function groupPrefix(job: string, group: string): string {
   return `${job}/${group}/`;
