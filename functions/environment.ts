@@ -21,6 +21,12 @@ export const FloeEnvironment = {
   delivery: 'FLOE_DELIVERY',
   /** The lowest level logged: `DEBUG`, `INFO`, `WARN`, `ERROR`. */
   logLevel: 'FLOE_LOG_LEVEL',
+  /**
+   * `on` (the default) or `off`: whether a job whose windows merge partitions takes batches
+   * through partition logs (the processor's `partitionLogs`). The handler and the ticker of one
+   * job must agree, so both read it here.
+   */
+  partitionLogs: 'FLOE_PARTITION_LOGS',
 } as const;
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -30,6 +36,8 @@ export interface FloeSettings {
   readonly keepCheckpoints?: number;
   readonly maxAttempts?: number;
   readonly logLevel?: LogLevel;
+  /** Partition logs for jobs whose windows merge partitions; on unless FLOE_PARTITION_LOGS is `off`. */
+  readonly partitionLogs: boolean;
 }
 
 const LOG_LEVELS: readonly string[] = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
@@ -53,7 +61,12 @@ export function settingsFromEnv(env: Env): FloeSettings {
       `${FloeEnvironment.logLevel} must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}".`,
     );
   }
+  const logs = env[FloeEnvironment.partitionLogs];
+  if (logs !== undefined && logs !== '' && logs !== 'on' && logs !== 'off') {
+    throw new FloeConfigError(`${FloeEnvironment.partitionLogs} must be on or off, got "${logs}".`);
+  }
   return {
+    partitionLogs: logs !== 'off',
     keepCheckpoints: positiveInteger(env, FloeEnvironment.keepCheckpoints),
     maxAttempts: positiveInteger(env, FloeEnvironment.maxAttempts),
     logLevel: logLevel === undefined || logLevel === '' ? undefined : (logLevel as LogLevel),
