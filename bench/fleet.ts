@@ -273,7 +273,11 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
 }
 
 /** The records of `processed` at or below the job group's committed offsets. */
-async function consumedBy(sim: SimulatedAws, job: Job<unknown>, processed: readonly KafkaEvent[]): Promise<number> {
+async function consumedBy(
+  sim: SimulatedAws,
+  job: Job<unknown>,
+  processed: readonly KafkaEvent[],
+): Promise<number> {
   const item = await sim.direct().heads.get(headKey(safeName(job.name), 'job'));
   const offsets = item === undefined ? {} : (decodeHead(item).value.offsets ?? {});
   let consumed = 0;

@@ -19,7 +19,9 @@ export const SCALE_EXAMPLES: readonly ExampleName[] = ['bids-per-auction', 'max-
  * What runs per example: a job whose windows merge partitions runs with partition logs (the
  * Lambda handler's default) and, for comparison in the same run, through one shared head.
  */
-export function scaleVariants(examples: readonly ExampleName[]): { example: ExampleName; partitionLogs: boolean }[] {
+export function scaleVariants(
+  examples: readonly ExampleName[],
+): { example: ExampleName; partitionLogs: boolean }[] {
   return examples.flatMap((example) =>
     EXAMPLE_JOBS[example].plan.scope === 'job'
       ? [
@@ -82,7 +84,8 @@ export async function runScale(
   for (const { example, partitionLogs } of scaleVariants(options.examples)) {
     let single: number | undefined;
     for (const partitions of options.partitions) {
-      const mode = EXAMPLE_JOBS[example].plan.scope === 'job' ? (partitionLogs ? ' (logs)' : ' (shared head)') : '';
+      const mode =
+        EXAMPLE_JOBS[example].plan.scope === 'job' ? (partitionLogs ? ' (logs)' : ' (shared head)') : '';
       const label = `  ${example}${mode} P=${partitions}`;
       let last = 0;
       const result = await runFleet({
