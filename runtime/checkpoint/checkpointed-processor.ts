@@ -489,15 +489,19 @@ export class CheckpointedProcessor<Row> {
     if (partitions.length === 0) return combine([]);
     const job = await this.retried(() => this.stores.heads.get(headKey(this.jobId, JOB_GROUP)));
     const jobHead = job === undefined ? undefined : decodeHead(job);
-    const consumed = (id: string): number => jobHead?.value.offsets?.[id]?.[0] ?? -1;
+    const consumedOffset = (id: string): number => jobHead?.value.offsets?.[id]?.[0] ?? -1;
     const appends = await Promise.all(
       partitions.map((records) => {
         const id = partitionId(records[0]!.topic, records[0]!.partition);
-        return this.exclusive(`log:${id}`, () => this.appendWithRetries(records, consumed(id)));
+        return this.exclusive(`log:${id}`, () => this.appendWithRetries(records, consumedOffset(id)));
       }),
     );
-    const watermark = watermarkFromJson(jobHead?.value.watermark ?? null);
-    return combine([appendOutcome<Row>(appends, watermark), await this.consumeLogs(false)]);
+    const consumed = await this.consumeLogs(false);
+    // The job watermark: the consume's, or the committed one when this process did not consume.
+    const ran = consumed.commits.length > 0 || consumed.metrics.records > 0;
+    const watermark = ran ? consumed.metrics.watermark : watermarkFromJson(jobHead?.value.watermark ?? null);
+    const outcome = combine(ran ? [appendOutcome<Row>(appends), consumed] : [appendOutcome<Row>(appends)]);
+    return { ...outcome, metrics: { ...outcome.metrics, watermark } };
   }
 
   private async appendWithRetries(
@@ -548,7 +552,7 @@ export class CheckpointedProcessor<Row> {
           const round: LogRound = { tick: ticking, roundRecords: logs.roundRecords, more: false };
           ticking = false;
           const outcome = await this.exclusive(JOB_GROUP, () => this.commitGroup(JOB_GROUP, [], round));
-          outcomes.push(outcome);
+          if (outcome.commits.length > 0 || outcome.metrics.records > 0) outcomes.push(outcome);
           const epoch = outcome.commits[0]?.epoch;
           if (epoch !== undefined && epoch % this.cleanupEvery === 0)
             await this.cleanupLogs().catch(() => undefined);
@@ -762,7 +766,7 @@ interface LogRound {
 }
 
 /** The appends of a batch as an outcome: records already logged or consumed count as redelivered. */
-function appendOutcome<Row>(appends: readonly LogAppend[], watermark: number): CommitOutcome<Row> {
+function appendOutcome<Row>(appends: readonly LogAppend[]): CommitOutcome<Row> {
   let skipped = 0;
   const commits: CommitInfo[] = [];
   for (const a of appends) {
@@ -782,7 +786,8 @@ function appendOutcome<Row>(appends: readonly LogAppend[], watermark: number): C
       late: 0,
       deadLetters: 0,
       rows: 0,
-      watermark,
+      // Neutral in combine's minimum: the caller sets the job watermark.
+      watermark: Number.POSITIVE_INFINITY,
     },
     partitions: [],
     commits,
