@@ -22,7 +22,7 @@ const JOB_GROUP_EXAMPLES: readonly ExampleName[] = ['channel-revenue', 'max-pric
 
 describe('partition logs', () => {
   it.each(JOB_GROUP_EXAMPLES)(
-    '%s: the same tables as committing every batch through the job group',
+    '%s: the same rows, watermarks and tables as committing every batch through the job group',
     async (name) => {
       const w = workload({ maxDisorderMs: 20_000, malformedAt: 60 });
       const direct = await localStoreFactory();
@@ -30,8 +30,12 @@ describe('partition logs', () => {
       const a = processorFor(name, direct.open(), w);
       const b = processorFor(name, logs.open(), w, LOGS);
       for (const event of w.events) {
-        await a.process(event);
-        await b.process(event);
+        const direct = await a.process(event);
+        const logged = await b.process(event);
+        // What the handler logs and returns for the batch: the same rows and job watermark.
+        expect(logged.rows).toEqual(direct.rows);
+        expect(logged.metrics.watermark).toBe(direct.metrics.watermark);
+        expect(logged.metrics.records).toBe(direct.metrics.records);
       }
       await a.drain();
       await b.drain();
