@@ -93,6 +93,8 @@ export interface CostOptions {
   readonly timeScale: number;
   /** Records a run may process at most (whole batch rounds, at least 2 batches per partition). */
   readonly maxRecords: number;
+  /** With partition logs (jobs whose windows merge partitions): the processor's consumeIntervalMs. @default 0 */
+  readonly consumeIntervalMs?: number;
 }
 
 export async function runCost(
@@ -125,6 +127,7 @@ export async function runCost(
           intervalModelMs,
           sim: { timeScale: options.timeScale },
           check: false,
+          consumeIntervalMs: options.consumeIntervalMs ?? 0,
         });
         const row = price(example, eventsPerSec, partitions, windowMs, batchSize, result);
         rows.push(row);

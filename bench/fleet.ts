@@ -69,6 +69,8 @@ export interface FleetOptions {
    * head. @default true
    */
   readonly partitionLogs?: boolean;
+  /** With partition logs: the processor's consumeIntervalMs. @default 0 */
+  readonly consumeIntervalMs?: number;
 }
 
 export interface ExactlyOnceCheck {
@@ -185,6 +187,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
         stores: meter.stores,
         partitions: refs,
         partitionLogs: logs,
+        consumeIntervalMs: options.consumeIntervalMs ?? 0,
       });
       const engine = processor.engine;
       const processBatch = engine.processBatch.bind(engine);

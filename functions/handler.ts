@@ -146,6 +146,7 @@ export function setUpFunction<Row>(
       clock: options.clock,
       partitions: options.partitions,
       partitionLogs: settings.partitionLogs,
+      ...(settings.consumeIntervalMs !== undefined ? { consumeIntervalMs: settings.consumeIntervalMs } : {}),
       ...(settings.maxAttempts !== undefined ? { maxAttempts: settings.maxAttempts } : {}),
       ...(settings.keepCheckpoints !== undefined ? { keepCheckpoints: settings.keepCheckpoints } : {}),
     };

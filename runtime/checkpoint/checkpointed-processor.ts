@@ -102,6 +102,14 @@ export interface CheckpointedProcessorOptions {
   readonly consumerLeaseMs?: number;
   /** The most records one consume round of the partition logs takes (whole segments). @default 100,000 */
   readonly maxRecordsPerRound?: number;
+  /**
+   * With partition logs: an invocation consumes the logs only if no consume started in the last
+   * this many ms; otherwise its batch waits in its log for a later invocation or the next tick.
+   * Fewer job group commits (cheaper: "Partition logs" in docs/design.md) for up to this much more
+   * latency while records flow. Above 0, deploy the ticker, which consumes what is left when the
+   * topic goes quiet. @default 0 (every invocation consumes)
+   */
+  readonly consumeIntervalMs?: number;
 }
 
 const DEFAULT_KEEP = 10;
@@ -138,7 +146,9 @@ export class CheckpointedProcessor<Row> {
   /** Groups with a batch in progress in this process: one at a time each. */
   private readonly busy = new Map<string, Promise<unknown>>();
   /** Set when partitions append to logs that the job group consumes (options.partitionLogs). */
-  private readonly logs: { readonly lease: ConsumerLease; readonly roundRecords: number } | undefined;
+  private readonly logs:
+    | { readonly lease: ConsumerLease; readonly roundRecords: number; readonly intervalMs: number }
+    | undefined;
 
   constructor(
     readonly job: Job<Row>,
@@ -177,6 +187,7 @@ export class CheckpointedProcessor<Row> {
               this.clock,
             ),
             roundRecords: positive('maxRecordsPerRound', options.maxRecordsPerRound ?? DEFAULT_ROUND_RECORDS),
+            intervalMs: nonNegative('consumeIntervalMs', options.consumeIntervalMs ?? 0),
           }
         : undefined;
   }
@@ -264,6 +275,8 @@ export class CheckpointedProcessor<Row> {
 
   /** Whether a batch without records can ever change this job's state (see emitPeriodicWatermarks). */
   ticksMatter(): boolean {
+    // Batches left in the partition logs by the consume interval wait for a tick once traffic stops.
+    if (this.logs !== undefined && this.logs.intervalMs > 0) return true;
     const { idlenessMs, idleTopicWatermark } = this.job.plan.watermarks;
     if (idlenessMs === undefined) return false;
     return this.job.plan.scope === 'job' || idleTopicWatermark === 'processing-time';
@@ -545,7 +558,9 @@ export class CheckpointedProcessor<Row> {
     const outcomes: CommitOutcome<Row>[] = [];
     let ticking = tick;
     for (let pass = 0; pass < CONSUME_PASSES; pass++) {
-      const lease = force ? UNLEASED : await this.retried(() => logs.lease.acquire());
+      // A tick consumes whatever the interval says: it is what bounds the wait once traffic stops.
+      const interval = tick ? 0 : logs.intervalMs;
+      const lease = force ? UNLEASED : await this.retried(() => logs.lease.acquire(interval));
       if (lease === undefined) break;
       try {
         for (;;) {
@@ -818,6 +833,13 @@ function throwIfPermanent(error: unknown): void {
 function positive(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) {
     throw new FloeError(`${name} must be a whole number of at least 1, got ${value}.`);
+  }
+  return value;
+}
+
+function nonNegative(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new FloeError(`${name} must be a whole number of at least 0, got ${value}.`);
   }
   return value;
 }

@@ -31,19 +31,23 @@ export class ConsumerLease {
     private readonly clock: () => number,
   ) {}
 
-  /** Takes the lease, or returns undefined when another live holder has it. */
-  async acquire(): Promise<HeldLease | undefined> {
+  /**
+   * Takes the lease, or returns undefined when another live holder has it, or when a consume
+   * started less than `minIntervalMs` ago (the lease records when each one started).
+   */
+  async acquire(minIntervalMs = 0): Promise<HeldLease | undefined> {
     const key = consumerLeaseKey(this.jobId);
     const item = await this.heads.get(key);
     const now = this.clock();
     if (item !== undefined && !this.free(item.value, now)) return undefined;
+    if (minIntervalMs > 0 && now - consumedAt(item?.value) < minIntervalMs) return undefined;
     let version: number;
     let until = now + this.durationMs;
     try {
       version = (
         await this.heads.put(
           key,
-          { owner: this.owner, until },
+          { owner: this.owner, until, consumedAt: now },
           item === undefined ? { absent: true } : { expectedVersion: item.version },
         )
       ).version;
@@ -57,7 +61,11 @@ export class ConsumerLease {
       try {
         const next = at + this.durationMs;
         version = (
-          await this.heads.put(key, { owner: this.owner, until: next }, { expectedVersion: version })
+          await this.heads.put(
+            key,
+            { owner: this.owner, until: next, consumedAt: now },
+            { expectedVersion: version },
+          )
         ).version;
         until = next;
         return true;
@@ -68,7 +76,7 @@ export class ConsumerLease {
     };
     const release = async (): Promise<void> => {
       await this.heads
-        .put(key, { owner: this.owner, until: 0 }, { expectedVersion: version })
+        .put(key, { owner: this.owner, until: 0, consumedAt: now }, { expectedVersion: version })
         .catch(() => undefined);
     };
     return { renew, release };
@@ -79,4 +87,10 @@ export class ConsumerLease {
     const { owner, until } = value as { owner?: unknown; until?: unknown };
     return owner === this.owner || typeof until !== 'number' || until <= now;
   }
+}
+
+/** When the last consume started, from the lease's value (-infinity when it does not say). */
+function consumedAt(value: unknown): number {
+  const at = (value as { consumedAt?: unknown } | null | undefined)?.consumedAt;
+  return typeof at === 'number' ? at : Number.NEGATIVE_INFINITY;
 }

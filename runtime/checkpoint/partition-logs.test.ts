@@ -9,6 +9,7 @@ import type { ExampleName } from '../../examples/index.ts';
 import { processorFor, tablesOf, workload } from '../../test/support/checkpoint-runs.ts';
 import {
   appendDuringConsume,
+  consumeInterval,
   consumersRacing,
   crashedConsumerLeaseLapses,
   LOGS,
@@ -67,6 +68,10 @@ describe('partition logs', () => {
 
   it('a consumer that crashed holding the lease: consumption resumes when the lease lapses', async () => {
     await crashedConsumerLeaseLapses('max-price', localStoreFactory);
+  });
+
+  it('a consume interval: fewer job group commits than batches, the rest consumed by the next tick', async () => {
+    await consumeInterval('max-price', localStoreFactory);
   });
 
   it('cleanup deletes consumed segments and old orphans, and keeps what is not consumed', async () => {

@@ -279,3 +279,36 @@ export async function logCleanup(name: ExampleName, factory: StoreFactory) {
   expect(left.sort()).toEqual([...pending].sort());
   return { location, workload: w };
 }
+
+/**
+ * With a consume interval, an invocation consumes only if no consume started within it: batches
+ * wait in their logs meanwhile, and the tick after the traffic consumes what is left. Fewer job
+ * group commits than batches; the same tables.
+ */
+export async function consumeInterval(name: ExampleName, factory: StoreFactory) {
+  const w = workload();
+  const location = await factory();
+  let clock = 1_000;
+  const processor = processorFor(name, location.open(), w, {
+    ...LOGS,
+    clock: () => clock,
+    consumeIntervalMs: 5_000,
+  });
+  expect(processor.ticksMatter()).toBe(true);
+  let consumes = 0;
+  for (const event of w.events) {
+    const outcome = await processor.process(event);
+    if (outcome.commits.some((c) => c.group === 'job')) consumes++;
+    clock += 1_000;
+  }
+  // One consume per 5 s of the 1 s deliveries, give or take the first.
+  expect(consumes).toBeLessThanOrEqual(Math.ceil(w.events.length / 5) + 1);
+  expect(consumes).toBeGreaterThan(0);
+  expect(await consumedOffsets(location.open(), name)).not.toEqual(lastOffsets(w));
+  // The ticker's next run, right after the traffic: it consumes whatever the interval says.
+  await processor.emitPeriodicWatermarks();
+  expect(await consumedOffsets(location.open(), name)).toEqual(lastOffsets(w));
+  await processor.drain();
+  await expectExactlyOnce(name, location, w);
+  return { location, workload: w };
+}
