@@ -22,6 +22,7 @@ import {
   type VersionedItem,
 } from '../stores/state-store.ts';
 import { logHeadKey, logHeadPrefix, logSegmentKey } from './layout.ts';
+import { decodeSegmentRecords, encodeSegment } from './log-segment-codec.ts';
 
 /** One segment of a partition log: the object holding records `first`..`last` (offsets). */
 export interface LogSegment {
@@ -142,32 +143,19 @@ export async function readSegment(
   return decodeSegment(bytes, segment);
 }
 
-const SEGMENT_FORMAT = 1;
-
-export function encodeSegment(records: readonly KafkaEventRecord[]): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify({ format: SEGMENT_FORMAT, records }));
-}
-
+/** Decodes a segment and checks it holds the records its log head lists. */
 export function decodeSegment(bytes: Uint8Array, segment: LogSegment): KafkaEventRecord[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(new TextDecoder().decode(bytes));
-  } catch (error) {
-    throw new FloeError(`Partition log segment ${segment.key} is not valid JSON: ${String(error)}`);
-  }
-  const records = (parsed as { records?: unknown })?.records;
+  const records = decodeSegmentRecords(bytes, segment.key);
   if (
-    (parsed as { format?: unknown })?.format !== SEGMENT_FORMAT ||
-    !Array.isArray(records) ||
     records.length !== segment.records ||
-    (records[0] as KafkaEventRecord | undefined)?.offset !== segment.first ||
-    (records[records.length - 1] as KafkaEventRecord | undefined)?.offset !== segment.last
+    records[0]?.offset !== segment.first ||
+    records[records.length - 1]?.offset !== segment.last
   ) {
     throw new FloeError(
       `Partition log segment ${segment.key} does not hold the ${segment.records} records (offsets ${segment.first}-${segment.last}) its log head lists. Another program wrote to Floe's checkpoint store under this key.`,
     );
   }
-  return records as KafkaEventRecord[];
+  return records;
 }
 
 function partitionOfLogKey(key: string): string {

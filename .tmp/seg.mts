@@ -1,0 +1,10 @@
+import { zstdCompressSync } from 'node:zlib';
+import { workload } from '../test/support/checkpoint-runs.ts';
+import { encodeSegment } from '../runtime/checkpoint/partition-log.ts';
+const w = workload({ count: 500, batchSize: 125, partitions: 1 });
+const records = Object.values(w.events[0]!.records).flat();
+const json = encodeSegment(records);
+console.log('records', records.length, 'json', json.length, 'zstd', zstdCompressSync(json).length);
+const raw = JSON.stringify(records.map((r) => [r.offset, r.timestamp, r.key, Buffer.from(r.value!, 'base64').toString('utf8')]));
+console.log('raw values json', raw.length, 'zstd', zstdCompressSync(Buffer.from(raw)).length);
+console.log(JSON.stringify(records[0]));
