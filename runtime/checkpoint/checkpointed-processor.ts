@@ -567,7 +567,8 @@ export class CheckpointedProcessor<Row> {
           const round: LogRound = { tick: ticking, roundRecords: logs.roundRecords, more: false };
           ticking = false;
           const outcome = await this.exclusive(JOB_GROUP, () => this.commitGroup(JOB_GROUP, [], round));
-          if (outcome.commits.length > 0 || outcome.metrics.records > 0) outcomes.push(outcome);
+          // A round that found nothing says nothing, but a tick reports the watermark it computed.
+          if (round.tick || outcome.commits.length > 0 || outcome.metrics.records > 0) outcomes.push(outcome);
           const epoch = outcome.commits[0]?.epoch;
           if (epoch !== undefined && epoch % this.cleanupEvery === 0)
             await this.cleanupLogs().catch(() => undefined);
