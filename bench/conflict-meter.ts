@@ -14,6 +14,10 @@ import { ConditionFailedError, type StateStore } from '../runtime/stores/state-s
 
 export interface ConflictCounts {
   headConflicts: number;
+  /** Partition log heads (partition logs): an append that lost a race with another of its partition. */
+  logConflicts: number;
+  /** The log consumer's lease: a take that found it taken meanwhile (skipped, nothing redone). */
+  leaseRaces: number;
   headCreateRaces: number;
   catalogConflicts: number;
   throttles: number;
@@ -21,6 +25,8 @@ export interface ConflictCounts {
 
 export const NO_CONFLICTS: ConflictCounts = {
   headConflicts: 0,
+  logConflicts: 0,
+  leaseRaces: 0,
   headCreateRaces: 0,
   catalogConflicts: 0,
   throttles: 0,
@@ -29,6 +35,8 @@ export const NO_CONFLICTS: ConflictCounts = {
 export function addConflicts(a: ConflictCounts, b: ConflictCounts): ConflictCounts {
   return {
     headConflicts: a.headConflicts + b.headConflicts,
+    logConflicts: a.logConflicts + b.logConflicts,
+    leaseRaces: a.leaseRaces + b.leaseRaces,
     headCreateRaces: a.headCreateRaces + b.headCreateRaces,
     catalogConflicts: a.catalogConflicts + b.catalogConflicts,
     throttles: a.throttles + b.throttles,
@@ -62,7 +70,9 @@ export function meterConflicts(stores: CheckpointStores): ConflictMeter {
         return await stores.heads.put(key, value, condition);
       } catch (error) {
         if (error instanceof ConditionFailedError) {
-          if (condition !== undefined && 'expectedVersion' in condition) counts.headConflicts++;
+          if (key.includes('/leases/')) counts.leaseRaces++;
+          else if (key.includes('/logs/')) counts.logConflicts++;
+          else if (condition !== undefined && 'expectedVersion' in condition) counts.headConflicts++;
           else counts.headCreateRaces++;
         }
         throttled(error);

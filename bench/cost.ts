@@ -93,6 +93,8 @@ export interface CostOptions {
   readonly timeScale: number;
   /** Records a run may process at most (whole batch rounds, at least 2 batches per partition). */
   readonly maxRecords: number;
+  /** With partition logs (jobs whose windows merge partitions): the processor's consumeIntervalMs. @default 0 */
+  readonly consumeIntervalMs?: number;
 }
 
 export async function runCost(
@@ -125,6 +127,7 @@ export async function runCost(
           intervalModelMs,
           sim: { timeScale: options.timeScale },
           check: false,
+          consumeIntervalMs: options.consumeIntervalMs ?? 0,
         });
         const row = price(example, eventsPerSec, partitions, windowMs, batchSize, result);
         rows.push(row);
@@ -149,9 +152,10 @@ function price(
   const perMillion = 1e6 / r.records;
   const ops = r.requests.operations;
   const count = (names: string[]) => names.reduce((sum, name) => sum + (ops[name]?.requests ?? 0), 0);
-  const puts = count(['checkpoints.put', 'warehouse.put']);
-  const lists = count(['checkpoints.list', 'warehouse.list']);
-  const gets = count(['checkpoints.get', 'warehouse.get']);
+  // S3's own requests, as the simulated services counted them: small checkpoint objects are
+  // DynamoDB items there (as on AWS), billed in r.usage's write and read units instead.
+  const putsAndLists = r.usage.s3PutRequests;
+  const gets = r.usage.s3GetRequests;
   const catalogRequests = count([
     'catalog.currentMetadataLocation',
     'catalog.compareAndSwap',
@@ -165,7 +169,7 @@ function price(
     (billedMs / 1000) * (LAMBDA_MEMORY_MB / 1024) * PRICES.lambdaArmGbSecond;
   const dynamodb =
     r.usage.dynamoWriteUnits * PRICES.dynamoWriteUnit + r.usage.dynamoReadUnits * PRICES.dynamoReadUnit;
-  const s3Requests = (puts + lists) * PRICES.s3PutCopyPostList + gets * PRICES.s3GetSelect;
+  const s3Requests = putsAndLists * PRICES.s3PutCopyPostList + gets * PRICES.s3GetSelect;
   const s3Storage = (r.warehouseBytes / 1024 ** 3) * PRICES.s3StorageGbMonth;
   const catalog = catalogRequests * PRICES.glueCatalogRequest;
   const breakdown = {
@@ -185,7 +189,7 @@ function price(
     managedFlinkUsdPerMillionEvents: managedFlinkPerMillion(eventsPerSec),
     breakdown,
     invocationsPerMillion: r.invocations * perMillion,
-    s3PutsPerMillion: puts * perMillion,
+    s3PutsPerMillion: putsAndLists * perMillion,
     billedMsPerInvocation: billedMs / Math.max(1, r.invocations),
     records: r.records,
     failedInvocations: r.failedInvocations,

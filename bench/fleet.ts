@@ -18,6 +18,8 @@ import type { Bid } from '../examples/nexmark/bid.ts';
 import { generateBids } from '../examples/nexmark/generator.ts';
 import { bidTopic } from '../examples/nexmark/topic.ts';
 import { CheckpointedProcessor } from '../runtime/checkpoint/checkpointed-processor.ts';
+import { decodeHead } from '../runtime/checkpoint/head.ts';
+import { headKey, safeName } from '../runtime/checkpoint/layout.ts';
 import { eventBatches } from '../runtime/event-source-mapping/event-builder.ts';
 import { keyInStore, scanTable } from '../runtime/iceberg/table-scan.ts';
 import type { Job } from '../runtime/job/job.ts';
@@ -61,6 +63,14 @@ export interface FleetOptions {
   readonly check?: boolean;
   /** Called after each completed batch. */
   readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * For a job whose windows merge partitions: partition logs (each partition appends, the job
+   * group consumes them; the Lambda handler's default) or every batch through the job group's
+   * head. @default true
+   */
+  readonly partitionLogs?: boolean;
+  /** With partition logs: the processor's consumeIntervalMs. @default 0 */
+  readonly consumeIntervalMs?: number;
 }
 
 export interface ExactlyOnceCheck {
@@ -76,16 +86,29 @@ export interface ExactlyOnceCheck {
 export interface FleetResult {
   readonly example: ExampleName;
   readonly scope: 'partition' | 'job';
+  /** How batches commit: per partition group, through partition logs, or through one shared head. */
+  readonly commit: 'partition groups' | 'partition logs' | 'shared head';
   readonly partitions: number;
   readonly batchSize: number;
   readonly records: number;
+  /**
+   * Records the job group had consumed when the last invocation returned (with partition logs;
+   * otherwise every record): the throughput counts these, not records still waiting in a log.
+   */
+  readonly consumedRecords: number;
   readonly batches: number;
   /** Batches not started because the wall-clock cap was reached. */
   readonly skippedBatches: number;
   readonly invocations: number;
   readonly failedInvocations: number;
-  /** Engine runs beyond one per batch: a lost head race or a failed store call redoes the batch. */
+  /**
+   * Batches done again: engine runs beyond one per batch (a lost head race or a failed store call
+   * redoes the batch); with partition logs, appends whose log head write lost a race.
+   */
   readonly redoneBatches: number;
+  /** With partition logs: consume rounds of the job group, and those that lost the head race to another. */
+  readonly consumeRounds: number;
+  readonly redoneRounds: number;
   readonly commits: number;
   readonly conflicts: ConflictCounts;
   /** Model ms of each invocation (failed ones included), in completion order. */
@@ -113,6 +136,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
   const batchSize = options.batchSize ?? 100;
   const job = EXAMPLE_JOBS[example] as Job<unknown>;
   const scope = job.plan.scope === 'partition' ? 'partition' : 'job';
+  const logs = scope === 'job' && options.partitionLogs !== false;
   const sim = new SimulatedAws({ seed: options.seed ?? 5, ...options.sim });
   const refs = Array.from({ length: partitions }, (_, partition) => ({ topic: FLEET_TOPIC, partition }));
 
@@ -159,7 +183,12 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
       const connection = sim.connect();
       const conflictMeter = meterConflicts(connection.stores);
       const meter = meterRequests(conflictMeter.stores);
-      const processor = new CheckpointedProcessor(job, { stores: meter.stores, partitions: refs });
+      const processor = new CheckpointedProcessor(job, {
+        stores: meter.stores,
+        partitions: refs,
+        partitionLogs: logs,
+        consumeIntervalMs: options.consumeIntervalMs ?? 0,
+      });
       const engine = processor.engine;
       const processBatch = engine.processBatch.bind(engine);
       engine.processBatch = (...args) => {
@@ -212,18 +241,23 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
   const cpuMs = (cpu.user + cpu.system) / 1000;
   const records = processed.reduce((sum, event) => sum + recordsOf(event).length, 0);
   const usage = { ...sim.usage };
+  const consumedRecords = logs ? await consumedBy(sim, job, processed) : records;
 
   const result: FleetResult = {
     example,
     scope,
+    commit: scope === 'partition' ? 'partition groups' : logs ? 'partition logs' : 'shared head',
     partitions,
     batchSize,
     records,
+    consumedRecords,
     batches: processed.length,
     skippedBatches: skipped,
     invocations: invocationModelMs.length,
     failedInvocations,
-    redoneBatches: Math.max(0, engineRuns - processed.length),
+    redoneBatches: logs ? conflicts.logConflicts : Math.max(0, engineRuns - processed.length),
+    consumeRounds: logs ? engineRuns : 0,
+    redoneRounds: logs ? conflicts.headConflicts : 0,
     commits,
     conflicts,
     invocationModelMs,
@@ -238,7 +272,21 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
     warehouseBytes: sim.storedBytes('warehouse'),
   };
   if (options.check === false) return result;
-  return { ...result, check: await drainAndCheck(sim, job, example, refs, processed) };
+  return { ...result, check: await drainAndCheck(sim, job, example, refs, processed, logs) };
+}
+
+/** The records of `processed` at or below the job group's committed offsets. */
+async function consumedBy(
+  sim: SimulatedAws,
+  job: Job<unknown>,
+  processed: readonly KafkaEvent[],
+): Promise<number> {
+  const item = await sim.direct().heads.get(headKey(safeName(job.name), 'job'));
+  const offsets = item === undefined ? {} : (decodeHead(item).value.offsets ?? {});
+  let consumed = 0;
+  for (const record of processed.flatMap(recordsOf))
+    if (record.offset <= (offsets[`${record.topic}-${record.partition}`]?.[0] ?? -1)) consumed++;
+  return consumed;
 }
 
 /** Drains every group from a fresh container, then compares the tables with the reference. */
@@ -248,12 +296,19 @@ async function drainAndCheck(
   example: ExampleName,
   refs: readonly { topic: string; partition: number }[],
   processed: readonly KafkaEvent[],
+  logs: boolean,
 ): Promise<ExactlyOnceCheck> {
   // Group by group: draining hundreds of groups at once would make them race for the table
   // pointer for minutes. Each drainer sees one head only. The drain is not measured, only checked.
   const direct = sim.direct();
   let drainer: CheckpointedProcessor<unknown> | undefined;
-  for (const item of await direct.heads.list('')) {
+  // With partition logs one drain consumes every log and drains the job group.
+  const groups = logs ? [] : await direct.heads.list('');
+  if (logs) {
+    drainer = new CheckpointedProcessor(job, { stores: direct, partitions: refs, partitionLogs: true });
+    await drainer.drain();
+  }
+  for (const item of groups) {
     // Without latency: the drain is not measured.
     const one = { ...direct, heads: { ...direct.heads, list: async () => [item] } };
     drainer = new CheckpointedProcessor(job, { stores: one, partitions: refs });

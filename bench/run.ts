@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- --json] [-- --events N] [-- --only NAME]`
  * `npm run bench -- --scale [--partitions 1,4,16,64,256] [--batches N] [--max-batches N] [--time-scale F] [--wall-cap S] [--cost]`
- * `npm run bench -- --cost [--cost-time-scale F] [--cost-max-records N]`
+ * `npm run bench -- --cost [--cost-time-scale F] [--cost-max-records N] [--consume-interval MS]`
  *
  * For each example: records/s of the engine over 6 MB ESM events, and in the same run the decode
  * floor (base64 + JSON.parse of the same values), taken in alternation so both see the same
@@ -55,6 +55,7 @@ const USAGE = `Usage: npm run bench [-- options]
   --scale [--partitions 1,4,16,64,256] [--batches N] [--max-batches N] [--time-scale F] [--wall-cap S]
                             concurrent invocations on simulated AWS stores
   --cost [--cost-time-scale F] [--cost-max-records N]   dollars per million events vs Managed Flink
+  --consume-interval MS   with --cost: partition logs consume at most once per MS (default 0)
 
 BENCHMARKS.md has the figures and what each section measures.`;
 
@@ -88,6 +89,7 @@ function parse() {
         'wall-cap': { type: 'string' },
         'cost-time-scale': { type: 'string' },
         'cost-max-records': { type: 'string' },
+        'consume-interval': { type: 'string' },
       },
       strict: true,
     });
@@ -137,6 +139,10 @@ function parse() {
       wallCapMs: number('wall-cap', values['wall-cap'], 90, false) * 1000,
       costTimeScale: number('cost-time-scale', values['cost-time-scale'], 0.1, false),
       costMaxRecords: number('cost-max-records', values['cost-max-records'], 200_000, true),
+      consumeIntervalMs:
+        values['consume-interval'] === undefined
+          ? 0
+          : number('consume-interval', values['consume-interval'], 0, true),
     };
   } catch (error) {
     process.stderr.write(`bench: ${(error as Error).message}\n`);
@@ -271,7 +277,12 @@ if (options.scale || options.cost) {
       `\nCost: dollars per million events on simulated AWS stores (paced, time scale ${options.costTimeScale}). ${COST_EXCLUDED}`,
     );
     const rows = await runCost(
-      { examples, timeScale: options.costTimeScale, maxRecords: options.costMaxRecords },
+      {
+        examples,
+        timeScale: options.costTimeScale,
+        maxRecords: options.costMaxRecords,
+        consumeIntervalMs: options.consumeIntervalMs,
+      },
       (text) => process.stderr.write(`${text}\n`),
       (row) => {
         if (options.json) process.stdout.write(`${JSON.stringify({ cost: row })}\n`);

@@ -10,10 +10,27 @@
  * the throughput is in model time. Progress goes to stderr, also with --json. After each run every group is drained and the
  * tables are compared with the brute-force reference (exactly once).
  */
-import type { ExampleName } from '../examples/index.ts';
+import { EXAMPLE_JOBS, type ExampleName } from '../examples/index.ts';
 import { type FleetResult, percentile, runFleet } from './fleet.ts';
 
 export const SCALE_EXAMPLES: readonly ExampleName[] = ['bids-per-auction', 'max-price'];
+
+/**
+ * What runs per example: a job whose windows merge partitions runs with partition logs (the
+ * Lambda handler's default) and, for comparison in the same run, through one shared head.
+ */
+export function scaleVariants(
+  examples: readonly ExampleName[],
+): { example: ExampleName; partitionLogs: boolean }[] {
+  return examples.flatMap((example) =>
+    EXAMPLE_JOBS[example].plan.scope === 'job'
+      ? [
+          { example, partitionLogs: true },
+          { example, partitionLogs: false },
+        ]
+      : [{ example, partitionLogs: false }],
+  );
+}
 
 export interface ScaleOptions {
   readonly examples: readonly ExampleName[];
@@ -28,6 +45,8 @@ export interface ScaleOptions {
 export interface ScaleRow {
   readonly example: string;
   readonly scope: 'partition' | 'job';
+  /** How batches commit: per partition group, through partition logs, or through one shared head. */
+  readonly commit: FleetResult['commit'];
   readonly partitions: number;
   readonly records: number;
   readonly batches: number;
@@ -36,6 +55,9 @@ export interface ScaleRow {
   readonly linearRatio: number;
   readonly commits: number;
   readonly redoneBatches: number;
+  /** Partition logs: the job group's consume rounds, and those redone after losing a race. */
+  readonly consumeRounds: number;
+  readonly redoneRounds: number;
   /** Head CAS failures + catalog CAS failures. */
   readonly conflicts: number;
   readonly headConflicts: number;
@@ -59,13 +81,16 @@ export async function runScale(
   emit: (row: ScaleRow) => void,
 ): Promise<ScaleRow[]> {
   const rows: ScaleRow[] = [];
-  for (const example of options.examples) {
+  for (const { example, partitionLogs } of scaleVariants(options.examples)) {
     let single: number | undefined;
     for (const partitions of options.partitions) {
-      const label = `  ${example} P=${partitions}`;
+      const mode =
+        EXAMPLE_JOBS[example].plan.scope === 'job' ? (partitionLogs ? ' (logs)' : ' (shared head)') : '';
+      const label = `  ${example}${mode} P=${partitions}`;
       let last = 0;
       const result = await runFleet({
         example,
+        partitionLogs,
         partitions,
         batchesPerPartition: Math.min(
           options.batches,
@@ -94,11 +119,13 @@ export async function runScale(
 }
 
 function toRow(r: FleetResult, single: number | undefined): ScaleRow {
-  const recordsPerSec = r.records / (r.makespanModelMs / 1000);
+  // Only what the job group consumed counts: with partition logs, records still in a log are not done.
+  const recordsPerSec = r.consumedRecords / (r.makespanModelMs / 1000);
   const { headConflicts, catalogConflicts, throttles } = r.conflicts;
   return {
     example: r.example,
     scope: r.scope,
+    commit: r.commit,
     partitions: r.partitions,
     records: r.records,
     batches: r.batches,
@@ -107,6 +134,8 @@ function toRow(r: FleetResult, single: number | undefined): ScaleRow {
     linearRatio: r.partitions === 1 ? 1 : recordsPerSec / (r.partitions * (single ?? Number.NaN)),
     commits: r.commits,
     redoneBatches: r.redoneBatches,
+    consumeRounds: r.consumeRounds,
+    redoneRounds: r.redoneRounds,
     conflicts: headConflicts + catalogConflicts,
     headConflicts,
     catalogConflicts,
@@ -125,13 +154,14 @@ function toRow(r: FleetResult, single: number | undefined): ScaleRow {
 export function scaleTable(rows: readonly ScaleRow[]): string {
   const header = [
     'example',
-    'scope',
+    'commits through',
     'P',
     'batches',
     'rec/s (model)',
     'linear',
     'commits',
     'redone',
+    'rounds (redone)',
     'head CAS fail',
     'table CAS fail',
     'failed inv.',
@@ -143,13 +173,14 @@ export function scaleTable(rows: readonly ScaleRow[]): string {
   ];
   const body = rows.map((r) => [
     r.example,
-    r.scope,
+    r.commit,
     String(r.partitions),
     r.skippedBatches > 0 ? `${r.batches} (+${r.skippedBatches} cut)` : String(r.batches),
     Math.round(r.recordsPerSec).toLocaleString('en'),
     r.linearRatio.toFixed(2),
     String(r.commits),
     String(r.redoneBatches),
+    r.commit === 'partition logs' ? `${r.consumeRounds} (${r.redoneRounds})` : '-',
     String(r.headConflicts),
     String(r.catalogConflicts),
     String(r.failedInvocations),

@@ -24,9 +24,11 @@
  * Not modelled: S3's per-prefix request rates (3,500 PUT/s, 5,500 GET/s), DynamoDB's adaptive
  * capacity and on-demand table ramp-up, network bandwidth, request failures other than throttles.
  */
+import { checkpointPrefixReach, isStateObjectKey } from '../runtime/checkpoint/layout.ts';
 import { mulberry32 } from '../runtime/seeded-random.ts';
 import type { Catalog, CatalogTable } from '../runtime/stores/catalog.ts';
 import type { CheckpointStores } from '../runtime/stores/checkpoint-stores.ts';
+import { CompressingObjectStore } from '../runtime/stores/compressing-object-store.ts';
 import {
   assertValidKey,
   type ObjectStore,
@@ -34,6 +36,7 @@ import {
   type PutOptions,
   StorageError,
 } from '../runtime/stores/object-store.ts';
+import { SplitObjectStore } from '../runtime/stores/split-object-store.ts';
 import {
   ConditionFailedError,
   type DeleteCondition,
@@ -124,6 +127,10 @@ export interface SimulatedUsage {
   dynamoWriteUnits: number;
   dynamoReadUnits: number;
   dynamoThrottles: number;
+  /** S3 PUT-class requests (PUT, LIST), which S3 bills at the PUT price. */
+  s3PutRequests: number;
+  /** S3 GET-class requests. */
+  s3GetRequests: number;
 }
 
 /** One container's view of the services: its stores and how long it waited on them. */
@@ -157,8 +164,16 @@ interface Bucket {
 /** The shared state of the simulated services, and a factory of connections to them. */
 export class SimulatedAws {
   readonly config: SimulatedAwsConfig;
-  readonly usage: SimulatedUsage = { dynamoWriteUnits: 0, dynamoReadUnits: 0, dynamoThrottles: 0 };
+  readonly usage: SimulatedUsage = {
+    dynamoWriteUnits: 0,
+    dynamoReadUnits: 0,
+    dynamoThrottles: 0,
+    s3PutRequests: 0,
+    s3GetRequests: 0,
+  };
   private readonly items = new Map<string, StoredItem>();
+  /** Small checkpoint objects kept as items (as aws-stores.ts's TieredObjectStore does), by key. */
+  private readonly objectItems = new Map<string, { bytes: Uint8Array | undefined; itemBytes: number }>();
   private readonly objects = {
     checkpoints: new Map<string, Uint8Array>(),
     warehouse: new Map<string, Uint8Array>(),
@@ -259,13 +274,95 @@ export class SimulatedAws {
     };
   }
 
+  /**
+   * The stores as awsCheckpointStores composes them: checkpoints compressed (zstd), state objects
+   * and partition log segments as DynamoDB items up to 8 KB (larger ones in S3 with an item naming
+   * them), manifests in S3.
+   */
   private makeStores(timed: <T>(op: keyof LatencyModel, apply: () => T) => Promise<T>): CheckpointStores {
+    const checkpointObjects = this.objectStore('checkpoints', timed);
+    const checkpoints = new SplitObjectStore(
+      checkpointObjects,
+      this.itemObjectStore(timed, checkpointObjects),
+      isStateObjectKey,
+      (prefix) => {
+        const reach = checkpointPrefixReach(prefix);
+        return { first: reach.other, second: reach.state };
+      },
+    );
     return {
       heads: this.stateStore(timed),
-      checkpoints: this.objectStore('checkpoints', timed),
+      checkpoints: new CompressingObjectStore(checkpoints, 'zstd'),
       warehouse: this.objectStore('warehouse', timed),
       catalog: this.catalog(timed),
     };
+  }
+
+  private writeUnits(key: string, bytes: number): void {
+    const units = Math.max(1, Math.ceil(bytes / this.config.dynamo.writeUnitBytes));
+    this.take(this.writeBuckets, key, units, this.config.dynamo.writeUnitsPerKeyPerSec);
+    this.usage.dynamoWriteUnits += units;
+  }
+
+  private readUnits(key: string, bytes: number): void {
+    const units = Math.max(1, Math.ceil(bytes / this.config.dynamo.readUnitBytes));
+    this.take(this.readBuckets, key, units, this.config.dynamo.readUnitsPerKeyPerSec);
+    this.usage.dynamoReadUnits += units;
+  }
+
+  /** Checkpoint objects as items, up to INLINE_OBJECT_BYTES inline, larger ones spilled to `large`. */
+  private itemObjectStore(
+    timed: <T>(op: keyof LatencyModel, apply: () => T) => Promise<T>,
+    large: ObjectStore,
+  ): ObjectStore {
+    const objects = this.objectItems;
+    const store: ObjectStore & Named = {
+      put: async (key, bytes, options) => {
+        assertValidKey(key);
+        const inline = bytes.byteLength <= INLINE_OBJECT_BYTES;
+        if (!inline) await large.put(key, bytes);
+        const copy = inline ? new Uint8Array(bytes) : undefined;
+        await timed('dynamoPut', () => {
+          const itemSize = Buffer.byteLength(key) + (copy?.byteLength ?? 64) + 16;
+          this.writeUnits(key, itemSize);
+          if (options?.ifNoneMatch === '*' && objects.has(key)) throw new PreconditionFailedError(key);
+          objects.set(key, { bytes: copy, itemBytes: itemSize });
+        });
+      },
+      get: async (key) => {
+        assertValidKey(key);
+        const item = await timed('dynamoGet', () => {
+          const found = objects.get(key);
+          this.readUnits(key, found?.itemBytes ?? 0);
+          return found;
+        });
+        if (item === undefined) return undefined;
+        if (item.bytes !== undefined) return new Uint8Array(item.bytes);
+        return large.get(key);
+      },
+      list: (prefix) =>
+        timed('dynamoQuery', () => {
+          const keys = [...objects.keys()].filter((key) => key.startsWith(prefix)).sort();
+          this.usage.dynamoReadUnits += Math.max(
+            1,
+            Math.ceil((keys.length * 100) / this.config.dynamo.readUnitBytes),
+          );
+          return keys;
+        }),
+      delete: async (key) => {
+        assertValidKey(key);
+        const item = objects.get(key);
+        await timed('dynamoPut', () => {
+          this.writeUnits(key, item?.itemBytes ?? 0);
+          objects.delete(key);
+        });
+        if (item !== undefined && item.bytes === undefined) await large.delete(key);
+      },
+      uri: (key) => large.uri(key),
+      keyOf: (uri) => large.keyOf(uri),
+      toString: () => 'SimulatedDynamoDBObjects',
+    };
+    return store;
   }
 
   private stateStore(timed: <T>(op: keyof LatencyModel, apply: () => T) => Promise<T>): StateStore {
@@ -275,16 +372,8 @@ export class SimulatedAws {
       version: item.version,
       value: structuredClone(item.value),
     });
-    const write = (key: string, bytes: number): void => {
-      const units = Math.max(1, Math.ceil(bytes / this.config.dynamo.writeUnitBytes));
-      this.take(this.writeBuckets, key, units, this.config.dynamo.writeUnitsPerKeyPerSec);
-      this.usage.dynamoWriteUnits += units;
-    };
-    const read = (key: string, bytes: number): void => {
-      const units = Math.max(1, Math.ceil(bytes / this.config.dynamo.readUnitBytes));
-      this.take(this.readBuckets, key, units, this.config.dynamo.readUnitsPerKeyPerSec);
-      this.usage.dynamoReadUnits += units;
-    };
+    const write = (key: string, bytes: number): void => this.writeUnits(key, bytes);
+    const read = (key: string, bytes: number): void => this.readUnits(key, bytes);
     const store: StateStore & Named = {
       get: (key) =>
         timed('dynamoGet', () => {
@@ -340,6 +429,7 @@ export class SimulatedAws {
         assertValidKey(key);
         const copy = new Uint8Array(bytes);
         await timed('s3Put', () => {
+          this.usage.s3PutRequests++;
           if (options?.ifNoneMatch === '*' && objects.has(key)) throw new PreconditionFailedError(key);
           objects.set(key, copy);
         });
@@ -347,12 +437,16 @@ export class SimulatedAws {
       get: async (key: string) => {
         assertValidKey(key);
         return timed('s3Get', () => {
+          this.usage.s3GetRequests++;
           const object = objects.get(key);
           return object === undefined ? undefined : new Uint8Array(object);
         });
       },
       list: (listPrefix: string) =>
-        timed('s3List', () => [...objects.keys()].filter((key) => key.startsWith(listPrefix)).sort()),
+        timed('s3List', () => {
+          this.usage.s3PutRequests++;
+          return [...objects.keys()].filter((key) => key.startsWith(listPrefix)).sort();
+        }),
       delete: async (key: string) => {
         assertValidKey(key);
         await timed('s3Delete', () => {
@@ -411,6 +505,9 @@ export class SimulatedAws {
     bucket.tokens -= units;
   }
 }
+
+/** The largest checkpoint object kept inline in an item (aws-stores.ts: DEFAULT_INLINE_LIMIT). */
+const INLINE_OBJECT_BYTES = 8 * 1024;
 
 /** DynamoDB's item size: attribute names and values (pk, version, value), about as it bills them. */
 function itemBytes(key: string, valueJson: string): number {

@@ -21,6 +21,17 @@ export const FloeEnvironment = {
   delivery: 'FLOE_DELIVERY',
   /** The lowest level logged: `DEBUG`, `INFO`, `WARN`, `ERROR`. */
   logLevel: 'FLOE_LOG_LEVEL',
+  /**
+   * `on` (the default) or `off`: whether a job whose windows merge partitions takes batches
+   * through partition logs (the processor's `partitionLogs`). The handler and the ticker of one
+   * job must agree, so both read it here.
+   */
+  partitionLogs: 'FLOE_PARTITION_LOGS',
+  /**
+   * With partition logs: the least time between two consumes of the logs, in ms (the processor's
+   * `consumeIntervalMs`, default 0). Above 0, deploy the ticker.
+   */
+  consumeIntervalMs: 'FLOE_CONSUME_INTERVAL_MS',
 } as const;
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -30,6 +41,9 @@ export interface FloeSettings {
   readonly keepCheckpoints?: number;
   readonly maxAttempts?: number;
   readonly logLevel?: LogLevel;
+  /** Partition logs for jobs whose windows merge partitions; on unless FLOE_PARTITION_LOGS is `off`. */
+  readonly partitionLogs: boolean;
+  readonly consumeIntervalMs?: number;
 }
 
 const LOG_LEVELS: readonly string[] = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
@@ -53,7 +67,13 @@ export function settingsFromEnv(env: Env): FloeSettings {
       `${FloeEnvironment.logLevel} must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}".`,
     );
   }
+  const logs = env[FloeEnvironment.partitionLogs];
+  if (logs !== undefined && logs !== '' && logs !== 'on' && logs !== 'off') {
+    throw new FloeConfigError(`${FloeEnvironment.partitionLogs} must be on or off, got "${logs}".`);
+  }
   return {
+    partitionLogs: logs !== 'off',
+    consumeIntervalMs: nonNegativeInteger(env, FloeEnvironment.consumeIntervalMs),
     keepCheckpoints: positiveInteger(env, FloeEnvironment.keepCheckpoints),
     maxAttempts: positiveInteger(env, FloeEnvironment.maxAttempts),
     logLevel: logLevel === undefined || logLevel === '' ? undefined : (logLevel as LogLevel),
@@ -66,6 +86,16 @@ function positiveInteger(env: Env, name: string): number | undefined {
   const value = Number(text);
   if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < 1) {
     throw new FloeConfigError(`${name} must be a positive integer, got "${text}".`);
+  }
+  return value;
+}
+
+function nonNegativeInteger(env: Env, name: string): number | undefined {
+  const text = env[name];
+  if (text === undefined || text === '') return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) {
+    throw new FloeConfigError(`${name} must be a whole number of milliseconds (0 or more), got "${text}".`);
   }
   return value;
 }

@@ -292,6 +292,14 @@ describe('the handler in Lambda: metrics and environment', () => {
     const defaults = setUpFunction(bidsPerAuction, { env: lambdaEnv() }, {});
     expect(defaults.processorOptions?.maxAttempts).toBeUndefined();
     expect(defaults.processorOptions?.keepCheckpoints).toBeUndefined();
+    expect(defaults.processorOptions?.partitionLogs).toBe(true);
+    expect(defaults.processorOptions?.consumeIntervalMs).toBeUndefined();
+  });
+
+  it('reads FLOE_PARTITION_LOGS and FLOE_CONSUME_INTERVAL_MS into the processor', () => {
+    const env = lambdaEnv({ FLOE_PARTITION_LOGS: 'off', FLOE_CONSUME_INTERVAL_MS: '2000' });
+    const setup = setUpFunction(bidsPerAuction, { env }, {});
+    expect(setup.processorOptions).toMatchObject({ partitionLogs: false, consumeIntervalMs: 2000 });
   });
 
   it('gives FLOE_CHECKPOINT_COMPRESSION to the AWS stores named by the environment', () => {
@@ -322,6 +330,10 @@ describe('the handler in Lambda: metrics and environment', () => {
     );
     expect(build({ FLOE_KEEP_CHECKPOINTS: 'ten' })).toThrow(
       /FLOE_KEEP_CHECKPOINTS must be a positive integer/,
+    );
+    expect(build({ FLOE_PARTITION_LOGS: 'yes' })).toThrow(/FLOE_PARTITION_LOGS must be on or off, got "yes"/);
+    expect(build({ FLOE_CONSUME_INTERVAL_MS: '1s' })).toThrow(
+      /FLOE_CONSUME_INTERVAL_MS must be a whole number of milliseconds/,
     );
     expect(build({ FLOE_DELIVERY: 'at-least-once' })).toThrow(
       /FLOE_DELIVERY must be exactly-once, got "at-least-once": at-least-once delivery is not implemented yet/,

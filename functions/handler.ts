@@ -43,7 +43,8 @@ export interface HandlerOptions<Row> {
   /**
    * The environment the stores and settings are read from: `FLOE_STATE_TABLE`, `FLOE_BUCKET`, …
    * for the stores (unless `stores` is given), `FLOE_MAX_ATTEMPTS` and `FLOE_KEEP_CHECKPOINTS`
-   * for the processor (unless `processor` is given), `FLOE_LOG_LEVEL` for the default logger,
+   * and `FLOE_PARTITION_LOGS` for the processor (unless `processor` is given), `FLOE_LOG_LEVEL`
+   * for the default logger,
    * `FLOE_DELIVERY` checked (see functions/environment.ts).
    * @default process.env
    */
@@ -144,6 +145,8 @@ export function setUpFunction<Row>(
       stores,
       clock: options.clock,
       partitions: options.partitions,
+      partitionLogs: settings.partitionLogs,
+      ...(settings.consumeIntervalMs !== undefined ? { consumeIntervalMs: settings.consumeIntervalMs } : {}),
       ...(settings.maxAttempts !== undefined ? { maxAttempts: settings.maxAttempts } : {}),
       ...(settings.keepCheckpoints !== undefined ? { keepCheckpoints: settings.keepCheckpoints } : {}),
     };

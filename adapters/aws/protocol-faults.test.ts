@@ -45,6 +45,8 @@ const OPTIONS = { keepCheckpoints: 2 };
 
 interface Case extends SweepCase {
   readonly why: string;
+  /** Kinds of write the sweeps must hit besides those of every commit. */
+  readonly steps?: readonly string[];
 }
 
 const CASES: readonly Case[] = [
@@ -61,6 +63,14 @@ const CASES: readonly Case[] = [
     workload: workload({ count: 60, batchSize: 20 }),
     concurrentGroups: false,
     options: OPTIONS,
+  },
+  {
+    name: 'max-price',
+    why: 'partition logs: partitions append, the job group consumes them',
+    workload: workload({ count: 60, batchSize: 20 }),
+    concurrentGroups: true,
+    options: { ...OPTIONS, partitionLogs: true },
+    steps: ['heads.put:log-head', 'checkpoints.put:log-segment', 'heads.put:lease'],
   },
 ];
 
@@ -99,6 +109,7 @@ describe.each(CASES)('$name ($why) on the AWS stores under injected faults', (c)
       'warehouse.put:manifest-list',
       'warehouse.put:table-metadata',
       'catalog.swap:',
+      ...(c.steps ?? []),
     ]) {
       expect(steps, step).toContain(step);
     }

@@ -39,11 +39,21 @@ import {
   type LoadedGroup,
   loadCommittedState,
 } from './committed-state.ts';
-import { type Head, headFor, listHeads, readOrCreateHead, writeHead } from './head.ts';
-import { newAttemptId, safeName } from './layout.ts';
+import { ConsumerLease, type HeldLease } from './consumer-lease.ts';
+import { decodeHead, type Head, headFor, listHeads, readOrCreateHead, writeHead } from './head.ts';
+import { headKey, newAttemptId, safeName } from './layout.ts';
+import { cleanupLogSegments } from './log-cleanup.ts';
 import { addCounts, type CheckpointManifest, watermarkFromJson, zeroCounts } from './manifest.ts';
 import { type CommitInfo, type CommitOutcome, type CommittedProgress, combine } from './outcome.ts';
 import type { JobTables } from './outputs.ts';
+import {
+  appendToLog,
+  type LogAppend,
+  type LogSegment,
+  listLogHeads,
+  pendingSegments,
+  readSegment,
+} from './partition-log.ts';
 import { TablePublisher } from './publish.ts';
 import { deadLetterTable, lateTable } from './side-outputs.ts';
 import { stageCheckpoint } from './stage.ts';
@@ -78,11 +88,37 @@ export interface CheckpointedProcessorOptions {
    * base is also written once the deltas would outweigh the base in bytes). @default 32
    */
   readonly maxDeltas?: number;
+  /**
+   * How a job whose windows merge partitions (keyBy without isKafkaKey, windowAll) commits a
+   * partition's batch. With `true`, each partition appends its new records to its own log and
+   * never waits for another partition; the job group then consumes every partition's log in one
+   * batch, under a lease ("Partition logs" in docs/design.md). With `false`, every partition's
+   * batch commits through the job group's head, and concurrent partitions retry each other's
+   * conflicts. Jobs keyed by the Kafka key commit per partition either way and ignore it.
+   * @default false
+   */
+  readonly partitionLogs?: boolean;
+  /** How long the log consumer's lease lasts before another process may take it over. @default 20 seconds */
+  readonly consumerLeaseMs?: number;
+  /** The most records one consume round of the partition logs takes (whole segments). @default 100,000 */
+  readonly maxRecordsPerRound?: number;
+  /**
+   * With partition logs: an invocation consumes the logs only if no consume started in the last
+   * this many ms; otherwise its batch waits in its log for a later invocation or the next tick.
+   * Fewer job group commits (cheaper: "Partition logs" in docs/design.md) for up to this much more
+   * latency while records flow. Above 0, deploy the ticker, which consumes what is left when the
+   * topic goes quiet. @default 0 (every invocation consumes)
+   */
+  readonly consumeIntervalMs?: number;
 }
 
 const DEFAULT_KEEP = 10;
 const DEFAULT_GRACE_MS = 15 * 60 * 1000;
 const DEFAULT_ATTEMPTS = 8;
+const DEFAULT_LEASE_MS = 20_000;
+const DEFAULT_ROUND_RECORDS = 100_000;
+/** Lease passes per consume: a process that consumed looks once more for appends it made others skip. */
+const CONSUME_PASSES = 3;
 /** The group of a job whose windows merge partitions: all partitions commit through one head. */
 const JOB_GROUP = 'job';
 
@@ -109,6 +145,10 @@ export class CheckpointedProcessor<Row> {
   private readonly recentManifests = new Map<string, Map<string, CheckpointManifest>>();
   /** Groups with a batch in progress in this process: one at a time each. */
   private readonly busy = new Map<string, Promise<unknown>>();
+  /** Set when partitions append to logs that the job group consumes (options.partitionLogs). */
+  private readonly logs:
+    | { readonly lease: ConsumerLease; readonly roundRecords: number; readonly intervalMs: number }
+    | undefined;
 
   constructor(
     readonly job: Job<Row>,
@@ -137,6 +177,19 @@ export class CheckpointedProcessor<Row> {
       new Map([rows, late, deadLetters].map((t) => [t.name, t])),
     );
     this.reader = new CheckpointReader(this.stores.checkpoints, job.name);
+    this.logs =
+      options.partitionLogs === true && job.plan.scope === 'job'
+        ? {
+            lease: new ConsumerLease(
+              this.stores.heads,
+              this.jobId,
+              positive('consumerLeaseMs', options.consumerLeaseMs ?? DEFAULT_LEASE_MS),
+              this.clock,
+            ),
+            roundRecords: positive('maxRecordsPerRound', options.maxRecordsPerRound ?? DEFAULT_ROUND_RECORDS),
+            intervalMs: nonNegative('consumeIntervalMs', options.consumeIntervalMs ?? 0),
+          }
+        : undefined;
   }
 
   /** The tables this job writes: its rows, the late records and the dead letters. */
@@ -156,6 +209,7 @@ export class CheckpointedProcessor<Row> {
    * the same event is safe.
    */
   async process(event: KafkaEvent): Promise<CommitOutcome<Row>> {
+    if (this.logs !== undefined) return this.processThroughLogs(event);
     const byGroup = new Map<string, (readonly KafkaEventRecord[])[]>();
     for (const records of Object.values(event.records)) {
       const first = records[0];
@@ -176,11 +230,14 @@ export class CheckpointedProcessor<Row> {
    * window fires, and the result commits. Lambda never drains: a Kafka topic has no end.
    */
   async drain(): Promise<CommitOutcome<Row>> {
+    // The end of a bounded input: everything must be consumed, whoever holds the lease (it only
+    // saves work; the job group's head decides).
+    const consumed = this.logs === undefined ? undefined : await this.consumeLogs(false, true);
     const groups = new Set((await this.heads()).map((h) => h.group));
     const outcomes = await Promise.all(
       [...groups].map((group) => this.exclusive(group, () => this.commitGroup(group, 'drain'))),
     );
-    return combine(outcomes);
+    return combine(consumed === undefined ? outcomes : [consumed, ...outcomes]);
   }
 
   /**
@@ -208,6 +265,7 @@ export class CheckpointedProcessor<Row> {
    */
   async emitPeriodicWatermarks(): Promise<CommitOutcome<Row>> {
     if (!this.ticksMatter()) return combine([]);
+    if (this.logs !== undefined) return this.consumeLogs(true);
     const groups = new Set((await this.heads()).map((h) => h.group));
     const outcomes = await Promise.all(
       [...groups].map((group) => this.exclusive(group, () => this.commitGroup(group, []))),
@@ -217,6 +275,8 @@ export class CheckpointedProcessor<Row> {
 
   /** Whether a batch without records can ever change this job's state (see emitPeriodicWatermarks). */
   ticksMatter(): boolean {
+    // Batches left in the partition logs by the consume interval wait for a tick once traffic stops.
+    if (this.logs !== undefined && this.logs.intervalMs > 0) return true;
     const { idlenessMs, idleTopicWatermark } = this.job.plan.watermarks;
     if (idlenessMs === undefined) return false;
     return this.job.plan.scope === 'job' || idleTopicWatermark === 'processing-time';
@@ -259,7 +319,10 @@ export class CheckpointedProcessor<Row> {
 
   /** Deletes old checkpoints and orphaned objects of every group (also run every few commits). */
   async cleanup(): Promise<CleanupReport> {
-    const reports = await Promise.all((await this.heads()).map((h) => this.cleanupGroup(h.group)));
+    const [reports] = await Promise.all([
+      Promise.all((await this.heads()).map((h) => this.cleanupGroup(h.group))),
+      this.retried(() => this.cleanupLogs()),
+    ]);
     return reports.reduce(
       (a, b) => ({
         manifests: a.manifests + b.manifests,
@@ -326,7 +389,8 @@ export class CheckpointedProcessor<Row> {
 
   private async commitGroup(
     group: string,
-    input: (readonly KafkaEventRecord[])[] | 'drain',
+    given: (readonly KafkaEventRecord[])[] | 'drain',
+    logs?: LogRound,
   ): Promise<CommitOutcome<Row>> {
     let lastError: unknown;
     // The last attempt that reached its head write: if that write landed but its answer was lost,
@@ -335,9 +399,21 @@ export class CheckpointedProcessor<Row> {
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       if (attempt > 1) await backoff(attempt);
       let loaded: LoadedGroup;
+      let input = given;
       try {
         loaded = await this.load(group);
         await this.ensurePublished(loaded);
+        if (logs !== undefined) {
+          // The job group consuming the partition logs: its input is what they hold above its
+          // committed offsets, read again on every try since another consumer may have moved them.
+          const read = await this.readLogs(loaded, logs.roundRecords);
+          logs.more = read.more;
+          if (read.groups.length > 0) input = read.groups;
+          else if (!logs.tick && (tried === undefined || loaded.manifestKey !== tried.info.manifest)) {
+            this.cache.set(group, loaded);
+            return combine([]);
+          }
+        }
       } catch (error) {
         this.cache.delete(group);
         throwIfPermanent(error);
@@ -411,6 +487,167 @@ export class CheckpointedProcessor<Row> {
       `Job ${this.job.name}, commit group ${group}: the batch did not complete after ${this.maxAttempts} tries; the last error was: ${describe(lastError)}. Redeliver the batch (Lambda does): if it did not commit, nothing of it is visible; if it did, its records are skipped and its files are published.`,
       { cause: lastError },
     );
+  }
+
+  /**
+   * A batch of a job whose windows merge partitions, with partition logs: each partition's new
+   * records go to its log (one segment and one conditional write of its own head, never waiting
+   * for another partition), then this process consumes the logs into the job group if no other
+   * process holds the consumer lease. Returns once the records are in the logs, which is what
+   * lets the event source mapping move on: the job group's commit that applies them may be this
+   * process's or another's.
+   */
+  private async processThroughLogs(event: KafkaEvent): Promise<CommitOutcome<Row>> {
+    const partitions = Object.values(event.records).filter((records) => records.length > 0);
+    if (partitions.length === 0) return combine([]);
+    const job = await this.retried(() => this.stores.heads.get(headKey(this.jobId, JOB_GROUP)));
+    const jobHead = job === undefined ? undefined : decodeHead(job);
+    const consumedOffset = (id: string): number => jobHead?.value.offsets?.[id]?.[0] ?? -1;
+    const appends = await Promise.all(
+      partitions.map((records) => {
+        const id = partitionId(records[0]!.topic, records[0]!.partition);
+        return this.exclusive(`log:${id}`, () => this.appendWithRetries(records, consumedOffset(id)));
+      }),
+    );
+    const consumed = await this.consumeLogs(false);
+    // The job watermark: the consume's, or the committed one when this process did not consume.
+    const ran = consumed.commits.length > 0 || consumed.metrics.records > 0;
+    const watermark = ran ? consumed.metrics.watermark : watermarkFromJson(jobHead?.value.watermark ?? null);
+    const outcome = combine(ran ? [appendOutcome<Row>(appends), consumed] : [appendOutcome<Row>(appends)]);
+    return { ...outcome, metrics: { ...outcome.metrics, watermark } };
+  }
+
+  private async appendWithRetries(
+    records: readonly KafkaEventRecord[],
+    consumed: number,
+  ): Promise<LogAppend> {
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+      if (attempt > 1) await backoff(attempt);
+      try {
+        return await appendToLog(
+          this.stores.heads,
+          this.stores.checkpoints,
+          this.jobId,
+          records,
+          consumed,
+          newAttemptId(this.clock()),
+        );
+      } catch (error) {
+        throwIfPermanent(error);
+        lastError = error;
+      }
+    }
+    const first = records[0]!;
+    throw new FloeError(
+      `Job ${this.job.name}, partition ${partitionId(first.topic, first.partition)}: appending offsets ${first.offset}-${records[records.length - 1]!.offset} to the partition log did not complete after ${this.maxAttempts} tries; the last error was: ${describe(lastError)}. Redeliver the batch (Lambda does): records already in the log are skipped.`,
+      { cause: lastError },
+    );
+  }
+
+  /**
+   * Consumes the partition logs into the job group while this process holds the consumer lease,
+   * round after round until they are empty. `tick`: the first round runs even without records
+   * (periodic watermarks: idleness). After giving the lease up it looks at the logs once more:
+   * an append that found the lease held after this process last read the logs skipped its own
+   * round, and would otherwise wait for the next batch.
+   */
+  private async consumeLogs(tick: boolean, force = false): Promise<CommitOutcome<Row>> {
+    const logs = this.logs;
+    if (logs === undefined) return combine([]);
+    const outcomes: CommitOutcome<Row>[] = [];
+    let ticking = tick;
+    for (let pass = 0; pass < CONSUME_PASSES; pass++) {
+      // A tick consumes whatever the interval says: it is what bounds the wait once traffic stops.
+      const interval = tick ? 0 : logs.intervalMs;
+      const lease = force ? UNLEASED : await this.retried(() => logs.lease.acquire(interval));
+      if (lease === undefined) break;
+      try {
+        for (;;) {
+          const round: LogRound = { tick: ticking, roundRecords: logs.roundRecords, more: false };
+          ticking = false;
+          const outcome = await this.exclusive(JOB_GROUP, () => this.commitGroup(JOB_GROUP, [], round));
+          // A round that found nothing says nothing, but a tick reports the watermark it computed.
+          if (round.tick || outcome.commits.length > 0 || outcome.metrics.records > 0) outcomes.push(outcome);
+          const epoch = outcome.commits[0]?.epoch;
+          if (epoch !== undefined && epoch % this.cleanupEvery === 0)
+            await this.cleanupLogs().catch(() => undefined);
+          if (!round.more || !(await lease.renew())) break;
+        }
+      } finally {
+        await lease.release();
+      }
+      if (!(await this.retried(() => this.logsPending()))) break;
+    }
+    return combine(outcomes);
+  }
+
+  /** The records of the partition logs above the group's committed offsets, one group per partition. */
+  private async readLogs(
+    loaded: LoadedGroup,
+    budget: number,
+  ): Promise<{ groups: KafkaEventRecord[][]; more: boolean }> {
+    const pending = pendingSegments(
+      await listLogHeads(this.stores.heads, this.jobId),
+      (id) => loaded.state.partitions.get(id)?.offset ?? -1,
+    );
+    // Whole segments, taken across partitions in turn so that no partition's watermark is left
+    // behind (the job watermark waits for the slowest).
+    const chosen = pending.map(() => [] as LogSegment[]);
+    let left = budget;
+    let more = false;
+    for (let i = 0; ; i++) {
+      let any = false;
+      for (let j = 0; j < pending.length; j++) {
+        const segment = pending[j]!.segments[i];
+        if (segment === undefined) continue;
+        if (left <= 0) {
+          more = true;
+          continue;
+        }
+        any = true;
+        chosen[j]!.push(segment);
+        left -= segment.records;
+      }
+      if (!any) break;
+    }
+    const read = await Promise.all(
+      chosen.flat().map((segment) => readSegment(this.stores.checkpoints, segment)),
+    );
+    const groups: KafkaEventRecord[][] = [];
+    let next = 0;
+    for (const segments of chosen) {
+      if (segments.length === 0) continue;
+      const records: KafkaEventRecord[] = [];
+      for (let k = 0; k < segments.length; k++) for (const r of read[next++]!) records.push(r);
+      groups.push(records);
+    }
+    return { groups, more };
+  }
+
+  /** Whether any partition log holds records the job group has not committed. */
+  private async logsPending(): Promise<boolean> {
+    const [logHeads, job] = await Promise.all([
+      listLogHeads(this.stores.heads, this.jobId),
+      this.stores.heads.get(headKey(this.jobId, JOB_GROUP)),
+    ]);
+    const offsets = job === undefined ? undefined : decodeHead(job).value.offsets;
+    return pendingSegments(logHeads, (id) => offsets?.[id]?.[0] ?? -1).length > 0;
+  }
+
+  /** Deletes log segments the job group has consumed, and orphans of failed appends. */
+  private async cleanupLogs(): Promise<number> {
+    if (this.logs === undefined) return 0;
+    const [logHeads, job] = await Promise.all([
+      listLogHeads(this.stores.heads, this.jobId),
+      this.stores.heads.get(headKey(this.jobId, JOB_GROUP)),
+    ]);
+    const offsets = job === undefined ? undefined : decodeHead(job).value.offsets;
+    return cleanupLogSegments(this.stores.checkpoints, this.jobId, logHeads, {
+      consumed: (id) => offsets?.[id]?.[0] ?? -1,
+      now: this.clock(),
+      graceMs: this.graceMs,
+    });
   }
 
   /** Reads the group's head and, unless the warm cache holds that version, its state. */
@@ -534,6 +771,45 @@ export class CheckpointedProcessor<Row> {
   }
 }
 
+/** The lease of a consume that must run regardless (a drain). */
+const UNLEASED: HeldLease = { renew: async () => true, release: async () => undefined };
+
+/** A consume round of the partition logs: its budget, and whether it left records for the next. */
+interface LogRound {
+  readonly tick: boolean;
+  readonly roundRecords: number;
+  more: boolean;
+}
+
+/** The appends of a batch as an outcome: records already logged or consumed count as redelivered. */
+function appendOutcome<Row>(appends: readonly LogAppend[]): CommitOutcome<Row> {
+  let skipped = 0;
+  const commits: CommitInfo[] = [];
+  for (const a of appends) {
+    skipped += a.skipped;
+    if (a.segment !== undefined)
+      commits.push({ group: `log:${a.partition}`, epoch: a.epoch, manifest: a.segment.key, publishes: [] });
+  }
+  return {
+    rows: [],
+    late: [],
+    deadLetters: [],
+    metrics: {
+      records: skipped,
+      redelivered: skipped,
+      tombstones: 0,
+      deduplicated: 0,
+      late: 0,
+      deadLetters: 0,
+      rows: 0,
+      // Neutral in combine's minimum: the caller sets the job watermark.
+      watermark: Number.POSITIVE_INFINITY,
+    },
+    partitions: [],
+    commits,
+  };
+}
+
 function idlePartitions(state: EngineState): number {
   let idle = 0;
   for (const p of state.partitions.values()) if (p.idle) idle++;
@@ -558,6 +834,13 @@ function throwIfPermanent(error: unknown): void {
 function positive(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) {
     throw new FloeError(`${name} must be a whole number of at least 1, got ${value}.`);
+  }
+  return value;
+}
+
+function nonNegative(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new FloeError(`${name} must be a whole number of at least 0, got ${value}.`);
   }
   return value;
 }

@@ -52,6 +52,8 @@ const POOL = 4;
 
 interface Case extends SweepCase {
   readonly why: string;
+  /** The workload holds one malformed record, which must end in the dead-letter table. */
+  readonly deadLetter?: boolean;
 }
 
 const CASES: readonly Case[] = [
@@ -59,6 +61,7 @@ const CASES: readonly Case[] = [
     name: 'bids-per-auction',
     why: 'one commit group per partition, with late records and a dead letter',
     workload: workload({ count: 150, batchSize: 50, maxDisorderMs: 20_000, malformedAt: 60 }),
+    deadLetter: true,
     concurrentGroups: true,
     options: OPTIONS,
   },
@@ -75,6 +78,21 @@ const CASES: readonly Case[] = [
     workload: workload(),
     concurrentGroups: false,
     options: OPTIONS,
+  },
+  {
+    name: 'channel-revenue',
+    why: 'partition logs: partitions append concurrently, the job group consumes them, with a dead letter',
+    workload: workload({ malformedAt: 60 }),
+    deadLetter: true,
+    concurrentGroups: true,
+    options: { ...OPTIONS, partitionLogs: true },
+  },
+  {
+    name: 'bidder-sessions',
+    why: 'partition logs, sessions merged across partitions',
+    workload: workload(),
+    concurrentGroups: true,
+    options: { ...OPTIONS, partitionLogs: true },
   },
 ];
 
@@ -99,10 +117,8 @@ describe.each(CASES)('$name ($why) under injected faults', (c) => {
     const names = tableNamesOf(c.name);
     expect(log.length).toBeGreaterThan(50);
     expect(tables[names.rows]).toEqual(expectedRowsTable(c.name, c.workload.bids, tables));
-    if (c.name === 'bids-per-auction') {
-      expect(tables[names.late]?.length).toBeGreaterThan(0);
-      expect(tables[names.deadLetters]).toHaveLength(1);
-    }
+    if (c.name === 'bids-per-auction') expect(tables[names.late]?.length).toBeGreaterThan(0);
+    if (c.deadLetter === true) expect(tables[names.deadLetters]).toHaveLength(1);
     for (const rows of Object.values(tables)) expect(duplicates(rows)).toEqual([]);
   });
 

@@ -15,6 +15,53 @@ export function headPrefix(job: string): string {
   return `floe/${job}/heads/`;
 }
 
+/** The log head of a partition of a job whose windows merge partitions (partition-log.ts). */
+export function logHeadKey(job: string, partition: string): string {
+  return `${logHeadPrefix(job)}${partition}`;
+}
+
+export function logHeadPrefix(job: string): string {
+  return `floe/${job}/logs/`;
+}
+
+/** The lease that lets one process at a time consume the partition logs into the job group. */
+export function consumerLeaseKey(job: string): string {
+  return `floe/${job}/leases/log-consumer`;
+}
+
+/** The folder of partition log segments under a job's checkpoints: no group has this name (groups end in a digit, or are `job`). */
+const LOGS_FOLDER = 'partition-logs';
+
+export function logSegmentPrefix(job: string, partition?: string): string {
+  return `${job}/${LOGS_FOLDER}/${partition === undefined ? '' : `${safeName(partition)}/`}`;
+}
+
+/**
+ * A segment of a partition log, holding offsets `first` to `last`: unique per attempt, never
+ * overwritten. The offsets are in the name so that cleanup can judge a segment no head lists.
+ */
+export function logSegmentKey(
+  job: string,
+  partition: string,
+  first: number,
+  last: number,
+  attempt: string,
+): string {
+  return `${logSegmentPrefix(job, partition)}${first}-${last}-${attempt}.json`;
+}
+
+/** The partition and offsets of a segment key, or undefined for another object. */
+export function parseLogSegmentKey(
+  job: string,
+  key: string,
+): { partition: string; first: number; last: number; attempt: string } | undefined {
+  const prefix = logSegmentPrefix(job);
+  if (!key.startsWith(prefix)) return undefined;
+  const match = /^([^/]+)\/(-?\d+)-(-?\d+)-([0-9a-z]{8}[0-9a-f]{8})\.json$/.exec(key.slice(prefix.length));
+  if (match === null) return undefined;
+  return { partition: match[1]!, first: Number(match[2]), last: Number(match[3]), attempt: match[4]! };
+}
+
 /** Everything of one group in the checkpoint object store lives under this prefix. */
 export function groupPrefix(job: string, group: string): string {
   return `${job}/${group}/`;
@@ -119,16 +166,24 @@ function pad(epoch: number): string {
   return String(epoch).padStart(12, '0');
 }
 
-/** True for engine state objects (bases and deltas), false for manifests and anything else. */
+/**
+ * True for the small, hot checkpoint objects that AWS keeps as DynamoDB items while they are
+ * small (aws-stores.ts): engine state objects (bases and deltas, `<job>/<group>/state/…`) and
+ * partition log segments (`<job>/partition-logs/…`); false for manifests and anything else.
+ */
 export function isStateObjectKey(key: string): boolean {
-  return key.split('/', 3)[2] === 'state';
+  const parts = key.split('/', 3);
+  return parts[2] === 'state' || (parts[1] === LOGS_FOLDER && parts.length === 3);
 }
 
 /** Which kinds of checkpoint objects a list prefix can reach: state objects, others, or both. */
 export function checkpointPrefixReach(prefix: string): { state: boolean; other: boolean } {
-  const third = prefix.split('/')[2];
+  const parts = prefix.split('/');
+  // `<job>/partition-logs/…` holds segments only, once the folder name is complete.
+  if (parts.length > 2 && parts[1] === LOGS_FOLDER) return { state: true, other: false };
+  const third = parts[2];
   // `<job>/<group>/<kind>`: decided only once the prefix names the kind completely.
-  const decided = prefix.split('/').length > 3;
+  const decided = parts.length > 3;
   if (!decided || third === undefined) return { state: true, other: true };
   return { state: third === 'state', other: third !== 'state' };
 }

@@ -5,7 +5,7 @@
  * brute-force reference says; a tick with nothing to do commits nothing; a crash inside a tick's
  * commit, then a retry, gives the same tables.
  */
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { localCheckpointStores } from '../../adapters/local/run-directory.ts';
 import { BID_OUT_OF_ORDERNESS_MS, type Bid } from '../../examples/nexmark/bid.ts';
 import { duplicates, tablesOf, tempRunDir } from '../../test/support/checkpoint-runs.ts';
@@ -13,12 +13,14 @@ import { faultyStores } from '../../test/support/faulty-stores.ts';
 import { canonicalRows } from '../../test/support/iceberg-tables.ts';
 import { alignedWindows, perWindowAndKey } from '../../test/support/nexmark-reference.ts';
 import {
+  DELIVERY_GAP_MS,
   deliver,
   deliveredWatermark,
   manualClock,
   type SilentPartitionWorkload,
   silentPartitionWorkload,
 } from '../../test/support/silent-partition.ts';
+import { kafkaEvent } from '../event-source-mapping/event-builder.ts';
 import {
   type IdleTopicWatermark,
   type Job,
@@ -74,6 +76,9 @@ function reference(bids: readonly Bid[], watermark: number): string[] {
   return canonicalRows(rows.filter((r) => Number(r.window_end) - 1 <= watermark));
 }
 
+/** Whether the processors of the current describe block take batches through partition logs. */
+let partitionLogs = false;
+
 function processor(
   jobDef: Job<unknown>,
   stores: CheckpointStores,
@@ -85,6 +90,7 @@ function processor(
     stores,
     partitions: w.partitions,
     clock: () => clock.now,
+    partitionLogs,
     ...(maxAttempts === undefined ? {} : { maxAttempts }),
   });
 }
@@ -92,8 +98,14 @@ function processor(
 const rowsTable = 'nexmark.idle_max_price';
 const lateTable = 'nexmark.idle_max_price_late';
 
-describe('ticks: windows fire while a partition is silent', () => {
+describe.each([
+  { commit: 'through the job group', logs: false },
+  { commit: 'through partition logs', logs: true },
+])('ticks: windows fire while a partition is silent, batches committed $commit', ({ logs }) => {
   const w = silentPartitionWorkload();
+  beforeEach(() => {
+    partitionLogs = logs;
+  });
 
   it('without ticks the windows wait for the silent partition', async () => {
     const dir = tempRunDir();
@@ -198,6 +210,41 @@ describe('ticks: windows fire while a partition is silent', () => {
     expect(p.ticksMatter()).toBe(false);
     clock.now += 10 * IDLE_MS;
     expect((await p.emitPeriodicWatermarks()).commits).toEqual([]);
+  });
+
+  it('the silent partition comes back after its windows fired: those records are late, the watermark holds, rows once', async () => {
+    const dir = tempRunDir();
+    const clock = manualClock(w);
+    const p = processor(idleJob('hold'), localCheckpointStores(dir), w, clock);
+    await deliver((e) => p.process(e), w.events, clock);
+    for (let i = 0; i < 12; i++) {
+      clock.now += 15_000;
+      await p.emitPeriodicWatermarks();
+    }
+    const before = (await p.committed()).groups[0]!.watermark;
+    expect(before).toBeGreaterThan(Number.NEGATIVE_INFINITY);
+
+    clock.now += DELIVERY_GAP_MS;
+    await p.process(kafkaEvent(w.silentRecords));
+    expect((await p.committed()).groups[0]!.watermark).toBeGreaterThanOrEqual(before);
+    await p.drain();
+
+    const tables = await tablesOf(dir);
+    const late = (tables[lateTable] ?? []).map(
+      (row) => JSON.parse(row) as { element: string; watermark: number },
+    );
+    // Late: exactly the returning records whose 10 s window had fired (its end - 1 <= the watermark).
+    const closed = w.silentBids.filter(
+      (b) => Math.floor(b.dateTime / 10_000) * 10_000 + 10_000 - 1 <= before,
+    );
+    expect(closed.length).toBeGreaterThan(0);
+    expect(late.map((r) => r.element).sort()).toEqual(closed.map((b) => JSON.stringify(b)).sort());
+    expect(late.every((r) => r.watermark === before)).toBe(true);
+    // Every other record counted once: the windows it fell in fired with it.
+    const lateSet = new Set(closed);
+    const counted = [...w.deliveredBids, ...w.silentBids.filter((b) => !lateSet.has(b))];
+    expect(tables[rowsTable]).toEqual(reference(counted, Number.POSITIVE_INFINITY));
+    expect(duplicates(tables[rowsTable]!)).toEqual([]);
   });
 
   it('a crash inside the firing tick, then a retry, gives the same tables', async () => {

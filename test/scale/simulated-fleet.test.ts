@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { runFleet } from '../../bench/fleet.ts';
 import { SimulatedAws, SimulatedThrottlingError } from '../../bench/simulated-aws.ts';
+import { mulberry32 } from '../../runtime/seeded-random.ts';
 import { ConditionFailedError } from '../../runtime/stores/state-store.ts';
 import { objectStoreContract } from '../contracts/object-store.contract.ts';
 
@@ -58,6 +59,29 @@ describe('SimulatedAws', () => {
     expect(sim.usage.dynamoWriteUnits).toBe(10);
     expect(sim.usage.dynamoThrottles).toBe(3);
     await heads.put('other', big, undefined); // another key has its own capacity
+  });
+
+  it('keeps small state objects and log segments as items and manifests in S3, as the AWS stores do', async () => {
+    const sim = new SimulatedAws({ timeScale: 0.01 });
+    const { checkpoints } = sim.connect().stores;
+    const attempt = '0000000a0123abcd';
+    const small = new TextEncoder().encode('{"offset":1}');
+    await checkpoints.put(`max-price/job/state/bids-0/000000000001-${attempt}.delta.json`, small);
+    await checkpoints.put(`max-price/partition-logs/bids-0/0-9-${attempt}.json`, small);
+    expect(sim.usage.s3PutRequests).toBe(0);
+    expect(sim.usage.dynamoWriteUnits).toBe(2);
+    await checkpoints.put(`max-price/job/manifests/000000000001-${attempt}.json`, small);
+    expect(sim.usage.s3PutRequests).toBe(1);
+    // Over 8 KB even compressed: the object goes to S3, an item names it.
+    const random = mulberry32(7);
+    const noise = new Uint8Array(20_000).map(() => Math.floor(random() * 256));
+    const big = `max-price/job/state/bids-0/000000000002-${attempt}.json`;
+    await checkpoints.put(big, noise);
+    expect(sim.usage.s3PutRequests).toBe(2);
+    expect(await checkpoints.get(big)).toEqual(noise);
+    expect(await checkpoints.list('max-price/partition-logs/')).toEqual([
+      `max-price/partition-logs/bids-0/0-9-${attempt}.json`,
+    ]);
   });
 
   it('waits the modelled latency, scaled', async () => {

@@ -50,8 +50,10 @@ export async function countedRun(c: SweepCase, stores: StoreFactory): Promise<Co
 export function stepOf(call: OpRecord): string {
   const { store, op, key } = call;
   let what = '';
-  if (store === 'heads') what = 'head';
+  if (store === 'heads')
+    what = key.includes('/logs/') ? 'log-head' : key.includes('/leases/') ? 'lease' : 'head';
   else if (store === 'catalog') what = '';
+  else if (key.includes('/partition-logs/')) what = 'log-segment';
   else if (op === 'list') what = key.includes('/data/') ? 'data-files' : key;
   else if (key.includes('/state/')) what = 'state';
   else if (key.includes('/manifests/')) what = 'checkpoint';

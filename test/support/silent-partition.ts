@@ -52,7 +52,16 @@ export function silentPartitionWorkload(options: SilentPartitionOptions = {}) {
   const byPartition = delivered.partitions.map((records) => records.map((r) => decode(r.value)));
   const partitions = log.partitions.map((_, partition) => ({ topic: SILENT_TOPIC, partition }));
   expect(log.partitions[SILENT]!.length, 'records on the silent partition').toBeGreaterThan(0);
-  return { events, byPartition, deliveredBids: byPartition.flat(), partitions };
+  // What the silent partition holds, for a test that lets it come back late.
+  const silentRecords = log.partitions[SILENT]!;
+  return {
+    events,
+    byPartition,
+    deliveredBids: byPartition.flat(),
+    partitions,
+    silentRecords,
+    silentBids: silentRecords.map((r) => decode(r.value)),
+  };
 }
 
 export type SilentPartitionWorkload = ReturnType<typeof silentPartitionWorkload>;

@@ -1,0 +1,80 @@
+/**
+ * Partition logs (docs/design.md, "Partition logs"): jobs whose windows merge partitions, with
+ * each partition appending to its own log and the job group consuming them all. The scenarios
+ * live in test/support/log-scenarios.ts and run on the AWS stores too
+ * (adapters/aws/partition-logs.test.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import type { ExampleName } from '../../examples/index.ts';
+import { processorFor, tablesOf, workload } from '../../test/support/checkpoint-runs.ts';
+import {
+  appendDuringConsume,
+  consumeInterval,
+  consumersRacing,
+  crashedConsumerLeaseLapses,
+  LOGS,
+  logCleanup,
+  partitionsInParallel,
+  redeliveredToLogs,
+} from '../../test/support/log-scenarios.ts';
+import { localStoreFactory } from '../../test/support/store-locations.ts';
+
+const JOB_GROUP_EXAMPLES: readonly ExampleName[] = ['channel-revenue', 'max-price', 'bidder-sessions'];
+
+describe('partition logs', () => {
+  it.each(JOB_GROUP_EXAMPLES)(
+    '%s: the same rows, watermarks and tables as committing every batch through the job group',
+    async (name) => {
+      const w = workload({ maxDisorderMs: 20_000, malformedAt: 60 });
+      const direct = await localStoreFactory();
+      const logs = await localStoreFactory();
+      const a = processorFor(name, direct.open(), w);
+      const b = processorFor(name, logs.open(), w, LOGS);
+      for (const event of w.events) {
+        const direct = await a.process(event);
+        const logged = await b.process(event);
+        // What the handler logs and returns for the batch: the same rows and job watermark.
+        expect(logged.rows).toEqual(direct.rows);
+        expect(logged.metrics.watermark).toBe(direct.metrics.watermark);
+        expect(logged.metrics.records).toBe(direct.metrics.records);
+      }
+      await a.drain();
+      await b.drain();
+      expect(await tablesOf(logs.open())).toEqual(await tablesOf(direct.open()));
+    },
+  );
+
+  it.each(JOB_GROUP_EXAMPLES)(
+    '%s: one process per partition at once: no append waits for or redoes another partition, rows exact',
+    async (name) => {
+      await partitionsInParallel(name, localStoreFactory);
+    },
+  );
+
+  it('a redelivered batch appends nothing and changes no table', async () => {
+    await redeliveredToLogs('channel-revenue', localStoreFactory);
+  });
+
+  it.each(['max-price', 'bidder-sessions'] as const)(
+    '%s: two consumers racing: one commit lands, the other reloads and finds the records consumed',
+    async (name) => {
+      await consumersRacing(name, localStoreFactory);
+    },
+  );
+
+  it('a partition appending while another process consumes is consumed before that process returns', async () => {
+    await appendDuringConsume('channel-revenue', localStoreFactory);
+  });
+
+  it('a consumer that crashed holding the lease: consumption resumes when the lease lapses', async () => {
+    await crashedConsumerLeaseLapses('max-price', localStoreFactory);
+  });
+
+  it('a consume interval: fewer job group commits than batches, the rest consumed by the next tick', async () => {
+    await consumeInterval('max-price', localStoreFactory);
+  });
+
+  it('cleanup deletes consumed segments and old orphans, and keeps what is not consumed', async () => {
+    await logCleanup('max-price', localStoreFactory);
+  });
+});
