@@ -137,6 +137,8 @@ describe('FloeJobStack on MSK with IAM (the cdk.json default)', () => {
           FLOE_MAX_ATTEMPTS: { Ref: 'MaxCommitAttempts' },
           FLOE_DELIVERY: { Ref: 'Delivery' },
           FLOE_LOG_LEVEL: { Ref: 'LogLevel' },
+          FLOE_PARTITION_LOGS: 'on',
+          FLOE_CONSUME_INTERVAL_MS: '0',
         },
       },
     });
@@ -574,6 +576,12 @@ describe('FloeJob props', () => {
       /onFailure.kind must be 'sqs' or 's3'/,
     ],
   ];
+  it('refuses a consume interval without partition logs, naming the prop', () => {
+    expect(() =>
+      plainJob({ partitionLogs: { enabled: false, consumeInterval: Duration.seconds(5) } })(testApp()),
+    ).toThrow('FloeJob: partitionLogs.consumeInterval needs partition logs (partitionLogs.enabled is false)');
+  });
+
   it.each(invalid)('refuses an invalid %s, naming it', (_prop, props, message) => {
     expect(() => plainJob(props)(testApp())).toThrow(message);
   });
@@ -632,6 +640,37 @@ describe('FloeJob ticker', () => {
       '/Plain/Job',
       Match.stringLikeRegexp('no ticker deployed.*no idleness timeout.*ticker: \\{ enabled: true \\}'),
     );
+  });
+
+  it('is on for a job whose windows merge partitions when partition logs have a consume interval, which reaches the environment', () => {
+    const { template } = synth((app) => {
+      const stack = new Stack(app, 'Interval');
+      new FloeJob(stack, 'Job', {
+        jobFile: 'examples/max-price.ts',
+        topic: 'bids',
+        source: { kind: 'msk', clusterArn: 'arn:aws:kafka:eu-west-1:123456789012:cluster/prod/abc-1' },
+        partitionLogs: { consumeInterval: Duration.seconds(5) },
+      });
+      return stack;
+    });
+    template.resourceCountIs('AWS::Lambda::Function', 2);
+    template.resourceCountIs('AWS::Events::Rule', 1);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({ FLOE_PARTITION_LOGS: 'on', FLOE_CONSUME_INTERVAL_MS: '5000' }),
+      },
+    });
+    // Without the interval, max-price (no idleness) needs no ticker.
+    const { template: plain } = synth((app) => {
+      const stack = new Stack(app, 'NoInterval');
+      new FloeJob(stack, 'Job', {
+        jobFile: 'examples/max-price.ts',
+        topic: 'bids',
+        source: { kind: 'msk', clusterArn: 'arn:aws:kafka:eu-west-1:123456789012:cluster/prod/abc-1' },
+      });
+      return stack;
+    });
+    plain.resourceCountIs('AWS::Events::Rule', 0);
   });
 
   it('is on every minute for a job with idleness: same bundle kind, environment and store grants, its own alarm', () => {

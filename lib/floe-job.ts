@@ -224,9 +224,17 @@ export interface FloeJobProps {
   readonly delivery?: FloeDelivery;
   /**
    * The ticker, which fires the windows of partitions that went silent (docs/design.md, "Ticks").
-   * @default - see FloeTickerProps: on, every minute, when the job's idleness needs it
+   * @default - see FloeTickerProps: on, every minute, when the job's idleness or its consume
+   * interval needs it
    */
   readonly ticker?: FloeTickerProps;
+  /**
+   * For a job whose windows merge partitions (keyBy without isKafkaKey, windowAll): how each
+   * partition's batch reaches the job's windows (docs/design.md, "Partition logs"). Sets
+   * `FLOE_PARTITION_LOGS` and `FLOE_CONSUME_INTERVAL_MS`; jobs keyed by the Kafka key ignore it.
+   * @default - partition logs, consumed by every invocation
+   */
+  readonly partitionLogs?: FloePartitionLogsProps;
   /**
    * Key prefix in the bucket for checkpoints, state and the Iceberg warehouse.
    * @default 'floe'
@@ -250,6 +258,24 @@ export interface FloeJobProps {
   readonly watermarkLagThreshold?: Duration;
   /** @default - a name from the stack and the construct id */
   readonly dashboardName?: string;
+}
+
+/** How partitions of a job whose windows merge partitions hand their batches over. */
+export interface FloePartitionLogsProps {
+  /**
+   * Each partition appends its batch to its own log and never waits for another; with false,
+   * every batch commits through the job group's one head, and concurrent partitions retry each
+   * other's conflicts.
+   * @default true
+   */
+  readonly enabled?: boolean;
+  /**
+   * Consume the logs at most once per this interval: fewer job commits (a lower bill at short
+   * batching windows), windows that fire up to this much later, and the ticker deployed to
+   * consume what is left once the topic goes quiet.
+   * @default Duration.seconds(0)
+   */
+  readonly consumeInterval?: Duration;
 }
 
 const LOG_LEVELS: readonly string[] = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
@@ -364,6 +390,8 @@ export class FloeJob extends Construct {
       [FloeEnvironment.maxAttempts]: Tokenization.stringifyNumber(props.maxCommitAttempts ?? 8),
       [FloeEnvironment.delivery]: props.delivery ?? 'exactly-once',
       [FloeEnvironment.logLevel]: props.logLevel ?? 'INFO',
+      [FloeEnvironment.partitionLogs]: props.partitionLogs?.enabled === false ? 'off' : 'on',
+      [FloeEnvironment.consumeIntervalMs]: String(consumeIntervalMs(props)),
     };
 
     const logGroup = new logs.LogGroup(this, 'Logs', {
@@ -394,12 +422,15 @@ export class FloeJob extends Construct {
     const { destinationArn } = this.onFailureDestination(props.onFailure ?? { kind: 'sqs' }, role);
     this.eventSourceMapping = this.createEventSourceMapping(props, role, destinationArn);
 
-    const tickerEnabled = props.ticker?.enabled ?? jobInfo().ticksMatter;
+    // A consume interval leaves batches in the partition logs that only a tick consumes once the
+    // topic goes quiet.
+    const consumeTicks = consumeIntervalMs(props) > 0 && jobInfo().scope === 'job';
+    const tickerEnabled = props.ticker?.enabled ?? (jobInfo().ticksMatter || consumeTicks);
     if (tickerEnabled) {
       const { fn, rule } = this.createTicker(props, jobFile, project.root, timeout, removalPolicy);
       this.ticker = fn;
       this.tickerRule = rule;
-      if (props.ticker?.enabled === true && info !== undefined && !info.ticksMatter) {
+      if (props.ticker?.enabled === true && info !== undefined && !info.ticksMatter && !consumeTicks) {
         Annotations.of(this).addWarningV2(
           'floe:ticker-does-nothing',
           `Job ${this.jobName}: ticker.enabled is true, but ticks cannot change this job's state (${tickerReason(info)}); the ticker will only log that.`,
@@ -866,6 +897,11 @@ function bundleOnce(jobFile: string, projectRoot: string, kind: 'handler' | 'tic
 }
 
 /** Why ticks cannot change a job's state. */
+/** The consume interval in ms (validated: a whole number of ms, 0 or more). */
+function consumeIntervalMs(props: FloeJobProps): number {
+  return props.partitionLogs?.consumeInterval?.toMilliseconds() ?? 0;
+}
+
 function tickerReason(info: JobInfo): string {
   return info.idlenessMs === undefined
     ? 'it has no idleness timeout, WatermarkStrategy.withIdleness'
@@ -909,6 +945,13 @@ function validate(props: FloeJobProps): void {
     );
   }
   checkRange('batchSize', props.batchSize, 1, 10_000);
+  const consume = props.partitionLogs?.consumeInterval;
+  if (consume !== undefined) {
+    if (consume.isUnresolved())
+      fail('partitionLogs.consumeInterval', 'must be a fixed duration, not a token');
+    if (consume.toMilliseconds() > 0 && props.partitionLogs?.enabled === false)
+      fail('partitionLogs.consumeInterval', 'needs partition logs (partitionLogs.enabled is false)');
+  }
   const window = props.maxBatchingWindow;
   if (window !== undefined && !window.isUnresolved() && window.toMilliseconds() > 300_000) {
     fail('maxBatchingWindow', `must be at most 300 seconds, got ${window.toHumanString()}`);

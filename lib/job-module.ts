@@ -45,6 +45,8 @@ export interface JobInfo {
    * `'processing-time'` (as `CheckpointedProcessor.ticksMatter`).
    */
   readonly ticksMatter: boolean;
+  /** `job` when its windows merge partitions (keyBy without isKafkaKey, windowAll), else `partition`. */
+  readonly scope: 'job' | 'partition';
 }
 
 const loaded = new Map<string, JobInfo>();
@@ -72,7 +74,7 @@ export function readJobInfo(jobFile: string): JobInfo {
     '}',
     'const w = job.plan?.watermarks ?? {};',
     'const ticksMatter = w.idlenessMs !== undefined && (job.plan.scope === "job" || w.idleTopicWatermark === "processing-time");',
-    'process.stdout.write(JSON.stringify({ name: job.name, idlenessMs: w.idlenessMs, ticksMatter }));',
+    'process.stdout.write(JSON.stringify({ name: job.name, idlenessMs: w.idlenessMs, ticksMatter, scope: job.plan.scope }));',
   ].join('\n');
   const args = [
     ...(floeSourceCheckout() ? ['--conditions=floe-source'] : []),
