@@ -237,7 +237,9 @@ export class CheckpointedProcessor<Row> {
     const outcomes = await Promise.all(
       [...groups].map((group) => this.exclusive(group, () => this.commitGroup(group, 'drain'))),
     );
-    return combine(consumed === undefined ? outcomes : [consumed, ...outcomes]);
+    // A consume that found nothing adds nothing (its empty outcome's watermark is -infinity).
+    const ran = consumed !== undefined && (consumed.commits.length > 0 || consumed.metrics.records > 0);
+    return combine(ran ? [consumed, ...outcomes] : outcomes);
   }
 
   /**

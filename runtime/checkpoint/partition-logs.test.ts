@@ -38,8 +38,12 @@ describe('partition logs', () => {
         expect(logged.metrics.watermark).toBe(direct.metrics.watermark);
         expect(logged.metrics.records).toBe(direct.metrics.records);
       }
-      await a.drain();
-      await b.drain();
+      const drainedDirect = await a.drain();
+      const drainedLogs = await b.drain();
+      expect(drainedLogs.metrics.watermark).toBe(drainedDirect.metrics.watermark);
+      expect(drainedLogs.rows).toEqual(drainedDirect.rows);
+      // A second drain has nothing left to do, and says where the watermark is.
+      expect((await b.drain()).metrics.watermark).toBe((await a.drain()).metrics.watermark);
       expect(await tablesOf(logs.open())).toEqual(await tablesOf(direct.open()));
     },
   );
