@@ -15,6 +15,9 @@ import { type FleetResult, percentile, runFleet } from './fleet.ts';
 
 export const SCALE_EXAMPLES: readonly ExampleName[] = ['bids-per-auction', 'max-price'];
 
+/** The widest topic the shared-head comparison runs on (see runScale). */
+const SHARED_HEAD_MAX_PARTITIONS = 64;
+
 /**
  * What runs per example: a job whose windows merge partitions runs with partition logs (the
  * Lambda handler's default) and, for comparison in the same run, through one shared head.
@@ -84,6 +87,16 @@ export async function runScale(
   for (const { example, partitionLogs } of scaleVariants(options.examples)) {
     let single: number | undefined;
     for (const partitions of options.partitions) {
+      if (
+        !partitionLogs &&
+        EXAMPLE_JOBS[example].plan.scope === 'job' &&
+        partitions > SHARED_HEAD_MAX_PARTITIONS
+      ) {
+        log(
+          `  ${example} (shared head) P=${partitions}: skipped; above ${SHARED_HEAD_MAX_PARTITIONS} partitions the shared head's retries reload state in every container at once and the simulation runs out of memory (22 GB at 256)`,
+        );
+        continue;
+      }
       const mode =
         EXAMPLE_JOBS[example].plan.scope === 'job' ? (partitionLogs ? ' (logs)' : ' (shared head)') : '';
       const label = `  ${example}${mode} P=${partitions}`;
