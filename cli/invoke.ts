@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sweepRunDirectory } from '../adapters/local/run-directory.ts';
-import { settingsFromEnv } from '../functions/environment.ts';
+import { partitionLogSettings } from '../functions/environment.ts';
 import { CheckpointedProcessor, type CommitOutcome } from '../runtime/checkpoint/checkpointed-processor.ts';
 import { FloeJobError } from '../runtime/errors.ts';
 import { toJson } from '../runtime/output-json.ts';
@@ -47,8 +47,8 @@ export async function invoke(options: InvokeOptions, out: (text: string) => void
   }
   const processor = new CheckpointedProcessor(job, {
     stores: await storesFor(job.name, options.stores, dir),
-    // As the deployed handler: FLOE_PARTITION_LOGS (default on).
-    partitionLogs: settingsFromEnv(process.env).partitionLogs,
+    // As the deployed handler: FLOE_PARTITION_LOGS (default on) and FLOE_CONSUME_INTERVAL_MS.
+    ...partitionLogSettings(),
   });
   // The processor is what the Lambda handler runs: same protocol, same stores layout. A job error
   // (a row that does not fit its table) commits nothing of the batch: one line, exit 2.

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { settingsFromEnv } from '../functions/environment.ts';
+import { partitionLogSettings } from '../functions/environment.ts';
 import { CheckpointedProcessor } from '../runtime/checkpoint/checkpointed-processor.ts';
 import { FloeJobError } from '../runtime/errors.ts';
 import { toJson } from '../runtime/output-json.ts';
@@ -32,8 +32,8 @@ export async function tick(options: TickOptions, out: (text: string) => void): P
   const now = options.now;
   const processor = new CheckpointedProcessor(job, {
     stores: await storesFor(job.name, options.stores, dir),
-    // As the deployed ticker: FLOE_PARTITION_LOGS (default on).
-    partitionLogs: settingsFromEnv(process.env).partitionLogs,
+    // As the deployed ticker: FLOE_PARTITION_LOGS (default on) and FLOE_CONSUME_INTERVAL_MS.
+    ...partitionLogSettings(),
     ...(now === undefined ? {} : { clock: () => now }),
   });
   const result = await processor.emitPeriodicWatermarks().catch((error: unknown) => {

@@ -99,3 +99,15 @@ function nonNegativeInteger(env: Env, name: string): number | undefined {
   }
   return value;
 }
+
+/**
+ * The processor options for partition logs from the environment, for the local commands that
+ * must behave as the deployed functions (`floe invoke`, `floe tick`).
+ */
+export function partitionLogSettings(env: Env = process.env): {
+  readonly partitionLogs: boolean;
+  readonly consumeIntervalMs?: number;
+} {
+  const { partitionLogs, consumeIntervalMs } = settingsFromEnv(env);
+  return consumeIntervalMs === undefined ? { partitionLogs } : { partitionLogs, consumeIntervalMs };
+}

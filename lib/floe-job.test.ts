@@ -642,7 +642,7 @@ describe('FloeJob ticker', () => {
     );
   });
 
-  it('is on for a job whose windows merge partitions when partition logs have a consume interval, which reaches the environment', () => {
+  it('is on for a job whose windows merge partitions with partition logs, whose consume interval reaches the environment', () => {
     const { template } = synth((app) => {
       const stack = new Stack(app, 'Interval');
       new FloeJob(stack, 'Job', {
@@ -660,17 +660,21 @@ describe('FloeJob ticker', () => {
         Variables: Match.objectLike({ FLOE_PARTITION_LOGS: 'on', FLOE_CONSUME_INTERVAL_MS: '5000' }),
       },
     });
-    // Without the interval, max-price (no idleness) needs no ticker.
+    // Without partition logs, max-price (no idleness) needs no ticker.
     const { template: plain } = synth((app) => {
-      const stack = new Stack(app, 'NoInterval');
+      const stack = new Stack(app, 'NoLogs');
       new FloeJob(stack, 'Job', {
         jobFile: 'examples/max-price.ts',
         topic: 'bids',
         source: { kind: 'msk', clusterArn: 'arn:aws:kafka:eu-west-1:123456789012:cluster/prod/abc-1' },
+        partitionLogs: { enabled: false },
       });
       return stack;
     });
     plain.resourceCountIs('AWS::Events::Rule', 0);
+    plain.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ FLOE_PARTITION_LOGS: 'off' }) },
+    });
   });
 
   it('is on every minute for a job with idleness: same bundle kind, environment and store grants, its own alarm', () => {

@@ -224,8 +224,8 @@ export interface FloeJobProps {
   readonly delivery?: FloeDelivery;
   /**
    * The ticker, which fires the windows of partitions that went silent (docs/design.md, "Ticks").
-   * @default - see FloeTickerProps: on, every minute, when the job's idleness or its consume
-   * interval needs it
+   * @default - see FloeTickerProps: on, every minute, when the job's idleness or its partition
+   * logs need it
    */
   readonly ticker?: FloeTickerProps;
   /**
@@ -271,8 +271,8 @@ export interface FloePartitionLogsProps {
   readonly enabled?: boolean;
   /**
    * Consume the logs at most once per this interval: fewer job commits (a lower bill at short
-   * batching windows), windows that fire up to this much later, and the ticker deployed to
-   * consume what is left once the topic goes quiet.
+   * batching windows), and windows that fire up to this much later. The ticker (deployed with
+   * partition logs) consumes what is left once the topic goes quiet.
    * @default Duration.seconds(0)
    */
   readonly consumeInterval?: Duration;
@@ -422,9 +422,9 @@ export class FloeJob extends Construct {
     const { destinationArn } = this.onFailureDestination(props.onFailure ?? { kind: 'sqs' }, role);
     this.eventSourceMapping = this.createEventSourceMapping(props, role, destinationArn);
 
-    // A consume interval leaves batches in the partition logs that only a tick consumes once the
-    // topic goes quiet.
-    const consumeTicks = consumeIntervalMs(props) > 0 && jobInfo().scope === 'job';
+    // With partition logs, ticks consume what invocations left in the logs once the topic goes
+    // quiet: batches held back by a consume interval, or by a consumer that died holding the lease.
+    const consumeTicks = props.partitionLogs?.enabled !== false && jobInfo().scope === 'job';
     const tickerEnabled = props.ticker?.enabled ?? (jobInfo().ticksMatter || consumeTicks);
     if (tickerEnabled) {
       const { fn, rule } = this.createTicker(props, jobFile, project.root, timeout, removalPolicy);

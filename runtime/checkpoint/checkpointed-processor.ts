@@ -31,6 +31,7 @@ import type { Columns, Table } from '../sink/table.ts';
 import type { KafkaEvent, KafkaEventRecord } from '../source/kafka-event.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
 import { permanentStorageError } from '../stores/object-store.ts';
+import { StateValueTooLargeError } from '../stores/state-store.ts';
 import { type CleanupReport, cleanupGroup } from './cleanup.ts';
 import {
   type ChangedPartition,
@@ -117,8 +118,6 @@ const DEFAULT_GRACE_MS = 15 * 60 * 1000;
 const DEFAULT_ATTEMPTS = 8;
 const DEFAULT_LEASE_MS = 20_000;
 const DEFAULT_ROUND_RECORDS = 100_000;
-/** Lease passes per consume: a process that consumed looks once more for appends it made others skip. */
-const CONSUME_PASSES = 3;
 /** The group of a job whose windows merge partitions: all partitions commit through one head. */
 const JOB_GROUP = 'job';
 
@@ -145,9 +144,20 @@ export class CheckpointedProcessor<Row> {
   private readonly recentManifests = new Map<string, Map<string, CheckpointManifest>>();
   /** Groups with a batch in progress in this process: one at a time each. */
   private readonly busy = new Map<string, Promise<unknown>>();
-  /** Set when partitions append to logs that the job group consumes (options.partitionLogs). */
+  /** Whether this process appends partitions' batches to their logs (options.partitionLogs). */
+  private readonly appendsToLogs: boolean;
+  /** Whether this process, not appending to logs, has consumed what they held before its first batch. */
+  private logsDrained = false;
+  /** Records of the segments this process appended and has not consumed yet: no need to read them back. */
+  private readonly ownSegments = new Map<string, KafkaEventRecord[]>();
+  /** Set for a job whose windows merge partitions: partition logs, their lease and settings. */
   private readonly logs:
-    | { readonly lease: ConsumerLease; readonly roundRecords: number; readonly intervalMs: number }
+    | {
+        readonly lease: ConsumerLease;
+        readonly roundRecords: number;
+        readonly intervalMs: number;
+        readonly budgetMs: number;
+      }
     | undefined;
 
   constructor(
@@ -177,8 +187,11 @@ export class CheckpointedProcessor<Row> {
       new Map([rows, late, deadLetters].map((t) => [t.name, t])),
     );
     this.reader = new CheckpointReader(this.stores.checkpoints, job.name);
+    // Every job whose windows merge partitions can find records in partition logs (left by
+    // processes that append to them, whatever this one does), so every one can consume them.
+    this.appendsToLogs = options.partitionLogs === true && job.plan.scope === 'job';
     this.logs =
-      options.partitionLogs === true && job.plan.scope === 'job'
+      job.plan.scope === 'job'
         ? {
             lease: new ConsumerLease(
               this.stores.heads,
@@ -188,6 +201,9 @@ export class CheckpointedProcessor<Row> {
             ),
             roundRecords: positive('maxRecordsPerRound', options.maxRecordsPerRound ?? DEFAULT_ROUND_RECORDS),
             intervalMs: nonNegative('consumeIntervalMs', options.consumeIntervalMs ?? 0),
+            // Passes of one consume while others keep appending: at most half a lease of wall time,
+            // after which the next invocation or tick goes on.
+            budgetMs: positive('consumerLeaseMs', options.consumerLeaseMs ?? DEFAULT_LEASE_MS) / 2,
           }
         : undefined;
   }
@@ -209,7 +225,14 @@ export class CheckpointedProcessor<Row> {
    * the same event is safe.
    */
   async process(event: KafkaEvent): Promise<CommitOutcome<Row>> {
-    if (this.logs !== undefined) return this.processThroughLogs(event);
+    if (this.appendsToLogs) return this.processThroughLogs(event);
+    // A process that does not append (FLOE_PARTITION_LOGS=off, a redeployment with it) first takes
+    // what earlier processes left in the logs: its commits would otherwise move the job group's
+    // offsets past records that are only there.
+    if (this.logs !== undefined && !this.logsDrained) {
+      await this.consumeLogs(false, true);
+      this.logsDrained = true;
+    }
     const byGroup = new Map<string, (readonly KafkaEventRecord[])[]>();
     for (const records of Object.values(event.records)) {
       const first = records[0];
@@ -267,7 +290,7 @@ export class CheckpointedProcessor<Row> {
    */
   async emitPeriodicWatermarks(): Promise<CommitOutcome<Row>> {
     if (!this.ticksMatter()) return combine([]);
-    if (this.logs !== undefined) return this.consumeLogs(true);
+    if (this.appendsToLogs) return this.consumeLogs(true);
     const groups = new Set((await this.heads()).map((h) => h.group));
     const outcomes = await Promise.all(
       [...groups].map((group) => this.exclusive(group, () => this.commitGroup(group, []))),
@@ -277,8 +300,9 @@ export class CheckpointedProcessor<Row> {
 
   /** Whether a batch without records can ever change this job's state (see emitPeriodicWatermarks). */
   ticksMatter(): boolean {
-    // Batches left in the partition logs by the consume interval wait for a tick once traffic stops.
-    if (this.logs !== undefined && this.logs.intervalMs > 0) return true;
+    // With partition logs, a tick consumes what invocations left in them: batches held back by
+    // the consume interval, or by a consumer that died holding the lease, once traffic stops.
+    if (this.appendsToLogs) return true;
     const { idlenessMs, idleTopicWatermark } = this.job.plan.watermarks;
     if (idlenessMs === undefined) return false;
     return this.job.plan.scope === 'job' || idleTopicWatermark === 'processing-time';
@@ -511,11 +535,23 @@ export class CheckpointedProcessor<Row> {
         return this.exclusive(`log:${id}`, () => this.appendWithRetries(records, consumedOffset(id)));
       }),
     );
-    const consumed = await this.consumeLogs(false);
+    // The batch is durable in the logs now. A consume that fails for a reason retrying can heal
+    // leaves it there for the next invocation or tick: failing the invocation would make Lambda
+    // redeliver a batch that is already safe (and, in the end, send it to the failure destination).
+    // A job error fails it, as it fails every batch until the job is fixed.
+    let consumed: CommitOutcome<Row>;
+    try {
+      consumed = await this.consumeLogs(false);
+    } catch (error) {
+      if (error instanceof FloeJobError || permanentStorageError(error) !== undefined) throw error;
+      consumed = combine([]);
+    }
     // The job watermark: the consume's, or the committed one when this process did not consume.
     const ran = consumed.commits.length > 0 || consumed.metrics.records > 0;
     const watermark = ran ? consumed.metrics.watermark : watermarkFromJson(jobHead?.value.watermark ?? null);
-    const outcome = combine(ran ? [appendOutcome<Row>(appends), consumed] : [appendOutcome<Row>(appends)]);
+    const outcome = combine(
+      ran ? [appendOutcome<Row>(appends, false), consumed] : [appendOutcome<Row>(appends, true)],
+    );
     return { ...outcome, metrics: { ...outcome.metrics, watermark } };
   }
 
@@ -527,7 +563,7 @@ export class CheckpointedProcessor<Row> {
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       if (attempt > 1) await backoff(attempt);
       try {
-        return await appendToLog(
+        const appended = await appendToLog(
           this.stores.heads,
           this.stores.checkpoints,
           this.jobId,
@@ -535,7 +571,17 @@ export class CheckpointedProcessor<Row> {
           consumed,
           newAttemptId(this.clock()),
         );
+        if (appended.segment !== undefined)
+          this.ownSegments.set(appended.segment.key, records.slice(appended.skipped) as KafkaEventRecord[]);
+        return appended;
       } catch (error) {
+        if (error instanceof StateValueTooLargeError) {
+          const first = records[0]!;
+          throw new FloeError(
+            `Job ${this.job.name}, partition ${partitionId(first.topic, first.partition)}: its log head lists more unconsumed segments than a state item holds, because the job group has not consumed them. Find why consumes fail (the ticker's and the handler's logs), or consume with a drain; the records are safe in the logs.`,
+            { cause: error },
+          );
+        }
         throwIfPermanent(error);
         lastError = error;
       }
@@ -559,7 +605,8 @@ export class CheckpointedProcessor<Row> {
     if (logs === undefined) return combine([]);
     const outcomes: CommitOutcome<Row>[] = [];
     let ticking = tick;
-    for (let pass = 0; pass < CONSUME_PASSES; pass++) {
+    const started = performance.now();
+    while (performance.now() - started < logs.budgetMs) {
       // A tick consumes whatever the interval says: it is what bounds the wait once traffic stops.
       const interval = tick ? 0 : logs.intervalMs;
       const lease = force ? UNLEASED : await this.retried(() => logs.lease.acquire(interval));
@@ -581,6 +628,7 @@ export class CheckpointedProcessor<Row> {
       }
       if (!(await this.retried(() => this.logsPending()))) break;
     }
+    this.ownSegments.clear();
     return combine(outcomes);
   }
 
@@ -614,7 +662,9 @@ export class CheckpointedProcessor<Row> {
       if (!any) break;
     }
     const read = await Promise.all(
-      chosen.flat().map((segment) => readSegment(this.stores.checkpoints, segment)),
+      chosen
+        .flat()
+        .map((segment) => this.ownSegments.get(segment.key) ?? readSegment(this.stores.checkpoints, segment)),
     );
     const groups: KafkaEventRecord[][] = [];
     let next = 0;
@@ -647,8 +697,6 @@ export class CheckpointedProcessor<Row> {
     const offsets = job === undefined ? undefined : decodeHead(job).value.offsets;
     return cleanupLogSegments(this.stores.checkpoints, this.jobId, logHeads, {
       consumed: (id) => offsets?.[id]?.[0] ?? -1,
-      now: this.clock(),
-      graceMs: this.graceMs,
     });
   }
 
@@ -783,12 +831,17 @@ interface LogRound {
   more: boolean;
 }
 
-/** The appends of a batch as an outcome: records already logged or consumed count as redelivered. */
-function appendOutcome<Row>(appends: readonly LogAppend[]): CommitOutcome<Row> {
+/**
+ * The appends of a batch as an outcome: records already logged or consumed count as redelivered;
+ * appended ones count as records unless the consume that applied them reports them.
+ */
+function appendOutcome<Row>(appends: readonly LogAppend[], countAppended: boolean): CommitOutcome<Row> {
   let skipped = 0;
+  let appended = 0;
   const commits: CommitInfo[] = [];
   for (const a of appends) {
     skipped += a.skipped;
+    appended += a.appended;
     if (a.segment !== undefined)
       commits.push({ group: `log:${a.partition}`, epoch: a.epoch, manifest: a.segment.key, publishes: [] });
   }
@@ -797,7 +850,8 @@ function appendOutcome<Row>(appends: readonly LogAppend[]): CommitOutcome<Row> {
     late: [],
     deadLetters: [],
     metrics: {
-      records: skipped,
+      // The consume that applied the appended records counts them, when this process ran it.
+      records: skipped + (countAppended ? appended : 0),
       redelivered: skipped,
       tombstones: 0,
       deduplicated: 0,

@@ -20,7 +20,15 @@ import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
 import type { ObjectStore } from '../stores/object-store.ts';
 import { CheckpointReader, loadCommittedState } from './committed-state.ts';
 import { decodeHead, headFor, listHeads, readOrCreateHead, writeHead } from './head.ts';
-import { headKey, manifestKey, newAttemptId, safeName, stateKey } from './layout.ts';
+import {
+  consumerLeaseKey,
+  headKey,
+  logHeadPrefix,
+  manifestKey,
+  newAttemptId,
+  safeName,
+  stateKey,
+} from './layout.ts';
 import {
   type CheckpointCounts,
   type CheckpointManifest,
@@ -272,6 +280,9 @@ export async function restoreSavepoint(
   const jobId = safeName(job.name);
   if (
     (await listHeads(stores.heads, jobId)).length > 0 ||
+    // Partition logs and their lease: log heads past the savepoint's offsets would skip the replay.
+    (await stores.heads.list(logHeadPrefix(jobId))).length > 0 ||
+    (await stores.heads.get(consumerLeaseKey(jobId))) !== undefined ||
     (await stores.checkpoints.list(`${jobId}/`)).length > 0
   ) {
     throw new SavepointError(
