@@ -25,8 +25,12 @@ const DEAD_LETTERS = 'nexmark.bids_per_auction_dead_letters';
 const scratch = mkdtempSync(join(tmpdir(), 'floe-run-'));
 afterAll(() => removeScratch(scratch));
 
-// 1,500 bids over 30 auctions: 3 partitions by auction, 30 events of 50 records, 90 commits.
+// 1,500 bids over 30 auctions: 3 partitions by auction, each cut into events of 50 of its records.
 const bids = generateBids({ seed: 5, count: 1_500, eventsPerSecond: 50, auctions: 30, bidders: 40 });
+const perPartition = [0, 1, 2].map(
+  (p) => bids.filter((b) => partitionForKey(String(b.auction), 3) === p).length,
+);
+const EVENTS = perPartition.reduce((sum, n) => sum + Math.ceil(n / 50), 0);
 const INPUT = join(scratch, 'bids.jsonl');
 writeFileSync(INPUT, bids.map((bid) => `${JSON.stringify(bid)}\n`).join(''));
 const expectedRows = canonicalRows(EXAMPLE_REFERENCES['bids-per-auction'](bids));
@@ -64,7 +68,7 @@ describe('floe run', () => {
     expect(canonicalRows((await readTable(dir, ROWS)).rows)).toEqual(expectedRows);
     expect(report).toMatchObject({
       records: 1_500,
-      batches: 30,
+      batches: EVENTS,
       skippedBatches: 0,
       rows: expectedRows.length,
       late: 0,
