@@ -12,9 +12,12 @@
  * invocations on simulated AWS stores, with an exactly-once check) and the cost model
  * (bench/cost.ts: dollars per million events next to Managed Flink); either or both.
  *
- * Then end to end (bench/end-to-end.ts): `floe run` over 100,000 bids (`--run-records N`, 0 to
- * skip) next to the engine alone over the same batches, and the requests, bytes and files the
- * commit protocol writes per 100,000 records.
+ * Then the RSS figure (bench/rss.ts): peak RSS of one 6 MB event with 100,000 distinct keys through
+ * the Lambda handler in a fresh process (`{"rss": {"keys", "batchMb", "peakRssMb"}}` with --json).
+ *
+ * Then end to end (bench/end-to-end.ts): `floe run` with its default flags over 1,000,000 bids
+ * (`--run-records N`, 0 to skip) next to the engine alone over the same events, and the requests,
+ * bytes and files the commit protocol writes per 100,000 records.
  *
  * `npm run bench -- --cold-start` measures only the cold start of the bundled handler in Lambda's
  * Runtime Interface Emulator (bench/cold-start.ts): one JSON line
@@ -37,6 +40,7 @@ import { Engine } from '../runtime/engine/engine.ts';
 import { newEngineState } from '../runtime/engine/state.ts';
 import { COST_EXCLUDED, costTable, runCost } from './cost.ts';
 import { measureEndToEnd } from './end-to-end.ts';
+import { measureRss } from './rss.ts';
 import { runScale, SCALE_EXAMPLES, scaleTable } from './scale.ts';
 import { buildWorkload, decodeFloor } from './workload.ts';
 
@@ -311,6 +315,14 @@ for (const name of options.names) {
   if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 rmSync(scratch, { recursive: true, force: true });
+
+// The RSS figure: one 6 MB event with 100,000 distinct keys through the handler, in a fresh process.
+const rss = measureRss();
+if (options.json) {
+  process.stdout.write(
+    `${JSON.stringify({ rss: { keys: rss.keys, batchMb: rss.batchMb, peakRssMb: rss.peakRssMb } })}\n`,
+  );
+}
 if (!options.json) {
   const header = ['example', 'records', 'engine rec/s', 'floor rec/s', 'engine/floor', 'peak RSS (1 batch)'];
   const rows = results.map((r) => [
@@ -326,6 +338,9 @@ if (!options.json) {
     process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i]!)).join('  ')}\n`);
   process.stdout.write(
     `Peak RSS: a fresh Node process that parsed one ${workload.meanEventMb.toFixed(1)} MB event (${Math.min(...baselines).toFixed(0)}-${Math.max(...baselines).toFixed(0)} MB before processing), then processed and drained it.\n`,
+  );
+  process.stdout.write(
+    `\nPeak RSS, one ${rss.batchMb.toFixed(1)} MB event of ${rss.records.toLocaleString('en')} records with ${rss.keys.toLocaleString('en')} distinct keys through the Lambda handler on local stores (${rss.rows.toLocaleString('en')} rows fired, committed and published): ${rss.peakRssMb} MB (${rss.baselineMb} MB once the event is parsed; goal <= 512 MB).\n`,
   );
 }
 
