@@ -17,7 +17,7 @@ function reference(line: Buffer, name: string): { object: boolean; value?: unkno
 }
 
 /** The value a scanned field stands for. */
-function valueOf(field: FieldValue): unknown {
+function fieldValue(field: FieldValue): unknown {
   if (field.kind === 'parsed') return field.value;
   if (field.kind === 'integer') return Number(field.text);
   return field.text;
@@ -102,7 +102,7 @@ describe('FieldScanner', () => {
         expect(scanned.object, line.toString()).toBe(expected.object);
         const field = scanned.values[n];
         expect(field !== undefined, `${line.toString()} ${name}`).toBe(expected.present);
-        if (field !== undefined) expect(valueOf(field), `${line.toString()} ${name}`).toEqual(expected.value);
+        if (field !== undefined) expect(fieldValue(field), `${line.toString()} ${name}`).toEqual(expected.value);
         checked++;
       }
       if (scanned.object) objects++;

@@ -417,25 +417,19 @@ function cutEvent(head: Omit<KafkaEvent, 'records'>, topic: string, cut: Cut<Kaf
   return { event: { ...head, records }, partition: cut.partition, records: cut.records };
 }
 
-/** A record as the worker keeps it until its event is cut. */
-interface Compact {
-  readonly offset: number;
-  readonly timestamp: number;
-  readonly value: string;
-  readonly key: string | undefined;
-}
-
-/** A cut event's fields in bulk, as the worker posts them. */
+/**
+ * A cut event's fields in bulk, as the worker posts them: the base64 values one after the other as
+ * Latin-1 bytes, the keys likewise, and per record the lengths, partition, offset and timestamp.
+ * Every buffer is transferred, not copied.
+ */
 interface PackedEvent {
   readonly type: 'event';
   readonly partition: number;
-  /** Partition and record count of each list, in order. */
-  readonly lists: readonly (readonly [number, number])[];
-  /** The values, one after the other, and the keys; `lengths` cuts them. */
-  readonly values: string;
-  readonly keys: string;
-  /** Per record: value length, key length (-1: no key). */
-  readonly lengths: Int32Array<ArrayBuffer>;
+  readonly records: number;
+  readonly values: ArrayBuffer;
+  readonly keys: ArrayBuffer;
+  /** Per record: value length, key length (-1: no key), partition. */
+  readonly ints: Int32Array<ArrayBuffer>;
   /** Per record: offset, timestamp. */
   readonly numbers: Float64Array<ArrayBuffer>;
   readonly stats: ReadStats;
@@ -448,7 +442,7 @@ type WorkerMessage =
   | { readonly type: 'error'; readonly error: unknown };
 
 /** Events the worker reads ahead, beyond those taken. */
-const WORKER_READ_AHEAD = 4;
+const WORKER_READ_AHEAD = 3;
 
 async function* readInWorker(
   path: string,
@@ -485,8 +479,10 @@ async function* readInWorker(
       if (message.type === 'error') throw message.error;
       Object.assign(stats, message.stats);
       if (message.type === 'end') return;
-      yield eventOf(head, topic.topic, message);
+      const event = eventOf(head, topic.topic, message);
+      // Ask for the next one before the consumer takes this one, so that it is read meanwhile.
       worker.postMessage(1);
+      yield event;
     }
   } finally {
     worker.removeAllListeners();
@@ -496,28 +492,111 @@ async function* readInWorker(
 
 /** The event the worker packed: the records' objects, their strings sliced from the bulk. */
 function eventOf(head: Omit<KafkaEvent, 'records'>, topic: string, packed: PackedEvent): CutEvent {
-  const { values, keys, lengths, numbers } = packed;
+  const values = Buffer.from(packed.values).toString('latin1');
+  const keys = Buffer.from(packed.keys).toString('latin1');
+  const { ints, numbers } = packed;
   const records: Record<string, KafkaEventRecord[]> = {};
-  let i = 0;
   let valueAt = 0;
   let keyAt = 0;
-  for (const [partition, n] of packed.lists) {
-    const list: KafkaEventRecord[] = new Array(n);
-    for (let k = 0; k < n; k++, i++) {
-      const valueLength = lengths[2 * i]!;
-      const keyLength = lengths[2 * i + 1]!;
-      const value = values.slice(valueAt, valueAt + valueLength);
-      valueAt += valueLength;
-      let key: string | undefined;
-      if (keyLength >= 0) {
-        key = keys.slice(keyAt, keyAt + keyLength);
-        keyAt += keyLength;
-      }
-      list[k] = eventRecordOf(topic, partition, numbers[2 * i]!, numbers[2 * i + 1]!, value, key);
+  let lastPartition = -1;
+  let list: KafkaEventRecord[] = [];
+  for (let i = 0; i < packed.records; i++) {
+    const valueLength = ints[3 * i]!;
+    const keyLength = ints[3 * i + 1]!;
+    const partition = ints[3 * i + 2]!;
+    const value = values.slice(valueAt, valueAt + valueLength);
+    valueAt += valueLength;
+    let key: string | undefined;
+    if (keyLength >= 0) {
+      key = keys.slice(keyAt, keyAt + keyLength);
+      keyAt += keyLength;
     }
-    records[`${topic}-${partition}`] = list;
+    if (partition !== lastPartition) {
+      const id = `${topic}-${partition}`;
+      list = records[id] ??= [];
+      lastPartition = partition;
+    }
+    list.push(eventRecordOf(topic, partition, numbers[2 * i]!, numbers[2 * i + 1]!, value, key));
   }
-  return { event: { ...head, records }, partition: packed.partition, records: i };
+  return { event: { ...head, records }, partition: packed.partition, records: packed.records };
+}
+
+/** The records of one lane of the cutter (a partition, or the whole file), as columns. */
+class Columns {
+  private values: Buffer = Buffer.allocUnsafe(1 << 20);
+  private valuesAt = 0;
+  private keys: Buffer = Buffer.allocUnsafe(1 << 16);
+  private keysAt = 0;
+  private ints = new Int32Array(3 * 1024);
+  private numbers = new Float64Array(2 * 1024);
+  private count = 0;
+
+  push(value: string, key: string | undefined, partition: number, offset: number, timestamp: number): void {
+    if (this.count * 3 === this.ints.length) {
+      this.ints = grown(this.ints, this.ints.length * 2);
+      this.numbers = grown(this.numbers, this.numbers.length * 2);
+    }
+    this.values = room(this.values, this.valuesAt, value.length);
+    this.valuesAt += this.values.write(value, this.valuesAt, 'latin1');
+    this.ints[3 * this.count] = value.length;
+    if (key === undefined) this.ints[3 * this.count + 1] = -1;
+    else {
+      this.keys = room(this.keys, this.keysAt, key.length);
+      this.keysAt += this.keys.write(key, this.keysAt, 'latin1');
+      this.ints[3 * this.count + 1] = key.length;
+    }
+    this.ints[3 * this.count + 2] = partition;
+    this.numbers[2 * this.count] = offset;
+    this.numbers[2 * this.count + 1] = timestamp;
+    this.count++;
+  }
+
+  /** The first `n` records, packed in buffers of their own; the rest stay. */
+  take(n: number, partition: number, stats: ReadStats): PackedEvent {
+    let valueBytes = 0;
+    let keyBytes = 0;
+    for (let i = 0; i < n; i++) {
+      valueBytes += this.ints[3 * i]!;
+      keyBytes += Math.max(0, this.ints[3 * i + 1]!);
+    }
+    const packed: PackedEvent = {
+      type: 'event',
+      partition,
+      records: n,
+      values: copyOf(this.values, 0, valueBytes),
+      keys: copyOf(this.keys, 0, keyBytes),
+      ints: this.ints.slice(0, 3 * n),
+      numbers: this.numbers.slice(0, 2 * n),
+      stats: { ...stats },
+    };
+    this.values.copy(this.values, 0, valueBytes, this.valuesAt);
+    this.valuesAt -= valueBytes;
+    this.keys.copy(this.keys, 0, keyBytes, this.keysAt);
+    this.keysAt -= keyBytes;
+    this.ints.copyWithin(0, 3 * n, 3 * this.count);
+    this.numbers.copyWithin(0, 2 * n, 2 * this.count);
+    this.count -= n;
+    return packed;
+  }
+}
+
+function grown<A extends Int32Array<ArrayBuffer> | Float64Array<ArrayBuffer>>(array: A, length: number): A {
+  const bigger = new (array.constructor as new (n: number) => A)(length);
+  bigger.set(array);
+  return bigger;
+}
+
+function room(buffer: Buffer, at: number, more: number): Buffer {
+  if (at + more <= buffer.length) return buffer;
+  const bigger = Buffer.allocUnsafe(Math.max(buffer.length * 2, at + more));
+  buffer.copy(bigger, 0, 0, at);
+  return bigger;
+}
+
+function copyOf(buffer: Buffer, start: number, end: number): ArrayBuffer {
+  const copy = new ArrayBuffer(end - start);
+  buffer.copy(new Uint8Array(copy), 0, start, end);
+  return copy;
 }
 
 /** The worker's side of {@link readInWorker}: reads, cuts and posts events, a few ahead of their use. */
@@ -539,26 +618,42 @@ export async function runReadWorker(): Promise<void> {
   });
   try {
     const maker = new RecordMaker(topic);
-    const cutter = new EventCutter<Compact>(cut);
+    const cutter = new EventCutter<null>(cut);
+    const byFile = cut.by === 'file';
+    // The cutter's lanes, record for record: a record joins its lane's columns before the cutter
+    // sees it, and a cut event is the first records of its lane.
+    const lanes = Array.from({ length: byFile ? 1 : topic.partitions }, () => new Columns());
     const stats: ReadStats = { records: 0, withoutKey: 0, bytesRead: 0 };
-    const ready: Cut<Compact>[] = [];
-    const collect = (c: Cut<Compact>) => ready.push(c);
+    const ready: PackedEvent[] = [];
+    const collect = (c: Cut<null>) => {
+      const lane = byFile ? 0 : c.partition;
+      ready.push(lanes[lane]!.take(c.records, c.partition, stats));
+    };
     for await (const { buffer, start, end, last, consumed } of chunksOfLines(path)) {
+      // The stats as of this chunk's end go with its events.
+      stats.bytesRead = consumed;
       forEachLine(buffer, start, end, last, (lineStart, lineEnd) => {
         if (maker.make(buffer, lineStart, lineEnd)) {
-          const { offset, timestamp, value, key } = maker;
-          cutter.add({ offset, timestamp, value, key }, maker.partition, maker.bytes, collect);
+          const partition = maker.partition;
+          lanes[byFile ? 0 : partition]!.push(
+            maker.value,
+            maker.key,
+            partition,
+            maker.offset,
+            maker.timestamp,
+          );
+          cutter.add(null, partition, maker.bytes, collect);
         }
       });
       if (last) cutter.end(collect);
       stats.records = maker.records;
       stats.withoutKey = maker.withoutKey;
-      stats.bytesRead = consumed;
-      for (const c of ready) {
+      for (const packed of ready) {
+        packed.stats.records = maker.records;
+        packed.stats.withoutKey = maker.withoutKey;
         while (credit <= 0) await new Promise<void>((resolve) => (more = resolve));
         credit--;
-        const message = pack(c, stats);
-        port.postMessage(message, [message.lengths.buffer, message.numbers.buffer]);
+        port.postMessage(packed, [packed.values, packed.keys, packed.ints.buffer, packed.numbers.buffer]);
       }
       ready.length = 0;
     }
@@ -567,38 +662,6 @@ export async function runReadWorker(): Promise<void> {
     port.postMessage({ type: 'error', error } satisfies WorkerMessage);
   }
   port.removeAllListeners();
-}
-
-function pack(cut: Cut<Compact>, stats: ReadStats): PackedEvent {
-  const lengths = new Int32Array(cut.records * 2);
-  const numbers = new Float64Array(cut.records * 2);
-  const values: string[] = [];
-  const keys: string[] = [];
-  let i = 0;
-  for (const [, list] of cut.lists) {
-    for (const r of list) {
-      values.push(r.value);
-      lengths[2 * i] = r.value.length;
-      if (r.key === undefined) lengths[2 * i + 1] = -1;
-      else {
-        keys.push(r.key);
-        lengths[2 * i + 1] = r.key.length;
-      }
-      numbers[2 * i] = r.offset;
-      numbers[2 * i + 1] = r.timestamp;
-      i++;
-    }
-  }
-  return {
-    type: 'event',
-    partition: cut.partition,
-    lists: cut.lists.map(([partition, list]) => [partition, list.length] as const),
-    values: values.join(''),
-    keys: keys.join(''),
-    lengths,
-    numbers,
-    stats: { ...stats },
-  };
 }
 
 /** Counts the non-blank lines of a file, from byte `from` (where a streamed read stopped). */
