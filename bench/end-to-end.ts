@@ -69,7 +69,7 @@ export async function measureEndToEnd(name: ExampleName, options: EndToEndOption
     // The events `floe run` cuts with its default flags.
     const { params } = await openRunInput({ input, key: 'auction', partitions: options.partitions });
     const events: KafkaEvent[] = [];
-    for await (const { event } of runEvents(params, EXAMPLE_JOBS[name].plan.scope)) events.push(event);
+    for await (const cut of runEvents(params, EXAMPLE_JOBS[name].plan.scope)) events.push(cut.event());
 
     // Alternate the two so both see the same machine; the median of three each.
     const runTimes: number[] = [];

@@ -64,14 +64,14 @@ export async function events(options: EventsOptions, out: (text: string) => void
     timestamp: params.timestamp ?? undefined,
     defaultTimestamp: params.mtimeMs,
   };
-  for await (const { event } of readRunEvents(
+  for await (const cut of readRunEvents(
     params.input,
     topic,
     { by: options.perPartition === true ? 'partition' : 'file', batchSize, source },
     read,
   )) {
     const name = `event-${String(names.length + 1).padStart(5, '0')}.json`;
-    await writeFile(join(options.out, name), `${JSON.stringify(event, null, 2)}\n`);
+    await writeFile(join(options.out, name), `${JSON.stringify(cut.event(), null, 2)}\n`);
     names.push(name);
   }
   const keyed = params.key === null ? 'no key (round-robin)' : `key ${params.key}`;

@@ -102,7 +102,8 @@ describe('FieldScanner', () => {
         expect(scanned.object, line.toString()).toBe(expected.object);
         const field = scanned.values[n];
         expect(field !== undefined, `${line.toString()} ${name}`).toBe(expected.present);
-        if (field !== undefined) expect(fieldValue(field), `${line.toString()} ${name}`).toEqual(expected.value);
+        if (field !== undefined)
+          expect(fieldValue(field), `${line.toString()} ${name}`).toEqual(expected.value);
         checked++;
       }
       if (scanned.object) objects++;

@@ -130,7 +130,12 @@ describe('EventCutter and readRunEvents', () => {
   const read = async (cut: Parameters<typeof readRunEvents>[2], worker = false) => {
     const stats = { records: 0, withoutKey: 0, bytesRead: 0 };
     const events = [];
-    for await (const e of readRunEvents(path, topic, cut, stats, { worker })) events.push(e);
+    for await (const e of readRunEvents(path, topic, cut, stats, { worker })) {
+      const event = e.event();
+      // Each partition's last offset, as the event has it.
+      expect(e.lasts).toEqual(Object.entries(event.records).map(([id, list]) => [id, list.at(-1)!.offset]));
+      events.push({ event, partition: e.partition, records: e.records });
+    }
     return { events, stats };
   };
   const topicLog = async () => jsonLinesTopic(await readFile(path), topic).log;

@@ -344,9 +344,16 @@ function empty<T>(): Pending<T> {
 
 /** An event, and the partition whose records it holds (-1: it may mix partitions). */
 export interface CutEvent {
-  readonly event: KafkaEvent;
+  /**
+   * The event. Read in a worker thread, its records' objects are built when first asked for:
+   * until then the event is a few transferred buffers outside the heap, which the garbage
+   * collector need not trace while it waits for its turn.
+   */
+  event(): KafkaEvent;
   readonly partition: number;
   readonly records: number;
+  /** Each partition's id and the offset of its last record in the event. */
+  readonly lasts: readonly (readonly [id: string, offset: number])[];
 }
 
 /** What a streamed read of the input found, once it is done. */
@@ -414,7 +421,13 @@ async function* readHere(
 function cutEvent(head: Omit<KafkaEvent, 'records'>, topic: string, cut: Cut<KafkaEventRecord>): CutEvent {
   const records: Record<string, KafkaEventRecord[]> = {};
   for (const [partition, list] of cut.lists) records[`${topic}-${partition}`] = list;
-  return { event: { ...head, records }, partition: cut.partition, records: cut.records };
+  const event = { ...head, records };
+  return {
+    event: () => event,
+    partition: cut.partition,
+    records: cut.records,
+    lasts: Object.entries(records).map(([id, list]) => [id, list[list.length - 1]!.offset] as const),
+  };
 }
 
 /**
@@ -479,10 +492,9 @@ async function* readInWorker(
       if (message.type === 'error') throw message.error;
       Object.assign(stats, message.stats);
       if (message.type === 'end') return;
-      const event = eventOf(head, topic.topic, message);
       // Ask for the next one before the consumer takes this one, so that it is read meanwhile.
       worker.postMessage(1);
-      yield event;
+      yield lazyEvent(head, topic.topic, message);
     }
   } finally {
     worker.removeAllListeners();
@@ -490,8 +502,26 @@ async function* readInWorker(
   }
 }
 
+/** The event the worker packed, its records built when first asked for. */
+function lazyEvent(head: Omit<KafkaEvent, 'records'>, topic: string, packed: PackedEvent): CutEvent {
+  const lasts: [string, number][] = [];
+  for (let i = 0; i < packed.records; i++) {
+    const id = `${topic}-${packed.ints[3 * i + 2]!}`;
+    const last = lasts.find(([known]) => known === id);
+    if (last === undefined) lasts.push([id, packed.numbers[2 * i]!]);
+    else last[1] = packed.numbers[2 * i]!;
+  }
+  let event: KafkaEvent | undefined;
+  return {
+    event: () => (event ??= eventOf(head, topic, packed)),
+    partition: packed.partition,
+    records: packed.records,
+    lasts,
+  };
+}
+
 /** The event the worker packed: the records' objects, their strings sliced from the bulk. */
-function eventOf(head: Omit<KafkaEvent, 'records'>, topic: string, packed: PackedEvent): CutEvent {
+function eventOf(head: Omit<KafkaEvent, 'records'>, topic: string, packed: PackedEvent): KafkaEvent {
   const values = Buffer.from(packed.values).toString('latin1');
   const keys = Buffer.from(packed.keys).toString('latin1');
   const { ints, numbers } = packed;
@@ -518,7 +548,7 @@ function eventOf(head: Omit<KafkaEvent, 'records'>, topic: string, packed: Packe
     }
     list.push(eventRecordOf(topic, partition, numbers[2 * i]!, numbers[2 * i + 1]!, value, key));
   }
-  return { event: { ...head, records }, partition: packed.partition, records: packed.records };
+  return { ...head, records };
 }
 
 /** The records of one lane of the cutter (a partition, or the whole file), as columns. */

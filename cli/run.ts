@@ -414,11 +414,11 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
   // Each partition's events in order, partitions at the same time (one lane when the job's one
   // commit group covers every partition): a batch starts only when its partition's previous one
   // has committed, as the event source mapping delivers them.
-  const lanes = new Lanes<{ event: KafkaEvent; records: number }>(
+  const lanes = new Lanes<{ event: () => KafkaEvent; records: number }>(
     async ({ event, records }) => {
       // Between two batches of a partition: everything delivered so far is committed.
       if (stopRequested()) return;
-      const result = await handler(event);
+      const result = await handler(event());
       newCommits += result.commits;
       delivered += records;
       progress.rows += result.rows;
@@ -436,10 +436,10 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
     show(true);
     try {
       // A record over Lambda's 6 MB limit comes in an event of its own and becomes a dead letter.
-      for await (const { event, partition, records } of runEvents(params, job.plan.scope, read)) {
+      for await (const { event, partition, records, lasts } of runEvents(params, job.plan.scope, read)) {
         if (stopRequested()) break;
-        for (const id of Object.keys(event.records)) active.add(id);
-        if (committedBefore(event, before.offsets)) {
+        for (const [id] of lasts) active.add(id);
+        if (lasts.every(([id, last]) => last <= (before.offsets.get(id) ?? -1))) {
           skippedBatches++;
           progress.recordsDone += records;
           progress.batchesDone++;
@@ -534,14 +534,6 @@ class ObservedProcessor extends CheckpointedProcessor<unknown> {
     this.observe(outcome);
     return outcome;
   }
-}
-
-/** True when every record of the event is at or below its partition's committed offset. */
-function committedBefore(event: KafkaEvent, offsets: ReadonlyMap<string, number>): boolean {
-  return Object.entries(event.records).every(([id, records]) => {
-    const last = records[records.length - 1];
-    return last === undefined || last.offset <= (offsets.get(id) ?? -1);
-  });
 }
 
 function statusText(p: RunProgress): string {
