@@ -32,6 +32,7 @@ import type { CatalogTable } from '../runtime/stores/catalog.ts';
 import type { CheckpointStores } from '../runtime/stores/checkpoint-stores.ts';
 import { meterRequests, type RequestCounts } from '../runtime/stores/request-meter.ts';
 import {
+  type CutEvent,
   countRecords,
   type JsonLinesTopic,
   jsonLinesTopic,
@@ -347,6 +348,35 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
       `${job.name} keys by the Kafka key (isKafkaKey), so each key's records must share a partition: give --key <field>, or --partitions 1.`,
     );
   }
+  // Reading starts now (in a worker thread for a big file), while the run directory is claimed.
+  const read: ReadStats = { records: 0, withoutKey: 0, bytesRead: 0 };
+  const events = runEvents(params, job.plan.scope, read);
+  const first = events.next();
+  // Its failure is thrown where the first event is awaited, not as an unhandled rejection before.
+  first.catch(() => undefined);
+  try {
+    return await runEventsThrough(job, input, options, { started, meter, read, events, first });
+  } finally {
+    await first.catch(() => undefined);
+    await events.return(undefined);
+  }
+}
+
+/** The rest of runJob, once the input's reading has started. */
+async function runEventsThrough(
+  job: Job<unknown>,
+  input: RunInput,
+  options: RunJobOptions,
+  reading: {
+    readonly started: number;
+    readonly meter: ReturnType<typeof meterRequests>;
+    readonly read: ReadStats;
+    readonly events: AsyncGenerator<CutEvent>;
+    readonly first: Promise<IteratorResult<CutEvent>>;
+  },
+): Promise<RunReport> {
+  const { params } = input;
+  const { started, meter, read, events, first } = reading;
   await claimRunDirectory(options.dir, params);
   // What a killed run (kill -9) left half-written.
   await sweepRunDirectory(options.dir, { folders: [JOBS_FOLDER] });
@@ -377,7 +407,6 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
   for (const [id, watermark] of before.watermarks) watermarks.set(id, watermark);
   // Partitions that have records: the status line's watermark is the lowest of theirs.
   const active = new Set<string>();
-  const read: ReadStats = { records: 0, withoutKey: 0, bytesRead: 0 };
   const progress = {
     job: job.name,
     records: 0,
@@ -436,7 +465,8 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
     show(true);
     try {
       // A record over Lambda's 6 MB limit comes in an event of its own and becomes a dead letter.
-      for await (const { event, partition, records, lasts } of runEvents(params, job.plan.scope, read)) {
+      for (let next = await first; next.done !== true; next = await events.next()) {
+        const { event, partition, records, lasts } = next.value;
         if (stopRequested()) break;
         for (const [id] of lasts) active.add(id);
         if (lasts.every(([id, last]) => last <= (before.offsets.get(id) ?? -1))) {
