@@ -29,7 +29,9 @@ Options:
   --input FILE                       The JSON lines file (required)
   --key FIELD                        The Kafka key (picks the partition; default: none, round-robin)
   --partitions N                     Partitions of the topic (default 1)
-  --batch-size B                     Records per Lambda event, 1 to 10000 (default 10000, cut at 6 MB)
+  --batch-size B                     The most records per Lambda event, 1 to 10000 (default: as many as
+                                     fit Lambda's 6 MB; one partition an event for a job keyed by
+                                     the Kafka key, whose partitions run concurrently)
   --timestamp FIELD                  Record timestamps from a field (default: the file's mtime)
   --topic NAME                       Topic name (default: the file's base name)
   --dir DIR                          Run directory (default .floe/run/<job name>)

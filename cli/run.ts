@@ -8,6 +8,7 @@
  * `<dir>/run.json` and checked on every start) and the commit protocol skips what is committed.
  */
 import { open, readFile, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { createExclusive, errorCode, replaceAtomically } from '../adapters/local/durable-file.ts';
 import { fsStorageError, isPermanentFsError } from '../adapters/local/fs-errors.ts';
@@ -226,14 +227,14 @@ export function runEvents(params: RunParams, scope: 'partition' | 'job', stats: 
     topicOptions(params),
     { by: scope === 'partition' ? 'partition' : 'file', batchSize: params.batchSize ?? undefined },
     stats,
-    { worker: params.size >= READ_WORKER_BYTES },
+    { worker: params.size >= READ_WORKER_BYTES && availableParallelism() > 1 },
   );
 }
 
 /**
- * From this size on, `floe run` reads and cuts its input in a worker thread (about 0.1 s to start),
- * which leaves the main thread to the job: reading a line costs about what the engine's work on it
- * costs.
+ * From this size on, on a machine of more than one core, `floe run` reads and cuts its input in a
+ * worker thread (about 0.1 s to start), which leaves the main thread to the job: reading a line
+ * costs about what the engine's work on it costs.
  */
 export const READ_WORKER_BYTES = 8 * 1024 * 1024;
 
