@@ -22,8 +22,11 @@ import { meterRequests } from '../runtime/stores/request-meter.ts';
 export interface EndToEndOptions {
   readonly records: number;
   readonly partitions: number;
-  /** The `floe` command to time. @default - this checkout's bin/floe.js (another checkout's, to compare) */
-  readonly floeBin?: string;
+  /**
+   * Another checkout's bin/floe.js, timed in the same rounds (this checkout's run, the engine, the
+   * other's run), so that a before and an after come from one sitting. @default - none
+   */
+  readonly compareFloe?: string;
 }
 
 export interface EndToEndResult {
@@ -37,6 +40,8 @@ export interface EndToEndResult {
   /** The engine alone over the same batches, in the same run. */
   readonly enginePerSec: number;
   readonly ratio: number;
+  /** With `compareFloe`: the other checkout's run/engine, from the same rounds. */
+  readonly compareRatio?: number;
   readonly commits: number;
   /** Per 100,000 records, from the in-process run with counting stores. */
   readonly per100k: { readonly bytes: number; readonly files: number; readonly requests: number };
@@ -52,8 +57,8 @@ export async function measureEndToEnd(name: ExampleName, options: EndToEndOption
     const input = join(scratch, 'bids.jsonl');
     writeBids(input, options.records);
     const jobPath = join(import.meta.dirname, '..', 'examples', `${name}.ts`);
-    const runArgs = (dir: string) => [
-      options.floeBin ?? FLOE,
+    const runArgs = (floe: string, dir: string) => [
+      floe,
       'run',
       jobPath,
       '--input',
@@ -71,18 +76,25 @@ export async function measureEndToEnd(name: ExampleName, options: EndToEndOption
     const events: KafkaEvent[] = [];
     for await (const cut of runEvents(params, EXAMPLE_JOBS[name].plan.scope)) events.push(cut.event());
 
-    // Alternate the two so both see the same machine; the median of three each.
+    // Alternate them so all see the same machine; the median of three each.
+    const timeRun = (floe: string, dir: string) => {
+      const start = performance.now();
+      execFileSync(process.execPath, runArgs(floe, dir), { stdio: ['ignore', 'ignore', 'inherit'] });
+      const elapsed = performance.now() - start;
+      rmSync(dir, { recursive: true, force: true });
+      return elapsed;
+    };
     const runTimes: number[] = [];
     const engineTimes: number[] = [];
+    const compareTimes: number[] = [];
     for (let round = 0; round < 3; round++) {
-      const dir = join(scratch, `run-${round}`);
-      let start = performance.now();
-      execFileSync(process.execPath, runArgs(dir), { stdio: ['ignore', 'ignore', 'inherit'] });
-      runTimes.push(performance.now() - start);
-      rmSync(dir, { recursive: true, force: true });
-      start = performance.now();
+      runTimes.push(timeRun(FLOE, join(scratch, `run-${round}`)));
+      const start = performance.now();
       engineAlone(name, events, options.partitions);
       engineTimes.push(performance.now() - start);
+      if (options.compareFloe !== undefined) {
+        compareTimes.push(timeRun(options.compareFloe, join(scratch, `compare-${round}`)));
+      }
     }
     const counted = await countedRun(name, events, options.partitions, join(scratch, 'counted'));
     const inputMb = statSync(input).size / 1024 / 1024;
@@ -97,6 +109,7 @@ export async function measureEndToEnd(name: ExampleName, options: EndToEndOption
       runPerSec,
       enginePerSec,
       ratio: runPerSec / enginePerSec,
+      ...(compareTimes.length > 0 ? { compareRatio: median(engineTimes) / median(compareTimes) } : {}),
       commits: counted.commits,
       per100k: {
         bytes: counted.bytes * per,

@@ -57,7 +57,7 @@ const USAGE = `Usage: npm run bench [-- options]
   (no flag)                 engine vs decode floor per example, then floe run end to end
     --events N              6 MB events of the engine workload (default 6)
     --run-records N         records of the end-to-end run (default 1000000; 0 skips it)
-    --floe-bin PATH         the floe command the end-to-end run times (another checkout's, to compare)
+    --compare-floe PATH     another checkout's bin/floe.js, timed in the same end-to-end rounds
     --only NAME             one example
     --json                  one JSON object per line
   --cold-start              the bundled handler's cold start in Lambda's emulator
@@ -86,7 +86,7 @@ function parse() {
         events: { type: 'string' },
         only: { type: 'string' },
         'run-records': { type: 'string' },
-        'floe-bin': { type: 'string' },
+        'compare-floe': { type: 'string' },
         'cold-start': { type: 'boolean' },
         aws: { type: 'boolean' },
         'aws-batches': { type: 'string' },
@@ -137,7 +137,7 @@ function parse() {
       awsBatches,
       events,
       runRecords,
-      floeBin: values['floe-bin'],
+      compareFloe: values['compare-floe'],
       names: values.only ? [values.only as ExampleName] : names,
       only: values.only as ExampleName | undefined,
       scale: values.scale === true,
@@ -345,9 +345,9 @@ if (!options.json) {
 }
 
 if (options.runRecords > 0) {
-  const runOptions = { records: options.runRecords, partitions: 4, floeBin: options.floeBin };
+  const runOptions = { records: options.runRecords, partitions: 4, compareFloe: options.compareFloe };
   log(
-    `\nEnd to end: floe run with default flags over ${runOptions.records.toLocaleString('en')} bids, ${runOptions.partitions} partitions (events cut at 6 MB), local durable stores (fsync); median of 3, alternating with the engine alone over the same events.${options.floeBin ? ` Timing ${options.floeBin}.` : ''}`,
+    `\nEnd to end: floe run with default flags over ${runOptions.records.toLocaleString('en')} bids, ${runOptions.partitions} partitions (events cut at 6 MB), local durable stores (fsync); median of 3, alternating with the engine alone over the same events.${options.compareFloe ? ` In the same rounds: ${options.compareFloe}.` : ''}`,
   );
   const e2e = [];
   for (const name of options.names) {
@@ -362,6 +362,7 @@ if (options.runRecords > 0) {
       'floe run rec/s',
       'engine rec/s',
       'run/engine',
+      ...(options.compareFloe ? ['compared run/engine'] : []),
       'commits',
       'MB/100k',
       'files/100k',
@@ -372,6 +373,7 @@ if (options.runRecords > 0) {
       Math.round(r.runPerSec).toLocaleString('en'),
       Math.round(r.enginePerSec).toLocaleString('en'),
       r.ratio.toFixed(3),
+      ...(options.compareFloe ? [r.compareRatio?.toFixed(3) ?? ''] : []),
       String(r.commits),
       (r.per100k.bytes / 1024 / 1024).toFixed(1),
       Math.round(r.per100k.files).toLocaleString('en'),
