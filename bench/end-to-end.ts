@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { localCheckpointStores } from '../adapters/local/run-directory.ts';
 import { openRunInput, runEvents } from '../cli/run.ts';
 import { EXAMPLE_JOBS, type ExampleName } from '../examples/index.ts';
@@ -56,11 +56,12 @@ export async function measureEndToEnd(name: ExampleName, options: EndToEndOption
   try {
     const input = join(scratch, 'bids.jsonl');
     writeBids(input, options.records);
-    const jobPath = join(import.meta.dirname, '..', 'examples', `${name}.ts`);
+    // Each checkout runs its own example: a job is an instance of its checkout's Job class.
+    const jobPath = (floe: string) => join(dirname(floe), '..', 'examples', `${name}.ts`);
     const runArgs = (floe: string, dir: string) => [
       floe,
       'run',
-      jobPath,
+      jobPath(floe),
       '--input',
       input,
       '--key',
