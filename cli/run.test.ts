@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -144,6 +144,33 @@ describe('floe run', () => {
     expect(stderr.trim().split('\n')).toEqual([
       `floe: ${dir} holds a run of ${INPUT} with --partitions 3; use the same flags or another --dir.`,
     ]);
+  });
+
+  it('by default cuts events at 6 MB only, one partition each for a job keyed by the Kafka key', async () => {
+    const whole = join(scratch, 'defaults');
+    const { code, stdout, stderr } = await floe(
+      ...['run', JOB, '--input', INPUT, '--key', 'auction', '--partitions', '3', '--dir', whole, '--json'],
+    );
+    expect(code, stderr).toBe(0);
+    const report = JSON.parse(stdout) as RunReport;
+    // The 1,500 bids are far below 6 MB: one event per partition.
+    expect(report).toMatchObject({ records: 1_500, batches: 3, batchSize: null, withoutKey: 0 });
+    expect(canonicalRows((await readTable(whole, ROWS)).rows)).toEqual(expectedRows);
+    expect(JSON.parse(await readFile(join(whole, 'run.json'), 'utf8'))).toMatchObject({
+      format: 2,
+      batchSize: null,
+    });
+  });
+
+  it('refuses a run directory of an earlier version, which cut its batches otherwise', async () => {
+    const old = join(scratch, 'format-1');
+    mkdirSync(old, { recursive: true });
+    writeFileSync(join(old, 'run.json'), JSON.stringify({ format: 1, input: INPUT, batchSize: 10_000 }));
+    const { code, stderr } = await floe(...runArgs(old));
+    expect(code).toBe(2);
+    expect(stderr.trim()).toBe(
+      `floe: ${join(old, 'run.json')} records a run of an earlier floe version, which cut its batches differently; finish it with that version, or use another --dir.`,
+    );
   });
 
   it('puts a line that is not JSON in the dead-letter table with its partition and offset; blank lines take no offset', async () => {

@@ -425,10 +425,10 @@ async function runEventsThrough(
     status.update(() => {
       progress.records = read.records;
       progress.bytesRead = read.bytesRead;
-      progress.watermark = Math.min(
-        ...[...active].map((id) => watermarks.get(id) ?? Number.NEGATIVE_INFINITY),
-        Number.POSITIVE_INFINITY,
-      );
+      progress.watermark =
+        active.size === 0
+          ? Number.NEGATIVE_INFINITY
+          : Math.min(...[...active].map((id) => watermarks.get(id) ?? Number.NEGATIVE_INFINITY));
       return statusText(progress);
     }, force);
 
