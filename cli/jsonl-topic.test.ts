@@ -192,6 +192,20 @@ describe('EventCutter and readRunEvents', () => {
     }
   });
 
+  it('reads a topic of many partitions in a worker thread as in this one, under a small waiting budget', async () => {
+    const wide = { ...topic, partitions: 500 };
+    const cut = { by: 'partition' as const, maxPendingBytes: 200_000 };
+    const collect = async (worker: boolean) => {
+      const events = [];
+      const stats = { records: 0, withoutKey: 0, bytesRead: 0 };
+      for await (const e of readRunEvents(path, wide, cut, stats, { worker })) events.push(e.event());
+      return events;
+    };
+    const here = await collect(false);
+    expect(here.length).toBeGreaterThan(50);
+    expect(await collect(true)).toEqual(here);
+  });
+
   it('counts the records a stopped read left', async () => {
     const stats = { records: 0, withoutKey: 0, bytesRead: 0 };
     for await (const _ of readRunEvents(path, topic, { by: 'partition', batchSize: 10 }, stats)) break;

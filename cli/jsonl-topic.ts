@@ -553,18 +553,19 @@ function eventOf(head: Omit<KafkaEvent, 'records'>, topic: string, packed: Packe
 
 /** The records of one lane of the cutter (a partition, or the whole file), as columns. */
 class Columns {
-  private values: Buffer = Buffer.allocUnsafe(1 << 20);
+  // Empty until used, then doubled as needed: a topic may have thousands of partitions.
+  private values: Buffer = Buffer.alloc(0);
   private valuesAt = 0;
-  private keys: Buffer = Buffer.allocUnsafe(1 << 16);
+  private keys: Buffer = Buffer.alloc(0);
   private keysAt = 0;
-  private ints = new Int32Array(3 * 1024);
-  private numbers = new Float64Array(2 * 1024);
+  private ints = new Int32Array(0);
+  private numbers = new Float64Array(0);
   private count = 0;
 
   push(value: string, key: string | undefined, partition: number, offset: number, timestamp: number): void {
     if (this.count * 3 === this.ints.length) {
-      this.ints = grown(this.ints, this.ints.length * 2);
-      this.numbers = grown(this.numbers, this.numbers.length * 2);
+      this.ints = grown(this.ints, Math.max(3 * 64, this.ints.length * 2));
+      this.numbers = grown(this.numbers, Math.max(2 * 64, this.numbers.length * 2));
     }
     this.values = room(this.values, this.valuesAt, value.length);
     this.valuesAt += this.values.write(value, this.valuesAt, 'latin1');
@@ -599,12 +600,14 @@ class Columns {
       numbers: this.numbers.slice(0, 2 * n),
       stats: { ...stats },
     };
-    this.values.copy(this.values, 0, valueBytes, this.valuesAt);
+    // The rest (usually the one record that did not fit) moves to buffers of its size: a lane
+    // keeps no 6 MB buffer between its events, however many lanes there are.
+    this.values = Buffer.from(this.values.subarray(valueBytes, this.valuesAt));
     this.valuesAt -= valueBytes;
-    this.keys.copy(this.keys, 0, keyBytes, this.keysAt);
+    this.keys = Buffer.from(this.keys.subarray(keyBytes, this.keysAt));
     this.keysAt -= keyBytes;
-    this.ints.copyWithin(0, 3 * n, 3 * this.count);
-    this.numbers.copyWithin(0, 2 * n, 2 * this.count);
+    this.ints = this.ints.slice(3 * n, 3 * this.count);
+    this.numbers = this.numbers.slice(2 * n, 2 * this.count);
     this.count -= n;
     return packed;
   }
@@ -618,7 +621,7 @@ function grown<A extends Int32Array<ArrayBuffer> | Float64Array<ArrayBuffer>>(ar
 
 function room(buffer: Buffer, at: number, more: number): Buffer {
   if (at + more <= buffer.length) return buffer;
-  const bigger = Buffer.allocUnsafe(Math.max(buffer.length * 2, at + more));
+  const bigger = Buffer.allocUnsafe(Math.max(buffer.length * 2, at + more, 16 * 1024));
   buffer.copy(bigger, 0, 0, at);
   return bigger;
 }
