@@ -1,41 +1,47 @@
 /**
  * End to end: `floe run` with its default flags (a real process: JSON lines in, Iceberg tables out,
- * every batch committed exactly once on local durable stores; batches of DEFAULT_RUN_BATCH_SIZE
- * records cut at 6 MB) against the engine alone over the same batches, measured
- * in alternation in one run. A second, in-process run of the same protocol counts what a user
- * pays for: requests, bytes and files written per 100,000 records.
+ * every batch committed exactly once on local durable stores; events cut at 6 MB, one partition
+ * each for per-partition jobs) against the engine alone over the same events, measured in
+ * alternation in one run. A second, in-process run of the same protocol counts what a user pays
+ * for: requests, bytes and files written per 100,000 records.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { localCheckpointStores } from '../adapters/local/run-directory.ts';
-import { DEFAULT_RUN_BATCH_SIZE } from '../cli/run.ts';
+import { openRunInput, runEvents } from '../cli/run.ts';
 import { EXAMPLE_JOBS, type ExampleName } from '../examples/index.ts';
-import { generateBids } from '../examples/nexmark/generator.ts';
-import { bidRecord } from '../examples/nexmark/topic.ts';
+import { iterateBids } from '../examples/nexmark/generator.ts';
 import { CheckpointedProcessor } from '../runtime/checkpoint/checkpointed-processor.ts';
 import { Engine } from '../runtime/engine/engine.ts';
 import { newEngineState } from '../runtime/engine/state.ts';
-import { eventBatches, produceToTopic } from '../runtime/event-source-mapping/event-builder.ts';
-import { defaultPartitioner } from '../runtime/event-source-mapping/partitioner.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
 import { meterRequests } from '../runtime/stores/request-meter.ts';
 
 export interface EndToEndOptions {
   readonly records: number;
   readonly partitions: number;
+  /**
+   * Another checkout's bin/floe.js, timed in the same rounds (this checkout's run, the engine, the
+   * other's run), so that a before and an after come from one sitting. @default - none
+   */
+  readonly compareFloe?: string;
 }
 
 export interface EndToEndResult {
   readonly name: string;
   readonly records: number;
+  /** The input file's size. */
+  readonly inputMb: number;
   readonly batches: number;
   /** `floe run` wall time, process start to exit, as records per second. */
   readonly runPerSec: number;
   /** The engine alone over the same batches, in the same run. */
   readonly enginePerSec: number;
   readonly ratio: number;
+  /** With `compareFloe`: the other checkout's run/engine, from the same rounds. */
+  readonly compareRatio?: number;
   readonly commits: number;
   /** Per 100,000 records, from the in-process run with counting stores. */
   readonly per100k: { readonly bytes: number; readonly files: number; readonly requests: number };
@@ -48,14 +54,14 @@ const FLOE = join(import.meta.dirname, '..', 'bin', 'floe.js');
 export async function measureEndToEnd(name: ExampleName, options: EndToEndOptions): Promise<EndToEndResult> {
   const scratch = mkdtempSync(join(tmpdir(), 'floe-bench-run-'));
   try {
-    const bids = generateBids({ count: options.records, seed: 11, skew: 0.8, eventsPerSecond: 1_000 });
     const input = join(scratch, 'bids.jsonl');
-    writeFileSync(input, `${bids.map((b) => JSON.stringify(b)).join('\n')}\n`);
-    const jobPath = join(import.meta.dirname, '..', 'examples', `${name}.ts`);
-    const runArgs = (dir: string) => [
-      FLOE,
+    writeBids(input, options.records);
+    // Each checkout runs its own example: a job is an instance of its checkout's Job class.
+    const jobPath = (floe: string) => join(dirname(floe), '..', 'examples', `${name}.ts`);
+    const runArgs = (floe: string, dir: string) => [
+      floe,
       'run',
-      jobPath,
+      jobPath(floe),
       '--input',
       input,
       '--key',
@@ -66,37 +72,45 @@ export async function measureEndToEnd(name: ExampleName, options: EndToEndOption
       dir,
       '--json',
     ];
-    const log = produceToTopic(
-      bids.map((b) => ({ ...bidRecord(b), value: JSON.stringify(b) })),
-      { topic: 'bids', partitions: options.partitions, partitioner: defaultPartitioner(options.partitions) },
-    );
-    // The batches `floe run` cuts with its default --batch-size.
-    const events = [...eventBatches(log, { batchSize: DEFAULT_RUN_BATCH_SIZE, oversized: 'alone' })];
+    // The events `floe run` cuts with its default flags.
+    const { params } = await openRunInput({ input, key: 'auction', partitions: options.partitions });
+    const events: KafkaEvent[] = [];
+    for await (const cut of runEvents(params, EXAMPLE_JOBS[name].plan.scope)) events.push(cut.event());
 
-    // Alternate the two so both see the same machine; the median of three each.
+    // Alternate them so all see the same machine; the median of three each.
+    const timeRun = (floe: string, dir: string) => {
+      const start = performance.now();
+      execFileSync(process.execPath, runArgs(floe, dir), { stdio: ['ignore', 'ignore', 'inherit'] });
+      const elapsed = performance.now() - start;
+      rmSync(dir, { recursive: true, force: true });
+      return elapsed;
+    };
     const runTimes: number[] = [];
     const engineTimes: number[] = [];
+    const compareTimes: number[] = [];
     for (let round = 0; round < 3; round++) {
-      const dir = join(scratch, `run-${round}`);
-      let start = performance.now();
-      execFileSync(process.execPath, runArgs(dir), { stdio: ['ignore', 'ignore', 'inherit'] });
-      runTimes.push(performance.now() - start);
-      rmSync(dir, { recursive: true, force: true });
-      start = performance.now();
+      runTimes.push(timeRun(FLOE, join(scratch, `run-${round}`)));
+      const start = performance.now();
       engineAlone(name, events, options.partitions);
       engineTimes.push(performance.now() - start);
+      if (options.compareFloe !== undefined) {
+        compareTimes.push(timeRun(options.compareFloe, join(scratch, `compare-${round}`)));
+      }
     }
     const counted = await countedRun(name, events, options.partitions, join(scratch, 'counted'));
+    const inputMb = statSync(input).size / 1024 / 1024;
     const per = 100_000 / options.records;
     const runPerSec = options.records / (median(runTimes) / 1000);
     const enginePerSec = options.records / (median(engineTimes) / 1000);
     return {
       name,
       records: options.records,
+      inputMb,
       batches: events.length,
       runPerSec,
       enginePerSec,
       ratio: runPerSec / enginePerSec,
+      ...(compareTimes.length > 0 ? { compareRatio: median(engineTimes) / median(compareTimes) } : {}),
       commits: counted.commits,
       per100k: {
         bytes: counted.bytes * per,
@@ -107,6 +121,24 @@ export async function measureEndToEnd(name: ExampleName, options: EndToEndOption
     };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Nexmark bids as JSON lines (Zipf skew 0.8, 1,000 bids/s of event time), written in slices. */
+function writeBids(path: string, records: number): void {
+  const fd = openSync(path, 'w');
+  try {
+    let lines: string[] = [];
+    for (const bid of iterateBids({ count: records, seed: 11, skew: 0.8, eventsPerSecond: 1_000 })) {
+      lines.push(JSON.stringify(bid));
+      if (lines.length === 100_000) {
+        writeSync(fd, `${lines.join('\n')}\n`);
+        lines = [];
+      }
+    }
+    if (lines.length > 0) writeSync(fd, `${lines.join('\n')}\n`);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,16 +1,15 @@
 /**
  * `floe events`: writes the Lambda Kafka events the event source mapping would deliver for a JSON
  * lines file, one JSON file per event, for `floe invoke` and other local Lambda tools (`sam local
- * invoke -e`). The file becomes a topic exactly as `floe run --input` reads it
- * (cli/jsonl-topic.ts), cut into events by the event builder.
+ * invoke -e`). The file becomes a topic and is cut into events exactly as `floe run --input` does
+ * with the same flags (cli/jsonl-topic.ts), so a run can resume after events invoked by hand: in
+ * the file's order, or with `perPartition` one partition an event, as `floe run` cuts them for a
+ * job keyed by the Kafka key.
  */
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  DEFAULT_BATCH_SIZE,
-  type EventSource,
-  eventBatches,
-} from '../runtime/event-source-mapping/event-builder.ts';
+import { DEFAULT_BATCH_SIZE, type EventSource } from '../runtime/event-source-mapping/event-builder.ts';
+import { type ReadStats, readRunEvents } from './jsonl-topic.ts';
 import { parseBrokers } from './kafka-client.ts';
 import { openRunInput } from './run.ts';
 import { UsageError } from './usage-error.ts';
@@ -24,6 +23,11 @@ export interface EventsOptions {
   readonly partitions?: number;
   /** @default 100, the ESM's default */
   readonly batchSize?: number;
+  /**
+   * One partition's records an event, as `floe run` cuts them for a job whose commit groups are
+   * partitions. @default false: the file's order, as `floe run` cuts them for other jobs
+   */
+  readonly perPartition?: boolean;
   readonly timestamp?: string;
   /** Self-managed Kafka events with these bootstrap servers. @default - Amazon MSK events */
   readonly selfManaged?: string;
@@ -50,16 +54,30 @@ export async function events(options: EventsOptions, out: (text: string) => void
   }
   await mkdir(options.out, { recursive: true });
   const { params } = input;
+  const batchSize = params.batchSize ?? DEFAULT_BATCH_SIZE;
   const names: string[] = [];
-  for (const event of eventBatches(input.topic.log, { batchSize: params.batchSize, source })) {
+  const read: ReadStats = { records: 0, withoutKey: 0, bytesRead: 0 };
+  const topic = {
+    topic: params.topic,
+    partitions: params.partitions,
+    key: params.key ?? undefined,
+    timestamp: params.timestamp ?? undefined,
+    defaultTimestamp: params.mtimeMs,
+  };
+  for await (const cut of readRunEvents(
+    params.input,
+    topic,
+    { by: options.perPartition === true ? 'partition' : 'file', batchSize, source },
+    read,
+  )) {
     const name = `event-${String(names.length + 1).padStart(5, '0')}.json`;
-    await writeFile(join(options.out, name), `${JSON.stringify(event, null, 2)}\n`);
+    await writeFile(join(options.out, name), `${JSON.stringify(cut.event(), null, 2)}\n`);
     names.push(name);
   }
   const keyed = params.key === null ? 'no key (round-robin)' : `key ${params.key}`;
   out(
     [
-      `floe events: ${input.topic.records.toLocaleString('en')} records of ${options.input} (topic ${params.topic}, ${params.partitions} partition${params.partitions === 1 ? '' : 's'}, ${keyed}) → ${names.length.toLocaleString('en')} events of up to ${params.batchSize.toLocaleString('en')} records in ${options.out}${names.length > 0 ? ` (${names[0]}${names.length > 1 ? ` … ${names[names.length - 1]}` : ''})` : ''}`,
+      `floe events: ${read.records.toLocaleString('en')} records of ${options.input} (topic ${params.topic}, ${params.partitions} partition${params.partitions === 1 ? '' : 's'}, ${keyed}) → ${names.length.toLocaleString('en')} events of up to ${batchSize.toLocaleString('en')} records in ${options.out}${names.length > 0 ? ` (${names[0]}${names.length > 1 ? ` … ${names[names.length - 1]}` : ''})` : ''}`,
       names.length > 0
         ? `Invoke them in order (the last with --drain to fire every window): npx floe invoke <job.ts> --event ${join(options.out, names[0]!)}`
         : 'The input holds no records: no events written.',

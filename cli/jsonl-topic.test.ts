@@ -1,6 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { generateBids } from '../examples/nexmark/generator.ts';
+import { payloadBytes } from '../runtime/event-source-mapping/event-builder.ts';
 import { partitionForKey } from '../runtime/event-source-mapping/partitioner.ts';
-import { jsonLinesTopic, topicNameOf } from './jsonl-topic.ts';
+import { type KafkaEventRecord, LAMBDA_PAYLOAD_LIMIT_BYTES } from '../runtime/source/kafka-event.ts';
+import { countRecords, jsonLinesTopic, RecordMaker, readRunEvents, topicNameOf } from './jsonl-topic.ts';
 
 const MTIME = 1_700_000_000_000;
 const decode = (base64: string | null | undefined) =>
@@ -80,5 +87,128 @@ describe('jsonLinesTopic', () => {
     ['.jsonl', '.jsonl'],
   ])('names the topic of %s %s', (path, topic) => {
     expect(topicNameOf(path)).toBe(topic);
+  });
+});
+
+describe('RecordMaker', () => {
+  it('counts the bytes of each record as JSON.stringify writes it', () => {
+    const maker = new RecordMaker({
+      topic: 'my.topic-1',
+      partitions: 12,
+      key: 'k',
+      timestamp: 't',
+      defaultTimestamp: MTIME,
+    });
+    const lines = [
+      '{"k":1,"t":5}',
+      '{"k":"é","t":"2023-11-14T22:13:20.500Z"}',
+      '{"t":-1234}',
+      'not json',
+      `{"k":${'9'.repeat(30)},"t":1e21}`,
+      `{"k":"${'x'.repeat(999)}"}`,
+    ];
+    for (let i = 0; i < 2_000; i++) {
+      const line = Buffer.from(lines[i % lines.length]!);
+      expect(maker.make(line, 0, line.length)).toBe(true);
+      expect(maker.bytes).toBe(Buffer.byteLength(JSON.stringify(maker.record())));
+    }
+  });
+});
+
+describe('EventCutter and readRunEvents', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'floe-jsonl-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+  const topic = { topic: 'bids', partitions: 3, key: 'auction', defaultTimestamp: MTIME };
+  const bids = generateBids({ seed: 3, count: 3_000, auctions: 50 });
+  const path = join(scratch, 'bids.jsonl');
+  // A record too big for any event, a blank line and a line without the key among them.
+  const big = JSON.stringify({ auction: 7, extra: 'x'.repeat(5 * 1024 * 1024) });
+  writeFileSync(
+    path,
+    `${bids.map((b, i) => (i === 1_000 ? `${big}\n\n{"no":"key"}\n` : '') + JSON.stringify(b)).join('\n')}\n`,
+  );
+  const read = async (cut: Parameters<typeof readRunEvents>[2], worker = false) => {
+    const stats = { records: 0, withoutKey: 0, bytesRead: 0 };
+    const events = [];
+    for await (const e of readRunEvents(path, topic, cut, stats, { worker })) {
+      const event = e.event();
+      // Each partition's last offset, as the event has it.
+      expect(e.lasts).toEqual(Object.entries(event.records).map(([id, list]) => [id, list.at(-1)!.offset]));
+      events.push({ event, partition: e.partition, records: e.records });
+    }
+    return { events, stats };
+  };
+  const topicLog = async () => jsonLinesTopic(await readFile(path), topic).log;
+
+  it.each<[string, { by: 'partition' | 'file'; batchSize?: number; maxPayloadBytes?: number }]>([
+    ['one partition an event, at 6 MB', { by: 'partition' }],
+    ['one partition an event, at 100 records', { by: 'partition', batchSize: 100 }],
+    ['in file order, at 250 records', { by: 'file', batchSize: 250 }],
+    ['in file order, at 300 KB', { by: 'file', maxPayloadBytes: 300_000 }],
+  ])(
+    'delivers every record once, in offset order per partition, within the limits: %s',
+    async (_name, cut) => {
+      const { events, stats } = await read(cut);
+      expect(stats).toMatchObject({ records: 3_002, withoutKey: 1 });
+      const log = await topicLog();
+      const seen: KafkaEventRecord[][] = log.partitions.map(() => []);
+      for (const { event, partition, records } of events) {
+        const lists = Object.entries(event.records);
+        expect(records).toBe(lists.reduce((n, [, l]) => n + l.length, 0));
+        if (cut.by === 'partition') {
+          expect(lists).toHaveLength(1);
+          expect(lists[0]![0]).toBe(`bids-${partition}`);
+        } else expect(partition).toBe(-1);
+        const alone =
+          records === 1 && payloadBytes(event) > (cut.maxPayloadBytes ?? LAMBDA_PAYLOAD_LIMIT_BYTES);
+        if (!alone)
+          expect(payloadBytes(event)).toBeLessThanOrEqual(cut.maxPayloadBytes ?? LAMBDA_PAYLOAD_LIMIT_BYTES);
+        expect(records).toBeLessThanOrEqual(cut.batchSize ?? Number.POSITIVE_INFINITY);
+        for (const [id, list] of lists) seen[Number(id.slice('bids-'.length))]!.push(...list);
+      }
+      // The topic jsonLinesTopic reads, record for record.
+      expect(seen).toEqual(log.partitions);
+      // The oversized record came alone.
+      expect(
+        events.filter((e) => e.records === 1 && payloadBytes(e.event) > LAMBDA_PAYLOAD_LIMIT_BYTES),
+      ).toHaveLength(1);
+    },
+  );
+
+  it('cuts the largest waiting partition early past maxPendingBytes, with the same records', async () => {
+    const { events } = await read({ by: 'partition', maxPendingBytes: 100_000 });
+    const { events: unbounded } = await read({ by: 'partition' });
+    expect(events.length).toBeGreaterThan(unbounded.length);
+    const records = (es: typeof events) => es.flatMap((e) => Object.values(e.event.records).flat());
+    expect(records(events).length).toBe(records(unbounded).length);
+  });
+
+  it('gives the same events read in a worker thread', async () => {
+    for (const cut of [{ by: 'partition' as const, batchSize: 700 }, { by: 'file' as const }]) {
+      const here = await read(cut);
+      const there = await read(cut, true);
+      expect(there.stats).toEqual(here.stats);
+      expect(there.events).toEqual(here.events);
+    }
+  });
+
+  it('reads a topic of many partitions in a worker thread as in this one, under a small waiting budget', async () => {
+    const wide = { ...topic, partitions: 500 };
+    const cut = { by: 'partition' as const, maxPendingBytes: 200_000 };
+    const collect = async (worker: boolean) => {
+      const events = [];
+      const stats = { records: 0, withoutKey: 0, bytesRead: 0 };
+      for await (const e of readRunEvents(path, wide, cut, stats, { worker })) events.push(e.event());
+      return events;
+    };
+    const here = await collect(false);
+    expect(here.length).toBeGreaterThan(50);
+    expect(await collect(true)).toEqual(here);
+  });
+
+  it('counts the records a stopped read left', async () => {
+    const stats = { records: 0, withoutKey: 0, bytesRead: 0 };
+    for await (const _ of readRunEvents(path, topic, { by: 'partition', batchSize: 10 }, stats)) break;
+    expect(stats.records + (await countRecords(path, stats.bytesRead))).toBe(3_002);
   });
 });

@@ -2,13 +2,22 @@
  * A JSON lines file read as a Kafka topic, the input of `floe run`: each non-blank line is one
  * record, placed by Kafka's default partitioner and given its partition's next offset from 0, so
  * the same file and flags always give the same topic (and a restarted run the same batches).
+ *
+ * `floe run` streams the file ({@link readRunEvents}): it reads it in chunks, makes each line a
+ * record and cuts the records into Lambda events as it goes ({@link EventCutter}), so a file of any
+ * size is never in memory at once. `floe events` and `floe produce` read the whole topic
+ * ({@link jsonLinesTopic}).
  */
+import { open } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
+import { type EventSource, envelope, type TopicLog } from '../runtime/event-source-mapping/event-builder.ts';
+import { murmur2, toPositive } from '../runtime/event-source-mapping/partitioner.ts';
 import {
-  type ProducerRecord,
-  produceToTopic,
-  type TopicLog,
-} from '../runtime/event-source-mapping/event-builder.ts';
+  type KafkaEvent,
+  type KafkaEventRecord,
+  LAMBDA_PAYLOAD_LIMIT_BYTES,
+} from '../runtime/source/kafka-event.ts';
+import { FieldScanner, type FieldValue } from './jsonl-fields.ts';
 
 export interface JsonLinesTopicOptions {
   readonly topic: string;
@@ -46,24 +55,725 @@ export function jsonLinesTopic(content: Uint8Array | string, options: JsonLinesT
     typeof content === 'string'
       ? Buffer.from(content, 'utf8')
       : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
-  const records: ProducerRecord[] = [];
-  let withoutKey = 0;
-  const needsFields = options.key !== undefined || options.timestamp !== undefined;
-  let start = hasByteOrderMark(bytes) ? 3 : 0;
-  while (start < bytes.length) {
-    const newline = bytes.indexOf(NEWLINE, start);
-    const end = newline === -1 ? bytes.length : newline;
-    const line = bytes.subarray(start, end > start && bytes[end - 1] === CARRIAGE_RETURN ? end - 1 : end);
-    start = end + 1;
-    if (isBlank(line)) continue;
-    const fields = needsFields ? objectOf(line.toString('utf8')) : undefined;
-    const key = options.key === undefined ? undefined : keyText(fields?.[options.key]);
-    if (options.key !== undefined && key === undefined) withoutKey++;
-    const timestamp = options.timestamp === undefined ? undefined : timestampOf(fields?.[options.timestamp]);
-    records.push({ key, value: line, timestamp: timestamp ?? options.defaultTimestamp });
+  const maker = new RecordMaker(options);
+  const partitions = Array.from({ length: options.partitions }, (): KafkaEventRecord[] => []);
+  const start = hasByteOrderMark(bytes) ? 3 : 0;
+  forEachLine(bytes, start, bytes.length, true, (lineStart, lineEnd) => {
+    if (maker.make(bytes, lineStart, lineEnd)) partitions[maker.partition]!.push(maker.record());
+  });
+  return { log: { topic: options.topic, partitions }, records: maker.records, withoutKey: maker.withoutKey };
+}
+
+/**
+ * Makes each line a record as Lambda delivers it (base64 key and value, CREATE_TIME, no headers),
+ * with its partition and the partition's next offset, and the bytes of its JSON in an event.
+ * `make` reads a line into the fields below; `record` builds the record of the last line made.
+ */
+export class RecordMaker {
+  /** Records made so far. */
+  records = 0;
+  /** Of those, records placed round-robin because the line had no `key` field. */
+  withoutKey = 0;
+  /** The last record's fields, and the bytes of its JSON. */
+  partition = 0;
+  offset = 0;
+  timestamp = 0;
+  value = '';
+  key: string | undefined;
+  bytes = 0;
+  readonly topic: string;
+  private readonly partitions: number;
+  private readonly offsets: number[];
+  private readonly scanner: FieldScanner | undefined;
+  private readonly keyIndex: number;
+  private readonly timestampIndex: number;
+  private readonly defaultTimestamp: number;
+  private nextRoundRobin = 0;
+  /** `{"topic":…,"partition":0,"offset":0,"timestamp":0,"timestampType":"CREATE_TIME","value":"","headers":[]}` less the 3 digits. */
+  private readonly fixedBytes: number;
+
+  constructor(options: JsonLinesTopicOptions) {
+    this.topic = options.topic;
+    this.partitions = options.partitions;
+    this.offsets = Array.from({ length: options.partitions }, () => 0);
+    this.defaultTimestamp = options.defaultTimestamp;
+    const names: string[] = [];
+    this.keyIndex = options.key === undefined ? -1 : names.push(options.key) - 1;
+    this.timestampIndex = options.timestamp === undefined ? -1 : names.push(options.timestamp) - 1;
+    this.scanner = names.length > 0 ? new FieldScanner(names) : undefined;
+    this.fixedBytes =
+      jsonBytes({
+        topic: options.topic,
+        partition: 0,
+        offset: 0,
+        timestamp: 0,
+        timestampType: 'CREATE_TIME',
+        value: '',
+        headers: [],
+      }) - 3;
   }
-  const log = produceToTopic(records, { topic: options.topic, partitions: options.partitions });
-  return { log, records: records.length, withoutKey };
+
+  /** Reads the line `bytes[start, end)` as the next record; false for a blank line (no record). */
+  make(bytes: Buffer, start: number, end: number): boolean {
+    if (isBlank(bytes, start, end)) return false;
+    let key: string | undefined;
+    let partition: number;
+    let timestamp = this.defaultTimestamp;
+    const fields = this.scanner?.scan(bytes, start, end);
+    const keyField = fields?.values[this.keyIndex];
+    if (
+      keyField !== undefined &&
+      (keyField.kind === 'string' ? keyField.ascii : keyField.kind === 'integer')
+    ) {
+      // The key's UTF-8 bytes are in the line: hash and encode them where they are.
+      const text = keyField as { readonly start: number; readonly end: number };
+      partition = toPositive(murmur2(bytes.subarray(text.start, text.end))) % this.partitions;
+      key = bytes.toString('base64', text.start, text.end);
+    } else {
+      const text = keyField === undefined ? undefined : keyText(keyField);
+      if (text === undefined) {
+        if (this.keyIndex >= 0) this.withoutKey++;
+        partition = this.nextRoundRobin;
+        this.nextRoundRobin = (this.nextRoundRobin + 1) % this.partitions;
+      } else {
+        const utf8 = Buffer.from(text, 'utf8');
+        partition = toPositive(murmur2(utf8)) % this.partitions;
+        key = utf8.toString('base64');
+      }
+    }
+    const timestampField = fields?.values[this.timestampIndex];
+    if (timestampField !== undefined) timestamp = timestampOf(timestampField) ?? this.defaultTimestamp;
+    const offset = this.offsets[partition]!++;
+    const value = bytes.toString('base64', start, end);
+    this.records++;
+    this.partition = partition;
+    this.offset = offset;
+    this.timestamp = timestamp;
+    this.value = value;
+    this.key = key;
+    this.bytes = recordJsonBytes(this.fixedBytes, partition, offset, timestamp, value, key);
+    return true;
+  }
+
+  /** The last line's record. */
+  record(): KafkaEventRecord {
+    return eventRecordOf(this.topic, this.partition, this.offset, this.timestamp, this.value, this.key);
+  }
+}
+
+/** A record as Lambda delivers it, with its fields in the order eventRecord gives them (so both serialize alike). */
+function eventRecordOf(
+  topic: string,
+  partition: number,
+  offset: number,
+  timestamp: number,
+  value: string,
+  key: string | undefined,
+): KafkaEventRecord {
+  return key === undefined
+    ? { topic, partition, offset, timestamp, timestampType: 'CREATE_TIME', value, headers: [] }
+    : { topic, partition, offset, timestamp, timestampType: 'CREATE_TIME', value, headers: [], key };
+}
+
+/** The bytes of a record's JSON, counted (cli/jsonl-topic.test.ts checks it against JSON.stringify). */
+function recordJsonBytes(
+  fixed: number,
+  partition: number,
+  offset: number,
+  timestamp: number,
+  value: string,
+  key: string | undefined,
+): number {
+  return (
+    fixed +
+    digits(partition) +
+    digits(offset) +
+    String(timestamp).length +
+    value.length +
+    (key === undefined ? 0 : KEY_FIELD_BYTES + key.length)
+  );
+}
+
+/** `,"key":""` */
+const KEY_FIELD_BYTES = 9;
+
+function digits(n: number): number {
+  return n < 10 ? 1 : n < 100 ? 2 : n < 1_000 ? 3 : n < 10_000 ? 4 : String(n).length;
+}
+
+export interface CutOptions {
+  readonly topic: string;
+  readonly partitions: number;
+  /**
+   * - `partition`: each event holds one partition's records, as the event source mapping gives
+   *   each partition to its own invocation; each partition's events are cut on their own, so they
+   *   can run concurrently, one at a time per partition (jobs whose commit groups are partitions);
+   * - `file`: events take the records in the order of the file, mixing partitions, so every
+   *   partition's event time moves on together (jobs whose one commit group covers all
+   *   partitions, which run one event at a time anyway).
+   * @default 'partition'
+   */
+  readonly by?: 'partition' | 'file';
+  /** The most records an event holds. @default - no limit but the payload */
+  readonly batchSize?: number;
+  /** @default 6 MB (LAMBDA_PAYLOAD_LIMIT_BYTES) */
+  readonly maxPayloadBytes?: number;
+  /**
+   * With `by: 'partition'`, the most event bytes waiting for their partition's event to fill:
+   * past it, the partition with the most is cut early, so that a topic of many partitions never
+   * holds the whole file. @default 96 MB
+   */
+  readonly maxPendingBytes?: number;
+  /** @default { type: 'msk' } */
+  readonly source?: EventSource;
+}
+
+/** A cut event: its records by partition, in order, and the partition they are of (-1: it may mix partitions). */
+export interface Cut<T> {
+  readonly partition: number;
+  readonly lists: readonly (readonly [partition: number, records: T[]])[];
+  readonly records: number;
+}
+
+interface Pending<T> {
+  readonly records: T[];
+  /** The records by partition (with `by: 'file'`). */
+  readonly lists: Map<number, T[]>;
+  /** The bytes the records add to an empty event. */
+  bytes: number;
+}
+
+/**
+ * Cuts records, in the order of the file, into events at `batchSize` records and 6 MB of event
+ * JSON, each partition's records in offset order: one partition an event, or mixing them in the
+ * order of the file (see {@link CutOptions.by}). An event is emitted once full (or once the next
+ * record that would join it does not fit), so events come in about the order of the file. A
+ * record too big for any event comes alone in an event of its own (the engine makes it a dead
+ * letter). Deterministic: the same records give the same events, so a restarted run meets the
+ * same batches. `T` is what a record is to the caller: the cutter sees only its partition and the
+ * bytes of its JSON.
+ */
+export class EventCutter<T> {
+  private readonly byFile: boolean;
+  private readonly emptyBytes: number;
+  private readonly batchSize: number;
+  private readonly maxPayload: number;
+  private readonly maxPending: number;
+  /** Each partition's `"<topic>-<partition>":[]` in bytes, the cost of its records' list. */
+  private readonly listBytes: number[];
+  /** Per partition, or one (by file). */
+  private readonly pending: Pending<T>[];
+  private pendingBytes = 0;
+
+  constructor(options: CutOptions) {
+    this.byFile = options.by === 'file';
+    this.emptyBytes = jsonBytes({ ...envelope(options.source ?? { type: 'msk' }), records: {} });
+    this.batchSize = options.batchSize ?? Number.POSITIVE_INFINITY;
+    this.maxPayload = options.maxPayloadBytes ?? LAMBDA_PAYLOAD_LIMIT_BYTES;
+    this.maxPending = options.maxPendingBytes ?? 96 * 1024 * 1024;
+    this.listBytes = Array.from(
+      { length: options.partitions },
+      (_, p) => jsonBytes(`${options.topic}-${p}`) + 3,
+    );
+    this.pending = Array.from({ length: this.byFile ? 1 : options.partitions }, () => empty<T>());
+  }
+
+  /** Adds the next record (`bytes`: its JSON's); events it completes go to `out`, in order. */
+  add(record: T, partition: number, bytes: number, out: (cut: Cut<T>) => void): void {
+    const lane = this.byFile ? 0 : partition;
+    let pending = this.pending[lane]!;
+    // A record costs its JSON, and a comma unless it is the event's first; the first of a
+    // partition also its list's `"<id>":[]`.
+    let added = this.costIn(pending, partition, bytes);
+    if (pending.records.length > 0 && this.emptyBytes + pending.bytes + added > this.maxPayload) {
+      this.emit(lane, out);
+      pending = this.pending[lane]!;
+      added = this.costIn(pending, partition, bytes);
+    }
+    if (pending.records.length === 0 && this.emptyBytes + added > this.maxPayload) {
+      // Too big for any event: one of its own.
+      out({ partition: this.byFile ? -1 : partition, lists: [[partition, [record]]], records: 1 });
+      return;
+    }
+    pending.records.push(record);
+    if (this.byFile) {
+      const list = pending.lists.get(partition);
+      if (list === undefined) pending.lists.set(partition, [record]);
+      else list.push(record);
+    }
+    pending.bytes += added;
+    this.pendingBytes += added;
+    if (pending.records.length >= this.batchSize) this.emit(lane, out);
+    else if (!this.byFile && this.pendingBytes > this.maxPending) {
+      let largest = 0;
+      for (let p = 1; p < this.pending.length; p++) {
+        if (this.pending[p]!.bytes > this.pending[largest]!.bytes) largest = p;
+      }
+      this.emit(largest, out);
+    }
+  }
+
+  /** Cuts what is left, partition by partition. */
+  end(out: (cut: Cut<T>) => void): void {
+    for (let lane = 0; lane < this.pending.length; lane++) {
+      if (this.pending[lane]!.records.length > 0) this.emit(lane, out);
+    }
+  }
+
+  private costIn(pending: Pending<T>, partition: number, bytes: number): number {
+    if (pending.records.length === 0) return bytes + this.listBytes[partition]!;
+    if (this.byFile && !pending.lists.has(partition)) return bytes + 1 + this.listBytes[partition]!;
+    return bytes + 1;
+  }
+
+  private emit(lane: number, out: (cut: Cut<T>) => void): void {
+    const { records, lists, bytes } = this.pending[lane]!;
+    this.pendingBytes -= bytes;
+    this.pending[lane] = empty();
+    out(
+      this.byFile
+        ? { partition: -1, lists: [...lists], records: records.length }
+        : { partition: lane, lists: [[lane, records]], records: records.length },
+    );
+  }
+}
+
+function empty<T>(): Pending<T> {
+  return { records: [], lists: new Map(), bytes: 0 };
+}
+
+/** An event, and the partition whose records it holds (-1: it may mix partitions). */
+export interface CutEvent {
+  /**
+   * The event. Read in a worker thread, its records' objects are built when first asked for:
+   * until then the event is a few transferred buffers outside the heap, which the garbage
+   * collector need not trace while it waits for its turn.
+   */
+  event(): KafkaEvent;
+  readonly partition: number;
+  readonly records: number;
+  /** Each partition's id and the offset of its last record in the event. */
+  readonly lasts: readonly (readonly [id: string, offset: number])[];
+}
+
+/** What a streamed read of the input found, once it is done. */
+export interface ReadStats {
+  records: number;
+  withoutKey: number;
+  /** Bytes of the file read so far, to the end of the last line made a record (or skipped). */
+  bytesRead: number;
+}
+
+/** How much of the file one read takes. */
+const CHUNK_BYTES = 4 * 1024 * 1024;
+
+export interface ReadOptions {
+  /**
+   * Read and cut in a worker thread, which hands over each event's fields in bulk: the main
+   * thread then only builds the records' objects, and keeps its time for the job. @default false
+   */
+  readonly worker?: boolean;
+}
+
+/**
+ * Streams the events of a JSON lines file, cut as {@link EventCutter} cuts them, reading the file
+ * a few MB at a time. `stats` counts as it goes; after the consumer stops early,
+ * {@link countRecords} counts the records left from `stats.bytesRead`.
+ */
+export function readRunEvents(
+  path: string,
+  topic: JsonLinesTopicOptions,
+  cut: Omit<CutOptions, 'topic' | 'partitions'>,
+  stats: ReadStats,
+  options: ReadOptions = {},
+): AsyncGenerator<CutEvent> {
+  const cutOptions = { ...cut, topic: topic.topic, partitions: topic.partitions };
+  return options.worker === true
+    ? readInWorker(path, topic, cutOptions, stats)
+    : readHere(path, topic, cutOptions, stats);
+}
+
+async function* readHere(
+  path: string,
+  topic: JsonLinesTopicOptions,
+  cut: CutOptions,
+  stats: ReadStats,
+): AsyncGenerator<CutEvent> {
+  const maker = new RecordMaker(topic);
+  const cutter = new EventCutter<KafkaEventRecord>(cut);
+  const head = envelope(cut.source ?? { type: 'msk' });
+  const ready: CutEvent[] = [];
+  const collect = (c: Cut<KafkaEventRecord>) => ready.push(cutEvent(head, topic.topic, c));
+  for await (const { buffer, start, end, last, consumed } of chunksOfLines(path)) {
+    forEachLine(buffer, start, end, last, (lineStart, lineEnd) => {
+      if (maker.make(buffer, lineStart, lineEnd)) {
+        cutter.add(maker.record(), maker.partition, maker.bytes, collect);
+      }
+    });
+    if (last) cutter.end(collect);
+    stats.records = maker.records;
+    stats.withoutKey = maker.withoutKey;
+    stats.bytesRead = consumed;
+    while (ready.length > 0) yield ready.shift()!;
+  }
+}
+
+function cutEvent(head: Omit<KafkaEvent, 'records'>, topic: string, cut: Cut<KafkaEventRecord>): CutEvent {
+  const records: Record<string, KafkaEventRecord[]> = {};
+  for (const [partition, list] of cut.lists) records[`${topic}-${partition}`] = list;
+  const event = { ...head, records };
+  return {
+    event: () => event,
+    partition: cut.partition,
+    records: cut.records,
+    lasts: Object.entries(records).map(([id, list]) => [id, list[list.length - 1]!.offset] as const),
+  };
+}
+
+/**
+ * A cut event's fields in bulk, as the worker posts them: the base64 values one after the other as
+ * Latin-1 bytes, the keys likewise, and per record the lengths, partition, offset and timestamp.
+ * Every buffer is transferred, not copied.
+ */
+interface PackedEvent {
+  readonly type: 'event';
+  readonly partition: number;
+  readonly records: number;
+  readonly values: ArrayBuffer;
+  readonly keys: ArrayBuffer;
+  /** Per record: value length, key length (-1: no key), partition. */
+  readonly ints: Int32Array<ArrayBuffer>;
+  /** Per record: offset, timestamp. */
+  readonly numbers: Float64Array<ArrayBuffer>;
+  readonly stats: ReadStats;
+}
+
+/** What the worker posts: an event, the end, or its failure. */
+type WorkerMessage =
+  | PackedEvent
+  | { readonly type: 'end'; readonly stats: ReadStats }
+  | { readonly type: 'error'; readonly error: unknown };
+
+/** Events the worker reads ahead, beyond those taken. */
+const WORKER_READ_AHEAD = 3;
+
+async function* readInWorker(
+  path: string,
+  topic: JsonLinesTopicOptions,
+  cut: CutOptions,
+  stats: ReadStats,
+): AsyncGenerator<CutEvent> {
+  const { Worker } = await import('node:worker_threads');
+  const self = import.meta.url;
+  // Floe's TypeScript sources (a checkout) need tsx in the worker too: hooks do not pass to workers.
+  const tsx = self.endsWith('.ts') ? import.meta.resolve('tsx/esm/api') : undefined;
+  const script = `${tsx === undefined ? '' : `(await import(${JSON.stringify(tsx)})).register();\n`}await (await import(${JSON.stringify(self)})).runReadWorker();`;
+  const worker = new Worker(script, {
+    eval: true,
+    workerData: { path, topic, cut, readAhead: WORKER_READ_AHEAD },
+  });
+  const head = envelope(cut.source ?? { type: 'msk' });
+  const queue: WorkerMessage[] = [];
+  let wake: (() => void) | undefined;
+  const arrive = (message: WorkerMessage) => {
+    queue.push(message);
+    wake?.();
+    wake = undefined;
+  };
+  worker.on('message', arrive);
+  worker.on('error', (error) => arrive({ type: 'error', error }));
+  worker.on('exit', (code) =>
+    arrive({ type: 'error', error: new Error(`The input reader stopped (exit code ${code}).`) }),
+  );
+  try {
+    for (;;) {
+      while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+      const message = queue.shift()!;
+      if (message.type === 'error') throw message.error;
+      Object.assign(stats, message.stats);
+      if (message.type === 'end') return;
+      // Ask for the next one before the consumer takes this one, so that it is read meanwhile.
+      worker.postMessage(1);
+      yield lazyEvent(head, topic.topic, message);
+    }
+  } finally {
+    worker.removeAllListeners();
+    await worker.terminate();
+  }
+}
+
+/** The event the worker packed, its records built when first asked for. */
+function lazyEvent(head: Omit<KafkaEvent, 'records'>, topic: string, packed: PackedEvent): CutEvent {
+  const lasts: [string, number][] = [];
+  for (let i = 0; i < packed.records; i++) {
+    const id = `${topic}-${packed.ints[3 * i + 2]!}`;
+    const last = lasts.find(([known]) => known === id);
+    if (last === undefined) lasts.push([id, packed.numbers[2 * i]!]);
+    else last[1] = packed.numbers[2 * i]!;
+  }
+  let event: KafkaEvent | undefined;
+  return {
+    event: () => (event ??= eventOf(head, topic, packed)),
+    partition: packed.partition,
+    records: packed.records,
+    lasts,
+  };
+}
+
+/** The event the worker packed: the records' objects, their strings sliced from the bulk. */
+function eventOf(head: Omit<KafkaEvent, 'records'>, topic: string, packed: PackedEvent): KafkaEvent {
+  const values = Buffer.from(packed.values).toString('latin1');
+  const keys = Buffer.from(packed.keys).toString('latin1');
+  const { ints, numbers } = packed;
+  const records: Record<string, KafkaEventRecord[]> = {};
+  let valueAt = 0;
+  let keyAt = 0;
+  let lastPartition = -1;
+  let list: KafkaEventRecord[] = [];
+  for (let i = 0; i < packed.records; i++) {
+    const valueLength = ints[3 * i]!;
+    const keyLength = ints[3 * i + 1]!;
+    const partition = ints[3 * i + 2]!;
+    const value = values.slice(valueAt, valueAt + valueLength);
+    valueAt += valueLength;
+    let key: string | undefined;
+    if (keyLength >= 0) {
+      key = keys.slice(keyAt, keyAt + keyLength);
+      keyAt += keyLength;
+    }
+    if (partition !== lastPartition) {
+      const id = `${topic}-${partition}`;
+      list = records[id] ??= [];
+      lastPartition = partition;
+    }
+    list.push(eventRecordOf(topic, partition, numbers[2 * i]!, numbers[2 * i + 1]!, value, key));
+  }
+  return { ...head, records };
+}
+
+/** The records of one lane of the cutter (a partition, or the whole file), as columns. */
+class Columns {
+  // Empty until used, then doubled as needed: a topic may have thousands of partitions.
+  private values: Buffer = Buffer.alloc(0);
+  private valuesAt = 0;
+  private keys: Buffer = Buffer.alloc(0);
+  private keysAt = 0;
+  private ints = new Int32Array(0);
+  private numbers = new Float64Array(0);
+  private count = 0;
+
+  push(value: string, key: string | undefined, partition: number, offset: number, timestamp: number): void {
+    if (this.count * 3 === this.ints.length) {
+      this.ints = grown(this.ints, Math.max(3 * 64, this.ints.length * 2));
+      this.numbers = grown(this.numbers, Math.max(2 * 64, this.numbers.length * 2));
+    }
+    this.values = room(this.values, this.valuesAt, value.length);
+    this.valuesAt += this.values.write(value, this.valuesAt, 'latin1');
+    this.ints[3 * this.count] = value.length;
+    if (key === undefined) this.ints[3 * this.count + 1] = -1;
+    else {
+      this.keys = room(this.keys, this.keysAt, key.length);
+      this.keysAt += this.keys.write(key, this.keysAt, 'latin1');
+      this.ints[3 * this.count + 1] = key.length;
+    }
+    this.ints[3 * this.count + 2] = partition;
+    this.numbers[2 * this.count] = offset;
+    this.numbers[2 * this.count + 1] = timestamp;
+    this.count++;
+  }
+
+  /** The first `n` records, packed in buffers of their own; the rest stay. */
+  take(n: number, partition: number, stats: ReadStats): PackedEvent {
+    let valueBytes = 0;
+    let keyBytes = 0;
+    for (let i = 0; i < n; i++) {
+      valueBytes += this.ints[3 * i]!;
+      keyBytes += Math.max(0, this.ints[3 * i + 1]!);
+    }
+    const packed: PackedEvent = {
+      type: 'event',
+      partition,
+      records: n,
+      values: copyOf(this.values, 0, valueBytes),
+      keys: copyOf(this.keys, 0, keyBytes),
+      ints: this.ints.slice(0, 3 * n),
+      numbers: this.numbers.slice(0, 2 * n),
+      stats: { ...stats },
+    };
+    // The rest (usually the one record that did not fit) moves to buffers of its size: a lane
+    // keeps no 6 MB buffer between its events, however many lanes there are.
+    this.values = Buffer.from(this.values.subarray(valueBytes, this.valuesAt));
+    this.valuesAt -= valueBytes;
+    this.keys = Buffer.from(this.keys.subarray(keyBytes, this.keysAt));
+    this.keysAt -= keyBytes;
+    this.ints = this.ints.slice(3 * n, 3 * this.count);
+    this.numbers = this.numbers.slice(2 * n, 2 * this.count);
+    this.count -= n;
+    return packed;
+  }
+}
+
+function grown<A extends Int32Array<ArrayBuffer> | Float64Array<ArrayBuffer>>(array: A, length: number): A {
+  const bigger = new (array.constructor as new (n: number) => A)(length);
+  bigger.set(array);
+  return bigger;
+}
+
+function room(buffer: Buffer, at: number, more: number): Buffer {
+  if (at + more <= buffer.length) return buffer;
+  const bigger = Buffer.allocUnsafe(Math.max(buffer.length * 2, at + more, 16 * 1024));
+  buffer.copy(bigger, 0, 0, at);
+  return bigger;
+}
+
+function copyOf(buffer: Buffer, start: number, end: number): ArrayBuffer {
+  const copy = new ArrayBuffer(end - start);
+  buffer.copy(new Uint8Array(copy), 0, start, end);
+  return copy;
+}
+
+/** The worker's side of {@link readInWorker}: reads, cuts and posts events, a few ahead of their use. */
+export async function runReadWorker(): Promise<void> {
+  const { parentPort, workerData } = await import('node:worker_threads');
+  const { path, topic, cut, readAhead } = workerData as {
+    path: string;
+    topic: JsonLinesTopicOptions;
+    cut: CutOptions;
+    readAhead: number;
+  };
+  const port = parentPort!;
+  let credit = readAhead;
+  let more: (() => void) | undefined;
+  port.on('message', (n: number) => {
+    credit += n;
+    more?.();
+    more = undefined;
+  });
+  try {
+    const maker = new RecordMaker(topic);
+    const cutter = new EventCutter<null>(cut);
+    const byFile = cut.by === 'file';
+    // The cutter's lanes, record for record: a record joins its lane's columns before the cutter
+    // sees it, and a cut event is the first records of its lane.
+    const lanes = Array.from({ length: byFile ? 1 : topic.partitions }, () => new Columns());
+    const stats: ReadStats = { records: 0, withoutKey: 0, bytesRead: 0 };
+    const ready: PackedEvent[] = [];
+    const collect = (c: Cut<null>) => {
+      const lane = byFile ? 0 : c.partition;
+      ready.push(lanes[lane]!.take(c.records, c.partition, stats));
+    };
+    for await (const { buffer, start, end, last, consumed } of chunksOfLines(path)) {
+      // The stats as of this chunk's end go with its events.
+      stats.bytesRead = consumed;
+      forEachLine(buffer, start, end, last, (lineStart, lineEnd) => {
+        if (maker.make(buffer, lineStart, lineEnd)) {
+          const partition = maker.partition;
+          lanes[byFile ? 0 : partition]!.push(
+            maker.value,
+            maker.key,
+            partition,
+            maker.offset,
+            maker.timestamp,
+          );
+          cutter.add(null, partition, maker.bytes, collect);
+        }
+      });
+      if (last) cutter.end(collect);
+      stats.records = maker.records;
+      stats.withoutKey = maker.withoutKey;
+      for (const packed of ready) {
+        packed.stats.records = maker.records;
+        packed.stats.withoutKey = maker.withoutKey;
+        while (credit <= 0) await new Promise<void>((resolve) => (more = resolve));
+        credit--;
+        port.postMessage(packed, [packed.values, packed.keys, packed.ints.buffer, packed.numbers.buffer]);
+      }
+      ready.length = 0;
+    }
+    port.postMessage({ type: 'end', stats } satisfies WorkerMessage);
+  } catch (error) {
+    port.postMessage({ type: 'error', error } satisfies WorkerMessage);
+  }
+  port.removeAllListeners();
+}
+
+/** Counts the non-blank lines of a file, from byte `from` (where a streamed read stopped). */
+export async function countRecords(path: string, from = 0): Promise<number> {
+  let records = 0;
+  for await (const { buffer, start, end, last } of chunksOfLines(path, from)) {
+    forEachLine(buffer, start, end, last, (lineStart, lineEnd) => {
+      if (!isBlank(buffer, lineStart, lineEnd)) records++;
+    });
+  }
+  return records;
+}
+
+/**
+ * The file in chunks of whole lines: `buffer[start, end)`, whether it is the last (whose last line
+ * may lack its newline), and the file position after the chunk's last line. The buffer is reused:
+ * use each chunk before asking for the next.
+ */
+async function* chunksOfLines(
+  path: string,
+  from = 0,
+): AsyncGenerator<{ buffer: Buffer; start: number; end: number; last: boolean; consumed: number }> {
+  const handle = await open(path, 'r');
+  try {
+    let buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+    let filled = 0;
+    let position = from;
+    // Bytes to skip at the front: a byte order mark at the start of the file, once known.
+    let skip = from === 0 ? undefined : 0;
+    for (;;) {
+      if (filled === buffer.length) {
+        // A line longer than the buffer: grow it.
+        const bigger = Buffer.allocUnsafe(buffer.length * 2);
+        buffer.copy(bigger, 0, 0, filled);
+        buffer = bigger;
+      }
+      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, position);
+      position += bytesRead;
+      filled += bytesRead;
+      const last = bytesRead === 0;
+      if (skip === undefined) {
+        if (filled < 3 && !last) continue;
+        skip = filled >= 3 && hasByteOrderMark(buffer) ? 3 : 0;
+      }
+      if (last) {
+        yield { buffer, start: skip, end: filled, last, consumed: position };
+        return;
+      }
+      const end = buffer.lastIndexOf(NEWLINE, filled - 1) + 1;
+      if (end > skip) {
+        yield { buffer, start: skip, end, last, consumed: position - (filled - end) };
+        buffer.copy(buffer, 0, end, filled);
+        filled -= end;
+        skip = 0;
+      }
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Calls `line(start, end)` for each line of `bytes[from, to)`, without its `\n` or `\r\n`. */
+function forEachLine(
+  bytes: Buffer,
+  from: number,
+  to: number,
+  last: boolean,
+  line: (start: number, end: number) => void,
+): void {
+  let start = from;
+  while (start < to) {
+    const newline = bytes.indexOf(NEWLINE, start);
+    if (newline === -1 || newline >= to) {
+      if (last) line(start, to > start && bytes[to - 1] === CARRIAGE_RETURN ? to - 1 : to);
+      return;
+    }
+    line(start, newline > start && bytes[newline - 1] === CARRIAGE_RETURN ? newline - 1 : newline);
+    start = newline + 1;
+  }
 }
 
 const NEWLINE = 0x0a;
@@ -74,8 +784,11 @@ function hasByteOrderMark(bytes: Uint8Array): boolean {
 }
 
 /** Only spaces, tabs and carriage returns (JSON's whitespace besides the newline). */
-function isBlank(line: Uint8Array): boolean {
-  for (const byte of line) if (byte !== 0x20 && byte !== 0x09 && byte !== CARRIAGE_RETURN) return false;
+function isBlank(bytes: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const byte = bytes[i]!;
+    if (byte !== 0x20 && byte !== 0x09 && byte !== CARRIAGE_RETURN) return false;
+  }
   return true;
 }
 
@@ -97,29 +810,26 @@ export function topicNameProblem(name: string): string | undefined {
 
 const MAX_TOPIC_LENGTH = 249;
 
-function objectOf(line: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(line);
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** A field value as key text: strings as they are, numbers and booleans as String() writes them. */
-function keyText(value: unknown): string | undefined {
+function keyText(field: FieldValue): string | undefined {
+  if (field.kind !== 'parsed') return field.text;
+  const value = field.value;
   if (value === undefined || value === null) return undefined;
   // String() would make every object the same key, "[object Object]"; JSON keeps them apart.
   return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
-function timestampOf(value: unknown): number | undefined {
+function timestampOf(field: FieldValue): number | undefined {
+  const value =
+    field.kind === 'parsed' ? field.value : field.kind === 'integer' ? Number(field.text) : field.text;
   if (typeof value === 'number') return Number.isFinite(value) ? Math.floor(value) : undefined;
   if (typeof value === 'string') {
     const ms = Date.parse(value);
     return Number.isNaN(ms) ? undefined : ms;
   }
   return undefined;
+}
+
+function jsonBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value), 'utf8');
 }

@@ -29,7 +29,9 @@ Options:
   --input FILE                       The JSON lines file (required)
   --key FIELD                        The Kafka key (picks the partition; default: none, round-robin)
   --partitions N                     Partitions of the topic (default 1)
-  --batch-size B                     Records per Lambda event, 1 to 10000 (default 10000, cut at 6 MB)
+  --batch-size B                     The most records per Lambda event, 1 to 10000 (default: as many as
+                                     fit Lambda's 6 MB; one partition an event for a job keyed by
+                                     the Kafka key, whose partitions run concurrently)
   --timestamp FIELD                  Record timestamps from a field (default: the file's mtime)
   --topic NAME                       Topic name (default: the file's base name)
   --dir DIR                          Run directory (default .floe/run/<job name>)
@@ -133,6 +135,9 @@ Options:
   --key FIELD                        The Kafka key (picks the partition)
   --partitions N                     Partitions of the topic (default 1)
   --batch-size B                     Records per event, 1 to 10000 (default 100)
+  --per-partition                    One partition's records an event, as floe run cuts them for a job
+                                     keyed by the Kafka key (default: the file's order, mixing
+                                     partitions, as floe run cuts them for other jobs)
   --timestamp FIELD                  Record timestamps from a field (default: the file's mtime)
   --self-managed BROKERS             Self-managed Kafka events with these bootstrap servers (default: MSK)
   -h, --help                         Show this help`,
@@ -351,6 +356,7 @@ async function main(argv: readonly string[]): Promise<void> {
         key: { type: 'string' },
         partitions: { type: 'string' },
         'batch-size': { type: 'string' },
+        'per-partition': { type: 'boolean' },
         timestamp: { type: 'string' },
         'self-managed': { type: 'string' },
       });
@@ -365,6 +371,7 @@ async function main(argv: readonly string[]): Promise<void> {
           key: values.key as string | undefined,
           partitions: optionalPositiveInt('--partitions', values.partitions),
           batchSize: optionalPositiveInt('--batch-size', values['batch-size']),
+          perPartition: values['per-partition'] === true,
           timestamp: values.timestamp as string | undefined,
           selfManaged: values['self-managed'] as string | undefined,
         },

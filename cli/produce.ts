@@ -124,7 +124,7 @@ async function recordsFor(options: ProduceOptions, topic: string, partitions: nu
       timestamp: options.timestamp,
       topic,
     });
-    return input.topic.log;
+    return (await input.topic()).log;
   }
   const bids = generateBids({ count: options.bids!, seed: options.seed ?? 1 });
   return produceToTopic(bids.map(bidRecord), { topic, partitions });

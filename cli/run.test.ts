@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,8 +25,12 @@ const DEAD_LETTERS = 'nexmark.bids_per_auction_dead_letters';
 const scratch = mkdtempSync(join(tmpdir(), 'floe-run-'));
 afterAll(() => removeScratch(scratch));
 
-// 1,500 bids over 30 auctions: 3 partitions by auction, 30 events of 50 records, 90 commits.
+// 1,500 bids over 30 auctions: 3 partitions by auction, each cut into events of 50 of its records.
 const bids = generateBids({ seed: 5, count: 1_500, eventsPerSecond: 50, auctions: 30, bidders: 40 });
+const perPartition = [0, 1, 2].map(
+  (p) => bids.filter((b) => partitionForKey(String(b.auction), 3) === p).length,
+);
+const EVENTS = perPartition.reduce((sum, n) => sum + Math.ceil(n / 50), 0);
 const INPUT = join(scratch, 'bids.jsonl');
 writeFileSync(INPUT, bids.map((bid) => `${JSON.stringify(bid)}\n`).join(''));
 const expectedRows = canonicalRows(EXAMPLE_REFERENCES['bids-per-auction'](bids));
@@ -64,7 +68,7 @@ describe('floe run', () => {
     expect(canonicalRows((await readTable(dir, ROWS)).rows)).toEqual(expectedRows);
     expect(report).toMatchObject({
       records: 1_500,
-      batches: 30,
+      batches: EVENTS,
       skippedBatches: 0,
       rows: expectedRows.length,
       late: 0,
@@ -140,6 +144,33 @@ describe('floe run', () => {
     expect(stderr.trim().split('\n')).toEqual([
       `floe: ${dir} holds a run of ${INPUT} with --partitions 3; use the same flags or another --dir.`,
     ]);
+  });
+
+  it('by default cuts events at 6 MB only, one partition each for a job keyed by the Kafka key', async () => {
+    const whole = join(scratch, 'defaults');
+    const { code, stdout, stderr } = await floe(
+      ...['run', JOB, '--input', INPUT, '--key', 'auction', '--partitions', '3', '--dir', whole, '--json'],
+    );
+    expect(code, stderr).toBe(0);
+    const report = JSON.parse(stdout) as RunReport;
+    // The 1,500 bids are far below 6 MB: one event per partition.
+    expect(report).toMatchObject({ records: 1_500, batches: 3, batchSize: null, withoutKey: 0 });
+    expect(canonicalRows((await readTable(whole, ROWS)).rows)).toEqual(expectedRows);
+    expect(JSON.parse(await readFile(join(whole, 'run.json'), 'utf8'))).toMatchObject({
+      format: 2,
+      batchSize: null,
+    });
+  });
+
+  it('refuses a run directory of an earlier version, which cut its batches otherwise', async () => {
+    const old = join(scratch, 'format-1');
+    mkdirSync(old, { recursive: true });
+    writeFileSync(join(old, 'run.json'), JSON.stringify({ format: 1, input: INPUT, batchSize: 10_000 }));
+    const { code, stderr } = await floe(...runArgs(old));
+    expect(code).toBe(2);
+    expect(stderr.trim()).toBe(
+      `floe: ${join(old, 'run.json')} records a run of an earlier floe version, which cut its batches differently; finish it with that version, or use another --dir.`,
+    );
   });
 
   it('puts a line that is not JSON in the dead-letter table with its partition and offset; blank lines take no offset', async () => {

@@ -7,7 +7,8 @@
  * because the topic and its batches are a pure function of the file and the flags (recorded in
  * `<dir>/run.json` and checked on every start) and the commit protocol skips what is committed.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { createExclusive, errorCode, replaceAtomically } from '../adapters/local/durable-file.ts';
 import { fsStorageError, isPermanentFsError } from '../adapters/local/fs-errors.ts';
@@ -23,17 +24,26 @@ import {
   type CheckpointedProcessorOptions,
   type CommitOutcome,
 } from '../runtime/checkpoint/checkpointed-processor.ts';
-import { partitionId } from '../runtime/engine/state.ts';
 import { FloeJobError } from '../runtime/errors.ts';
-import { eventBatches, MAX_BATCH_SIZE } from '../runtime/event-source-mapping/event-builder.ts';
+import { MAX_BATCH_SIZE } from '../runtime/event-source-mapping/event-builder.ts';
 import type { Job } from '../runtime/job/job.ts';
 import { toJson } from '../runtime/output-json.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
 import type { CatalogTable } from '../runtime/stores/catalog.ts';
 import type { CheckpointStores } from '../runtime/stores/checkpoint-stores.ts';
 import { meterRequests, type RequestCounts } from '../runtime/stores/request-meter.ts';
-import { type JsonLinesTopic, jsonLinesTopic, topicNameOf, topicNameProblem } from './jsonl-topic.ts';
+import {
+  type CutEvent,
+  countRecords,
+  type JsonLinesTopic,
+  jsonLinesTopic,
+  type ReadStats,
+  readRunEvents,
+  topicNameOf,
+  topicNameProblem,
+} from './jsonl-topic.ts';
 import type { KafkaFlags } from './kafka-run.ts';
+import { Lanes } from './lanes.ts';
 import { loadCheckedJob } from './load-job.ts';
 import { StatusLine, type StatusStream } from './progress.ts';
 import { formatTime, queryCommand, renderTable, shellWord } from './render.ts';
@@ -46,12 +56,19 @@ import { UsageError } from './usage-error.ts';
  */
 export const DEFAULT_PARTITIONS = 1;
 /**
- * Records per Lambda event: the most the event source mapping allows (its BatchSize maximum),
- * each event still cut at Lambda's 6 MB payload limit. A local run over a file is a backfill:
- * every record is there at once, and a commit costs the same whatever its size, so the largest
- * batches make the fewest commits (the ESM's default of 100 would make 100 times more).
+ * Records per Lambda event by default: no limit but Lambda's 6 MB payload, so each event is as
+ * large as an invocation takes. A local run over a file is a backfill: every record is there at
+ * once, and a commit costs about the same whatever its size, so the largest batches make the
+ * fewest commits (the event source mapping's BatchSize maximum, 10,000, would make about twice as
+ * many for records of 300 bytes, its default of 100 two hundred times as many).
  */
-export const DEFAULT_RUN_BATCH_SIZE = MAX_BATCH_SIZE;
+export const DEFAULT_RUN_BATCH_SIZE = null;
+/**
+ * Batches `floe run` processes at once for jobs whose commit groups are partitions, one per
+ * partition at a time, as Lambda runs one invocation per partition: while one waits for its
+ * durable writes, another runs the engine.
+ */
+export const RUN_CONCURRENCY = 4;
 /** Where a run directory records its input and flags, and each job's definition. */
 export const RUN_RECORD = 'run.json';
 export const JOBS_FOLDER = 'jobs';
@@ -75,7 +92,10 @@ export interface RunInputOptions {
    * @default - no key: records are spread round-robin
    */
   readonly key?: string;
-  /** Records per Lambda event. @default 10,000 (DEFAULT_RUN_BATCH_SIZE, the ESM's maximum; events cut at 6 MB), 1 to 10,000 as the ESM allows */
+  /**
+   * The most records per Lambda event, 1 to 10,000 as the ESM allows; events are also cut at 6 MB.
+   * @default - no limit but the 6 MB payload (DEFAULT_RUN_BATCH_SIZE)
+   */
   readonly batchSize?: number;
   /** @default - the file's base name without extension, made a legal topic name */
   readonly topic?: string;
@@ -88,7 +108,8 @@ export interface RunInputOptions {
 
 /** What a run directory records about its input: a restart must match it exactly. */
 export interface RunParams {
-  readonly format: 1;
+  /** 2: batches cut per partition or in file order, at 6 MB by default (format 1: round-robin, 10,000). */
+  readonly format: 2;
   /** Absolute path of the input file. */
   readonly input: string;
   readonly size: number;
@@ -98,21 +119,26 @@ export interface RunParams {
   readonly partitions: number;
   readonly key: string | null;
   readonly timestamp: string | null;
-  readonly batchSize: number;
+  /** The most records per event, or null for no limit but the 6 MB payload. */
+  readonly batchSize: number | null;
 }
 
-/** An input file read as a topic, ready to run jobs over. */
+/** An input file to read as a topic, ready to run jobs over. */
 export interface RunInput {
   readonly params: RunParams;
-  readonly topic: JsonLinesTopic;
   /** The file's first non-blank character is `[`: a JSON array, not JSON lines. */
   readonly looksLikeJsonArray: boolean;
+  /** Reads the whole topic into memory (`floe events`, `floe produce`); `floe run` streams it. */
+  readonly topic: () => Promise<JsonLinesTopic>;
 }
 
 /** Reads the input file and builds its topic; flag mistakes are UsageErrors. */
 export async function openRunInput(options: RunInputOptions): Promise<RunInput> {
   const partitions = inRange('--partitions', options.partitions ?? DEFAULT_PARTITIONS, MAX_PARTITIONS);
-  const batchSize = inRange('--batch-size', options.batchSize ?? DEFAULT_RUN_BATCH_SIZE, MAX_BATCH_SIZE);
+  const batchSize =
+    options.batchSize === undefined
+      ? DEFAULT_RUN_BATCH_SIZE
+      : inRange('--batch-size', options.batchSize, MAX_BATCH_SIZE);
   for (const [flag, value] of [
     ['--key', options.key],
     ['--timestamp', options.timestamp],
@@ -125,12 +151,12 @@ export async function openRunInput(options: RunInputOptions): Promise<RunInput> 
     throw new UsageError(`--topic "${topic}" is not a Kafka topic name: ${problem}.`);
 
   const path = resolve(options.input);
-  let content: Buffer;
+  let start: Buffer;
   let info: Awaited<ReturnType<typeof stat>>;
   try {
     info = await stat(path);
     if (!info.isFile()) throw new Error('not a file');
-    content = await readFile(path);
+    start = await readStart(path);
   } catch (error) {
     const code = errorCode(error);
     const why =
@@ -147,7 +173,7 @@ export async function openRunInput(options: RunInputOptions): Promise<RunInput> 
   }
   const mtimeMs = Math.floor(Number(info.mtimeMs));
   const params: RunParams = {
-    format: 1,
+    format: 2,
     input: path,
     size: Number(info.size),
     mtimeMs,
@@ -157,23 +183,74 @@ export async function openRunInput(options: RunInputOptions): Promise<RunInput> 
     timestamp: options.timestamp ?? null,
     batchSize,
   };
-  const built = jsonLinesTopic(content, {
-    topic,
-    partitions,
-    key: options.key,
-    timestamp: options.timestamp,
-    defaultTimestamp: mtimeMs,
-  });
-  const first = content.findIndex((byte) => byte !== 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0d);
-  return { params, topic: built, looksLikeJsonArray: first >= 0 && content[first] === 0x5b };
+  const first = start.findIndex((byte) => byte !== 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0d);
+  return {
+    params,
+    looksLikeJsonArray: first >= 0 && start[first] === 0x5b,
+    topic: async () => jsonLinesTopic(await readFile(path), topicOptions(params)),
+  };
+}
+
+/** How the run's input becomes a topic. */
+function topicOptions(params: RunParams) {
+  return {
+    topic: params.topic,
+    partitions: params.partitions,
+    key: params.key ?? undefined,
+    timestamp: params.timestamp ?? undefined,
+    defaultTimestamp: params.mtimeMs,
+  };
+}
+
+/** The first bytes of a file (up to 64 KB): enough to tell JSON lines from a JSON array. */
+async function readStart(path: string): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The events of a run, streamed from its input (see EventCutter): one partition an event for a job
+ * whose commit groups are partitions, so that its partitions run concurrently as Lambda runs them;
+ * the file's order, mixing partitions, for a job whose one commit group covers every partition,
+ * so that their event time moves on together as it does in the file. A file of at least
+ * {@link READ_WORKER_BYTES} is read in a worker thread, beside the job.
+ */
+export function runEvents(params: RunParams, scope: 'partition' | 'job', stats: ReadStats = emptyStats()) {
+  return readRunEvents(
+    params.input,
+    topicOptions(params),
+    { by: scope === 'partition' ? 'partition' : 'file', batchSize: params.batchSize ?? undefined },
+    stats,
+    { worker: params.size >= READ_WORKER_BYTES && availableParallelism() > 1 },
+  );
+}
+
+/**
+ * From this size on, on a machine of more than one core, `floe run` reads and cuts its input in a
+ * worker thread (about 0.1 s to start), which leaves the main thread to the job: reading a line
+ * costs about what the engine's work on it costs.
+ */
+export const READ_WORKER_BYTES = 8 * 1024 * 1024;
+
+function emptyStats(): ReadStats {
+  return { records: 0, withoutKey: 0, bytesRead: 0 };
 }
 
 /** Progress of a run, as the status line and the observer see it. */
 export interface RunProgress {
   readonly job: string;
-  /** Records in the input, and those delivered or found committed so far. */
+  /** Records read from the input so far (it is streamed), and those delivered or found committed. */
   readonly records: number;
   readonly recordsDone: number;
+  /** The input's size, and how much of it is read. */
+  readonly fileBytes: number;
+  readonly bytesRead: number;
   /** Events delivered or found committed so far. */
   readonly batchesDone: number;
   /** The lowest watermark of the partitions that have records (-inf before the first commit). */
@@ -216,9 +293,12 @@ export interface RunReport {
   readonly partitions: number;
   readonly key: string | null;
   readonly timestamp: string | null;
-  readonly batchSize: number;
+  /** The most records per event, or null for no limit but the 6 MB payload. */
+  readonly batchSize: number | null;
   /** Records in the input. */
   readonly records: number;
+  /** Of those, records without the `--key` field (or not JSON), placed round-robin without a key. */
+  readonly withoutKey: number;
   /** Lambda events the input is cut into. */
   readonly batches: number;
   /** Events skipped because an earlier invocation had committed all their records. */
@@ -262,19 +342,50 @@ const QUIET: Logger = { log() {} };
  */
 export async function runJob(job: Job<unknown>, input: RunInput, options: RunJobOptions): Promise<RunReport> {
   const started = performance.now();
-  const { params, topic } = input;
+  const { params } = input;
   const meter = meterRequests(options.stores ?? localCheckpointStores(options.dir));
   if (job.plan.scope === 'partition' && params.partitions > 1 && params.key === null) {
     throw new UsageError(
       `${job.name} keys by the Kafka key (isKafkaKey), so each key's records must share a partition: give --key <field>, or --partitions 1.`,
     );
   }
+  // Reading starts now (in a worker thread for a big file), while the run directory is claimed.
+  const read: ReadStats = { records: 0, withoutKey: 0, bytesRead: 0 };
+  const events = runEvents(params, job.plan.scope, read);
+  const first = events.next();
+  // Its failure is thrown where the first event is awaited, not as an unhandled rejection before.
+  first.catch(() => undefined);
+  try {
+    return await runEventsThrough(job, input, options, { started, meter, read, events, first });
+  } finally {
+    await first.catch(() => undefined);
+    await events.return(undefined);
+  }
+}
+
+/** The rest of runJob, once the input's reading has started. */
+async function runEventsThrough(
+  job: Job<unknown>,
+  input: RunInput,
+  options: RunJobOptions,
+  reading: {
+    readonly started: number;
+    readonly meter: ReturnType<typeof meterRequests>;
+    readonly read: ReadStats;
+    readonly events: AsyncGenerator<CutEvent>;
+    readonly first: Promise<IteratorResult<CutEvent>>;
+  },
+): Promise<RunReport> {
+  const { params } = input;
+  const { started, meter, read, events, first } = reading;
   await claimRunDirectory(options.dir, params);
   // What a killed run (kill -9) left half-written.
   await sweepRunDirectory(options.dir, { folders: [JOBS_FOLDER] });
 
-  const { log } = topic;
-  const partitions = log.partitions.map((_, partition) => ({ topic: log.topic, partition }));
+  const partitions = Array.from({ length: params.partitions }, (_, partition) => ({
+    topic: params.topic,
+    partition,
+  }));
   const status = new StatusLine(options.status);
   // Each partition's watermark as last committed: the status line shows the lowest.
   const watermarks = new Map<string, number>();
@@ -295,14 +406,15 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
   // A changed definition is fine while nothing is committed (a run that failed at once).
   await claimJob(options.dir, job, { committed: before.groups.length > 0 });
   for (const [id, watermark] of before.watermarks) watermarks.set(id, watermark);
-  const active = log.partitions.flatMap((records, p) =>
-    records.length > 0 ? [partitionId(log.topic, p)] : [],
-  );
+  // Partitions that have records: the status line's watermark is the lowest of theirs.
+  const active = new Set<string>();
   const progress = {
     job: job.name,
-    records: topic.records,
+    records: 0,
     recordsDone: 0,
     batchesDone: 0,
+    fileBytes: params.size,
+    bytesRead: 0,
     watermark: Number.NEGATIVE_INFINITY,
     rows: before.totals.rows,
     late: before.totals.late,
@@ -311,10 +423,12 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
   };
   const show = (force = false) =>
     status.update(() => {
-      progress.watermark = Math.min(
-        ...active.map((id) => watermarks.get(id) ?? Number.NEGATIVE_INFINITY),
-        Number.POSITIVE_INFINITY,
-      );
+      progress.records = read.records;
+      progress.bytesRead = read.bytesRead;
+      progress.watermark =
+        active.size === 0
+          ? Number.NEGATIVE_INFINITY
+          : Math.min(...[...active].map((id) => watermarks.get(id) ?? Number.NEGATIVE_INFINITY));
       return statusText(progress);
     }, force);
 
@@ -322,32 +436,55 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
   let newCommits = 0;
   let delivered = 0;
   let stopped: string | null = null;
+  let complete = false;
   const stopRequested = () => {
     if (options.signal?.aborted === true) stopped = String(options.signal.reason ?? 'aborted');
     return stopped !== null;
   };
-  try {
-    show(true);
-    // A record over Lambda's 6 MB limit comes in an event of its own and becomes a dead letter.
-    for (const event of eventBatches(log, { batchSize: params.batchSize, oversized: 'alone' })) {
-      // Between two batches: everything delivered so far is committed.
-      if (stopRequested()) break;
-      const records = recordsIn(event);
-      if (committedBefore(event, before.offsets)) {
-        skippedBatches++;
-      } else {
-        const result = await handler(event);
-        newCommits += result.commits;
-        delivered += records;
-        progress.rows += result.rows;
-        progress.late += result.late;
-        progress.deadLetters += result.deadLetters;
-      }
+  // Each partition's events in order, partitions at the same time (one lane when the job's one
+  // commit group covers every partition): a batch starts only when its partition's previous one
+  // has committed, as the event source mapping delivers them.
+  const lanes = new Lanes<{ event: () => KafkaEvent; records: number }>(
+    async ({ event, records }) => {
+      // Between two batches of a partition: everything delivered so far is committed.
+      if (stopRequested()) return;
+      const result = await handler(event());
+      newCommits += result.commits;
+      delivered += records;
+      progress.rows += result.rows;
+      progress.late += result.late;
+      progress.deadLetters += result.deadLetters;
       progress.recordsDone += records;
       progress.batchesDone++;
       show();
+    },
+    job.plan.scope === 'partition' ? RUN_CONCURRENCY : 1,
+    // Read ahead: the next batch of each running lane is ready when it ends.
+    (job.plan.scope === 'partition' ? RUN_CONCURRENCY : 1) + 1,
+  );
+  try {
+    show(true);
+    try {
+      // A record over Lambda's 6 MB limit comes in an event of its own and becomes a dead letter.
+      for (let next = await first; next.done !== true; next = await events.next()) {
+        const { event, partition, records, lasts } = next.value;
+        if (stopRequested()) break;
+        for (const [id] of lasts) active.add(id);
+        if (lasts.every(([id, last]) => last <= (before.offsets.get(id) ?? -1))) {
+          skippedBatches++;
+          progress.recordsDone += records;
+          progress.batchesDone++;
+          show();
+        } else {
+          await lanes.push(Math.max(0, partition), { event, records });
+        }
+      }
+    } finally {
+      // Whatever ended the loop, no write of a batch is in flight past this point.
+      await lanes.finish();
     }
-    if (!stopRequested()) {
+    complete = !stopRequested();
+    if (complete) {
       progress.draining = true;
       show(true);
       const drained = await processor.drain();
@@ -359,6 +496,8 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
     // No write of this process is in flight any more: its own temporary files go too.
     await sweepRunDirectory(options.dir, { own: true, folders: [JOBS_FOLDER] });
   }
+  // A stopped run did not read the whole file: count the rest for the summary.
+  const records = complete ? read.records : read.records + (await countRecords(params.input, read.bytesRead));
 
   const after = await processor.committed();
   const names = processor.tableNames;
@@ -376,7 +515,8 @@ export async function runJob(job: Job<unknown>, input: RunInput, options: RunJob
     key: params.key,
     timestamp: params.timestamp,
     batchSize: params.batchSize,
-    records: topic.records,
+    records,
+    withoutKey: read.withoutKey,
     batches: progress.batchesDone,
     skippedBatches,
     commits: after.groups.reduce((sum, g) => sum + g.epoch, 0),
@@ -427,25 +567,11 @@ class ObservedProcessor extends CheckpointedProcessor<unknown> {
   }
 }
 
-/** True when every record of the event is at or below its partition's committed offset. */
-function committedBefore(event: KafkaEvent, offsets: ReadonlyMap<string, number>): boolean {
-  return Object.entries(event.records).every(([id, records]) => {
-    const last = records[records.length - 1];
-    return last === undefined || last.offset <= (offsets.get(id) ?? -1);
-  });
-}
-
-function recordsIn(event: KafkaEvent): number {
-  let n = 0;
-  for (const records of Object.values(event.records)) n += records.length;
-  return n;
-}
-
 function statusText(p: RunProgress): string {
-  const percent = p.records === 0 ? 100 : Math.floor((p.recordsDone / p.records) * 100);
+  const percent = p.fileBytes === 0 ? 100 : Math.min(100, Math.floor((p.bytesRead / p.fileBytes) * 100));
   const where = p.draining
     ? 'draining: firing every window'
-    : `records ${n(p.recordsDone)}/${n(p.records)} (${percent}%)  batches ${n(p.batchesDone)}`;
+    : `records ${n(p.recordsDone)} (${percent}% of the file read)  batches ${n(p.batchesDone)}`;
   return `${p.job}  ${where}  watermark ${formatTime(p.watermark)}  rows ${n(p.rows)}  late ${n(p.late)}  dead ${n(p.deadLetters)}`;
 }
 
@@ -540,10 +666,18 @@ async function readRunParams(path: string): Promise<RunParams | undefined> {
     if (isPermanentFsError(error)) throw fsStorageError(`Cannot read ${path}`, error);
     throw new UsageError(`Cannot read ${path}: ${(error as Error).message}`);
   }
+  let params: { format?: unknown } | undefined;
   try {
-    const params = JSON.parse(text) as RunParams;
-    if (params.format === 1) return params;
+    params = JSON.parse(text) as { format?: unknown };
   } catch {}
+  if (params?.format === 2) return params as RunParams;
+  if (params?.format === 1) {
+    // Format 1 cut its batches otherwise (round-robin over partitions, 10,000 records by default):
+    // resuming it with today's batches would not give the tables of an uninterrupted run.
+    throw new UsageError(
+      `${path} records a run of an earlier floe version, which cut its batches differently; finish it with that version, or use another --dir.`,
+    );
+  }
   throw new UsageError(`${path} is not a floe run record; use another --dir.`);
 }
 
@@ -562,7 +696,9 @@ function mismatch(recorded: RunParams, now: RunParams): string | undefined {
   ];
   const differing = flags
     .filter(([, a, b]) => a !== b)
-    .map(([flag, a]) => (a === null ? `no ${flag}` : `${flag} ${String(a)}`));
+    .map(([flag, a]) =>
+      a === null ? (flag === '--batch-size' ? `the default ${flag}` : `no ${flag}`) : `${flag} ${String(a)}`,
+    );
   return differing.length === 0 ? undefined : `with ${differing.join(', ')}`;
 }
 
@@ -626,7 +762,7 @@ export async function run(
     out(options.json ? (toJson({ ...report, resume }) ?? '{}') : renderStopped(report, resume));
     return EXIT_STOPPED;
   }
-  out(options.json ? (toJson({ ...report, typecheck }) ?? '{}') : renderReport(report, input.topic));
+  out(options.json ? (toJson({ ...report, typecheck }) ?? '{}') : renderReport(report));
   for (const line of deadLetterWarnings(report, input)) warn(line);
   if (options.failOnDeadLetters === true && report.deadLetters > 0) {
     warn(
@@ -703,14 +839,15 @@ export function renderStopped(r: RunReport, resume: string): string {
 }
 
 /** The summary `floe run` prints. */
-export function renderReport(r: RunReport, topic?: JsonLinesTopic): string {
+export function renderReport(r: RunReport): string {
   const keyed = r.key === null ? 'no key (round-robin)' : `key ${r.key}`;
+  const batches = r.batchSize === null ? '6 MB' : `${n(r.batchSize)} records`;
   const lines = [
-    `floe run ${r.job}: ${count(r.records, 'record', 'records')} of ${basename(r.input)} (topic ${r.topic}, ${r.partitions} partition${r.partitions === 1 ? '' : 's'}, ${keyed}, batches of up to ${n(r.batchSize)})`,
+    `floe run ${r.job}: ${count(r.records, 'record', 'records')} of ${basename(r.input)} (topic ${r.topic}, ${r.partitions} partition${r.partitions === 1 ? '' : 's'}, ${keyed}, batches of up to ${batches})`,
   ];
-  if (topic !== undefined && topic.withoutKey > 0) {
+  if (r.key !== null && r.withoutKey > 0) {
     lines.push(
-      `  ${count(topic.withoutKey, 'record', 'records')} without a "${r.key}" field (or not JSON) went round-robin, without a key`,
+      `  ${count(r.withoutKey, 'record', 'records')} without a "${r.key}" field (or not JSON) went round-robin, without a key`,
     );
   }
   lines.push(

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awsCheckpointStores } from '../adapters/aws/aws-stores.ts';
 import type { SavepointManifest } from '../runtime/checkpoint/savepoint.ts';
+import { partitionForKey } from '../runtime/event-source-mapping/partitioner.ts';
 import { floe } from '../test/support/floe-cli.ts';
 import { canonicalRows, readRunTables, readTable } from '../test/support/iceberg-tables.ts';
 import type { RunReport } from './run.ts';
@@ -61,18 +62,26 @@ function writeJob(shape: JobShape): string {
   return path;
 }
 
+/** Four Kafka keys, on partitions 0, 1, 0, 1 of 2. */
+const KEYS = [0, 1, 0, 1].map((p, i) => {
+  for (let n = i; ; n += 4) if (partitionForKey(`k${n}`, 2) === p) return `k${n}`;
+});
+
 // 60 records of 4 Kafka keys on 2 partitions, a little out of order (within the 2 s bound), cut
-// into 6 events of 10: nothing is late, and a savepoint after 3 events has windows open.
+// into 6 events of 10: nothing is late, and a savepoint after 3 events has windows open in both
+// partitions (whether events mix partitions in file order or hold one partition each).
 const INPUT = join(scratch, 'in.jsonl');
 writeFileSync(
   INPUT,
   Array.from(
     { length: 60 },
-    (_, i) => `${JSON.stringify({ k: `k${i % 4}`, g: `g${i % 3}`, ts: i * 1_000 + ((i * 7) % 5) * 300 })}\n`,
+    (_, i) => `${JSON.stringify({ k: KEYS[i % 4], g: `g${i % 3}`, ts: i * 1_000 + ((i * 7) % 5) * 300 })}\n`,
   ).join(''),
 );
 const TOPIC_FLAGS = ['--key', 'k', '--partitions', '2', '--batch-size', '10', '--timestamp', 'ts'];
 const EVENTS = join(scratch, 'events');
+/** The events `floe run` cuts for a job keyed by the Kafka key: one partition each. */
+const PARTITION_EVENTS = join(scratch, 'partition-events');
 const SAVEPOINTS = join(scratch, 'savepoints');
 
 const dir = (name: string) => join(scratch, name);
@@ -94,9 +103,9 @@ async function refused(...args: string[]): Promise<string> {
 }
 
 /** Invokes the first `n` events into `runDir`, as Lambda would deliver them; nothing is drained. */
-async function invokeFirst(job: string, runDir: string, n: number): Promise<void> {
+async function invokeFirst(job: string, runDir: string, n: number, events = EVENTS): Promise<void> {
   for (let i = 1; i <= n; i++) {
-    const event = join(EVENTS, `event-${String(i).padStart(5, '0')}.json`);
+    const event = join(events, `event-${String(i).padStart(5, '0')}.json`);
     await ok('invoke', job, '--event', event, '--dir', runDir, '--no-typecheck', '--json');
   }
 }
@@ -138,6 +147,7 @@ async function tableSizes(runDir: string): Promise<Record<string, number>> {
 
 beforeAll(async () => {
   await ok('events', '--input', INPUT, ...TOPIC_FLAGS, '--out', EVENTS);
+  await ok('events', '--input', INPUT, ...TOPIC_FLAGS, '--per-partition', '--out', PARTITION_EVENTS);
 }, 60_000);
 
 describe('floe savepoint', { timeout: 120_000 }, () => {
@@ -147,7 +157,7 @@ describe('floe savepoint', { timeout: 120_000 }, () => {
   let groupSavepoint = '';
 
   it('partition scope: old rows up to the savepoint plus the restored run finishing the input = an uninterrupted run', async () => {
-    await invokeFirst(partitionJob, dir('p-old'), 3);
+    await invokeFirst(partitionJob, dir('p-old'), 3, PARTITION_EVENTS);
     partitionSavepoint = await create(partitionJob, dir('p-old'));
     const saved = JSON.parse(
       readFileSync(join(partitionSavepoint, 'savepoint.json'), 'utf8'),
@@ -376,7 +386,7 @@ describe('floe savepoint on DynamoDB and S3', { timeout: 120_000 }, () => {
         objects: `s3://floe-sp/${name}-${id}`,
       });
     for (let i = 1; i <= 3; i++) {
-      const event = join(EVENTS, `event-${String(i).padStart(5, '0')}.json`);
+      const event = join(PARTITION_EVENTS, `event-${String(i).padStart(5, '0')}.json`);
       await ok('invoke', job, '--event', event, ...storeFlags('old'), '--no-typecheck', '--json');
     }
     const to = `s3://floe-sp/savepoints-${id}`;

@@ -344,7 +344,8 @@ function partitionPicker(
   };
 }
 
-function envelope(source: EventSource): Omit<KafkaEvent, 'records'> {
+/** The fields of an event besides its records, for a source. */
+export function envelope(source: EventSource): Omit<KafkaEvent, 'records'> {
   if (source.type === 'msk') {
     return {
       eventSource: 'aws:kafka',
