@@ -198,7 +198,10 @@ describe('a stale publish after snapshot expiry', () => {
       publishIntervalMs: 0,
     });
     // Another process publishes A's batch, then many more (a round each): A's snapshot expires.
-    await runToEnd(processorFor('max-price', localCheckpointStores(dir), w, { publishIntervalMs: 0 }), w.events);
+    await runToEnd(
+      processorFor('max-price', localCheckpointStores(dir), w, { publishIntervalMs: 0 }),
+      w.events,
+    );
     release();
     await pending;
 
