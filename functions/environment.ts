@@ -17,6 +17,8 @@ export const FloeEnvironment = {
   keepCheckpoints: 'FLOE_KEEP_CHECKPOINTS',
   /** Tries of a commit group's batch within one invocation (the processor's `maxAttempts`). */
   maxAttempts: 'FLOE_MAX_ATTEMPTS',
+  /** Milliseconds between publish rounds (the processor's `publishIntervalMs`; 0 publishes every commit). */
+  publishIntervalMs: 'FLOE_PUBLISH_INTERVAL_MS',
   /** `exactly-once`, the only delivery mode so far. */
   delivery: 'FLOE_DELIVERY',
   /** The lowest level logged: `DEBUG`, `INFO`, `WARN`, `ERROR`. */
@@ -29,6 +31,7 @@ export type Env = Readonly<Record<string, string | undefined>>;
 export interface FloeSettings {
   readonly keepCheckpoints?: number;
   readonly maxAttempts?: number;
+  readonly publishIntervalMs?: number;
   readonly logLevel?: LogLevel;
 }
 
@@ -56,6 +59,7 @@ export function settingsFromEnv(env: Env): FloeSettings {
   return {
     keepCheckpoints: positiveInteger(env, FloeEnvironment.keepCheckpoints),
     maxAttempts: positiveInteger(env, FloeEnvironment.maxAttempts),
+    publishIntervalMs: wholeNumber(env, FloeEnvironment.publishIntervalMs),
     logLevel: logLevel === undefined || logLevel === '' ? undefined : (logLevel as LogLevel),
   };
 }
@@ -66,6 +70,16 @@ function positiveInteger(env: Env, name: string): number | undefined {
   const value = Number(text);
   if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < 1) {
     throw new FloeConfigError(`${name} must be a positive integer, got "${text}".`);
+  }
+  return value;
+}
+
+function wholeNumber(env: Env, name: string): number | undefined {
+  const text = env[name];
+  if (text === undefined || text === '') return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) {
+    throw new FloeConfigError(`${name} must be a whole number of milliseconds (0 or more), got "${text}".`);
   }
   return value;
 }

@@ -281,17 +281,29 @@ describe('the handler in Lambda: metrics and environment', () => {
     expect(emf.StoreRequests).toBeUndefined();
   });
 
-  it('reads FLOE_MAX_ATTEMPTS and FLOE_KEEP_CHECKPOINTS into the processor, FLOE_LOG_LEVEL into the logger', () => {
+  it('reads FLOE_MAX_ATTEMPTS, FLOE_KEEP_CHECKPOINTS and FLOE_PUBLISH_INTERVAL_MS into the processor, FLOE_LOG_LEVEL into the logger', () => {
     const setup = setUpFunction(
       bidsPerAuction,
-      { env: lambdaEnv({ FLOE_MAX_ATTEMPTS: '3', FLOE_KEEP_CHECKPOINTS: '4', FLOE_LOG_LEVEL: 'WARN' }) },
+      {
+        env: lambdaEnv({
+          FLOE_MAX_ATTEMPTS: '3',
+          FLOE_KEEP_CHECKPOINTS: '4',
+          FLOE_PUBLISH_INTERVAL_MS: '0',
+          FLOE_LOG_LEVEL: 'WARN',
+        }),
+      },
       {},
     );
-    expect(setup.processorOptions).toMatchObject({ maxAttempts: 3, keepCheckpoints: 4 });
+    expect(setup.processorOptions).toMatchObject({
+      maxAttempts: 3,
+      keepCheckpoints: 4,
+      publishIntervalMs: 0,
+    });
     expect(setup.settings.logLevel).toBe('WARN');
     const defaults = setUpFunction(bidsPerAuction, { env: lambdaEnv() }, {});
     expect(defaults.processorOptions?.maxAttempts).toBeUndefined();
     expect(defaults.processorOptions?.keepCheckpoints).toBeUndefined();
+    expect(defaults.processorOptions?.publishIntervalMs).toBeUndefined();
   });
 
   it('gives FLOE_CHECKPOINT_COMPRESSION to the AWS stores named by the environment', () => {
@@ -322,6 +334,9 @@ describe('the handler in Lambda: metrics and environment', () => {
     );
     expect(build({ FLOE_KEEP_CHECKPOINTS: 'ten' })).toThrow(
       /FLOE_KEEP_CHECKPOINTS must be a positive integer/,
+    );
+    expect(build({ FLOE_PUBLISH_INTERVAL_MS: '-5' })).toThrow(
+      /FLOE_PUBLISH_INTERVAL_MS must be a whole number of milliseconds \(0 or more\), got "-5"/,
     );
     expect(build({ FLOE_DELIVERY: 'at-least-once' })).toThrow(
       /FLOE_DELIVERY must be exactly-once, got "at-least-once": at-least-once delivery is not implemented yet/,

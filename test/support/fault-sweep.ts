@@ -50,7 +50,7 @@ export async function countedRun(c: SweepCase, stores: StoreFactory): Promise<Co
 export function stepOf(call: OpRecord): string {
   const { store, op, key } = call;
   let what = '';
-  if (store === 'heads') what = 'head';
+  if (store === 'heads') what = key.endsWith('/committer') ? 'committer' : 'head';
   else if (store === 'catalog') what = '';
   else if (op === 'list') what = key.includes('/data/') ? 'data-files' : key;
   else if (key.includes('/state/')) what = 'state';
