@@ -23,12 +23,18 @@ export interface ScaleOptions {
   readonly maxBatches: number;
   readonly timeScale: number;
   readonly wallCapMs: number;
+  /** The processors' publish intervals (model ms): one run of each example and P per value. */
+  readonly publishIntervals: readonly number[];
 }
 
 export interface ScaleRow {
   readonly example: string;
   readonly scope: 'partition' | 'job';
   readonly partitions: number;
+  /** The processors' publish interval, model ms (0: every commit publishes). */
+  readonly publishIntervalMs: number;
+  /** Publish rounds that ran (the final flush included). */
+  readonly rounds: number;
   readonly records: number;
   readonly batches: number;
   readonly skippedBatches: number;
@@ -60,46 +66,51 @@ export async function runScale(
 ): Promise<ScaleRow[]> {
   const rows: ScaleRow[] = [];
   for (const example of options.examples) {
-    let single: number | undefined;
-    for (const partitions of options.partitions) {
-      const label = `  ${example} P=${partitions}`;
-      let last = 0;
-      const result = await runFleet({
-        example,
-        partitions,
-        batchesPerPartition: Math.min(
-          options.batches,
-          Math.max(4, Math.floor(options.maxBatches / partitions)),
-        ),
-        sim: { timeScale: options.timeScale },
-        wallCapMs: options.wallCapMs,
-        onProgress: (done, total) => {
-          const now = performance.now();
-          if (now - last > 5_000 || done === total) {
-            last = now;
-            log(`${label}: ${done}/${total} batches${done === total ? ', draining and checking' : ''}`);
-          }
-        },
-      });
-      const row = toRow(result, single);
-      single ??= partitions === 1 ? row.recordsPerSec : undefined;
-      rows.push(row);
-      emit(row);
-      log(
-        `${label}: ${Math.round(row.recordsPerSec).toLocaleString('en')} rec/s (model), linear ${row.linearRatio.toFixed(2)}, exactly once ${row.exactlyOnce ? 'ok' : 'FAILED'}, ${row.wallSec.toFixed(1)} s wall`,
-      );
+    for (const publishIntervalMs of options.publishIntervals) {
+      let single: number | undefined;
+      for (const partitions of options.partitions) {
+        const label = `  ${example} P=${partitions} publish every ${publishIntervalMs} ms`;
+        let last = 0;
+        const result = await runFleet({
+          example,
+          partitions,
+          publishIntervalMs,
+          batchesPerPartition: Math.min(
+            options.batches,
+            Math.max(4, Math.floor(options.maxBatches / partitions)),
+          ),
+          sim: { timeScale: options.timeScale },
+          wallCapMs: options.wallCapMs,
+          onProgress: (done, total) => {
+            const now = performance.now();
+            if (now - last > 5_000 || done === total) {
+              last = now;
+              log(`${label}: ${done}/${total} batches${done === total ? ', draining and checking' : ''}`);
+            }
+          },
+        });
+        const row = toRow(result, single, publishIntervalMs);
+        single ??= partitions === 1 ? row.recordsPerSec : undefined;
+        rows.push(row);
+        emit(row);
+        log(
+          `${label}: ${Math.round(row.recordsPerSec).toLocaleString('en')} rec/s (model), linear ${row.linearRatio.toFixed(2)}, exactly once ${row.exactlyOnce ? 'ok' : 'FAILED'}, ${row.wallSec.toFixed(1)} s wall`,
+        );
+      }
     }
   }
   return rows;
 }
 
-function toRow(r: FleetResult, single: number | undefined): ScaleRow {
+function toRow(r: FleetResult, single: number | undefined, publishIntervalMs: number): ScaleRow {
   const recordsPerSec = r.records / (r.makespanModelMs / 1000);
   const { headConflicts, catalogConflicts, throttles } = r.conflicts;
   return {
     example: r.example,
     scope: r.scope,
     partitions: r.partitions,
+    publishIntervalMs,
+    rounds: r.rounds,
     records: r.records,
     batches: r.batches,
     skippedBatches: r.skippedBatches,
@@ -127,6 +138,8 @@ export function scaleTable(rows: readonly ScaleRow[]): string {
     'example',
     'scope',
     'P',
+    'publish ms',
+    'rounds',
     'batches',
     'rec/s (model)',
     'linear',
@@ -145,6 +158,8 @@ export function scaleTable(rows: readonly ScaleRow[]): string {
     r.example,
     r.scope,
     String(r.partitions),
+    String(r.publishIntervalMs),
+    String(r.rounds),
     r.skippedBatches > 0 ? `${r.batches} (+${r.skippedBatches} cut)` : String(r.batches),
     Math.round(r.recordsPerSec).toLocaleString('en'),
     r.linearRatio.toFixed(2),
