@@ -184,7 +184,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
   });
   await Promise.all(
     work.map(async (events, p) => {
-      const { connection, meter, processor } = containers[p]!;
+      const { connection, processor } = containers[p]!;
       const engine = processor.engine;
       const processBatch = engine.processBatch.bind(engine);
       engine.processBatch = (...args) => {
