@@ -75,17 +75,19 @@ export async function cleanupGroup(
   options: CleanupOptions,
 ): Promise<CleanupReport> {
   const { job, group } = options;
-  const head = await stores.heads.get(headKey(job, group));
+  // Read together: the mark only ever lags the tables, so its age relative to the head's does not matter.
+  const [head, committer] = await Promise.all([
+    stores.heads.get(headKey(job, group)),
+    options.committer === undefined
+      ? readCommitterItem(stores.heads, job).then((item) => item?.value)
+      : (options.committer ?? undefined),
+  ]);
   if (head === undefined) return { manifests: 0, states: 0, dataFiles: 0 };
   const {
     epoch: headEpoch,
     manifest: headManifest,
     lineage,
   } = head.value as { epoch: number; manifest: string | null; lineage: string };
-  const committer =
-    options.committer === undefined
-      ? (await readCommitterItem(stores.heads, job))?.value
-      : (options.committer ?? undefined);
   // Everything through this epoch is in the tables; above it, a publish round still needs it.
   const published = Math.min(headEpoch, publishedThrough(committer, group, lineage));
 
