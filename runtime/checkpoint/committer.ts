@@ -31,7 +31,8 @@ import {
   writeCommitterItem,
 } from './committer-item.ts';
 import { type Head, listHeads } from './head.ts';
-import type { CheckpointManifest } from './manifest.ts';
+import { manifestPrefix, parseEpochAttempt } from './layout.ts';
+import { type CheckpointManifest, chainKeys } from './manifest.ts';
 import type { GroupBacklog, RoundSnapshot, TablePublisher } from './publish.ts';
 
 export type { RoundSnapshot } from './publish.ts';
@@ -137,6 +138,7 @@ export class TableCommitter {
         readCommitterItem(stores.heads, jobId),
         listHeads(stores.heads, jobId),
       ]);
+      if (base !== undefined) this.item = base.value;
     }
 
     const backlogs = (await Promise.all(heads.map((h) => this.backlogOf(h, base?.value)))).filter(
@@ -179,29 +181,38 @@ export class TableCommitter {
     { group, head }: { group: string; head: Head },
     item: CommitterItem | undefined,
   ): Promise<GroupBacklog | undefined> {
-    const { lineage, epoch, manifest } = head.value;
+    const { lineage, epoch, manifest: headKey } = head.value;
     const from = publishedThrough(item, group, lineage);
-    if (manifest === null || epoch <= from) return undefined;
-    const manifests: CheckpointManifest[] = [];
-    for (let key: string | null = manifest; key !== null; ) {
-      const m: CheckpointManifest | undefined =
-        this.options.known(group, key) ?? (await this.options.reader.manifestIfPresent(key));
-      // Cleanup deletes a committed manifest only once a round recorded its epoch as published,
-      // so from a missing one down everything is published.
-      if (m === undefined) {
-        if (key === manifest) return undefined;
-        break;
+    if (headKey === null || epoch <= from) return undefined;
+    const top = await this.manifest(group, headKey);
+    if (top === undefined) return undefined;
+    const manifests: CheckpointManifest[] = [top];
+    const folder = manifestPrefix(this.options.jobId, group);
+    // Down the chain in waves: each manifest names the 32 before it (`previous`, `earlier`), and
+    // their names carry their epochs, so one wave reads every one still above `from`.
+    for (let last = top; last.epoch - 1 > from; ) {
+      const keys = chainKeys(last, folder);
+      const wanted = keys.filter((key) => (parseEpochAttempt(key)?.epoch ?? Number.POSITIVE_INFINITY) > from);
+      const wave = await Promise.all(wanted.map((key) => this.manifest(group, key)));
+      for (const [i, m] of wave.entries()) {
+        // Cleanup deletes a committed manifest only once a round recorded its epoch as
+        // published, so from a missing one down everything is published.
+        if (m === undefined) return { group, lineage, through: epoch, manifests: manifests.reverse() };
+        if (m.epoch >= manifests.at(-1)!.epoch || m.lineage !== lineage) {
+          throw new FloeError(
+            `Job ${this.options.jobName}, commit group ${group}: checkpoint ${wanted[i]} (epoch ${m.epoch}, history ${m.lineage}) follows epoch ${manifests.at(-1)!.epoch} of history ${lineage} on the chain from the head; the checkpoint store is corrupt.`,
+          );
+        }
+        manifests.push(m);
       }
-      if (m.epoch <= from) break;
-      if (m.epoch >= (manifests.at(-1)?.epoch ?? Number.POSITIVE_INFINITY)) {
-        throw new FloeError(
-          `Job ${this.options.jobName}, commit group ${group}: checkpoint ${key} (epoch ${m.epoch}) follows epoch ${manifests.at(-1)?.epoch} on the chain from the head; the checkpoint store is corrupt.`,
-        );
-      }
-      manifests.push(m);
-      key = m.previous;
+      if (wanted.length < keys.length || wave.length === 0) break;
+      last = manifests.at(-1)!;
     }
-    manifests.reverse();
-    return { group, lineage, through: epoch, manifests };
+    return { group, lineage, through: epoch, manifests: manifests.reverse() };
+  }
+
+  /** A manifest of the group, from this process's memory or the store; undefined when it is gone. */
+  private async manifest(group: string, key: string): Promise<CheckpointManifest | undefined> {
+    return this.options.known(group, key) ?? (await this.options.reader.manifestIfPresent(key));
   }
 }

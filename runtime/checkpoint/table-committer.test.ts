@@ -434,6 +434,38 @@ describe('rounds racing each other and commits', () => {
   });
 });
 
+describe('walking a long chain', () => {
+  it("a cold round reads a job group's 70 unpublished manifests in waves of 32, each once: every row once", async () => {
+    const w = workload({ count: 700, batchSize: 10 });
+    const dir = tempRunDir();
+    const a = processorFor('channel-revenue', localCheckpointStores(dir), w, { publishIntervalMs: HOUR });
+    for (const event of w.events) await a.process(event);
+    const { epoch } = (await a.committed()).groups[0]!;
+    expect(epoch).toBeGreaterThan(64);
+    let inFlight = 0;
+    let most = 0;
+    const cold = faultyStores(localCheckpointStores(dir), {
+      beforeCall: async (call) => {
+        if (call.key.includes('/manifests/')) {
+          inFlight++;
+          most = Math.max(most, inFlight);
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          inFlight--;
+        }
+      },
+    });
+    const round = await processorFor('channel-revenue', cold.stores, w).publish();
+    // Epoch 1 was published by the first commit's round.
+    expect(round.epochs).toBe(epoch - 1);
+    const reads = cold.log.filter((c) => c.op === 'get' && c.key.includes('/manifests/'));
+    expect(reads).toHaveLength(epoch - 1);
+    expect(new Set(reads.map((c) => c.key)).size).toBe(epoch - 1);
+    expect(most).toBeGreaterThanOrEqual(16);
+    await runToEnd(processorFor('channel-revenue', localCheckpointStores(dir), w), w.events);
+    await expectReference('channel-revenue', dir, w.bids);
+  });
+});
+
 describe('cleanup and unpublished epochs', () => {
   it('keeps every manifest, state object and data file above the published mark, whatever keepCheckpoints says', async () => {
     const dir = tempRunDir();
