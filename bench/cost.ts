@@ -69,6 +69,10 @@ export interface CostRow {
   readonly partitions: number;
   readonly batchingWindowMs: number;
   readonly batchSize: number;
+  /** The processors' publish interval, model ms (0: every commit publishes). */
+  readonly publishIntervalMs: number;
+  /** Publish rounds that ran (the final flush included). */
+  readonly rounds: number;
   readonly usdPerMillionEvents: number;
   readonly managedFlinkUsdPerMillionEvents: number;
   /** USD per million events by service. */
@@ -95,6 +99,8 @@ export interface CostOptions {
   readonly maxRecords: number;
   /** With partition logs (jobs whose windows merge partitions): the processor's consumeIntervalMs. @default 0 */
   readonly consumeIntervalMs?: number;
+  /** The processors' publish intervals (model ms): one run of each point per value. */
+  readonly publishIntervals: readonly number[];
 }
 
 export async function runCost(
@@ -106,35 +112,49 @@ export async function runCost(
   for (const example of options.examples) {
     for (const { eventsPerSec, partitions } of COST_RATES) {
       for (const windowMs of COST_WINDOWS_MS) {
-        const perPartition = eventsPerSec / partitions;
-        const batchSize = Math.max(
-          1,
-          Math.min(
-            MAX_BATCH_RECORDS,
-            Math.floor(MAX_BATCH_BYTES / EVENT_BYTES_PER_RECORD),
-            Math.floor((perPartition * windowMs) / 1000),
-          ),
-        );
-        const intervalModelMs = (batchSize / perPartition) * 1000;
-        const batches = Math.max(2, Math.min(40, Math.floor(options.maxRecords / (partitions * batchSize))));
-        const started = performance.now();
-        const result = await runFleet({
-          example,
-          partitions,
-          batchesPerPartition: batches,
-          batchSize,
-          eventsPerSecond: eventsPerSec,
-          intervalModelMs,
-          sim: { timeScale: options.timeScale },
-          check: false,
-          consumeIntervalMs: options.consumeIntervalMs ?? 0,
-        });
-        const row = price(example, eventsPerSec, partitions, windowMs, batchSize, result);
-        rows.push(row);
-        emit(row);
-        log(
-          `  ${example} ${eventsPerSec.toLocaleString('en')} ev/s on ${partitions}, window ${windowMs / 1000} s (batch ${batchSize}): $${row.usdPerMillionEvents.toFixed(4)} per million events (Managed Flink $${row.managedFlinkUsdPerMillionEvents.toFixed(4)}), ${((performance.now() - started) / 1000).toFixed(1)} s`,
-        );
+        for (const publishIntervalMs of options.publishIntervals) {
+          const perPartition = eventsPerSec / partitions;
+          const batchSize = Math.max(
+            1,
+            Math.min(
+              MAX_BATCH_RECORDS,
+              Math.floor(MAX_BATCH_BYTES / EVENT_BYTES_PER_RECORD),
+              Math.floor((perPartition * windowMs) / 1000),
+            ),
+          );
+          const intervalModelMs = (batchSize / perPartition) * 1000;
+          const batches = Math.max(
+            2,
+            Math.min(40, Math.floor(options.maxRecords / (partitions * batchSize))),
+          );
+          const started = performance.now();
+          const result = await runFleet({
+            example,
+            partitions,
+            batchesPerPartition: batches,
+            batchSize,
+            eventsPerSecond: eventsPerSec,
+            intervalModelMs,
+            sim: { timeScale: options.timeScale },
+            check: false,
+            publishIntervalMs,
+            consumeIntervalMs: options.consumeIntervalMs ?? 0,
+          });
+          const row = price(
+            example,
+            eventsPerSec,
+            partitions,
+            windowMs,
+            batchSize,
+            publishIntervalMs,
+            result,
+          );
+          rows.push(row);
+          emit(row);
+          log(
+            `  ${example} ${eventsPerSec.toLocaleString('en')} ev/s on ${partitions}, window ${windowMs / 1000} s (batch ${batchSize}), publish every ${publishIntervalMs} ms: $${row.usdPerMillionEvents.toFixed(4)} per million events (Managed Flink $${row.managedFlinkUsdPerMillionEvents.toFixed(4)}), ${((performance.now() - started) / 1000).toFixed(1)} s`,
+          );
+        }
       }
     }
   }
@@ -147,6 +167,7 @@ function price(
   partitions: number,
   batchingWindowMs: number,
   batchSize: number,
+  publishIntervalMs: number,
   r: Awaited<ReturnType<typeof runFleet>>,
 ): CostRow {
   const perMillion = 1e6 / r.records;
@@ -185,6 +206,8 @@ function price(
     partitions,
     batchingWindowMs,
     batchSize,
+    publishIntervalMs,
+    rounds: r.rounds,
     usdPerMillionEvents: Object.values(breakdown).reduce((a, b) => a + b, 0),
     managedFlinkUsdPerMillionEvents: managedFlinkPerMillion(eventsPerSec),
     breakdown,
@@ -214,6 +237,7 @@ export function costTable(rows: readonly CostRow[]): string {
     'P',
     'window',
     'batch',
+    'publish ms',
     '$/M events',
     'Lambda',
     'DynamoDB',
@@ -232,6 +256,7 @@ export function costTable(rows: readonly CostRow[]): string {
     String(r.partitions),
     `${r.batchingWindowMs / 1000} s`,
     r.batchSize.toLocaleString('en'),
+    String(r.publishIntervalMs),
     usd(r.usdPerMillionEvents),
     usd(r.breakdown.lambda),
     usd(r.breakdown.dynamodb),

@@ -7,6 +7,11 @@
  * container drains every group (windows fire), and the tables are read back from the simulated
  * warehouse and compared with the brute-force reference of the records the fleet processed.
  *
+ * Publishing: each container's processor publishes on the table committer's schedule
+ * (`publishIntervalMs`, in model time: the processors' clock is the simulation's), and when every
+ * partition is done one container flushes (a publish round, as the ticker or the end of a run
+ * would), measured with the fleet: its requests count, and its time ends the makespan.
+ *
  * Time: an invocation's model duration is its wait on the stores (in model time, see
  * bench/simulated-aws.ts) plus everything else it spent (CPU, the processor's backoff) as
  * measured. With more invocations in flight than cores, "everything else" includes waiting for a core: `cpuLoad` says when the machine, not the
@@ -19,7 +24,7 @@ import { generateBids } from '../examples/nexmark/generator.ts';
 import { bidTopic } from '../examples/nexmark/topic.ts';
 import { CheckpointedProcessor } from '../runtime/checkpoint/checkpointed-processor.ts';
 import { decodeHead } from '../runtime/checkpoint/head.ts';
-import { headKey, safeName } from '../runtime/checkpoint/layout.ts';
+import { headKey, headPrefix, safeName } from '../runtime/checkpoint/layout.ts';
 import { eventBatches } from '../runtime/event-source-mapping/event-builder.ts';
 import { keyInStore, scanTable } from '../runtime/iceberg/table-scan.ts';
 import type { Job } from '../runtime/job/job.ts';
@@ -71,6 +76,8 @@ export interface FleetOptions {
   readonly partitionLogs?: boolean;
   /** With partition logs: the processor's consumeIntervalMs. @default 0 */
   readonly consumeIntervalMs?: number;
+  /** The processors' publish interval, in model ms. @default - the processor's default */
+  readonly publishIntervalMs?: number;
 }
 
 export interface ExactlyOnceCheck {
@@ -110,6 +117,10 @@ export interface FleetResult {
   readonly consumeRounds: number;
   readonly redoneRounds: number;
   readonly commits: number;
+  /** Publish rounds that ran: after commits (lease taken), and the final flush. */
+  readonly rounds: number;
+  /** Model ms of the final flush (included in the makespan). */
+  readonly flushModelMs: number;
   readonly conflicts: ConflictCounts;
   /** Model ms of each invocation (failed ones included), in completion order. */
   readonly invocationModelMs: readonly number[];
@@ -171,6 +182,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
   let failedInvocations = 0;
   let engineRuns = 0;
   let commits = 0;
+  let rounds = 0;
   let done = 0;
   let skipped = 0;
   const partitionModelMs = new Array<number>(partitions).fill(0);
@@ -178,17 +190,26 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
   const wallStart = performance.now();
   const cpuStart = process.cpuUsage();
   const modelStart = sim.now();
+  // The processors' clock: model time (the publish interval is in model time), from today.
+  const clockBase = Date.now();
+  const clock = () => clockBase + Math.round(sim.now());
+  const containers = work.map(() => {
+    const connection = sim.connect();
+    const conflictMeter = meterConflicts(connection.stores);
+    const meter = meterRequests(conflictMeter.stores);
+    const processor = new CheckpointedProcessor(job, {
+      stores: meter.stores,
+      partitions: refs,
+      clock,
+      partitionLogs: logs,
+      consumeIntervalMs: options.consumeIntervalMs ?? 0,
+      ...(options.publishIntervalMs === undefined ? {} : { publishIntervalMs: options.publishIntervalMs }),
+    });
+    return { connection, conflictMeter, meter, processor };
+  });
   await Promise.all(
     work.map(async (events, p) => {
-      const connection = sim.connect();
-      const conflictMeter = meterConflicts(connection.stores);
-      const meter = meterRequests(conflictMeter.stores);
-      const processor = new CheckpointedProcessor(job, {
-        stores: meter.stores,
-        partitions: refs,
-        partitionLogs: logs,
-        consumeIntervalMs: options.consumeIntervalMs ?? 0,
-      });
+      const { connection, processor } = containers[p]!;
       const engine = processor.engine;
       const processBatch = engine.processBatch.bind(engine);
       engine.processBatch = (...args) => {
@@ -215,6 +236,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
             // the other containers' updates.
             const outcome = await processor.process(event);
             commits += outcome.commits.length;
+            if (outcome.round?.ran === true) rounds++;
             ok = true;
           } catch (error) {
             failedInvocations++;
@@ -232,10 +254,30 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
         processed.push(event);
         options.onProgress?.(++done, total);
       }
-      requests = addRequestCounts(requests, meter.take());
-      conflicts = addConflicts(conflicts, conflictMeter.counts);
     }),
   );
+  // The end: one container publishes what the rounds left (the ticker's or a run's flush).
+  const flusher = containers[0]!;
+  const flushIoBefore = flusher.connection.ioModelMs;
+  const flushIoWallBefore = flusher.connection.ioWallMs;
+  const flushStart = performance.now();
+  for (let tries = 1; ; tries++) {
+    try {
+      await flusher.processor.publish();
+      rounds++;
+      break;
+    } catch (error) {
+      if (tries >= 20) throw new Error('The final publish round failed 20 times', { cause: error });
+    }
+  }
+  const flushIo = flusher.connection.ioModelMs - flushIoBefore;
+  const flushModelMs =
+    flushIo + Math.max(0, performance.now() - flushStart - (flusher.connection.ioWallMs - flushIoWallBefore));
+  for (const c of containers) {
+    requests = addRequestCounts(requests, c.meter.take());
+    conflicts = addConflicts(conflicts, c.conflictMeter.counts);
+  }
+  ioModelMs.push(flushIo);
   const wallMs = performance.now() - wallStart;
   const cpu = process.cpuUsage(cpuStart);
   const cpuMs = (cpu.user + cpu.system) / 1000;
@@ -259,11 +301,15 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
     consumeRounds: logs ? engineRuns : 0,
     redoneRounds: logs ? conflicts.headConflicts : 0,
     commits,
+    rounds,
+    flushModelMs,
     conflicts,
     invocationModelMs,
     ioModelMs,
     makespanModelMs:
-      options.intervalModelMs === undefined ? Math.max(...partitionModelMs) : sim.now() - modelStart,
+      options.intervalModelMs === undefined
+        ? Math.max(...partitionModelMs) + flushModelMs
+        : sim.now() - modelStart,
     wallMs,
     cpuMs,
     cpuLoad: cpuMs / (wallMs * CORES),
@@ -303,14 +349,20 @@ async function drainAndCheck(
   const direct = sim.direct();
   let drainer: CheckpointedProcessor<unknown> | undefined;
   // With partition logs one drain consumes every log and drains the job group.
-  const groups = logs ? [] : await direct.heads.list('');
+  const groups = logs ? [] : await direct.heads.list(headPrefix(safeName(job.name)));
   if (logs) {
     drainer = new CheckpointedProcessor(job, { stores: direct, partitions: refs, partitionLogs: true });
     await drainer.drain();
   }
   for (const item of groups) {
     // Without latency: the drain is not measured.
-    const one = { ...direct, heads: { ...direct.heads, list: async () => [item] } };
+    const one = {
+      ...direct,
+      heads: {
+        ...direct.heads,
+        list: async (prefix: string) => (await direct.heads.list(prefix)).filter((i) => i.key === item.key),
+      },
+    };
     drainer = new CheckpointedProcessor(job, { stores: one, partitions: refs });
     for (let tries = 1; ; tries++) {
       try {

@@ -2,6 +2,9 @@
  * `npm run bench [-- --json] [-- --events N] [-- --only NAME]`
  * `npm run bench -- --scale [--partitions 1,4,16,64,256] [--batches N] [--max-batches N] [--time-scale F] [--wall-cap S] [--cost]`
  * `npm run bench -- --cost [--cost-time-scale F] [--cost-max-records N] [--consume-interval MS]`
+ * `npm run bench -- --cost [--cost-time-scale F] [--cost-max-records N]`
+ * Either with `--publish-interval MS[,MS...]`: the processors' publish interval (model ms; one
+ * run per value; default the processor's default).
  *
  * For each example: records/s of the engine over 6 MB ESM events, and in the same run the decode
  * floor (base64 + JSON.parse of the same values), taken in alternation so both see the same
@@ -36,6 +39,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXAMPLE_JOBS, type ExampleName } from '../examples/index.ts';
+import { DEFAULT_PUBLISH_INTERVAL_MS } from '../runtime/checkpoint/checkpointed-processor.ts';
 import { Engine } from '../runtime/engine/engine.ts';
 import { newEngineState } from '../runtime/engine/state.ts';
 import { COST_EXCLUDED, costTable, runCost } from './cost.ts';
@@ -66,6 +70,8 @@ const USAGE = `Usage: npm run bench [-- options]
                             concurrent invocations on simulated AWS stores
   --cost [--cost-time-scale F] [--cost-max-records N]   dollars per million events vs Managed Flink
   --consume-interval MS   with --cost: partition logs consume at most once per MS (default 0)
+    --publish-interval MS[,MS...]   with --scale or --cost: the publish interval(s), model ms
+                            (default: the processor's, ${DEFAULT_PUBLISH_INTERVAL_MS}; 0 publishes every commit)
 
 BENCHMARKS.md has the figures and what each section measures.`;
 
@@ -101,6 +107,7 @@ function parse() {
         'cost-time-scale': { type: 'string' },
         'cost-max-records': { type: 'string' },
         'consume-interval': { type: 'string' },
+        'publish-interval': { type: 'string' },
       },
       strict: true,
     });
@@ -132,8 +139,19 @@ function parse() {
     const partitions = (values.partitions ?? '1,4,16,64,256')
       .split(',')
       .map((p) => number('partitions', p, 1, true));
+    const publishIntervals = (values['publish-interval'] ?? String(DEFAULT_PUBLISH_INTERVAL_MS))
+      .split(',')
+      .map((text) => {
+        const ms = Number(text);
+        if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(ms))
+          throw new Error(
+            `--publish-interval must be whole milliseconds (0 or more), comma-separated, got "${text}".`,
+          );
+        return ms;
+      });
     return {
       json: values.json === true,
+      publishIntervals,
       coldStart: values['cold-start'] === true,
       aws: values.aws === true,
       awsBatches,
@@ -275,6 +293,7 @@ if (options.scale || options.cost) {
         maxBatches: options.maxBatches,
         timeScale: options.timeScale,
         wallCapMs: options.wallCapMs,
+        publishIntervals: options.publishIntervals,
       },
       (text) => process.stderr.write(`${text}\n`),
       (row) => {
@@ -294,6 +313,7 @@ if (options.scale || options.cost) {
         timeScale: options.costTimeScale,
         maxRecords: options.costMaxRecords,
         consumeIntervalMs: options.consumeIntervalMs,
+        publishIntervals: options.publishIntervals,
       },
       (text) => process.stderr.write(`${text}\n`),
       (row) => {

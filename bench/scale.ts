@@ -43,6 +43,8 @@ export interface ScaleOptions {
   readonly maxBatches: number;
   readonly timeScale: number;
   readonly wallCapMs: number;
+  /** The processors' publish intervals (model ms): one run of each example and P per value. */
+  readonly publishIntervals: readonly number[];
 }
 
 export interface ScaleRow {
@@ -51,6 +53,10 @@ export interface ScaleRow {
   /** How batches commit: per partition group, through partition logs, or through one shared head. */
   readonly commit: FleetResult['commit'];
   readonly partitions: number;
+  /** The processors' publish interval, model ms (0: every commit publishes). */
+  readonly publishIntervalMs: number;
+  /** Publish rounds that ran (the final flush included). */
+  readonly rounds: number;
   readonly records: number;
   readonly batches: number;
   readonly skippedBatches: number;
@@ -85,53 +91,56 @@ export async function runScale(
 ): Promise<ScaleRow[]> {
   const rows: ScaleRow[] = [];
   for (const { example, partitionLogs } of scaleVariants(options.examples)) {
-    let single: number | undefined;
-    for (const partitions of options.partitions) {
-      if (
-        !partitionLogs &&
-        EXAMPLE_JOBS[example].plan.scope === 'job' &&
-        partitions > SHARED_HEAD_MAX_PARTITIONS
-      ) {
+    for (const publishIntervalMs of options.publishIntervals) {
+      let single: number | undefined;
+      for (const partitions of options.partitions) {
+        if (
+          !partitionLogs &&
+          EXAMPLE_JOBS[example].plan.scope === 'job' &&
+          partitions > SHARED_HEAD_MAX_PARTITIONS
+        ) {
+          log(
+            `  ${example} (shared head) P=${partitions}: skipped; above ${SHARED_HEAD_MAX_PARTITIONS} partitions the shared head's retries reload state in every container at once and the simulation runs out of memory (22 GB at 256)`,
+          );
+          continue;
+        }
+        const mode =
+          EXAMPLE_JOBS[example].plan.scope === 'job' ? (partitionLogs ? ' (logs)' : ' (shared head)') : '';
+        const label = `  ${example}${mode} P=${partitions} publish every ${publishIntervalMs} ms`;
+        let last = 0;
+        const result = await runFleet({
+          example,
+          partitionLogs,
+          partitions,
+          publishIntervalMs,
+          batchesPerPartition: Math.min(
+            options.batches,
+            Math.max(4, Math.floor(options.maxBatches / partitions)),
+          ),
+          sim: { timeScale: options.timeScale },
+          wallCapMs: options.wallCapMs,
+          onProgress: (done, total) => {
+            const now = performance.now();
+            if (now - last > 5_000 || done === total) {
+              last = now;
+              log(`${label}: ${done}/${total} batches${done === total ? ', draining and checking' : ''}`);
+            }
+          },
+        });
+        const row = toRow(result, single, publishIntervalMs);
+        single ??= partitions === 1 ? row.recordsPerSec : undefined;
+        rows.push(row);
+        emit(row);
         log(
-          `  ${example} (shared head) P=${partitions}: skipped; above ${SHARED_HEAD_MAX_PARTITIONS} partitions the shared head's retries reload state in every container at once and the simulation runs out of memory (22 GB at 256)`,
+          `${label}: ${Math.round(row.recordsPerSec).toLocaleString('en')} rec/s (model), linear ${row.linearRatio.toFixed(2)}, exactly once ${row.exactlyOnce ? 'ok' : 'FAILED'}, ${row.wallSec.toFixed(1)} s wall`,
         );
-        continue;
       }
-      const mode =
-        EXAMPLE_JOBS[example].plan.scope === 'job' ? (partitionLogs ? ' (logs)' : ' (shared head)') : '';
-      const label = `  ${example}${mode} P=${partitions}`;
-      let last = 0;
-      const result = await runFleet({
-        example,
-        partitionLogs,
-        partitions,
-        batchesPerPartition: Math.min(
-          options.batches,
-          Math.max(4, Math.floor(options.maxBatches / partitions)),
-        ),
-        sim: { timeScale: options.timeScale },
-        wallCapMs: options.wallCapMs,
-        onProgress: (done, total) => {
-          const now = performance.now();
-          if (now - last > 5_000 || done === total) {
-            last = now;
-            log(`${label}: ${done}/${total} batches${done === total ? ', draining and checking' : ''}`);
-          }
-        },
-      });
-      const row = toRow(result, single);
-      single ??= partitions === 1 ? row.recordsPerSec : undefined;
-      rows.push(row);
-      emit(row);
-      log(
-        `${label}: ${Math.round(row.recordsPerSec).toLocaleString('en')} rec/s (model), linear ${row.linearRatio.toFixed(2)}, exactly once ${row.exactlyOnce ? 'ok' : 'FAILED'}, ${row.wallSec.toFixed(1)} s wall`,
-      );
     }
   }
   return rows;
 }
 
-function toRow(r: FleetResult, single: number | undefined): ScaleRow {
+function toRow(r: FleetResult, single: number | undefined, publishIntervalMs: number): ScaleRow {
   // Only what the job group consumed counts: with partition logs, records still in a log are not done.
   const recordsPerSec = r.consumedRecords / (r.makespanModelMs / 1000);
   const { headConflicts, catalogConflicts, throttles } = r.conflicts;
@@ -140,6 +149,8 @@ function toRow(r: FleetResult, single: number | undefined): ScaleRow {
     scope: r.scope,
     commit: r.commit,
     partitions: r.partitions,
+    publishIntervalMs,
+    rounds: r.rounds,
     records: r.records,
     batches: r.batches,
     skippedBatches: r.skippedBatches,
@@ -169,6 +180,8 @@ export function scaleTable(rows: readonly ScaleRow[]): string {
     'example',
     'commits through',
     'P',
+    'publish ms',
+    'rounds',
     'batches',
     'rec/s (model)',
     'linear',
@@ -188,6 +201,8 @@ export function scaleTable(rows: readonly ScaleRow[]): string {
     r.example,
     r.commit,
     String(r.partitions),
+    String(r.publishIntervalMs),
+    String(r.rounds),
     r.skippedBatches > 0 ? `${r.batches} (+${r.skippedBatches} cut)` : String(r.batches),
     Math.round(r.recordsPerSec).toLocaleString('en'),
     r.linearRatio.toFixed(2),

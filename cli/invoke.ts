@@ -72,7 +72,12 @@ export async function invoke(options: InvokeOptions, out: (text: string) => void
       },
       partitions: drained.partitions.length > 0 ? drained.partitions : result.partitions,
       commits: [...result.commits, ...drained.commits],
+      ...(drained.round === undefined ? {} : { round: drained.round }),
     };
+  } else {
+    // As the ticker would after the invocation: the batch's rows are in the tables when it returns.
+    const round = await processor.publish();
+    result = { ...result, round };
   }
   const tables = processor.tableNames;
   if (options.json) {

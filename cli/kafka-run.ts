@@ -85,6 +85,8 @@ export interface KafkaRunJobOptions {
   readonly status?: StatusStream;
   /** @default 10 */
   readonly keepCheckpoints?: number;
+  /** Milliseconds between publish rounds while running; the run publishes when it stops too. @default 10_000 */
+  readonly publishIntervalMs?: number;
   /** Log lines (retries, offset commit failures); default stderr. */
   readonly log?: (line: string) => void;
   /** Stops the run (between batches) when aborted: Ctrl-C. */
@@ -158,6 +160,7 @@ export async function runKafka(
         dir: aws ? undefined : dir,
         status,
         keepCheckpoints: options.keepCheckpoints,
+        ...(options.publishIntervalMs === undefined ? {} : { publishIntervalMs: options.publishIntervalMs }),
         signal: controller.signal,
       },
     );
@@ -283,6 +286,7 @@ export async function runKafkaJob(
       stores: options.stores,
       partitions,
       keepCheckpoints: options.keepCheckpoints,
+      ...(options.publishIntervalMs === undefined ? {} : { publishIntervalMs: options.publishIntervalMs }),
     });
     const handler = createHandler(job, { processor, logger: QUIET });
     const before = await processor.committed();
@@ -369,6 +373,9 @@ export async function runKafkaJob(
         progress.late += outcome.metrics.late;
         progress.deadLetters += outcome.metrics.deadLetters;
         drained = true;
+      } else {
+        // Stopped, or at the end without a drain: what is committed is published now.
+        await processor.publish();
       }
       await processor.cleanup().catch(() => {});
       status.clear();

@@ -36,6 +36,9 @@ Options:
   --topic NAME                       Topic name (default: the file's base name)
   --dir DIR                          Run directory (default .floe/run/<job name>)
   --keep-checkpoints N               Checkpoint manifests kept per commit group (default 10)
+  --publish-interval MS              Publish committed rows to the tables every MS milliseconds
+                                     while running (default 10000; 0: after every batch); the run
+                                     always publishes at its end, also when stopped
   --fail-on-dead-letters             Exit with status 1 when any record became a dead letter
   --no-typecheck                     Run the job without type-checking it first
   --json                             Print the summary as JSON
@@ -278,6 +281,7 @@ async function main(argv: readonly string[]): Promise<void> {
         topic: { type: 'string' },
         dir: { type: 'string' },
         'keep-checkpoints': { type: 'string' },
+        'publish-interval': { type: 'string' },
         'fail-on-dead-letters': { type: 'boolean' },
         'no-typecheck': { type: 'boolean' },
         json: { type: 'boolean' },
@@ -308,6 +312,7 @@ async function main(argv: readonly string[]): Promise<void> {
             dir: values.dir as string | undefined,
             json: values.json === true,
             keepCheckpoints: optionalPositiveInt('--keep-checkpoints', values['keep-checkpoints']),
+            publishIntervalMs: optionalWholeNumber('--publish-interval', values['publish-interval']),
             failOnDeadLetters: values['fail-on-dead-letters'] === true,
             typecheck: values['no-typecheck'] !== true,
             kafka,

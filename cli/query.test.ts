@@ -21,8 +21,9 @@ const ROWS = 'nexmark.bids_per_auction';
 const scratch = mkdtempSync(join(tmpdir(), 'floe-query-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-// 600 bids over 20 auctions, 2 partitions, events of 100 records: several commits, so several snapshots.
-const bids = generateBids({ seed: 11, count: 600, eventsPerSecond: 50, auctions: 20, bidders: 30 });
+// 600 bids over 20 auctions and 60 s, 2 partitions, events of 100 records: windows fire in several
+// batches, each published by its own round (--publish-interval 0): several snapshots.
+const bids = generateBids({ seed: 11, count: 600, eventsPerSecond: 10, auctions: 20, bidders: 30 });
 const INPUT = join(scratch, 'bids.jsonl');
 writeFileSync(INPUT, bids.map((bid) => `${JSON.stringify(bid)}\n`).join(''));
 /** Where `floe run` puts the run when started from `scratch` without --dir. */
@@ -65,6 +66,9 @@ describe('floe query', () => {
       '2',
       '--batch-size',
       '100',
+      // A snapshot per batch, so that the table has older snapshots than its current one.
+      '--publish-interval',
+      '0',
     );
     expect(code, stderr).toBe(0);
   });

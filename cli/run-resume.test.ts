@@ -97,6 +97,24 @@ describe('floe run, resumed', () => {
     expect(await tables(resumed)).toEqual(await tables(clean));
   });
 
+  it('a run stopped between two batches (Ctrl-C) has published every row it committed', async () => {
+    const dir = join(scratch, 'stopped');
+    const stop = new AbortController();
+    let seen = 0;
+    const report = await runJob(countJob(10_000), await openRunInput(inputOptions), {
+      dir,
+      // Rounds only at the end: the stop must publish what the batches committed.
+      publishIntervalMs: 3_600_000,
+      signal: stop.signal,
+      onOutcome: (outcome) => {
+        if (outcome.rows.length > 0 && ++seen === 2) stop.abort('SIGINT');
+      },
+    });
+    expect(report.stopped).toBe('SIGINT');
+    expect(report.rows).toBeGreaterThan(1);
+    expect(await tables(dir)).toEqual({ 'resume.counts': report.rows });
+  });
+
   it('refuses to resume a run directory with a changed job definition, as it refuses changed flags', async () => {
     const dir = join(scratch, 'changed-job');
     await runKilledAfter(countJob(10_000), dir, 4);

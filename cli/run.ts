@@ -259,6 +259,8 @@ export interface RunProgress {
   readonly rows: number;
   readonly late: number;
   readonly deadLetters: number;
+  /** Rows in the tables: committed rows as of the last publish round (it publishes every group). */
+  readonly published: number;
   readonly draining: boolean;
 }
 
@@ -276,10 +278,16 @@ export interface RunJobOptions {
   /** Checkpoint manifests kept per commit group. @default 10 (CheckpointedProcessor's default) */
   readonly keepCheckpoints?: number;
   /**
-   * Stops the run between two batches (Ctrl-C): what is committed stays, the rest is left for
-   * the next run, which resumes there. @default - runs to the end
+   * Stops the run between two batches (Ctrl-C): what is committed stays and is published, the
+   * rest is left for the next run, which resumes there. @default - runs to the end
    */
   readonly signal?: AbortSignal;
+  /**
+   * How often the committed rows are published while the run goes on (a publish round after the
+   * first batch that commits once this long has passed); the run always publishes at its end.
+   * @default 10_000 (the processor's default)
+   */
+  readonly publishIntervalMs?: number;
 }
 
 /** What a run did, and what its run directory holds. `--json` prints it. */
@@ -338,7 +346,8 @@ const QUIET: Logger = { log() {} };
 /**
  * Runs a job over an input: every event through the job's Lambda handler, exactly as the event
  * source mapping would deliver it, skipping events an earlier invocation committed; then drains
- * (every window fires) and cleans up old checkpoints.
+ * (every window fires), publishes, and cleans up old checkpoints. Committed rows are published
+ * every `publishIntervalMs` on the way, and at the end, also when the run is stopped.
  */
 export async function runJob(job: Job<unknown>, input: RunInput, options: RunJobOptions): Promise<RunReport> {
   const started = performance.now();
@@ -391,12 +400,20 @@ async function runEventsThrough(
   const watermarks = new Map<string, number>();
   // Dead letters by reason, for the warning of a run that is mostly dead letters.
   const reasons = new Map<string, number>();
+  // Whether the batch just handled was followed by a publish round that ran.
+  let published = false;
   const processor = new ObservedProcessor(
     job,
-    { stores: meter.stores, partitions, keepCheckpoints: options.keepCheckpoints },
+    {
+      stores: meter.stores,
+      partitions,
+      keepCheckpoints: options.keepCheckpoints,
+      ...(options.publishIntervalMs === undefined ? {} : { publishIntervalMs: options.publishIntervalMs }),
+    },
     (outcome) => {
       for (const p of outcome.partitions) watermarks.set(p.id, p.watermark);
       for (const dead of outcome.deadLetters) reasons.set(dead.reason, (reasons.get(dead.reason) ?? 0) + 1);
+      published = outcome.round?.ran === true && outcome.round.error === undefined;
       options.onOutcome?.(outcome);
     },
   );
@@ -419,6 +436,7 @@ async function runEventsThrough(
     rows: before.totals.rows,
     late: before.totals.late,
     deadLetters: before.totals.deadLetters,
+    published: before.totals.rows,
     draining: false,
   };
   const show = (force = false) =>
@@ -454,6 +472,7 @@ async function runEventsThrough(
       progress.rows += result.rows;
       progress.late += result.late;
       progress.deadLetters += result.deadLetters;
+      if (published) progress.published = progress.rows;
       progress.recordsDone += records;
       progress.batchesDone++;
       show();
@@ -487,9 +506,13 @@ async function runEventsThrough(
     if (complete) {
       progress.draining = true;
       show(true);
+      // Ends with a publish round: every committed row is in the tables.
       const drained = await processor.drain();
       newCommits += drained.commits.length;
       await processor.cleanup();
+    } else {
+      // Stopped between two batches: what is committed is published now, not at the next run.
+      await processor.publish();
     }
   } finally {
     status.clear();
@@ -572,7 +595,7 @@ function statusText(p: RunProgress): string {
   const where = p.draining
     ? 'draining: firing every window'
     : `records ${n(p.recordsDone)} (${percent}% of the file read)  batches ${n(p.batchesDone)}`;
-  return `${p.job}  ${where}  watermark ${formatTime(p.watermark)}  rows ${n(p.rows)}  late ${n(p.late)}  dead ${n(p.deadLetters)}`;
+  return `${p.job}  ${where}  watermark ${formatTime(p.watermark)}  rows ${n(p.rows)} (published ${n(p.published)})  late ${n(p.late)}  dead ${n(p.deadLetters)}`;
 }
 
 /**
@@ -710,6 +733,8 @@ export interface RunCommandOptions extends RunInputOptions {
   readonly json: boolean;
   /** @default 10 */
   readonly keepCheckpoints?: number;
+  /** Milliseconds between publish rounds while running (the run publishes at its end anyway). @default 10_000 */
+  readonly publishIntervalMs?: number;
   /** Exit with status 1 when any record became a dead letter. @default false */
   readonly failOnDeadLetters?: boolean;
   /** Type-check the job file before running it. @default true */
@@ -749,6 +774,7 @@ export async function run(
       storesLocation: storesLocation(options.stores, dir),
       status,
       keepCheckpoints: options.keepCheckpoints,
+      ...(options.publishIntervalMs === undefined ? {} : { publishIntervalMs: options.publishIntervalMs }),
       signal: options.signal,
     });
   } catch (error) {
@@ -811,6 +837,7 @@ export function resumeCommand(options: RunCommandOptions, dir: string): string {
     ['--timestamp', options.timestamp],
     ['--topic', options.topic],
     ['--keep-checkpoints', options.keepCheckpoints],
+    ['--publish-interval', options.publishIntervalMs],
   ];
   for (const [flag, value] of flags) if (value !== undefined) args.push(flag, String(value));
   args.push('--dir', dir);

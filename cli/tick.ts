@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { partitionLogSettings } from '../functions/environment.ts';
-import { CheckpointedProcessor } from '../runtime/checkpoint/checkpointed-processor.ts';
+import { CheckpointedProcessor, type RoundReport } from '../runtime/checkpoint/checkpointed-processor.ts';
 import { FloeJobError } from '../runtime/errors.ts';
 import { toJson } from '../runtime/output-json.ts';
 import { loadCheckedJob } from './load-job.ts';
@@ -24,7 +24,8 @@ export interface TickOptions {
 /**
  * `floe tick`: what the ticker Lambda does on its schedule, on a run directory: a batch without
  * records in every commit group at the given time, so idle partitions stop holding the watermark
- * and what it passed fires, exactly once. Nothing to do commits nothing.
+ * and what it passed fires, exactly once (nothing to do commits nothing); then a publish round,
+ * so what is committed is in the tables.
  */
 export async function tick(options: TickOptions, out: (text: string) => void): Promise<void> {
   const { job, typecheck } = await loadCheckedJob(options.jobPath, { typecheck: options.typecheck ?? true });
@@ -50,8 +51,9 @@ export async function tick(options: TickOptions, out: (text: string) => void): P
     out(
       job.plan.watermarks.idlenessMs === undefined
         ? 'This job has no idleness timeout (WatermarkStrategy.withIdleness): without records its watermarks never move, so a tick does nothing.'
-        : "This job fires per partition (keyBy with isKafkaKey): a silent partition's watermark moves only with withIdleness(ms, { idleTopicWatermark: 'processing-time' }), so a tick does nothing.",
+        : "This job fires per partition (keyBy with isKafkaKey): a silent partition's watermark moves only with withIdleness(ms, { idleTopicWatermark: 'processing-time' }), so a tick only publishes.",
     );
+    out(publishedText(result.round));
     return;
   }
   out(renderBatch(result, tables.rows));
@@ -61,6 +63,14 @@ export async function tick(options: TickOptions, out: (text: string) => void): P
       ? `\nTick at ${at}: nothing to commit (no partition went idle and the watermark did not move).`
       : `\nTick at ${at}: committed ${result.commits.length} checkpoint(s); watermark ${formatTime(result.metrics.watermark)}.`,
   );
+  out(publishedText(result.round));
+}
+
+function publishedText(round: RoundReport | undefined): string {
+  const snapshots = round?.snapshots ?? [];
+  if (snapshots.length === 0)
+    return 'Published: nothing new (every committed row was already in the tables).';
+  return `Published ${round!.epochs} checkpoint(s) of ${round!.groups} commit group(s): ${snapshots.map((s) => `${s.records} row(s) to ${s.table}`).join(', ')}.`;
 }
 
 /** `--now`: epoch milliseconds or an ISO-8601 time. */

@@ -17,6 +17,8 @@ export const FloeEnvironment = {
   keepCheckpoints: 'FLOE_KEEP_CHECKPOINTS',
   /** Tries of a commit group's batch within one invocation (the processor's `maxAttempts`). */
   maxAttempts: 'FLOE_MAX_ATTEMPTS',
+  /** Milliseconds between publish rounds (the processor's `publishIntervalMs`; 0 publishes every commit). */
+  publishIntervalMs: 'FLOE_PUBLISH_INTERVAL_MS',
   /** `exactly-once`, the only delivery mode so far. */
   delivery: 'FLOE_DELIVERY',
   /** The lowest level logged: `DEBUG`, `INFO`, `WARN`, `ERROR`. */
@@ -40,6 +42,7 @@ export type Env = Readonly<Record<string, string | undefined>>;
 export interface FloeSettings {
   readonly keepCheckpoints?: number;
   readonly maxAttempts?: number;
+  readonly publishIntervalMs?: number;
   readonly logLevel?: LogLevel;
   /** Partition logs for jobs whose windows merge partitions; on unless FLOE_PARTITION_LOGS is `off`. */
   readonly partitionLogs: boolean;
@@ -73,9 +76,10 @@ export function settingsFromEnv(env: Env): FloeSettings {
   }
   return {
     partitionLogs: logs !== 'off',
-    consumeIntervalMs: nonNegativeInteger(env, FloeEnvironment.consumeIntervalMs),
+    consumeIntervalMs: wholeNumber(env, FloeEnvironment.consumeIntervalMs),
     keepCheckpoints: positiveInteger(env, FloeEnvironment.keepCheckpoints),
     maxAttempts: positiveInteger(env, FloeEnvironment.maxAttempts),
+    publishIntervalMs: wholeNumber(env, FloeEnvironment.publishIntervalMs),
     logLevel: logLevel === undefined || logLevel === '' ? undefined : (logLevel as LogLevel),
   };
 }
@@ -90,7 +94,7 @@ function positiveInteger(env: Env, name: string): number | undefined {
   return value;
 }
 
-function nonNegativeInteger(env: Env, name: string): number | undefined {
+function wholeNumber(env: Env, name: string): number | undefined {
   const text = env[name];
   if (text === undefined || text === '') return undefined;
   const value = Number(text);

@@ -281,19 +281,31 @@ describe('the handler in Lambda: metrics and environment', () => {
     expect(emf.StoreRequests).toBeUndefined();
   });
 
-  it('reads FLOE_MAX_ATTEMPTS and FLOE_KEEP_CHECKPOINTS into the processor, FLOE_LOG_LEVEL into the logger', () => {
+  it('reads FLOE_MAX_ATTEMPTS, FLOE_KEEP_CHECKPOINTS and FLOE_PUBLISH_INTERVAL_MS into the processor, FLOE_LOG_LEVEL into the logger', () => {
     const setup = setUpFunction(
       bidsPerAuction,
-      { env: lambdaEnv({ FLOE_MAX_ATTEMPTS: '3', FLOE_KEEP_CHECKPOINTS: '4', FLOE_LOG_LEVEL: 'WARN' }) },
+      {
+        env: lambdaEnv({
+          FLOE_MAX_ATTEMPTS: '3',
+          FLOE_KEEP_CHECKPOINTS: '4',
+          FLOE_PUBLISH_INTERVAL_MS: '0',
+          FLOE_LOG_LEVEL: 'WARN',
+        }),
+      },
       {},
     );
-    expect(setup.processorOptions).toMatchObject({ maxAttempts: 3, keepCheckpoints: 4 });
+    expect(setup.processorOptions).toMatchObject({
+      maxAttempts: 3,
+      keepCheckpoints: 4,
+      publishIntervalMs: 0,
+    });
     expect(setup.settings.logLevel).toBe('WARN');
     const defaults = setUpFunction(bidsPerAuction, { env: lambdaEnv() }, {});
     expect(defaults.processorOptions?.maxAttempts).toBeUndefined();
     expect(defaults.processorOptions?.keepCheckpoints).toBeUndefined();
     expect(defaults.processorOptions?.partitionLogs).toBe(true);
     expect(defaults.processorOptions?.consumeIntervalMs).toBeUndefined();
+    expect(defaults.processorOptions?.publishIntervalMs).toBeUndefined();
   });
 
   it('reads FLOE_PARTITION_LOGS and FLOE_CONSUME_INTERVAL_MS into the processor', () => {
@@ -334,6 +346,9 @@ describe('the handler in Lambda: metrics and environment', () => {
     expect(build({ FLOE_PARTITION_LOGS: 'yes' })).toThrow(/FLOE_PARTITION_LOGS must be on or off, got "yes"/);
     expect(build({ FLOE_CONSUME_INTERVAL_MS: '1s' })).toThrow(
       /FLOE_CONSUME_INTERVAL_MS must be a whole number of milliseconds/,
+    );
+    expect(build({ FLOE_PUBLISH_INTERVAL_MS: '-5' })).toThrow(
+      /FLOE_PUBLISH_INTERVAL_MS must be a whole number of milliseconds \(0 or more\), got "-5"/,
     );
     expect(build({ FLOE_DELIVERY: 'at-least-once' })).toThrow(
       /FLOE_DELIVERY must be exactly-once, got "at-least-once": at-least-once delivery is not implemented yet/,

@@ -42,9 +42,9 @@ export interface HandlerOptions<Row> {
   readonly partitions?: readonly PartitionRef[];
   /**
    * The environment the stores and settings are read from: `FLOE_STATE_TABLE`, `FLOE_BUCKET`, …
-   * for the stores (unless `stores` is given), `FLOE_MAX_ATTEMPTS` and `FLOE_KEEP_CHECKPOINTS`
-   * and `FLOE_PARTITION_LOGS` for the processor (unless `processor` is given), `FLOE_LOG_LEVEL`
-   * for the default logger,
+   * for the stores (unless `stores` is given), `FLOE_MAX_ATTEMPTS`, `FLOE_KEEP_CHECKPOINTS`,
+   * `FLOE_PUBLISH_INTERVAL_MS`, `FLOE_PARTITION_LOGS` and `FLOE_CONSUME_INTERVAL_MS` for the
+   * processor (unless `processor` is given), `FLOE_LOG_LEVEL` for the default logger,
    * `FLOE_DELIVERY` checked (see functions/environment.ts).
    * @default process.env
    */
@@ -65,7 +65,9 @@ export type KafkaHandler = (event: KafkaEvent) => Promise<BatchMetrics & { reado
  *
  * The job is built when the module loads, so a configuration mistake fails the cold start with
  * a clear message instead of a batch. A batch returns only after it is committed (exactly once,
- * see docs/design.md) and published; a thrown error makes Lambda redeliver the batch, and
+ * see docs/design.md); its rows are published by the next publish round, which the invocation
+ * that commits once `FLOE_PUBLISH_INTERVAL_MS` (10 s by default) has passed since the last one
+ * runs before it returns, or the ticker runs on its schedule. A thrown error makes Lambda redeliver the batch, and
  * records at or below the committed offsets are skipped. A job error (FloeJobError, e.g. a row
  * that does not fit its table) is logged as one ERROR line with its coordinates and rethrown: no
  * retry fixes it, and the batch must not be acknowledged either, so the partition waits for a
@@ -149,6 +151,7 @@ export function setUpFunction<Row>(
       ...(settings.consumeIntervalMs !== undefined ? { consumeIntervalMs: settings.consumeIntervalMs } : {}),
       ...(settings.maxAttempts !== undefined ? { maxAttempts: settings.maxAttempts } : {}),
       ...(settings.keepCheckpoints !== undefined ? { keepCheckpoints: settings.keepCheckpoints } : {}),
+      ...(settings.publishIntervalMs !== undefined ? { publishIntervalMs: settings.publishIntervalMs } : {}),
     };
     processor = new CheckpointedProcessor(job, processorOptions);
   }
@@ -216,6 +219,24 @@ function jobErrorFields(error: FloeJobError, event: KafkaEvent): Record<string, 
   return fields;
 }
 
+/** One line per publish round that ran (INFO) or failed (WARN): what it appended, and where. */
+export function logRound<Row>(logger: Logger, outcome: CommitOutcome<Row>): void {
+  const round = outcome.round;
+  if (round === undefined) return;
+  if (round.error !== undefined) {
+    logger.log('WARN', 'publish round failed', {
+      reason: round.error,
+      note: 'the batch is committed; the next round (a later batch or the ticker) publishes it',
+    });
+  } else if (round.ran && round.snapshots.length > 0) {
+    logger.log('INFO', 'published', {
+      groups: round.groups,
+      epochs: round.epochs,
+      tables: round.snapshots.map((s) => ({ table: s.table, snapshotId: s.snapshotId, records: s.records })),
+    });
+  }
+}
+
 /**
  * The late records and dead letters are nested under `record`: their own fields (`timestamp`,
  * `kind`, …) never overwrite the log line's `timestamp`, `level` or `message`.
@@ -232,6 +253,7 @@ function logOutcome<Row>(logger: Logger, outcome: CommitOutcome<Row>): void {
     })),
     partitions: outcome.partitions,
   });
+  logRound(logger, outcome);
 }
 
 /**

@@ -43,7 +43,9 @@ describe('createTicker', () => {
     const fired = await ticker({});
     expect(fired.commits).toBe(1);
     expect(fired.rows).toBeGreaterThan(0);
-    expect(lines.at(-1)).toMatchObject({ level: 'INFO', message: 'tick committed', rows: fired.rows });
+    // The tick commits the rows, then its publish round appends them.
+    expect(lines.at(-2)).toMatchObject({ level: 'INFO', message: 'tick committed', rows: fired.rows });
+    expect(lines.at(-1)).toMatchObject({ level: 'INFO', message: 'published' });
   });
 
   it('writes an EMF line per tick, with the ticker as a property and the same Job dimension', async () => {
@@ -84,13 +86,34 @@ describe('createTicker', () => {
     expect(emf.StoreRequests as number).toBeGreaterThan(0);
   });
 
-  it('says once that ticks do nothing for a job without idleness', async () => {
+  it('says once that ticks only publish for a job without idleness, and publishes what the handler committed', async () => {
     const { lines, logger } = capture();
     const stores = localCheckpointStores(scratchDir('floe-ticker-'));
     const ticker = createTicker(bidsPerAuction, { stores, logger });
     expect(lines).toEqual([
-      expect.objectContaining({ level: 'WARN', message: 'ticks do nothing for this job' }),
+      expect.objectContaining({ level: 'INFO', message: 'ticker loaded: ticks only publish for this job' }),
     ]);
     expect(await ticker()).toMatchObject({ commits: 0 });
+    // The handler commits; its round is not due yet (one ran at its first commit).
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const handler = createHandler(bidsPerAuction, { stores, clock: () => now, logger: capture().logger });
+    await handler(mskEvent());
+    now += 1_000;
+    const first = mskEvent();
+    const later: KafkaEvent = {
+      ...first,
+      records: Object.fromEntries(
+        Object.entries(first.records).map(([id, records]) => [
+          id,
+          records.map((r) => ({ ...r, offset: r.offset + 1_000 })),
+        ]),
+      ),
+    };
+    await handler(later);
+    const published = lines.length;
+    await ticker();
+    expect(lines.slice(published)).toContainEqual(
+      expect.objectContaining({ level: 'INFO', message: 'published', epochs: expect.any(Number) }),
+    );
   });
 });

@@ -2,7 +2,7 @@ import type { CommitOutcome } from '../runtime/checkpoint/checkpointed-processor
 import type { BatchMetrics } from '../runtime/engine/batch-result.ts';
 import { FloeJobError } from '../runtime/errors.ts';
 import type { Job } from '../runtime/job/job.ts';
-import { type HandlerOptions, setUpFunction, writeMetrics } from './handler.ts';
+import { type HandlerOptions, logRound, setUpFunction, writeMetrics } from './handler.ts';
 
 /** The ticker's options: those of the handler it runs beside, with the same stores and partitions. */
 export type TickerOptions<Row> = Pick<
@@ -21,13 +21,15 @@ export type TickerHandler = (event?: unknown) => Promise<BatchMetrics & { readon
  * (`CheckpointedProcessor.emitPeriodicWatermarks`): partitions silent for the idleness timeout go
  * idle, the watermark advances, what it passed fires, and the result commits exactly once, through
  * the same heads as the handler's batches (a tick that races a batch loses or wins by the head's
- * condition, as two batches do). A tick with nothing to do commits nothing.
+ * condition, as two batches do). A tick with nothing to do commits nothing. Every tick then runs a
+ * publish round (`CheckpointedProcessor.publish`): what the handler committed since the last round
+ * is in the tables by the end of the tick, also once batches stop arriving.
  *
  * Give it the same stores and `partitions` as the job's handler (by default both read the same
  * environment). Each tick writes the same embedded-metric-format line as a batch (records 0), with
- * a `function: "ticker"` property. A job without `withIdleness`
- * gains nothing from ticks; nor does one keyed by the Kafka key unless its idleness has
- * `idleTopicWatermark: 'processing-time'`. The ticker then logs so once and returns at once.
+ * a `function: "ticker"` property. For a job without `withIdleness`, or one keyed by the Kafka
+ * key unless its idleness has `idleTopicWatermark: 'processing-time'`, ticks cannot change the
+ * state: the ticker says so once and then only publishes.
  *
  * @example
  * // functions/bids-per-window-ticker.ts, on a schedule of rate(1 minute)
@@ -44,7 +46,7 @@ export function createTicker<Row>(job: Job<Row>, options: TickerOptions<Row> = {
       idleTopicWatermark: job.plan.watermarks.idleTopicWatermark,
     });
   } else {
-    logger.log('WARN', 'ticks do nothing for this job', {
+    logger.log('INFO', 'ticker loaded: ticks only publish for this job', {
       reason:
         idleness === undefined
           ? 'the job has no idleness timeout (WatermarkStrategy.withIdleness): without records its watermarks never move'
@@ -77,6 +79,7 @@ export function createTicker<Row>(job: Job<Row>, options: TickerOptions<Row> = {
       })),
       partitions: outcome.partitions,
     });
+    logRound(logger, outcome);
     writeMetrics(setup, outcome, performance.now() - started, { function: 'ticker' });
     return { ...outcome.metrics, commits: outcome.commits.length };
   };

@@ -119,7 +119,8 @@ describe('FloeJobStack on MSK with IAM (the cdk.json default)', () => {
   });
 
   it('runs the job on Node 24, arm64, with its stores and settings in the environment', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 1);
+    // The processor and its ticker.
+    template.resourceCountIs('AWS::Lambda::Function', 2);
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
@@ -135,6 +136,7 @@ describe('FloeJobStack on MSK with IAM (the cdk.json default)', () => {
           FLOE_CHECKPOINT_COMPRESSION: { Ref: 'CheckpointCompression' },
           FLOE_KEEP_CHECKPOINTS: { Ref: 'KeepCheckpoints' },
           FLOE_MAX_ATTEMPTS: { Ref: 'MaxCommitAttempts' },
+          FLOE_PUBLISH_INTERVAL_MS: '10000',
           FLOE_DELIVERY: { Ref: 'Delivery' },
           FLOE_LOG_LEVEL: { Ref: 'LogLevel' },
           FLOE_PARTITION_LOGS: 'on',
@@ -319,7 +321,8 @@ describe('FloeJobStack on MSK with IAM (the cdk.json default)', () => {
   });
 
   it('alarms on errors, throttles, duration, offset lag, watermark lag, dead letters and failed batches', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+    // And the ticker's errors.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
     const alarm = (metric: string, extra: Json = {}) =>
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         MetricName: metric,
@@ -497,7 +500,7 @@ describe('FloeJob props', () => {
     expect(JSON.stringify(put?.Resource)).toContain('/jobs/bids/*');
     // No failure queue, so no failed-batches alarm.
     template.resourceCountIs('AWS::SQS::Queue', 0);
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Duration', Threshold: 480_000 });
     expect(nagViolations(nag)).toEqual([]);
   });
@@ -632,17 +635,31 @@ describe('FloeJob bundling', () => {
 });
 
 describe('FloeJob ticker', () => {
-  it('is off, with a warning naming the prop, for a job whose state ticks cannot change', () => {
+  it('is on for a job whose state ticks cannot change too, since every tick publishes; off on request, with a warning', () => {
     const { template, stack } = synth(plainJob({}));
-    template.resourceCountIs('AWS::Lambda::Function', 1);
-    template.resourceCountIs('AWS::Events::Rule', 0);
-    Annotations.fromStack(stack).hasWarning(
+    template.resourceCountIs('AWS::Lambda::Function', 2);
+    template.resourceCountIs('AWS::Events::Rule', 1);
+    expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('ticker'))).toEqual([]);
+    const off = synth(plainJob({ ticker: { enabled: false } }));
+    off.template.resourceCountIs('AWS::Lambda::Function', 1);
+    Annotations.fromStack(off.stack).hasWarning(
       '/Plain/Job',
-      Match.stringLikeRegexp('no ticker deployed.*no idleness timeout.*ticker: \\{ enabled: true \\}'),
+      Match.stringLikeRegexp('no ticker deployed.*stay unpublished until the next batch commits'),
+    );
+    // Publishing every commit needs no ticker for that (the job's idleness may still need one).
+    const everyCommit = synth(plainJob({ ticker: { enabled: false }, publishInterval: Duration.seconds(0) }));
+    expect(
+      Annotations.fromStack(everyCommit.stack).findWarning('*', Match.stringLikeRegexp('ticker')),
+    ).toEqual([]);
+    everyCommit.template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ FLOE_PUBLISH_INTERVAL_MS: '0' }) },
+    });
+    expect(() => synth(plainJob({ publishInterval: Duration.hours(2) }))).toThrow(
+      /FloeJob: publishInterval must be at most one hour, got 2 hours/,
     );
   });
 
-  it('is on for a job whose windows merge partitions with partition logs, whose consume interval reaches the environment', () => {
+  it('gives a job whose windows merge partitions its partition log settings, the consume interval included', () => {
     const { template } = synth((app) => {
       const stack = new Stack(app, 'Interval');
       new FloeJob(stack, 'Job', {
@@ -660,7 +677,7 @@ describe('FloeJob ticker', () => {
         Variables: Match.objectLike({ FLOE_PARTITION_LOGS: 'on', FLOE_CONSUME_INTERVAL_MS: '5000' }),
       },
     });
-    // Without partition logs, max-price (no idleness) needs no ticker.
+    // Without partition logs: the ticker only publishes (every job has one), and the environment says so.
     const { template: plain } = synth((app) => {
       const stack = new Stack(app, 'NoLogs');
       new FloeJob(stack, 'Job', {
@@ -671,7 +688,6 @@ describe('FloeJob ticker', () => {
       });
       return stack;
     });
-    plain.resourceCountIs('AWS::Events::Rule', 0);
     plain.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ FLOE_PARTITION_LOGS: 'off' }) },
     });
@@ -755,13 +771,11 @@ describe('FloeJob ticker', () => {
     expect(nagViolations(nag)).toEqual([]);
   });
 
-  it('takes a schedule, and can be turned off or on whatever the job says', () => {
+  it('takes a schedule, and can be turned off whatever the job says', () => {
     const custom = synth(plainJob({ jobFile: IDLE_JOB, ticker: { schedule: Duration.minutes(5) } })).template;
     custom.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)' });
     const off = synth(plainJob({ jobFile: IDLE_JOB, ticker: { enabled: false } }));
     off.template.resourceCountIs('AWS::Lambda::Function', 1);
-    expect(Annotations.fromStack(off.stack).findWarning('*', Match.stringLikeRegexp('ticker'))).toEqual([]);
-    const forced = synth(plainJob({ ticker: { enabled: true } }));
-    forced.template.resourceCountIs('AWS::Events::Rule', 1);
+    off.template.resourceCountIs('AWS::Events::Rule', 0);
   });
 });

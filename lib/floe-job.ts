@@ -110,13 +110,17 @@ export type FloeCheckpointCompression = 'none' | 'gzip' | 'zstd';
  */
 export type FloeDelivery = 'exactly-once';
 
-/** The ticker: a scheduled function that fires the windows of silent partitions (`createTicker`). */
+/**
+ * The ticker: a scheduled function (`createTicker`) that publishes what the handler committed
+ * since the last publish round, and fires the windows of silent partitions.
+ */
 export interface FloeTickerProps {
   /**
-   * Deploy the ticker.
-   * @default - true when ticks can change the job's state: it has an idleness timeout
-   * (`withIdleness`) and its windows wait for every partition, or its idleness has
-   * `idleTopicWatermark: 'processing-time'`; else false, with a synth warning
+   * Deploy the ticker. Every tick publishes: without it, the rows of the last batches before a
+   * lull stay unpublished until the next batch commits. Ticks also fire the windows of silent
+   * partitions when the job has an idleness timeout (`withIdleness`) and its windows wait for
+   * every partition, or its idleness has `idleTopicWatermark: 'processing-time'`.
+   * @default true (off: a synth warning, unless publishInterval is 0)
    */
   readonly enabled?: boolean;
   /**
@@ -217,15 +221,26 @@ export interface FloeJobProps {
    */
   readonly maxCommitAttempts?: number;
   /**
+   * How often committed rows are published to the Iceberg tables: once this long has passed since
+   * the last publish round, the next invocation that commits appends every commit group's
+   * unpublished checkpoints to each table as one snapshot (docs/design.md, "The table
+   * committer"); the ticker publishes on its schedule too. Longer: fewer S3 PUTs and catalog
+   * swaps, rows visible later. Zero: every invocation publishes before it returns (the cost of
+   * one publish per table per commit). Whole milliseconds. Sets `FLOE_PUBLISH_INTERVAL_MS`.
+   * @default Duration.seconds(10)
+   */
+  readonly publishInterval?: Duration;
+  /**
    * Delivery guarantee. Only `exactly-once` exists today: at-least-once would skip the head's
    * compare-and-swap and could write a batch's rows twice.
    * @default 'exactly-once'
    */
   readonly delivery?: FloeDelivery;
   /**
-   * The ticker, which fires the windows of partitions that went silent (docs/design.md, "Ticks").
-   * @default - see FloeTickerProps: on, every minute, when the job's idleness or its partition
-   * logs need it
+   * The ticker, which publishes what the handler committed, consumes what partition logs hold
+   * once the topic goes quiet, and fires the windows of partitions that went silent
+   * (docs/design.md, "Ticks", "The table committer", "Partition logs").
+   * @default - see FloeTickerProps: on, every minute
    */
   readonly ticker?: FloeTickerProps;
   /**
@@ -271,8 +286,8 @@ export interface FloePartitionLogsProps {
   readonly enabled?: boolean;
   /**
    * Consume the logs at most once per this interval: fewer job commits (a lower bill at short
-   * batching windows), and windows that fire up to this much later. The ticker (deployed with
-   * partition logs) consumes what is left once the topic goes quiet.
+   * batching windows), and windows that fire up to this much later. The ticker consumes what
+   * is left once the topic goes quiet.
    * @default Duration.seconds(0)
    */
   readonly consumeInterval?: Duration;
@@ -335,7 +350,7 @@ export class FloeJob extends Construct {
         `jobFile ${props.jobFile}: no lock file (package-lock.json, yarn.lock, pnpm-lock.yaml, bun.lock) above it; the job must be inside an npm project (floe init creates one).`,
       );
     }
-    // The module is loaded (once per file) unless both its name and the ticker choice are given.
+    // The module is loaded (once per file) unless its name is given.
     let info: JobInfo | undefined;
     const jobInfo = () => {
       info ??= readJobInfo(jobFile);
@@ -388,6 +403,9 @@ export class FloeJob extends Construct {
       [FloeEnvironment.checkpointCompression]: props.checkpointCompression ?? 'zstd',
       [FloeEnvironment.keepCheckpoints]: Tokenization.stringifyNumber(props.keepCheckpoints ?? 10),
       [FloeEnvironment.maxAttempts]: Tokenization.stringifyNumber(props.maxCommitAttempts ?? 8),
+      [FloeEnvironment.publishIntervalMs]: Tokenization.stringifyNumber(
+        (props.publishInterval ?? Duration.seconds(10)).toMilliseconds(),
+      ),
       [FloeEnvironment.delivery]: props.delivery ?? 'exactly-once',
       [FloeEnvironment.logLevel]: props.logLevel ?? 'INFO',
       [FloeEnvironment.partitionLogs]: props.partitionLogs?.enabled === false ? 'off' : 'on',
@@ -422,24 +440,14 @@ export class FloeJob extends Construct {
     const { destinationArn } = this.onFailureDestination(props.onFailure ?? { kind: 'sqs' }, role);
     this.eventSourceMapping = this.createEventSourceMapping(props, role, destinationArn);
 
-    // With partition logs, ticks consume what invocations left in the logs once the topic goes
-    // quiet: batches held back by a consume interval, or by a consumer that died holding the lease.
-    const consumeTicks = props.partitionLogs?.enabled !== false && jobInfo().scope === 'job';
-    const tickerEnabled = props.ticker?.enabled ?? (jobInfo().ticksMatter || consumeTicks);
-    if (tickerEnabled) {
+    if (props.ticker?.enabled ?? true) {
       const { fn, rule } = this.createTicker(props, jobFile, project.root, timeout, removalPolicy);
       this.ticker = fn;
       this.tickerRule = rule;
-      if (props.ticker?.enabled === true && info !== undefined && !info.ticksMatter && !consumeTicks) {
-        Annotations.of(this).addWarningV2(
-          'floe:ticker-does-nothing',
-          `Job ${this.jobName}: ticker.enabled is true, but ticks cannot change this job's state (${tickerReason(info)}); the ticker will only log that.`,
-        );
-      }
-    } else if (props.ticker?.enabled === undefined) {
+    } else if (props.publishInterval === undefined || props.publishInterval.toMilliseconds() !== 0) {
       Annotations.of(this).addWarningV2(
         'floe:ticker-off',
-        `Job ${this.jobName}: no ticker deployed, because ticks cannot change this job's state (${tickerReason(jobInfo())}). Set the prop ticker: { enabled: true } to deploy one anyway.`,
+        `Job ${this.jobName}: no ticker deployed (ticker.enabled is false), so the rows the last batches before a lull committed stay unpublished until the next batch commits, and silent partitions never go idle. Deploy the ticker, or set publishInterval to Duration.seconds(0) to publish every commit.`,
       );
     }
 
@@ -482,7 +490,7 @@ export class FloeJob extends Construct {
       timeout,
       role,
       logGroup,
-      description: `Floe job ${this.jobName}: the ticker (fires the windows of silent partitions)`,
+      description: `Floe job ${this.jobName}: the ticker (publishes committed rows; fires the windows of silent partitions)`,
       environment: { ...this.environment, NODE_OPTIONS: '--enable-source-maps' },
       // A failed tick is not retried: the next one comes on schedule, and the alarm counts it.
       retryAttempts: 0,
@@ -902,12 +910,6 @@ function consumeIntervalMs(props: FloeJobProps): number {
   return props.partitionLogs?.consumeInterval?.toMilliseconds() ?? 0;
 }
 
-function tickerReason(info: JobInfo): string {
-  return info.idlenessMs === undefined
-    ? 'it has no idleness timeout, WatermarkStrategy.withIdleness'
-    : "its windows fire per partition (keyBy with isKafkaKey) and its idleness does not have idleTopicWatermark: 'processing-time'";
-}
-
 function acknowledge(scope: Construct, id: string, reason: string): void {
   Validations.of(scope).acknowledge({ id, reason });
 }
@@ -1017,6 +1019,11 @@ function validate(props: FloeJobProps): void {
   checkRange('keepCheckpoints', props.keepCheckpoints, 1, 10_000);
   checkOneOf('delivery', props.delivery, DELIVERIES, ' (at-least-once is not implemented yet)');
   checkRange('maxCommitAttempts', props.maxCommitAttempts, 1, 100);
+  const interval = props.publishInterval;
+  if (interval !== undefined && !interval.isUnresolved()) {
+    const ms = interval.toMilliseconds();
+    if (ms > 3_600_000) fail('publishInterval', `must be at most one hour, got ${interval.toHumanString()}`);
+  }
   const schedule = props.ticker?.schedule;
   if (schedule instanceof Duration && !schedule.isUnresolved()) {
     const ms = schedule.toMilliseconds();

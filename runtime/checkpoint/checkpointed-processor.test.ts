@@ -27,6 +27,7 @@ import {
   gate,
   headOf,
   heldAt,
+  isHeadWrite,
   merged,
   overlappingBatch,
   PUBLISH_SWAP,
@@ -158,11 +159,14 @@ describe('concurrent invocations of the same partitions', () => {
     await expectReference('channel-revenue', dir, w.bids);
   });
 
-  it('a publish that lands after another process already published the batch and moved on adds nothing', async () => {
+  it('a publish round that lands after another process already published the batch and moved on adds nothing', async () => {
     const w = workload();
     const dir = tempRunDir();
     const i = (await eventsWithRows('max-price', w)).find((e) => e >= 2)!;
-    const { pending, log, release } = await heldAt('max-price', localLocation(dir), w, i, PUBLISH_SWAP);
+    // A publishes after every commit (interval 0), and its round for batch i is held at the swap.
+    const { pending, log, release } = await heldAt('max-price', localLocation(dir), w, i, PUBLISH_SWAP, {
+      publishIntervalMs: 0,
+    });
     // A's batch is committed (the head names it) but not yet published.
     const stores = localCheckpointStores(dir);
     expect((await headOf(stores, 'max-price', 'job'))!.value.epoch).toBe(i + 1);
@@ -190,9 +194,14 @@ describe('a stale publish after snapshot expiry', () => {
       properties: { 'floe.snapshots.retain': '2' },
     });
     const i = (await eventsWithRows('max-price', w)).find((e) => e >= 2)!;
-    const { pending, release } = await heldAt('max-price', localLocation(dir), w, i, PUBLISH_SWAP);
-    // Another process publishes A's batch, then many more: A's snapshot expires.
-    await runToEnd(processorFor('max-price', localCheckpointStores(dir), w), w.events);
+    const { pending, release } = await heldAt('max-price', localLocation(dir), w, i, PUBLISH_SWAP, {
+      publishIntervalMs: 0,
+    });
+    // Another process publishes A's batch, then many more (a round each): A's snapshot expires.
+    await runToEnd(
+      processorFor('max-price', localCheckpointStores(dir), w, { publishIntervalMs: 0 }),
+      w.events,
+    );
     release();
     await pending;
 
@@ -276,7 +285,8 @@ describe('late records and dead letters', () => {
     async (name) => {
       const w = workload({ maxDisorderMs: 20_000, malformedAt: 100 });
       const dir = tempRunDir();
-      const processor = processorFor(name, localCheckpointStores(dir), w);
+      // Every commit published before process() returns.
+      const processor = processorFor(name, localCheckpointStores(dir), w, { publishIntervalMs: 0 });
       const names = tableNamesOf(name);
       expect(processor.tableNames).toEqual(names);
       const broken = w.log.partitions.flat().find((r) => r.value === base64(MALFORMED_VALUE))!;
@@ -337,6 +347,8 @@ describe('cleanup', () => {
       const stores = localCheckpointStores(dir);
       const processor = processorFor(name, stores, w, { keepCheckpoints: 3 });
       await runToEnd(processor, w.events);
+      // The end of the run published everything (drain); cleanup may now go down to keepCheckpoints.
+      await processor.cleanup();
 
       const committed = await processor.committed();
       expect(committed.groups.every((g) => g.epoch > 5)).toBe(true);
@@ -412,7 +424,7 @@ describe('cleanup', () => {
     const crashOn = async (event: KafkaEvent): Promise<string[]> => {
       const faulty = faultyStores(localCheckpointStores(dir), {
         beforeCall: (call) => {
-          if (call.store === 'heads' && call.op === 'put') throw new SimulatedCrash('killed');
+          if (isHeadWrite(call)) throw new SimulatedCrash('killed');
         },
       });
       const doomed = processorFor('channel-revenue', faulty.stores, w, { ...options, maxAttempts: 1 });

@@ -6,8 +6,7 @@
  * One batch of a group:
  * 1. Read the head (version v). Unless this process committed v itself (warm), load the state
  *    objects the head's manifest names (per partition a base and its deltas, in parallel) and
- *    apply each partition's deltas to its base in order. If the head's manifest may not be
- *    published yet, publish it (idempotent, by snapshot id).
+ *    apply each partition's deltas to its base in order.
  * 2. Run the engine. Records at or below the committed offsets are skipped. If nothing changed,
  *    stop: a redelivery commits nothing.
  * 3. Stage, in parallel: one Parquet file per output table with rows, and for each partition
@@ -17,9 +16,10 @@
  * 4. Write the checkpoint manifest (immutable, unique name).
  * 5. Commit: put the head naming the manifest, on condition that its version is still v. This
  *    single write is the commit point; a concurrent or stale writer fails its condition.
- * 6. Publish each table's files with the snapshot id the manifest fixed, and move the table's
- *    mark for the group's history to the epoch (found again even after the snapshot expired),
- *    then return.
+ * 6. Publish, in rounds of the table committer (committer.ts): once `publishIntervalMs` has passed
+ *    since the last round, the invocation that takes the lease appends every group's committed
+ *    but unpublished epochs to each table as one snapshot, and moves each group's mark in the
+ *    table in the same commit. A flush (`publish()`, `drain()`, a tick) runs a round at once.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BatchResult } from '../engine/batch-result.ts';
@@ -40,6 +40,9 @@ import {
   type LoadedGroup,
   loadCommittedState,
 } from './committed-state.ts';
+import { NO_ROUND, type RoundReport, TableCommitter } from './committer.ts';
+import type { CommitterItem } from './committer-item.ts';
+import { readCommitterItem } from './committer-item.ts';
 import { ConsumerLease, type HeldLease } from './consumer-lease.ts';
 import { decodeHead, type Head, headFor, listHeads, readOrCreateHead, writeHead } from './head.ts';
 import { headKey, newAttemptId, safeName } from './layout.ts';
@@ -60,6 +63,7 @@ import { deadLetterTable, lateTable } from './side-outputs.ts';
 import { stageCheckpoint } from './stage.ts';
 import { DEFAULT_MAX_DELTAS, diffPartition } from './state-delta.ts';
 
+export type { RoundReport, RoundSnapshot } from './committer.ts';
 export type { CommitInfo, CommitOutcome, CommittedProgress } from './outcome.ts';
 
 export interface CheckpointedProcessorOptions {
@@ -111,6 +115,18 @@ export interface CheckpointedProcessorOptions {
    * topic goes quiet. @default 0 (every invocation consumes)
    */
   readonly consumeIntervalMs?: number;
+  /**
+   * How often committed rows are published to the tables. A commit no longer appends to the
+   * tables itself: once this long has passed since the last publish round of the job (by the
+   * committer item in the heads store), the invocation that takes the round's lease appends every
+   * commit group's unpublished epochs to each table as one snapshot; the others skip. `publish()`,
+   * `drain()` and `emitPeriodicWatermarks()` (the ticker) run a round at once. So rows are
+   * visible at most about this long (plus a round) after their commit while batches arrive, and
+   * after the next tick or flush when they stop. 0: every commit is followed by a round, without
+   * a lease, before `process()` returns (the rows are visible when it returns).
+   * @default 10_000 (10 s; docs/design.md, "The table committer", says why)
+   */
+  readonly publishIntervalMs?: number;
 }
 
 const DEFAULT_KEEP = 10;
@@ -118,6 +134,9 @@ const DEFAULT_GRACE_MS = 15 * 60 * 1000;
 const DEFAULT_ATTEMPTS = 8;
 const DEFAULT_LEASE_MS = 20_000;
 const DEFAULT_ROUND_RECORDS = 100_000;
+export const DEFAULT_PUBLISH_INTERVAL_MS = 10_000;
+/** Manifests a process keeps in memory per group while they are unpublished, at most. */
+const MAX_REMEMBERED = 512;
 /** The group of a job whose windows merge partitions: all partitions commit through one head. */
 const JOB_GROUP = 'job';
 
@@ -137,6 +156,7 @@ export class CheckpointedProcessor<Row> {
   private readonly maxDeltas: number;
   private readonly tables: JobTables;
   private readonly publisher: TablePublisher;
+  private readonly committer: TableCommitter;
   private readonly reader: CheckpointReader;
   /** Warm state per group, valid while the head's version equals the cached version. */
   private readonly cache = new Map<string, LoadedGroup>();
@@ -185,6 +205,7 @@ export class CheckpointedProcessor<Row> {
     this.publisher = new TablePublisher(
       this.stores,
       new Map([rows, late, deadLetters].map((t) => [t.name, t])),
+      this.jobId,
     );
     this.reader = new CheckpointReader(this.stores.checkpoints, job.name);
     // Every job whose windows merge partitions can find records in partition logs (left by
@@ -206,6 +227,22 @@ export class CheckpointedProcessor<Row> {
             budgetMs: positive('consumerLeaseMs', options.consumerLeaseMs ?? DEFAULT_LEASE_MS) / 2,
           }
         : undefined;
+    const intervalMs = options.publishIntervalMs ?? DEFAULT_PUBLISH_INTERVAL_MS;
+    if (!Number.isSafeInteger(intervalMs) || intervalMs < 0) {
+      throw new FloeError(
+        `publishIntervalMs must be a whole number of milliseconds, at least 0, got ${intervalMs}.`,
+      );
+    }
+    this.committer = new TableCommitter({
+      stores: this.stores,
+      jobId: this.jobId,
+      jobName: job.name,
+      intervalMs,
+      clock: this.clock,
+      reader: this.reader,
+      publisher: this.publisher,
+      known: (group, key) => this.recentManifests.get(group)?.get(key),
+    });
   }
 
   /** The tables this job writes: its rows, the late records and the dead letters. */
@@ -221,8 +258,10 @@ export class CheckpointedProcessor<Row> {
 
   /**
    * Processes one Lambda Kafka event: each commit group's records are one atomic commit. Returns
-   * after every commit and publish; a throw means some group did not commit, and redelivering
-   * the same event is safe.
+   * after every commit, and after the publish round if one was due (`publishIntervalMs`); a throw
+   * means some group did not commit, and redelivering the same event is safe. A failed round
+   * after a commit does not fail the event (`round.error`; the next round publishes it), except
+   * with `publishIntervalMs: 0`, where the rows must be visible when it returns.
    */
   async process(event: KafkaEvent): Promise<CommitOutcome<Row>> {
     if (this.appendsToLogs) return this.processThroughLogs(event);
@@ -245,7 +284,39 @@ export class CheckpointedProcessor<Row> {
     const outcomes = await Promise.all(
       [...byGroup].map(([group, records]) => this.exclusive(group, () => this.commitGroup(group, records))),
     );
-    return combine(outcomes);
+    const outcome = combine(outcomes);
+    if (outcome.commits.length === 0) return outcome;
+    return { ...outcome, round: await this.roundAfterCommit() };
+  }
+
+  /**
+   * Publishes now, whatever the interval: every group's committed epochs are in the tables when
+   * it returns (a round; it retries store failures, then throws). `floe run`, `floe invoke` and
+   * `drain()` end with it; the ticker runs it on its schedule.
+   */
+  async publish(): Promise<RoundReport> {
+    try {
+      return await this.retried(() => this.committer.flush());
+    } catch (error) {
+      throw new FloeError(
+        `Job ${this.job.name}: publishing the committed rows to the tables failed after ${this.maxAttempts} tries: ${describe(error)}. Nothing committed is lost: the next publish round (a later batch, a tick, or publish again) appends it.`,
+        { cause: error },
+      );
+    }
+  }
+
+  /** The round after a batch committed: when due, or always when the interval is 0. */
+  private async roundAfterCommit(): Promise<RoundReport> {
+    if (this.committer.mayBeDue() === false) return NO_ROUND;
+    if ((this.options.publishIntervalMs ?? DEFAULT_PUBLISH_INTERVAL_MS) === 0) return this.publish();
+    try {
+      return await this.committer.dueRound();
+    } catch (error) {
+      throwIfPermanent(error);
+      // The batch committed: a failed round must not fail it (a retry would find its records
+      // applied and report nothing). The next round, tick or flush publishes what it missed.
+      return { ...NO_ROUND, error: describe(error) };
+    }
   }
 
   /**
@@ -262,7 +333,7 @@ export class CheckpointedProcessor<Row> {
     );
     // A consume that found nothing adds nothing (its empty outcome's watermark is -infinity).
     const ran = consumed !== undefined && (consumed.commits.length > 0 || consumed.metrics.records > 0);
-    return combine(ran ? [consumed, ...outcomes] : outcomes);
+    return { ...combine(ran ? [consumed, ...outcomes] : outcomes), round: await this.publish() };
   }
 
   /**
@@ -287,15 +358,20 @@ export class CheckpointedProcessor<Row> {
    * only when a partition went idle, something fired, or that processing time must be recorded: a
    * watermark that moved without firing anything (a silent topic under `'processing-time'`) is
    * computed again by the next tick.
+   *
+   * Every tick then publishes (`publish()`), whether or not ticks can change the job's state:
+   * rows committed after the last publish round are in the tables by the end of the next tick.
    */
   async emitPeriodicWatermarks(): Promise<CommitOutcome<Row>> {
-    if (!this.ticksMatter()) return combine([]);
-    if (this.appendsToLogs) return this.consumeLogs(true);
-    const groups = new Set((await this.heads()).map((h) => h.group));
-    const outcomes = await Promise.all(
-      [...groups].map((group) => this.exclusive(group, () => this.commitGroup(group, []))),
-    );
-    return combine(outcomes);
+    let outcomes: CommitOutcome<Row>[] = [];
+    if (this.appendsToLogs) outcomes = [await this.consumeLogs(true)];
+    else if (this.ticksMatter()) {
+      const groups = new Set((await this.heads()).map((h) => h.group));
+      outcomes = await Promise.all(
+        [...groups].map((group) => this.exclusive(group, () => this.commitGroup(group, []))),
+      );
+    }
+    return { ...combine(outcomes), round: await this.publish() };
   }
 
   /** Whether a batch without records can ever change this job's state (see emitPeriodicWatermarks). */
@@ -345,8 +421,12 @@ export class CheckpointedProcessor<Row> {
 
   /** Deletes old checkpoints and orphaned objects of every group (also run every few commits). */
   async cleanup(): Promise<CleanupReport> {
+    const [heads, committer] = await Promise.all([
+      this.heads(),
+      this.retried(() => readCommitterItem(this.stores.heads, this.jobId)),
+    ]);
     const [reports] = await Promise.all([
-      Promise.all((await this.heads()).map((h) => this.cleanupGroup(h.group))),
+      Promise.all(heads.map((h) => this.cleanupGroup(h.group, committer?.value ?? null))),
       this.retried(() => this.cleanupLogs()),
     ]);
     return reports.reduce(
@@ -359,8 +439,10 @@ export class CheckpointedProcessor<Row> {
     );
   }
 
-  private cleanupGroup(group: string): Promise<CleanupReport> {
+  /** `committer`: the committer item if already read (null: there is none), else cleanup reads it. */
+  private cleanupGroup(group: string, committer?: CommitterItem | null): Promise<CleanupReport> {
     return cleanupGroup(this.stores, {
+      committer,
       job: this.jobId,
       group,
       keep: this.keep,
@@ -371,13 +453,19 @@ export class CheckpointedProcessor<Row> {
     });
   }
 
-  /** Remembers a manifest of the group (immutable), keeping the newest `keepCheckpoints`. */
+  /**
+   * Remembers a manifest of the group (immutable): the newest `keepCheckpoints`, and those not
+   * known to be published (up to a bound), so that a publish round or a cleanup of this process
+   * walks the chain without reading them.
+   */
   private remember(group: string, key: string, manifest: CheckpointManifest): void {
     const recent = this.recentManifests.get(group) ?? new Map<string, CheckpointManifest>();
     this.recentManifests.set(group, recent);
     recent.set(key, manifest);
-    for (const old of recent.keys()) {
+    const published = this.committer.publishedThrough(group, manifest.lineage);
+    for (const [old, m] of recent) {
       if (recent.size <= this.keep) break;
+      if (recent.size <= MAX_REMEMBERED && m.epoch > published && m.lineage === manifest.lineage) break;
       recent.delete(old);
     }
   }
@@ -428,7 +516,6 @@ export class CheckpointedProcessor<Row> {
       let input = given;
       try {
         loaded = await this.load(group);
-        await this.ensurePublished(loaded);
         if (logs !== undefined) {
           // The job group consuming the partition logs: its input is what they hold above its
           // committed offsets, read again on every try since another consumer may have moved them.
@@ -552,7 +639,10 @@ export class CheckpointedProcessor<Row> {
     const outcome = combine(
       ran ? [appendOutcome<Row>(appends, false), consumed] : [appendOutcome<Row>(appends, true)],
     );
-    return { ...outcome, metrics: { ...outcome.metrics, watermark } };
+    const reported = { ...outcome, metrics: { ...outcome.metrics, watermark } };
+    // A consume that committed is a commit of the job group like any other: the committer's round.
+    if (!ran || consumed.commits.length === 0) return reported;
+    return { ...reported, round: await this.roundAfterCommit() };
   }
 
   private async appendWithRetries(
@@ -758,18 +848,7 @@ export class CheckpointedProcessor<Row> {
     return newEngineState(ref ? [ref] : []);
   }
 
-  /**
-   * Publishes the head's manifest if this process does not know it is published: the commit
-   * that wrote it may have crashed before publishing. Each append is a no-op when its snapshot id
-   * is already in the table.
-   */
-  private async ensurePublished(loaded: LoadedGroup): Promise<void> {
-    if (loaded.published || loaded.manifest === undefined) return;
-    await this.publisher.publish(loaded.manifest);
-    loaded.published = true;
-  }
-
-  /** Stages, writes the manifest, commits the head and publishes. Throws if it did not commit. */
+  /** Stages, writes the manifest and commits the head. Throws if it did not commit. */
   private async commit(
     group: string,
     loaded: LoadedGroup,
@@ -811,12 +890,9 @@ export class CheckpointedProcessor<Row> {
       manifest,
       state: loaded.state,
       chains,
-      published: false,
     };
     this.cache.set(group, next);
     this.remember(group, key, manifest);
-    await this.publisher.publish(manifest);
-    next.published = true;
     return info;
   }
 }

@@ -14,20 +14,25 @@
  *   when the attempt is older than the grace period (its start time is in its id), and only after
  *   the head is fenced: rewritten unchanged, so that the attempt's conditional head write fails
  *   even if it was merely stalled and wakes up later.
- * - Data files of committed epochs are in the tables and are never deleted here. Within the kept
- *   manifests, which name each epoch's committed attempt, every other attempt's file goes. Below
- *   them, no manifest says which attempt committed, so a file there (a zombie's, written after
- *   its epoch left the window; one no cleanup saw while its epoch was kept) is deleted only when
- *   its attempt is past the grace period and no snapshot the table keeps refers to it: every
- *   epoch below the head's is published (a group publishes an epoch before committing the
- *   next), so a committed file there is in the table. Only files whose name carries this
- *   group's lineage are judged: another history may write to the same table (a fresh state
+ * - A committed epoch above the group's published mark (the epoch through which the table
+ *   committer's item says a publish round put all of the group's files in the tables) is not in
+ *   every table yet: its manifest is kept, whatever `keep` says, so the next round can find it,
+ *   and so are the state objects and data files it names. The mark is read from the item and
+ *   only ever lags the tables, which only keeps more.
+ * - Data files of committed epochs are never deleted here. Within the kept manifests, which name
+ *   each epoch's committed attempt, every other attempt's file goes. Below them, no manifest says
+ *   which attempt committed, so a file there (a zombie's, written after its epoch left the
+ *   window; one no cleanup saw while its epoch was kept) is deleted only when its epoch is at or
+ *   below the published mark, its attempt is past the grace period and no snapshot the table
+ *   keeps refers to it: a committed file there is in the table. Only files whose name carries
+ *   this group's lineage are judged: another history may write to the same table (a fresh state
  *   store over an existing warehouse), and its epochs mean nothing here.
  */
 import { tableDataFiles } from '../iceberg/append-files.ts';
 import { dataFileKey } from '../iceberg/table-layout.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
 import { deleteObjects, type ObjectStore } from '../stores/object-store.ts';
+import { type CommitterItem, publishedThrough, readCommitterItem } from './committer-item.ts';
 import {
   attemptStartedAt,
   dataFilePrefix,
@@ -58,6 +63,11 @@ export interface CleanupOptions {
    * reading them again. @default - every manifest is read
    */
   readonly known?: (key: string) => CheckpointManifest | undefined;
+  /**
+   * The table committer's item, if the caller read it already (null: there is none); it says
+   * through which epoch the group is published. @default - read from the heads store
+   */
+  readonly committer?: CommitterItem | null;
 }
 
 export async function cleanupGroup(
@@ -65,18 +75,26 @@ export async function cleanupGroup(
   options: CleanupOptions,
 ): Promise<CleanupReport> {
   const { job, group } = options;
-  const head = await stores.heads.get(headKey(job, group));
+  // Read together: the mark only ever lags the tables, so its age relative to the head's does not matter.
+  const [head, committer] = await Promise.all([
+    stores.heads.get(headKey(job, group)),
+    options.committer === undefined
+      ? readCommitterItem(stores.heads, job).then((item) => item?.value)
+      : (options.committer ?? undefined),
+  ]);
   if (head === undefined) return { manifests: 0, states: 0, dataFiles: 0 };
   const {
     epoch: headEpoch,
     manifest: headManifest,
     lineage,
   } = head.value as { epoch: number; manifest: string | null; lineage: string };
+  // Everything through this epoch is in the tables; above it, a publish round still needs it.
+  const published = Math.min(headEpoch, publishedThrough(committer, group, lineage));
 
-  // The kept chain: the head's manifest and the ones before it.
+  // The kept chain: the head's manifest and the ones before it, at least down to the published mark.
   const kept: CheckpointManifest[] = [];
   let next: string | null = headManifest;
-  while (next !== null && kept.length < options.keep) {
+  while (next !== null && (kept.length < options.keep || (parseEpochAttempt(next)?.epoch ?? 0) > published)) {
     const known = options.known?.(next);
     const bytes = known === undefined ? await stores.checkpoints.get(next) : undefined;
     if (known === undefined && bytes === undefined) break; // deleted by an earlier cleanup
@@ -115,9 +133,9 @@ export async function cleanupGroup(
         if (epoch > headEpoch) return expired(attempt);
         const committed = committedAttempt.get(epoch);
         if (committed !== undefined) return committed !== attempt;
-        // No kept manifest says which attempt committed: the table does, once the epoch is
-        // below the head's (published for sure). Judged below.
-        return epoch < headEpoch && expired(attempt);
+        // No kept manifest says which attempt committed: the table does, once the epoch is at or
+        // below the published mark (in the table for sure). Judged below.
+        return epoch <= published && expired(attempt);
       },
     );
     const old = candidates.filter((d) => d.epoch <= headEpoch && !committedAttempt.has(d.epoch));

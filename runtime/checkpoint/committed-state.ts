@@ -22,8 +22,6 @@ export interface LoadedGroup {
   readonly state: EngineState;
   /** Each partition's committed state: its image, to diff against, and its objects. */
   readonly chains: Map<string, PartitionChain>;
-  /** True when this process knows the head's manifest is published. */
-  published: boolean;
 }
 
 /** A partition's committed state: a base object and deltas, and its image to diff against. */
@@ -58,6 +56,12 @@ export class CheckpointReader {
     return decodeManifest(bytes, key);
   }
 
+  /** A manifest, or undefined when it is not (any more) in the store. */
+  async manifestIfPresent(key: string): Promise<CheckpointManifest | undefined> {
+    const bytes = await this.checkpoints.get(key);
+    return bytes === undefined ? undefined : decodeManifest(bytes, key);
+  }
+
   async text(key: string): Promise<string> {
     const bytes = await this.checkpoints.get(key);
     if (bytes === undefined) {
@@ -79,7 +83,6 @@ export function emptyGroup(head: Head, state: EngineState): LoadedGroup {
     manifest: undefined,
     state,
     chains: new Map(),
-    published: true,
   };
 }
 
@@ -121,7 +124,6 @@ export async function loadCommittedState(
     manifest,
     state,
     chains,
-    published: false,
   };
 }
 

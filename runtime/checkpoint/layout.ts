@@ -62,6 +62,14 @@ export function parseLogSegmentKey(
   return { partition: match[1]!, first: Number(match[2]), last: Number(match[3]), attempt: match[4]! };
 }
 
+/**
+ * The table committer's item in the state store: when the last publish round started and how far
+ * each group is published. Not under {@link headPrefix}, which lists the groups.
+ */
+export function committerKey(job: string): string {
+  return `floe/${job}/committer`;
+}
+
 /** Everything of one group in the checkpoint object store lives under this prefix. */
 export function groupPrefix(job: string, group: string): string {
   return `${job}/${group}/`;
@@ -154,6 +162,34 @@ export function attemptStartedAt(attempt: string): number {
 export function snapshotIdFor(lineage: string, group: string, epoch: number, table: string): bigint {
   const digest = createHash('sha256').update(`${lineage}\0${group}\0${epoch}\0${table}`).digest();
   const id = digest.readBigUInt64BE(0) & 0x7fff_ffff_ffff_ffffn;
+  return id === 0n ? 1n : id;
+}
+
+/**
+ * The Iceberg snapshot id of one publish round's append to a table: a function of exactly what
+ * it appends, the epochs of each group's history, so that two rounds that append the same files
+ * give the same id and no two that append different files do. An append of one epoch of one
+ * group has that epoch's own id ({@link snapshotIdFor}, the id its manifest records), as when
+ * every commit published itself.
+ */
+export function roundSnapshotId(
+  table: string,
+  included: readonly {
+    readonly lineage: string;
+    readonly group: string;
+    readonly epochs: readonly number[];
+  }[],
+): bigint {
+  const only = included.length === 1 ? included[0]! : undefined;
+  if (only !== undefined && only.epochs.length === 1) {
+    return snapshotIdFor(only.lineage, only.group, only.epochs[0]!, table);
+  }
+  const hash = createHash('sha256').update(`round\0${table}`);
+  const sorted = [...included].sort((a, b) =>
+    a.group === b.group ? (a.lineage < b.lineage ? -1 : 1) : a.group < b.group ? -1 : 1,
+  );
+  for (const { lineage, group, epochs } of sorted) hash.update(`\0${lineage}\0${group}\0${epochs.join(',')}`);
+  const id = hash.digest().readBigUInt64BE(0) & 0x7fff_ffff_ffff_ffffn;
   return id === 0n ? 1n : id;
 }
 

@@ -62,6 +62,13 @@ export interface CheckpointManifest {
   readonly processingTime: number;
   /** The manifest this one follows; null for the first. */
   readonly previous: string | null;
+  /**
+   * The manifests before `previous`, newest first, at most {@link EARLIER_MANIFESTS} - 1, by
+   * name within the group's manifest folder (`<epoch>-<attempt>.json`): with `previous`, the
+   * last 32 of the chain, so that a publish round walking down from the head reads them in one
+   * parallel wave instead of one by one. Absent in manifests written before it existed.
+   */
+  readonly earlier?: readonly string[];
   /** The group's job watermark; null for -infinity. */
   readonly watermark: number | null;
   /** True once the input has ended (a local run drained): every window has fired. */
@@ -70,6 +77,28 @@ export interface CheckpointManifest {
   readonly publishes: readonly TablePublish[];
   readonly counts: CheckpointCounts;
   readonly totals: CheckpointCounts;
+}
+
+/** How many of the chain's manifests a manifest names: `previous` and the `earlier` ones. */
+export const EARLIER_MANIFESTS = 32;
+
+/**
+ * The keys of the chain's manifests before `manifest` that it names, newest first: `previous`,
+ * then the `earlier` ones. `folder` is the group's manifest folder (layout.ts `manifestPrefix`).
+ */
+export function chainKeys(manifest: CheckpointManifest, folder: string): string[] {
+  if (manifest.previous === null) return [];
+  return [manifest.previous, ...(manifest.earlier ?? []).map((name) => `${folder}${name}`)];
+}
+
+/** The `earlier` names of the manifest that follows `manifest` (stored under `key`). */
+export function earlierAfter(manifest: CheckpointManifest | undefined, folder: string): string[] {
+  if (manifest === undefined || manifest.previous === null || !manifest.previous.startsWith(folder))
+    return [];
+  return [manifest.previous.slice(folder.length), ...(manifest.earlier ?? [])].slice(
+    0,
+    EARLIER_MANIFESTS - 1,
+  );
 }
 
 export function zeroCounts(): CheckpointCounts {

@@ -7,6 +7,7 @@ import type {
   LateRecord,
   PartitionProgress,
 } from '../engine/batch-result.ts';
+import type { RoundReport } from './committer.ts';
 import type { CheckpointCounts, TablePublish } from './manifest.ts';
 
 /** One commit a batch made. */
@@ -20,6 +21,11 @@ export interface CommitInfo {
 /** A batch's result, with the commits that made it durable (none when it changed nothing). */
 export interface CommitOutcome<Row> extends BatchResult<Row> {
   readonly commits: readonly CommitInfo[];
+  /**
+   * The publish round that followed, if one ran or was tried (`ran: false`: not due, or another
+   * process holds the lease). Absent when nothing committed.
+   */
+  readonly round?: RoundReport;
 }
 
 /** What is committed, read from the heads: for resuming a run and for summaries. */

@@ -1,58 +1,163 @@
 /**
- * Step 6 of a commit: publish a committed checkpoint's files to its Iceberg tables, each under the
- * snapshot id the manifest fixed. Idempotent: an append whose snapshot is in the table, or whose
- * epoch the table's mark for this history has reached, does nothing.
+ * The appends of a publish round (committer.ts): every commit group's committed but unpublished
+ * epochs go into each table as ONE snapshot, and every involved group's mark
+ * `floe.published.<lineage>.<group>` moves in the same metadata commit. Idempotent: each attempt
+ * of an append keeps only the epochs above their group's mark in the table as it finds it
+ * (publisher-marks.ts), so a retried, racing or stale round adds nothing twice, even after the
+ * snapshots that published an epoch expired.
  */
 import { FloeError } from '../errors.ts';
-import { appendFiles, TableCache } from '../iceberg/append-files.ts';
+import { appendPlanned, TableCache } from '../iceberg/append-files.ts';
+import { aboveMarks, type BacklogEpoch, type PublisherBacklog } from '../iceberg/publisher-marks.ts';
 import type { Columns, Table } from '../sink/table.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
+import { roundSnapshotId } from './layout.ts';
 import type { CheckpointManifest } from './manifest.ts';
+
+/** A group's committed epochs that a round found unpublished: from its head back to its published mark. */
+export interface GroupBacklog {
+  readonly group: string;
+  readonly lineage: string;
+  /** The head's epoch: the group is published through it once the round's appends succeed. */
+  readonly through: number;
+  /** Its committed manifests above the published mark, oldest first. */
+  readonly manifests: readonly CheckpointManifest[];
+}
+
+/** What a round appended to one table: one snapshot. */
+export interface RoundSnapshot {
+  readonly table: string;
+  /** Decimal: 63 bits. */
+  readonly snapshotId: string;
+  readonly files: number;
+  readonly records: number;
+  /** Groups whose epochs it holds. */
+  readonly groups: number;
+  /** The metadata file it installed. */
+  readonly metadataLocation: string;
+}
+
+interface GroupEpoch extends BacklogEpoch {
+  readonly records: number;
+}
+
+interface GroupPublisher extends PublisherBacklog<GroupEpoch> {
+  readonly group: string;
+  readonly lineage: string;
+}
 
 export class TablePublisher {
   /** What this process's last append to each table left, to skip re-reading it (TableCache). */
   private readonly caches = new Map<string, TableCache>();
   /**
-   * The last append of this process to each table, which the next one waits for. Commit groups
-   * publish concurrently, and appends to one table from one process would only race on the
-   * catalog's compare-and-swap: each loser deletes its manifest list and metadata file, backs off,
-   * re-reads the table and writes them again. One after the other, each append finds the table as
-   * the previous one left it (the warm TableCache) and commits at its first attempt. Other
-   * processes still race through the compare-and-swap, as before.
+   * The last append of this process to each table, which the next one waits for: two rounds of
+   * one process (a flush during a round) would only race on the catalog's compare-and-swap. One
+   * after the other, each append finds the table as the previous one left it (the warm
+   * TableCache). Other processes still race through the compare-and-swap.
    */
   private readonly tails = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly stores: CheckpointStores,
     private readonly tables: ReadonlyMap<string, Table<Columns>>,
+    private readonly job: string,
   ) {}
 
-  async publish(manifest: CheckpointManifest): Promise<void> {
-    await Promise.all(
-      manifest.publishes.map((p) => {
-        const table = this.tables.get(p.table);
-        if (table === undefined) {
+  /**
+   * Where each table was left by the last round, by the committer item: a cache elsewhere is
+   * stale, and dropping it now saves an attempt that would lose its compare-and-swap.
+   */
+  hint(tables: Readonly<Record<string, string>>): void {
+    for (const [name, cache] of this.caches) {
+      const location = tables[name];
+      if (location !== undefined) cache.forgetUnlessAt(location);
+    }
+  }
+
+  /**
+   * Appends the backlogs' files to their tables, one snapshot per table with files (in
+   * parallel), each keeping only the epochs above their group's mark as the table then stands.
+   * Resolves once every table holds every epoch of the backlogs; throws if an append failed
+   * (retrying the round is safe).
+   */
+  async publish(backlogs: readonly GroupBacklog[]): Promise<RoundSnapshot[]> {
+    const byTable = new Map<string, GroupPublisher[]>();
+    for (const backlog of backlogs) {
+      const perTable = new Map<string, GroupEpoch[]>();
+      for (const manifest of backlog.manifests) {
+        if (manifest.lineage !== backlog.lineage || manifest.group !== backlog.group) {
           throw new FloeError(
-            `Checkpoint ${manifest.group}/${manifest.epoch} of job ${manifest.job} publishes to table ${p.table}, which this job does not write. Was the job's table renamed? Publish it with the old job version, or start from a new run directory.`,
+            `Job ${this.job}, commit group ${backlog.group}: checkpoint ${manifest.group}/${manifest.epoch} of history ${manifest.lineage} is on the chain of history ${backlog.lineage}; the checkpoint store holds objects of another job or run. Start from new stores.`,
           );
         }
-        return this.inTurn(table.name, () =>
-          appendFiles(this.stores.catalog, this.stores.warehouse, table.name, table, p.files, {
-            snapshotId: BigInt(p.snapshotId),
-            cache: this.cacheOf(table.name),
-            // A group publishes its epochs in order, so once the table's mark for this history
-            // reaches the epoch, the publish happened, even if its snapshot has since expired.
-            mark: { key: `floe.published.${manifest.lineage}.${manifest.group}`, value: manifest.epoch },
-            summary: {
-              'floe.job': manifest.job,
-              'floe.commit-group': manifest.group,
-              'floe.epoch': String(manifest.epoch),
-              'floe.lineage': manifest.lineage,
-            },
-          }),
-        );
-      }),
+        for (const p of manifest.publishes) {
+          if (!this.tables.has(p.table)) {
+            throw new FloeError(
+              `Checkpoint ${manifest.group}/${manifest.epoch} of job ${manifest.job} publishes to table ${p.table}, which this job does not write. Was the job's table renamed? Publish it with the old job version, or start from a new run directory.`,
+            );
+          }
+          const epochs = perTable.get(p.table) ?? [];
+          epochs.push({ epoch: manifest.epoch, files: p.files, records: p.records });
+          perTable.set(p.table, epochs);
+        }
+      }
+      for (const [table, epochs] of perTable) {
+        const publishers = byTable.get(table) ?? [];
+        publishers.push({
+          mark: `floe.published.${backlog.lineage}.${backlog.group}`,
+          through: backlog.through,
+          epochs,
+          group: backlog.group,
+          lineage: backlog.lineage,
+        });
+        byTable.set(table, publishers);
+      }
+    }
+    const appended = await Promise.all(
+      [...byTable].map(([name, publishers]) =>
+        this.inTurn(name, () => this.append(this.tables.get(name)!, publishers)),
+      ),
     );
+    return appended.filter((s) => s !== undefined);
+  }
+
+  private async append(
+    table: Table<Columns>,
+    publishers: readonly GroupPublisher[],
+  ): Promise<RoundSnapshot | undefined> {
+    let groups = 0;
+    const result = await appendPlanned(
+      this.stores.catalog,
+      this.stores.warehouse,
+      table.name,
+      table,
+      (current) => {
+        const selection = aboveMarks(current.properties, publishers, current.name);
+        if (selection.files.length === 0) return undefined;
+        const included = selection.included.map(({ backlog, epochs }) => {
+          const { group, lineage } = backlog as GroupPublisher;
+          return { group, lineage, epochs: epochs.map((e) => e.epoch) };
+        });
+        groups = included.length;
+        return {
+          snapshotId: roundSnapshotId(table.name, included),
+          files: selection.files,
+          properties: selection.marks,
+          summary: roundSummary(this.job, included),
+        };
+      },
+      { cache: this.cacheOf(table.name) },
+    );
+    if (!result.committed) return undefined;
+    const { plan } = result;
+    return {
+      table: table.name,
+      snapshotId: String(plan.snapshotId),
+      files: plan.files.length,
+      records: plan.files.reduce((sum, file) => sum + file.recordCount, 0),
+      groups,
+      metadataLocation: result.metadataLocation,
+    };
   }
 
   /** Runs `append` after this process's previous append to `table` has settled. */
@@ -72,4 +177,27 @@ export class TablePublisher {
     this.caches.set(name, cache);
     return cache;
   }
+}
+
+/**
+ * The snapshot summary of a round's append: the job and how many groups it holds, and for a
+ * single group its history and epochs, as a commit's own publish recorded them.
+ */
+function roundSummary(
+  job: string,
+  included: readonly {
+    readonly group: string;
+    readonly lineage: string;
+    readonly epochs: readonly number[];
+  }[],
+): Record<string, string> {
+  const summary: Record<string, string> = { 'floe.job': job, 'floe.commit-groups': String(included.length) };
+  const only = included.length === 1 ? included[0]! : undefined;
+  if (only !== undefined) {
+    summary['floe.commit-group'] = only.group;
+    summary['floe.lineage'] = only.lineage;
+    if (only.epochs.length === 1) summary['floe.epoch'] = String(only.epochs[0]);
+    else summary['floe.epochs'] = only.epochs.join(',');
+  }
+  return summary;
 }

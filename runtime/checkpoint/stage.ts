@@ -9,10 +9,18 @@ import { type DataFile, writePreparedDataFile } from '../iceberg/data-file.ts';
 import { dataFileKey } from '../iceberg/table-layout.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
 import type { ChangedPartition, LoadedGroup, PartitionChain } from './committed-state.ts';
-import { dataFileName, manifestKey, snapshotIdFor, stateDeltaKey, stateKey } from './layout.ts';
+import {
+  dataFileName,
+  manifestKey,
+  manifestPrefix,
+  snapshotIdFor,
+  stateDeltaKey,
+  stateKey,
+} from './layout.ts';
 import {
   addCounts,
   type CheckpointManifest,
+  earlierAfter,
   encodeManifest,
   type PartitionCheckpoint,
   type TablePublish,
@@ -123,6 +131,7 @@ export async function stageCheckpoint<Row>(
     createdAt: input.clock(),
     processingTime: input.processingTime,
     previous: loaded.manifestKey,
+    earlier: earlierAfter(loaded.manifest, manifestPrefix(jobId, group)),
     watermark: watermarkToJson(loaded.state.jobWatermark),
     drained: input.input === 'drain' || loaded.manifest?.drained === true,
     partitions,

@@ -31,6 +31,7 @@ import { CommitConflictError, IcebergError, IcebergMetadataError, SchemaMismatch
 import { decodeManifest, encodeManifest } from './manifest.ts';
 import { decodeManifestList, encodeManifestList, type ManifestFile } from './manifest-list.ts';
 import { mergeManifests } from './manifest-merge.ts';
+import { markValue } from './publisher-marks.ts';
 import { describeSchemaDifference, type IcebergSchema, icebergSchema } from './schema.ts';
 import { metadataFileName, metadataVersion, tableKeyPrefix } from './table-layout.ts';
 import {
@@ -88,7 +89,64 @@ export class TableCache {
   entry:
     | { readonly location: string; readonly metadata: TableMetadata; readonly manifests: ManifestFile[] }
     | undefined;
+
+  /** The metadata location of the cached table, if any. */
+  get location(): string | undefined {
+    return this.entry?.location;
+  }
+
+  /**
+   * Forgets the cached table unless it is at `location`: a hint, from elsewhere, of where the
+   * table now is. A stale cache is still safe (the commit would lose its compare-and-swap), but
+   * that attempt's manifest list and metadata file would be written for nothing.
+   */
+  forgetUnlessAt(location: string | undefined): void {
+    if (this.entry !== undefined && this.entry.location !== location) this.entry = undefined;
+  }
 }
+
+/**
+ * What one attempt of {@link appendPlanned} commits, decided from the table as that attempt finds
+ * it (a lost race re-reads the table and asks again).
+ */
+export interface AppendPlan {
+  /** 1 to 2^63 - 1. A plan with another id than the previous attempt's writes a new manifest. */
+  readonly snapshotId: bigint;
+  readonly files: readonly DataFile[];
+  /** Extra snapshot summary properties; keys Iceberg computes are rejected. @default - none */
+  readonly summary?: Readonly<Record<string, string>>;
+  /** Table properties set in the same metadata commit as the snapshot (publisher marks). @default - none */
+  readonly properties?: Readonly<Record<string, string>>;
+}
+
+/** The table as an attempt of {@link appendPlanned} finds it. */
+export interface TableView {
+  readonly name: string;
+  readonly properties: Readonly<Record<string, string>>;
+  /** Whether a snapshot with this id is in the table (until it expires). */
+  hasSnapshot(snapshotId: bigint): boolean;
+}
+
+/** Decides what to commit from the current table; `undefined`: nothing to do (already committed). */
+export type AppendPlanner = (table: TableView) => AppendPlan | undefined;
+
+export type PlannedAppendOptions = Omit<AppendOptions, 'snapshotId' | 'summary' | 'mark'>;
+
+export type PlannedAppendResult =
+  | {
+      /** The planner found nothing to commit: nothing was written. */
+      readonly committed: false;
+      readonly metadataLocation: string;
+    }
+  | {
+      readonly committed: true;
+      /** The plan the winning attempt committed. */
+      readonly plan: AppendPlan;
+      readonly metadataLocation: string;
+      readonly sequenceNumber: number;
+      /** Commit attempts made, 1 when no other writer interfered. */
+      readonly attempts: number;
+    };
 
 export type AppendResult =
   | {
@@ -130,24 +188,10 @@ export async function appendFiles<C extends Columns>(
   files: readonly DataFile[],
   options: AppendOptions,
 ): Promise<AppendResult> {
-  const { snapshotId } = options;
-  if (snapshotId < 1n || snapshotId > MAX_SNAPSHOT_ID) {
-    throw new IcebergError(`Table ${tableName}: snapshotId must be from 1 to 2^63 - 1, got ${snapshotId}.`);
-  }
-  const extraSummary = options.summary ?? {};
-  for (const key of Object.keys(extraSummary)) {
-    if (RESERVED_SUMMARY.test(key)) {
-      throw new IcebergError(
-        `Table ${tableName}: summary key "${key}" is computed by the append; use a prefixed key such as "floe.${key}".`,
-      );
-    }
-  }
-  const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
-    throw new IcebergError(`Table ${tableName}: maxAttempts must be a positive integer, got ${maxAttempts}.`);
-  }
-  const now = options.now ?? Date.now;
-  const { mark } = options;
+  const { snapshotId, mark } = options;
+  const summary = options.summary ?? {};
+  checkSnapshotId(tableName, snapshotId);
+  checkSummary(tableName, summary);
   if (mark !== undefined) {
     if (typeof mark.key !== 'string' || mark.key.trim() === '') {
       throw new IcebergError(`Table ${tableName}: mark.key must be a non-empty table property name.`);
@@ -156,9 +200,64 @@ export async function appendFiles<C extends Columns>(
       throw new IcebergError(`Table ${tableName}: mark.value must be a finite number, got ${mark.value}.`);
     }
   }
+  const plan: AppendPlan = {
+    snapshotId,
+    files,
+    summary,
+    ...(mark === undefined ? {} : { properties: { [mark.key]: String(mark.value) } }),
+  };
+  const result = await appendPlanned(
+    catalog,
+    store,
+    tableName,
+    table,
+    (current) =>
+      current.hasSnapshot(snapshotId) ||
+      (mark !== undefined && (markValue(current.properties, mark.key, tableName) ?? -Infinity) >= mark.value)
+        ? undefined
+        : plan,
+    options,
+  );
+  if (!result.committed)
+    return { alreadyCommitted: true, snapshotId, metadataLocation: result.metadataLocation };
+  const { metadataLocation, sequenceNumber, attempts } = result;
+  return { alreadyCommitted: false, snapshotId, metadataLocation, sequenceNumber, attempts };
+}
+
+/**
+ * Commits what `plan` decides, as one snapshot: `plan` sees the table as each attempt finds it
+ * and returns the snapshot id, the files, and table properties to set in the same metadata
+ * commit, or `undefined` when there is nothing (left) to commit. After a lost compare-and-swap
+ * the table is read again and `plan` asked again, so a plan that depends on the table's
+ * properties (publisher marks: drop what the marks say is published) is recomputed on every
+ * rebase. A plan with the same snapshot id as the previous attempt's reuses its manifest (the id
+ * fixes the files); another id writes a new one and deletes the old.
+ *
+ * @example
+ * await appendPlanned(catalog, store, bids.name, bids, (table) =>
+ *   Number(table.properties['my.mark'] ?? 0) >= 42 ? undefined
+ *     : { snapshotId: 4242n, files, properties: { 'my.mark': '42' } }, {});
+ */
+export async function appendPlanned<C extends Columns>(
+  catalog: Catalog,
+  store: ObjectStore,
+  tableName: string,
+  table: Table<C>,
+  plan: AppendPlanner,
+  options: PlannedAppendOptions,
+): Promise<PlannedAppendResult> {
+  const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+    throw new IcebergError(`Table ${tableName}: maxAttempts must be a positive integer, got ${maxAttempts}.`);
+  }
+  const now = options.now ?? Date.now;
   const schema = icebergSchema(table.columns);
-  // Written at most once per call and reused by every attempt (sequence numbers are inherited).
-  let manifest: ManifestFile | undefined;
+  // Written at most once per snapshot id and reused by every attempt with that id (sequence
+  // numbers are inherited).
+  let manifest:
+    | { readonly snapshotId: bigint; readonly file: ManifestFile; readonly key: string }
+    | undefined;
+  let lastSnapshotId: bigint | undefined;
 
   let creations = 0;
   // Used for the first attempt only; any failure forgets it, so that retries read afresh.
@@ -178,22 +277,43 @@ export async function appendFiles<C extends Columns>(
       continue; // re-read: the table is ours or a concurrent creator's
     }
     const current = warm?.metadata ?? (await readMetadata(store, tableName, location));
-    // Checked on every attempt: a rebase may find that a retry of this commit landed meanwhile.
-    if (findSnapshot(current, snapshotId) !== undefined || markReached(current, mark, tableName)) {
-      return { alreadyCommitted: true, snapshotId, metadataLocation: location };
+    // Asked on every attempt: a rebase may find that a retry of this commit landed meanwhile.
+    const decided = plan({
+      name: tableName,
+      properties: current.properties,
+      hasSnapshot: (id) => findSnapshot(current, id) !== undefined,
+    });
+    if (decided === undefined) {
+      if (manifest !== undefined) await store.delete(manifest.key).catch(() => undefined);
+      if (options.cache !== undefined && warm !== undefined) options.cache.entry = warm;
+      return { committed: false, metadataLocation: location };
     }
+    const { snapshotId, files } = decided;
+    const extraSummary = decided.summary ?? {};
+    checkSnapshotId(tableName, snapshotId);
+    lastSnapshotId = snapshotId;
+    checkSummary(tableName, extraSummary);
     checkTable(tableName, current, schema, location);
     snapshotsToRetain(current.properties, tableName); // a bad value fails here, naming the table
     const mergeSettings = manifestMergeSettings(current.properties, tableName);
 
     const metadataPrefix = keyIn(store, `${current.location}/metadata`, tableName);
+    if (manifest !== undefined && manifest.snapshotId !== snapshotId) {
+      // The plan changed (another writer published part of it): the old manifest is unreferenced.
+      await store.delete(manifest.key).catch(() => undefined);
+      manifest = undefined;
+    }
     if (manifest === undefined && files.length > 0) {
       // The manifest records the table's schema id (the fields matched above).
       const schemaId = Number(current.currentSchema['schema-id'] ?? 0);
       const bytes = encodeManifest({ schema: { ...schema, 'schema-id': schemaId }, snapshotId, files });
       const key = `${metadataPrefix}/${randomUUID()}-m0.avro`;
       await store.put(key, bytes, { ifNoneMatch: '*' });
-      manifest = addedManifest(store.uri(key), bytes.byteLength, snapshotId, files);
+      manifest = {
+        snapshotId,
+        key,
+        file: addedManifest(store.uri(key), bytes.byteLength, snapshotId, files),
+      };
     }
     const sequenceNumber = current.lastSequenceNumber + 1;
     const parent =
@@ -223,7 +343,7 @@ export async function appendFiles<C extends Columns>(
         ? []
         : [
             {
-              ...manifest,
+              ...manifest.file,
               sequenceNumber: BigInt(sequenceNumber),
               minSequenceNumber: BigInt(sequenceNumber),
             },
@@ -254,7 +374,7 @@ export async function appendFiles<C extends Columns>(
       manifestList: store.uri(listKey),
       summary: { ...snapshotSummary(files, parent?.summary), ...mergeSummary, ...extraSummary },
       timestampMs,
-      ...(mark === undefined ? {} : { properties: { [mark.key]: String(mark.value) } }),
+      ...(decided.properties === undefined ? {} : { properties: decided.properties }),
     });
     const version = (metadataVersion(location) ?? current.snapshots.length) + 1;
     const metadataKey = `${metadataPrefix}/${metadataFileName(version)}`;
@@ -270,8 +390,8 @@ export async function appendFiles<C extends Columns>(
         };
       }
       return {
-        alreadyCommitted: false,
-        snapshotId,
+        committed: true,
+        plan: decided,
         metadataLocation: nextLocation,
         sequenceNumber,
         attempts: attempt,
@@ -285,8 +405,24 @@ export async function appendFiles<C extends Columns>(
     if (attempt <= maxAttempts) await sleep(Math.random() * Math.min(1000, 5 * 2 ** (attempt - 2)));
   }
   throw new CommitConflictError(
-    `Table ${tableName}: snapshot ${snapshotId} lost the commit race ${maxAttempts} times in a row. Too many writers commit to this table at once; route its commits through one committer, or raise maxAttempts. Retrying with the same snapshotId is safe.`,
+    `Table ${tableName}: snapshot ${lastSnapshotId} lost the commit race ${maxAttempts} times in a row. Too many writers commit to this table at once; route its commits through one committer, or raise maxAttempts. Retrying is safe: the snapshot id and the marks decide again what is committed.`,
   );
+}
+
+function checkSnapshotId(tableName: string, snapshotId: bigint): void {
+  if (snapshotId < 1n || snapshotId > MAX_SNAPSHOT_ID) {
+    throw new IcebergError(`Table ${tableName}: snapshotId must be from 1 to 2^63 - 1, got ${snapshotId}.`);
+  }
+}
+
+function checkSummary(tableName: string, summary: Readonly<Record<string, string>>): void {
+  for (const key of Object.keys(summary)) {
+    if (RESERVED_SUMMARY.test(key)) {
+      throw new IcebergError(
+        `Table ${tableName}: summary key "${key}" is computed by the append; use a prefixed key such as "floe.${key}".`,
+      );
+    }
+  }
 }
 
 /** Reads a table's current metadata through the catalog, or `undefined` if it does not exist. */
@@ -351,23 +487,6 @@ async function readMetadata(store: ObjectStore, tableName: string, location: str
     );
   }
   return parseTableMetadata(bytes, `${location} of table ${tableName}`);
-}
-
-/**
- * Whether the table property `mark.key` already holds `mark.value` or more. A value that is not
- * a number is an error: the property belongs to the publisher, and guessing could duplicate.
- */
-function markReached(current: TableMetadata, mark: AppendOptions['mark'], tableName: string): boolean {
-  if (mark === undefined) return false;
-  const stored = current.properties[mark.key];
-  if (stored === undefined) return false;
-  const value = Number(stored.trim());
-  if (stored.trim() === '' || !Number.isFinite(value)) {
-    throw new IcebergMetadataError(
-      `Table ${tableName}: table property ${mark.key} is "${stored}", not a number; it is a publisher's high-water mark, so Floe will not guess whether this commit landed. Restore the last published value.`,
-    );
-  }
-  return value >= mark.value;
 }
 
 async function readObject(

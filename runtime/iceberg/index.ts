@@ -4,7 +4,19 @@
  */
 
 export type { Catalog, CatalogTable } from '../stores/catalog.ts';
-export { type AppendOptions, type AppendResult, appendFiles, loadTable, TableCache } from './append-files.ts';
+export {
+  type AppendOptions,
+  type AppendPlan,
+  type AppendPlanner,
+  type AppendResult,
+  appendFiles,
+  appendPlanned,
+  loadTable,
+  type PlannedAppendOptions,
+  type PlannedAppendResult,
+  TableCache,
+  type TableView,
+} from './append-files.ts';
 export { type DataFile, type DataFileColumn, type WriteDataFileOptions, writeDataFile } from './data-file.ts';
 export {
   CommitConflictError,
@@ -15,6 +27,13 @@ export {
 } from './errors.ts';
 export { decodeManifest, type Manifest, type ManifestEntry } from './manifest.ts';
 export { decodeManifestList, type ManifestFile } from './manifest-list.ts';
+export {
+  aboveMarks,
+  type BacklogEpoch,
+  type MarkedSelection,
+  markValue,
+  type PublisherBacklog,
+} from './publisher-marks.ts';
 export { type IcebergField, type IcebergSchema, icebergSchema } from './schema.ts';
 export { dataFileKey, tableKeyPrefix } from './table-layout.ts';
 export { parseTableMetadata, type Snapshot, type TableMetadata } from './table-metadata.ts';

@@ -123,4 +123,25 @@ describe('a simulated fleet of 4 containers', () => {
       expect(result.redoneBatches).toBe(0);
     }
   });
+
+  it.each([
+    [0, 'every commit runs a round: the containers race their rounds on every table'],
+    [300, 'a round every 300 model ms: containers contend for the lease'],
+  ] as const)(
+    'bids-per-auction, publishing every %i ms (%s), writes exactly the reference tables',
+    async (publishIntervalMs, _why) => {
+      const result = await runFleet({
+        example: 'bids-per-auction',
+        partitions: 4,
+        batchesPerPartition: 8,
+        batchSize: 50,
+        eventsPerSecond: 100,
+        sim: { timeScale: 0.2 },
+        publishIntervalMs,
+      });
+      expect(result.check).toMatchObject({ ok: true, missing: 0, extra: 0, deadLetters: 0 });
+      expect(result.rounds).toBeGreaterThan(publishIntervalMs === 0 ? 20 : 1);
+      if (publishIntervalMs > 0) expect(result.rounds).toBeLessThan(result.commits);
+    },
+  );
 });

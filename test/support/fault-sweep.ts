@@ -51,7 +51,13 @@ export function stepOf(call: OpRecord): string {
   const { store, op, key } = call;
   let what = '';
   if (store === 'heads')
-    what = key.includes('/logs/') ? 'log-head' : key.includes('/leases/') ? 'lease' : 'head';
+    what = key.includes('/logs/')
+      ? 'log-head'
+      : key.includes('/leases/')
+        ? 'lease'
+        : key.endsWith('/committer')
+          ? 'committer'
+          : 'head';
   else if (store === 'catalog') what = '';
   else if (key.includes('/partition-logs/')) what = 'log-segment';
   else if (op === 'list') what = key.includes('/data/') ? 'data-files' : key;

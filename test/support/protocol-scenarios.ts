@@ -121,7 +121,7 @@ export async function heldAt(
   location: StoreLocation,
   w: Workload,
   before: number,
-  at: { readonly store: OpRecord['store']; readonly op: string },
+  at: { readonly store: OpRecord['store']; readonly op: string; readonly key?: string },
   options: Partial<CheckpointedProcessorOptions> = {},
 ) {
   const held = gate();
@@ -129,7 +129,7 @@ export async function heldAt(
   let stall = false;
   const slow = faultyStores(location.open(), {
     beforeCall: async (call) => {
-      if (stall && call.store === at.store && call.op === at.op) {
+      if (stall && call.store === at.store && call.op === at.op && call.key.includes(at.key ?? '')) {
         stall = false;
         held.open();
         await release.opened;
@@ -146,6 +146,12 @@ export async function heldAt(
 
 export const PUBLISH_SWAP = { store: 'catalog', op: 'swap' } as const;
 
+/** A write of a commit group's head (the commit point), not of the table committer's item. */
+export const HEAD_WRITE = { store: 'heads', op: 'put', key: '/heads/' } as const;
+
+export const isHeadWrite = (call: OpRecord): boolean =>
+  call.store === 'heads' && call.op === 'put' && call.key.includes('/heads/');
+
 /** Where a scenario ran, and on what workload. */
 export interface ScenarioRun {
   readonly location: StoreLocation;
@@ -161,6 +167,8 @@ export async function redeliveredBatch(name: ExampleName, factory: StoreFactory)
   const stores = location.open();
   const first = processorFor(name, stores, w);
   for (const event of w.events.slice(0, 5)) await first.process(event);
+  // What is committed is published by the next round; a flush runs one now.
+  await first.publish();
   const before = { snapshots: await snapshotCounts(stores), committed: await first.committed() };
   expect(Object.values(before.snapshots).some((n) => n > 0)).toBe(true);
 
@@ -175,6 +183,8 @@ export async function redeliveredBatch(name: ExampleName, factory: StoreFactory)
     expect(outcome.rows).toEqual([]);
     expect(outcome.metrics.redelivered).toBe(recordsOf(event).length);
   }
+  // Nothing was committed, so there is nothing to publish either.
+  expect((await first.publish()).snapshots).toEqual([]);
   expect(await snapshotCounts(stores)).toEqual(before.snapshots);
   expect((await first.committed()).groups).toEqual(before.committed.groups);
 
@@ -249,7 +259,7 @@ export async function racingInvocations(name: ExampleName, factory: StoreFactory
   const holder = () => {
     const writes = new Map<string, number>();
     return async (call: OpRecord) => {
-      if (!racing || call.store !== 'heads' || call.op !== 'put') return;
+      if (!racing || !isHeadWrite(call)) return;
       const n = (writes.get(call.key) ?? 0) + 1;
       writes.set(call.key, n);
       const meeting = `${call.key}#${n}`;
@@ -269,7 +279,7 @@ export async function racingInvocations(name: ExampleName, factory: StoreFactory
   // head again and skipped the records the winner had applied.
   expect(commitsPerGroup(first, second)).toEqual(Object.fromEntries(groups.map((g) => [g, 1])));
   expect(first.metrics.redelivered + second.metrics.redelivered).toBe(recordsOf(w.events[0]!).length);
-  const failedPuts = [...one.log, ...two.log].filter((c) => c.store === 'heads' && c.op === 'put');
+  const failedPuts = [...one.log, ...two.log].filter(isHeadWrite);
   // Per group: the head's creation lost by one, and the first commit lost by one.
   expect(failedPuts.filter((c) => c.outcome === 'error')).toHaveLength(2 * groups.length);
 
@@ -312,7 +322,7 @@ export async function zombieHeadWrite(name: ExampleName, factory: StoreFactory):
   const held: OpRecord[] = [];
   const zombieStores = faultyStores(location.open(), {
     beforeCall: async (call) => {
-      if (stall > 0 && call.store === 'heads' && call.op === 'put') {
+      if (stall > 0 && isHeadWrite(call)) {
         held.push(call);
         if (held.length === stall) zombieHeld.open();
         await release.opened;
@@ -368,7 +378,7 @@ export async function zombieAfterCleanup(name: ExampleName, factory: StoreFactor
 
   // A commits events before i, then stalls right before the head write of event i
   // (Ctrl-Z on a local run, a container frozen with work in flight, a clock behind the others).
-  const { pending, release } = await heldAt(name, location, w, i, { store: 'heads', op: 'put' }, options);
+  const { pending, release } = await heldAt(name, location, w, i, HEAD_WRITE, options);
 
   // Later, another process runs cleanup (the end of `floe run` does) without committing this
   // group: the attempt is older than the grace period and above the head's epoch: deleted.
