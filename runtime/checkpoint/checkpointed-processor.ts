@@ -41,8 +41,7 @@ import {
   loadCommittedState,
 } from './committed-state.ts';
 import { NO_ROUND, type RoundReport, TableCommitter } from './committer.ts';
-import type { CommitterItem } from './committer-item.ts';
-import { readCommitterItem } from './committer-item.ts';
+import { type CommitterItem, readCommitterItem } from './committer-item.ts';
 import { ConsumerLease, type HeldLease } from './consumer-lease.ts';
 import { decodeHead, type Head, headFor, listHeads, readOrCreateHead, writeHead } from './head.ts';
 import { headKey, newAttemptId, safeName } from './layout.ts';
@@ -298,6 +297,7 @@ export class CheckpointedProcessor<Row> {
     try {
       return await this.retried(() => this.committer.flush());
     } catch (error) {
+      throwIfPermanent(error);
       throw new FloeError(
         `Job ${this.job.name}: publishing the committed rows to the tables failed after ${this.maxAttempts} tries: ${describe(error)}. Nothing committed is lost: the next publish round (a later batch, a tick, or publish again) appends it.`,
         { cause: error },
