@@ -5,12 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { FloeError } from '../errors.ts';
-import {
-  ConditionFailedError,
-  type JsonValue,
-  type StateStore,
-  type VersionedItem,
-} from '../stores/state-store.ts';
+import { getOrCreate, type JsonValue, type StateStore, type VersionedItem } from '../stores/state-store.ts';
 import { headKey, headPrefix } from './layout.ts';
 import type { CheckpointManifest } from './manifest.ts';
 
@@ -121,18 +116,8 @@ export async function listHeads(store: StateStore, jobId: string): Promise<{ gro
  * file a first attempt stages carries the lineage cleanup looks for.
  */
 export async function readOrCreateHead(store: StateStore, jobId: string, group: string): Promise<Head> {
-  const key = headKey(jobId, group);
-  const existing = await store.get(key);
-  if (existing !== undefined) return decodeHead(existing);
   const value: HeadValue = { lineage: randomUUID(), epoch: 0, manifest: null };
-  try {
-    return decodeHead(await store.put(key, encodeHead(value), { absent: true }));
-  } catch (error) {
-    if (!(error instanceof ConditionFailedError)) throw error;
-    const created = await store.get(key);
-    if (created === undefined) throw error;
-    return decodeHead(created);
-  }
+  return decodeHead(await getOrCreate(store, headKey(jobId, group), encodeHead(value)));
 }
 
 /** The commit point: moves the head to `value` if it still has version `expectedVersion`. */

@@ -15,12 +15,7 @@
 import { FloeError } from '../errors.ts';
 import type { KafkaEventRecord } from '../source/kafka-event.ts';
 import type { ObjectStore } from '../stores/object-store.ts';
-import {
-  ConditionFailedError,
-  type JsonValue,
-  type StateStore,
-  type VersionedItem,
-} from '../stores/state-store.ts';
+import { getOrCreate, type JsonValue, type StateStore, type VersionedItem } from '../stores/state-store.ts';
 import { logHeadKey, logHeadPrefix, logSegmentKey } from './layout.ts';
 import { decodeSegmentRecords, encodeSegment } from './log-segment-codec.ts';
 
@@ -163,18 +158,8 @@ function partitionOfLogKey(key: string): string {
 }
 
 async function readOrCreateLogHead(heads: StateStore, jobId: string, partition: string): Promise<LogHead> {
-  const key = logHeadKey(jobId, partition);
-  const existing = await heads.get(key);
-  if (existing !== undefined) return decodeLogHead(existing);
-  const value: LogHeadValue = { epoch: 0, offset: -1, segments: [] };
-  try {
-    return decodeLogHead(await heads.put(key, encodeLogHead(value), { absent: true }));
-  } catch (error) {
-    if (!(error instanceof ConditionFailedError)) throw error;
-    const created = await heads.get(key);
-    if (created === undefined) throw error;
-    return decodeLogHead(created);
-  }
+  const empty: LogHeadValue = { epoch: 0, offset: -1, segments: [] };
+  return decodeLogHead(await getOrCreate(heads, logHeadKey(jobId, partition), encodeLogHead(empty)));
 }
 
 function encodeLogHead(value: LogHeadValue): JsonValue {

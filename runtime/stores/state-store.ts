@@ -143,3 +143,24 @@ export function utf8Length(text: string): number {
   }
   return bytes;
 }
+
+/**
+ * The item under `key`, created with `initial` when there is none: of concurrent creators one
+ * writes it and every one returns that item (a loser reads the winner's).
+ */
+export async function getOrCreate(
+  store: StateStore,
+  key: string,
+  initial: JsonValue,
+): Promise<VersionedItem> {
+  const existing = await store.get(key);
+  if (existing !== undefined) return existing;
+  try {
+    return await store.put(key, initial, { absent: true });
+  } catch (error) {
+    if (!(error instanceof ConditionFailedError)) throw error;
+    const created = await store.get(key);
+    if (created === undefined) throw error;
+    return created;
+  }
+}

@@ -7,7 +7,6 @@
  * consumer leaves its lease behind, so later invocations only append until it lapses. At the end
  * a drain consumes what is left, and the tables must hold the reference rows, each once.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,43 +14,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { localCheckpointStores } from '../../adapters/local/run-directory.ts';
 import { mulberry32 } from '../../runtime/seeded-random.ts';
 import { processorFor, workload } from '../support/checkpoint-runs.ts';
-import { removeScratch, track } from '../support/cleanup.ts';
+import { removeScratch } from '../support/cleanup.ts';
+import { floeOrKill } from '../support/kill.ts';
 import { expectExactlyOnce, LOGS, partitionEvents } from '../support/log-scenarios.ts';
 import { localLocation } from '../support/store-locations.ts';
 
-const PROJECT = join(import.meta.dirname, '..', '..');
-const FLOE = join(PROJECT, 'bin', 'floe.js');
 /** The share of invocations killed, at a random moment within KILL_WINDOW_MS of their start. */
 const KILL_SHARE = 0.5;
 const KILL_WINDOW_MS = 2_500;
 
 const scratch = mkdtempSync(join(tmpdir(), 'floe-invoke-crash-'));
 afterAll(() => removeScratch(scratch));
-
-/** Runs `floe invoke` on one event file; kills it with SIGKILL after `killAfterMs` unless it ended. */
-function invokeOrKill(args: string[], killAfterMs: number | undefined) {
-  return new Promise<{ killed: boolean; code: number | null; stderr: string }>((resolve, reject) => {
-    const child: ChildProcess = track(
-      spawn(process.execPath, [FLOE, ...args], { cwd: PROJECT, stdio: ['ignore', 'ignore', 'pipe'] }),
-    );
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    let killed = false;
-    const timer =
-      killAfterMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            killed = child.kill('SIGKILL');
-          }, killAfterMs);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ killed: killed && code === null, code, stderr });
-    });
-  });
-}
 
 describe.each(['max-price', 'bidder-sessions'] as const)(
   'floe invoke %s through partition logs, one process per partition at once, killed with SIGKILL',
@@ -74,7 +47,7 @@ describe.each(['max-price', 'bidder-sessions'] as const)(
             for (let tries = 1; ; tries++) {
               const kill = tries <= 3 && random() < KILL_SHARE ? random() * KILL_WINDOW_MS : undefined;
               const args = ['invoke', join('examples', `${name}.ts`), '--event', file, '--dir', dir];
-              const outcome = await invokeOrKill([...args, '--no-typecheck', '--json'], kill);
+              const outcome = await floeOrKill([...args, '--no-typecheck', '--json'], kill);
               if (outcome.killed) {
                 kills++;
                 continue;

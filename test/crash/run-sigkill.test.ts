@@ -6,7 +6,6 @@
  * Kill moments are drawn per seed across the whole run (start-up, processing, staging, commit,
  * publish, drain, cleanup), scaled to how long the uninterrupted run took on this machine.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,13 +15,13 @@ import { awsCheckpointStores } from '../../adapters/aws/aws-stores.ts';
 import { EXAMPLE_JOBS, type ExampleName } from '../../examples/index.ts';
 import { generateBids } from '../../examples/nexmark/generator.ts';
 import { mulberry32 } from '../../runtime/seeded-random.ts';
-import { removeScratch, track } from '../support/cleanup.ts';
+import { removeScratch } from '../support/cleanup.ts';
 import { floe } from '../support/floe-cli.ts';
 import { canonicalRows, readRunTables, type TablesLocation } from '../support/iceberg-tables.ts';
+import { floeOrKill } from '../support/kill.ts';
 import { EXAMPLE_REFERENCES } from '../support/nexmark-reference.ts';
 
 const PROJECT = join(import.meta.dirname, '..', '..');
-const FLOE = join(PROJECT, 'bin', 'floe.js');
 const SEEDS = [1, 2, 3];
 const MAX_KILLS = 3;
 
@@ -45,34 +44,6 @@ function runArgs(name: string, input: string, dir: string): string[] {
     dir,
     '--json',
   ];
-}
-
-/** Starts `floe run`; resolves with its exit code, or kills it with SIGKILL after `killAfterMs`. */
-function runOrKill(
-  args: string[],
-  killAfterMs: number,
-): Promise<{ killed: boolean; code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child: ChildProcess = track(
-      spawn(process.execPath, [FLOE, ...args], {
-        cwd: PROJECT,
-        stdio: ['ignore', 'ignore', 'pipe'],
-      }),
-    );
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    let killed = false;
-    const timer = setTimeout(() => {
-      killed = child.kill('SIGKILL');
-    }, killAfterMs);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ killed: killed && code === null, code, stderr });
-    });
-  });
 }
 
 async function tablesOf(dir: TablesLocation): Promise<Map<string, { rows: string[]; snapshots: number }>> {
@@ -98,7 +69,7 @@ async function killUntilDone(
   for (let misses = 0; ; ) {
     // Anywhere from process start to most of what an uninterrupted run takes.
     const killAfter = kills < MAX_KILLS ? 50 + random() * cleanMs * 0.8 : 600_000;
-    const outcome = await runOrKill(args(), killAfter);
+    const outcome = await floeOrKill(args(), killAfter);
     if (outcome.killed) {
       kills++;
       continue;
