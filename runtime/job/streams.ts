@@ -203,8 +203,12 @@ export class AllWindowedStream<T> extends WindowedBase<T> {
 
 /** Window results as rows, waiting for the table they go to. */
 export class ResultStream<R> {
-  /** Makes ResultStream covariant in R, so `sinkTo` can check rows against the table. */
-  declare private readonly rowType?: R;
+  /**
+   * Type only, never set: makes ResultStream covariant in R, so `sinkTo` can check rows against
+   * the table. Public because declaration files drop the types of private members, which would
+   * let any row reach any table in a project that uses the packaged Floe.
+   */
+  declare readonly rowType?: R;
 
   /** @internal */
   constructor(private readonly plan: PartialPlan) {}

@@ -59,6 +59,27 @@ describe('floe init on the packed package', () => {
       await npm(project, 'install', '--no-audit', '--no-fund');
       expect(await npm(project, 'test')).toMatch(/Tests\s+3 passed/);
       await npm(project, 'run', 'typecheck');
+      // The installed declarations check rows against their table, as the sources do: a count
+      // written to a boolean column is a compile error in the user's project.
+      const wrong = join(project, 'jobs', 'wrong-column.ts');
+      writeFileSync(
+        wrong,
+        [
+          "import { count, job, json, TumblingEventTimeWindows, table, WatermarkStrategy } from 'floe';",
+          "export default job('wrong-column')",
+          '  .fromKafka({ value: json<{ page: string; ts: number }>() })',
+          '  .assignTimestampsAndWatermarks(WatermarkStrategy.forMonotonousTimestamps<{ page: string; ts: number }>().withTimestampAssigner((v) => v.ts))',
+          '  .keyBy((v) => v.page)',
+          '  .window(TumblingEventTimeWindows.of(60_000))',
+          '  .aggregate(count(), (page, _window, views) => ({ page, views }))',
+          "  .sinkTo(table('web.wrong', { page: 'string', views: 'boolean' }));",
+          '',
+        ].join('\n'),
+      );
+      await expect(npm(project, 'run', 'typecheck')).rejects.toMatchObject({
+        stdout: expect.stringContaining('wrong-column.ts'),
+      });
+      rmSync(wrong);
 
       const summary = JSON.parse(
         await npm(
