@@ -158,6 +158,14 @@ describe('floe query', () => {
     expect(expectOneLineError(await floeIn(several, 'query', 'select 1'))).toBe(
       `floe: Several run directories (${join('.floe', 'demo')}, ${join('.floe', 'run', 'a')}): pass --dir DIR to pick one.`,
     );
+
+    // floe invoke's directory (.floe/<job>) counts too, rather than a floe run one being taken alone.
+    const invoked = join(scratch, 'invoked');
+    for (const dir of ['my-job', join('run', 'a')])
+      mkdirSync(join(invoked, '.floe', dir, 'catalog'), { recursive: true });
+    expect(expectOneLineError(await floeIn(invoked, 'query', 'select 1'))).toBe(
+      `floe: Several run directories (${join('.floe', 'my-job')}, ${join('.floe', 'run', 'a')}): pass --dir DIR to pick one.`,
+    );
   });
 
   it('reports a SQL error, an unknown table and a missing directory in one line, exit 2', async () => {

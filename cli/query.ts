@@ -36,8 +36,8 @@ export interface QueryOptions {
 export const SHOWN_ROWS = 50;
 
 /** Where `npm start` and `floe run` put their run directories, relative to the working directory. */
-const DEMO_DIR = join('.floe', 'demo');
-const RUNS_DIR = join('.floe', 'run');
+const FLOE_DIR = '.floe';
+const RUNS_DIR = join(FLOE_DIR, 'run');
 
 export async function query(options: QueryOptions, out: (text: string) => void): Promise<void> {
   const dir = options.dir ?? onlyRunDirectory();
@@ -104,7 +104,7 @@ async function runQuery(
   return lines.join('\n');
 }
 
-/** The only run directory among .floe/demo and .floe/run/*; a usage error when there are none or several. */
+/** The only run directory under .floe; a usage error when there are none or several. */
 export function onlyRunDirectory(): string {
   const found = findRunDirectories();
   if (found.length === 1) return found[0]!;
@@ -116,15 +116,22 @@ export function onlyRunDirectory(): string {
   throw new UsageError(`Several run directories (${found.join(', ')}): pass --dir DIR to pick one.`);
 }
 
-/** Directories holding a `catalog/`: .floe/demo (npm start) and .floe/run/<job> (floe run). */
+/**
+ * Directories holding a `catalog/`: .floe/demo (npm start) and the others directly under .floe
+ * (floe invoke and floe tick: .floe/<job>), then .floe/run/<job> (floe run).
+ */
 export function findRunDirectories(): string[] {
-  const runs = existsSync(RUNS_DIR)
-    ? readdirSync(RUNS_DIR, { withFileTypes: true })
-        .filter((entry) => entry.isDirectory())
-        .map((entry) => join(RUNS_DIR, entry.name))
-        .sort()
-    : [];
-  return [DEMO_DIR, ...runs].filter((dir) => existsSync(join(dir, 'catalog')));
+  return [...subdirectories(FLOE_DIR).filter((dir) => dir !== RUNS_DIR), ...subdirectories(RUNS_DIR)].filter(
+    (dir) => existsSync(join(dir, 'catalog')),
+  );
+}
+
+function subdirectories(parent: string): string[] {
+  if (!existsSync(parent)) return [];
+  return readdirSync(parent, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => join(parent, entry.name))
+    .sort();
 }
 
 /** A schema per namespace, then a view per table over its current data files. */
