@@ -139,6 +139,7 @@ export async function runCost(
             check: false,
             publishIntervalMs,
             consumeIntervalMs: options.consumeIntervalMs ?? 0,
+            finalCleanup: true,
           });
           const row = price(
             example,

@@ -63,7 +63,7 @@ describe.each(CASES)('awsCheckpointStores: $name ($scope)', ({ name }) => {
     const reference = await tablesOf(clean.dir);
 
     const { config, stores } = await freshAwsStores(name);
-    await runToEnd(processorFor(name, stores, w, { keepCheckpoints: 4 }), w.events);
+    await runToEnd(processorFor(name, stores, w, { keepCheckpoints: 4, cleanupEvery: 2 }), w.events);
     const onAws = await tablesOf(stores);
     expect(onAws).toEqual(reference);
     const rows = onAws[tableNamesOf(name).rows]!;
@@ -97,7 +97,7 @@ describe.each(CASES)('awsCheckpointStores: $name ($scope)', ({ name }) => {
     const clean = await cleanRun(name, w);
     dirs.push(clean.dir);
     const { config, stores } = await freshAwsStores(name, 64);
-    await runToEnd(processorFor(name, stores, w, { keepCheckpoints: 4 }), w.events);
+    await runToEnd(processorFor(name, stores, w, { keepCheckpoints: 4, cleanupEvery: 2 }), w.events);
     expect(await tablesOf(stores)).toEqual(await tablesOf(clean.dir));
     const s3 = new S3ObjectStore(`${config.objects}/checkpoints`, { client: createS3Client() });
     expect((await s3.list('')).some((key) => key.endsWith('.spill'))).toBe(true);

@@ -106,14 +106,14 @@ describe.each(CASES)('CheckpointedProcessor on DynamoDB: $name', ({ name, worklo
 
   it('writes the same tables as the local stores', async () => {
     const { dir, stores, catalog } = await dynamoStores();
-    await runToEnd(processorFor(name, stores, w, { keepCheckpoints: 4 }), w.events);
+    await runToEnd(processorFor(name, stores, w, { keepCheckpoints: 4, cleanupEvery: 2 }), w.events);
     expectExact(await tablesVia(dir, catalog));
   });
 
   it('writes them exactly when every 3rd write answer is lost and the SDK retries it', async () => {
     const lossy = lossyDynamoDbClient(3);
     const { dir, stores, catalog } = await dynamoStores(lossy.client);
-    await runToEnd(processorFor(name, stores, w, { keepCheckpoints: 4 }), w.events);
+    await runToEnd(processorFor(name, stores, w, { keepCheckpoints: 4, cleanupEvery: 2 }), w.events);
     expect(lossy.lost()).toBeGreaterThanOrEqual(2);
     expectExact(await tablesVia(dir, catalog));
   });
@@ -122,7 +122,7 @@ describe.each(CASES)('CheckpointedProcessor on DynamoDB: $name', ({ name, worklo
     // Numbers of the calls to fault: the 2nd and 5th head puts and the 2nd catalog swap of a clean run.
     const probe = await dynamoStores();
     const counted = faultyStores(probe.stores, { serial: true });
-    await runToEnd(processorFor(name, counted.stores, w, { keepCheckpoints: 4 }), w.events);
+    await runToEnd(processorFor(name, counted.stores, w, { keepCheckpoints: 4, cleanupEvery: 2 }), w.events);
     const heads = counted.log.filter((c) => c.store === 'heads' && c.op === 'put').map((c) => c.n);
     const swaps = counted.log.filter((c) => c.store === 'catalog' && c.op === 'swap').map((c) => c.n);
     const faults: Fault[] = [
@@ -134,7 +134,7 @@ describe.each(CASES)('CheckpointedProcessor on DynamoDB: $name', ({ name, worklo
     for (const fault of faults) {
       const { dir, stores, catalog } = await dynamoStores();
       const faulty = faultyStores(stores, { fault, serial: true });
-      await runToEnd(processorFor(name, faulty.stores, w, { keepCheckpoints: 4 }), w.events);
+      await runToEnd(processorFor(name, faulty.stores, w, { keepCheckpoints: 4, cleanupEvery: 2 }), w.events);
       expect(faulty.injected, JSON.stringify(fault)).toBe(true);
       expectExact(await tablesVia(dir, catalog));
     }

@@ -41,7 +41,7 @@ import type { Fault, OpRecord } from '../../test/support/faulty-stores.ts';
 /** Fault runs in flight at once: moto serves one request at a time, so more only add load. */
 const POOL = 3;
 /** Cleanup after every commit, keeping 2 manifests: its lists and deletes are crash points too. */
-const OPTIONS = { keepCheckpoints: 2 };
+const OPTIONS = { keepCheckpoints: 2, cleanupEvery: 1 };
 
 interface Case extends SweepCase {
   readonly why: string;

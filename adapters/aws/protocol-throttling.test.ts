@@ -43,7 +43,7 @@ describe.each(EXAMPLES)('$name ($scope) on throttling AWS stores', ({ name }) =>
     cleanups.push(() => aws.cleanup());
     const location = await aws.factory();
 
-    await runToEnd(processorFor(name, location.open(), w, { keepCheckpoints: 2 }), w.events);
+    await runToEnd(processorFor(name, location.open(), w, { keepCheckpoints: 2, cleanupEvery: 1 }), w.events);
 
     for (const [client, counts] of [
       ['DynamoDB', dynamodb.counts()],

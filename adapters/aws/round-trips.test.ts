@@ -22,10 +22,11 @@ interface MiddlewareStack {
   add(middleware: (next: Next) => Next, options: { step: 'finalizeRequest'; name: string }): void;
 }
 
-/** Every request of the client waits 10-20 ms before it is sent, as on a network. */
-function withLatency<C extends DynamoDBClient | S3Client>(client: C): C {
+/** Every request of the client waits 10-20 ms before it is sent, as on a network; `sent` counts them. */
+function withLatency<C extends DynamoDBClient | S3Client>(client: C, sent?: { requests: number }): C {
   (client.middlewareStack as unknown as MiddlewareStack).add(
     (next) => async (args) => {
+      if (sent !== undefined) sent.requests++;
       await sleep(10 + Math.random() * 10);
       return next(args);
     },
@@ -111,4 +112,50 @@ describe('round trips of an invocation on AWS', () => {
       }
     },
   );
+
+  it('a warm commit that fires no window takes 3 round trips and 3 requests, none of them to S3: its manifest is in the head', async () => {
+    requireLocalS3();
+    const dynamodb = withLatency(localDynamoDbClient());
+    const config = {
+      job: 'round-trips',
+      stateTable: uniqueTableName('floe-rt'),
+      catalogTable: uniqueTableName('floe-rt-iceberg'),
+      objects: `s3://floe-round-trips/${randomUUID()}`,
+      dynamodb,
+      s3: withLatency(createS3Client()),
+    };
+    const s3 = { requests: 0 };
+    config.s3 = withLatency(createS3Client(), s3);
+    await createLocalAwsStores(config);
+    try {
+      const meter = meterRequests(awsCheckpointStores(config));
+      // At 1,000 bids/s of event time a batch of 100 spans 0.1 s: most batches fire no 10 s window.
+      const w = workload({ count: 100 * 12, batchSize: 100, partitions: 1, eventsPerSecond: 1_000 });
+      let now = 1_000_000;
+      const processor = processorFor('bids-per-auction', meter.stores, w, {
+        clock: () => now,
+        publishIntervalMs: 3_600_000,
+      });
+      await processor.process(w.events[0]!);
+      meter.take();
+      let quiet = 0;
+      for (const event of w.events.slice(1)) {
+        now += 500;
+        s3.requests = 0;
+        const outcome = await processor.process(event);
+        const counts = meter.take();
+        if (outcome.rows.length > 0) continue;
+        expect(s3.requests).toBe(0);
+        quiet++;
+        // Read the head; stage the state delta (a DynamoDB item); write the head, which holds the
+        // manifest (the commit).
+        expect(shape(counts)).toEqual({ 'heads.get': 1, 'checkpoints.put': 1, 'heads.put': 1 });
+        expect(counts.roundTrips).toBe(3);
+      }
+      expect(quiet).toBeGreaterThan(5);
+    } finally {
+      await deleteLocalTable(dynamodb, config.stateTable);
+      await deleteLocalTable(dynamodb, config.catalogTable);
+    }
+  });
 });

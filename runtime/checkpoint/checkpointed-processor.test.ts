@@ -345,7 +345,7 @@ describe('cleanup', () => {
       const w = workload({ batchSize: 20 });
       const dir = tempRunDir();
       const stores = localCheckpointStores(dir);
-      const processor = processorFor(name, stores, w, { keepCheckpoints: 3 });
+      const processor = processorFor(name, stores, w, { keepCheckpoints: 3, cleanupEvery: 1 });
       await runToEnd(processor, w.events);
       // The end of the run published everything (drain); cleanup may now go down to keepCheckpoints.
       await processor.cleanup();
@@ -367,6 +367,27 @@ describe('cleanup', () => {
       await expectReference(name, dir, w.bids);
     },
   );
+
+  it('a group cleans up every cleanupEvery commits (64 by default), or once it wrote cleanupAfterBytes of state', async () => {
+    const w = workload({ count: 600, batchSize: 20 });
+    const cleanups = async (options: { cleanupEvery?: number; cleanupAfterBytes?: number }) => {
+      const faulty = faultyStores(localCheckpointStores(tempRunDir()));
+      const processor = processorFor('bids-per-auction', faulty.stores, w, options);
+      for (const event of w.events) await processor.process(event);
+      const epochs = (await processor.committed()).groups.map((g) => g.epoch);
+      // A cleanup lists the group's state folder; nothing else does.
+      const lists = faulty.log.filter((c) => c.op === 'list' && c.key.includes('/state/')).length;
+      return { lists, epochs };
+    };
+    const byDefault = await cleanups({});
+    expect(Math.max(...byDefault.epochs)).toBeLessThan(64);
+    expect(byDefault.lists).toBe(0);
+    const every4 = await cleanups({ cleanupEvery: 4 });
+    expect(every4.lists).toBe(every4.epochs.reduce((sum, e) => sum + Math.floor(e / 4), 0));
+    // Every commit writes state here, so each one is over a 1-byte budget.
+    const byBytes = await cleanups({ cleanupAfterBytes: 1 });
+    expect(byBytes.lists).toBe(byBytes.epochs.reduce((sum, e) => sum + e, 0));
+  });
 
   it('cleaning one group never touches the data files of a group whose name it prefixes (topics bids and bids-1)', async () => {
     // Partition 1 of topic bids is group "bids-1"; partition 0 of topic bids-1 is "bids-1-0".
@@ -391,6 +412,7 @@ describe('cleanup', () => {
     const dir = tempRunDir();
     const processor = processorFor('bids-per-auction', localCheckpointStores(dir), w, {
       keepCheckpoints: 2,
+      cleanupEvery: 1,
       partitions: [
         { topic: 'bids-1', partition: 0 },
         { topic: 'bids', partition: 1 },
@@ -414,7 +436,7 @@ describe('cleanup', () => {
     const stores = localCheckpointStores(dir);
     const grace = 60_000;
     let now = 1_000_000;
-    const options = { clock: () => now, orphanGraceMs: grace, keepCheckpoints: 3 };
+    const options = { clock: () => now, orphanGraceMs: grace, keepCheckpoints: 3, cleanupEvery: 1 };
     const withRows = await eventsWithRows('channel-revenue', w);
     const i = withRows.find((e) => e >= 2)!;
     const ok = processorFor('channel-revenue', stores, w, options);
@@ -462,7 +484,7 @@ describe('cleanup', () => {
     const w = workload({ batchSize: 20 });
     const dir = tempRunDir();
     const stores = localCheckpointStores(dir);
-    const options = { keepCheckpoints: 2 };
+    const options = { keepCheckpoints: 2, cleanupEvery: 1 };
     await processorFor('channel-revenue', stores, w, options).process(w.events[0]!);
     const held = gate();
     const release = gate();
@@ -510,7 +532,7 @@ describe('cleanup', () => {
         }
       },
     });
-    const processor = processorFor('max-price', flaky.stores, w, { keepCheckpoints: 2 });
+    const processor = processorFor('max-price', flaky.stores, w, { keepCheckpoints: 2, cleanupEvery: 1 });
     const outcome = await processor.process(w.events[0]!);
 
     expect(failures).toBeGreaterThan(0);

@@ -46,7 +46,13 @@ import { ConsumerLease, type HeldLease } from './consumer-lease.ts';
 import { decodeHead, type Head, headFor, listHeads, readOrCreateHead, writeHead } from './head.ts';
 import { headKey, newAttemptId, safeName } from './layout.ts';
 import { cleanupLogSegments } from './log-cleanup.ts';
-import { addCounts, type CheckpointManifest, watermarkFromJson, zeroCounts } from './manifest.ts';
+import {
+  addCounts,
+  type CheckpointManifest,
+  MAX_INLINE_MANIFEST_CHARS,
+  watermarkFromJson,
+  zeroCounts,
+} from './manifest.ts';
 import { type CommitInfo, type CommitOutcome, type CommittedProgress, combine } from './outcome.ts';
 import type { JobTables } from './outputs.ts';
 import {
@@ -61,6 +67,14 @@ import { TablePublisher } from './publish.ts';
 import { deadLetterTable, lateTable } from './side-outputs.ts';
 import { stageCheckpoint } from './stage.ts';
 import { DEFAULT_MAX_DELTAS, diffPartition } from './state-delta.ts';
+
+/**
+ * Commits of a group between two cleanups: at 2 invocations a second per partition (a 500 ms
+ * batching window), one cleanup every 32 s, whose LISTs then cost under 1 % of a commit's requests.
+ */
+const DEFAULT_CLEANUP_EVERY = 64;
+/** Garbage a process lets a group's large state leave behind before it cleans up (see cleanupEvery). */
+const DEFAULT_CLEANUP_AFTER_BYTES = 64 * 1024 * 1024;
 
 export type { RoundReport, RoundSnapshot } from './committer.ts';
 export type { CommitInfo, CommitOutcome, CommittedProgress } from './outcome.ts';
@@ -77,8 +91,23 @@ export interface CheckpointedProcessorOptions {
   readonly partitions?: readonly PartitionRef[];
   /** Checkpoint manifests kept per group; older ones and the state only they name are deleted. @default 10 */
   readonly keepCheckpoints?: number;
-  /** Run cleanup after every this many commits of a group. @default half of keepCheckpoints */
+  /**
+   * Run cleanup after every this many commits of a group. Each cleanup lists the group's
+   * checkpoint objects and data files (an S3 LIST per folder and table, $5 per million), while
+   * what it deletes costs almost nothing to keep a little longer: so rarely, not every few commits
+   * ("Cleanup" in docs/design.md). A group also cleans up once this process has written
+   * `cleanupAfterBytes` of its state objects since it last did, which bounds the garbage of jobs
+   * with large state and large batches (local runs). @default 64
+   */
   readonly cleanupEvery?: number;
+  /** See `cleanupEvery`. @default 64 MiB */
+  readonly cleanupAfterBytes?: number;
+  /**
+   * The largest manifest, in characters of its compressed encoding, that a commit without data
+   * files keeps in its head item instead of writing it as an object (manifest.ts
+   * `encodeInlineManifest`); 0 writes every manifest as an object. @default 4096
+   */
+  readonly maxInlineManifestChars?: number;
   /**
    * How old an uncommitted attempt's objects must be before cleanup deletes them. An attempt
    * may still be running until then, so keep it above the function timeout.
@@ -150,9 +179,13 @@ export class CheckpointedProcessor<Row> {
   private readonly jobId: string;
   private readonly keep: number;
   private readonly cleanupEvery: number;
+  private readonly cleanupAfterBytes: number;
+  /** Bytes of state objects this process committed per group since it last cleaned it up. */
+  private readonly stateBytesSinceCleanup = new Map<string, number>();
   private readonly graceMs: number;
   private readonly maxAttempts: number;
   private readonly maxDeltas: number;
+  private readonly maxInlineManifestChars: number;
   private readonly tables: JobTables;
   private readonly publisher: TablePublisher;
   private readonly committer: TableCommitter;
@@ -188,13 +221,18 @@ export class CheckpointedProcessor<Row> {
     this.clock = options.clock ?? Date.now;
     this.jobId = safeName(job.name);
     this.keep = positive('keepCheckpoints', options.keepCheckpoints ?? DEFAULT_KEEP);
-    this.cleanupEvery = positive(
-      'cleanupEvery',
-      options.cleanupEvery ?? Math.max(1, Math.floor(this.keep / 2)),
+    this.cleanupEvery = positive('cleanupEvery', options.cleanupEvery ?? DEFAULT_CLEANUP_EVERY);
+    this.cleanupAfterBytes = positive(
+      'cleanupAfterBytes',
+      options.cleanupAfterBytes ?? DEFAULT_CLEANUP_AFTER_BYTES,
     );
     this.graceMs = options.orphanGraceMs ?? DEFAULT_GRACE_MS;
     this.maxAttempts = positive('maxAttempts', options.maxAttempts ?? DEFAULT_ATTEMPTS);
     this.maxDeltas = positive('maxDeltas', options.maxDeltas ?? DEFAULT_MAX_DELTAS);
+    this.maxInlineManifestChars = nonNegative(
+      'maxInlineManifestChars',
+      options.maxInlineManifestChars ?? MAX_INLINE_MANIFEST_CHARS,
+    );
     this.tables = {
       rows: job.plan.table,
       late: lateTable(job as Job<unknown>) as unknown as Table<Columns>,
@@ -388,10 +426,8 @@ export class CheckpointedProcessor<Row> {
   async committed(): Promise<CommittedProgress> {
     // Listed and read again on a failure: a concurrent cleanup may delete a manifest just listed.
     const manifests = await this.retried(async () => {
-      const keys = (await this.heads()).flatMap((h) =>
-        h.head.value.manifest === null ? [] : [h.head.value.manifest],
-      );
-      return Promise.all(keys.map((key) => this.reader.manifest(key)));
+      const heads = (await this.heads()).filter((h) => h.head.value.manifest !== null);
+      return Promise.all(heads.map((h) => this.reader.manifestOf(this.jobId, h.group, h.head)));
     });
     const offsets = new Map<string, number>();
     const watermarks = new Map<string, number>();
@@ -440,7 +476,16 @@ export class CheckpointedProcessor<Row> {
   }
 
   /** `committer`: the committer item if already read (null: there is none), else cleanup reads it. */
+  /** After a commit of `epoch`: whether it is the group's turn to clean up (see `cleanupEvery`). */
+  private cleanupDue(group: string, epoch: number): boolean {
+    return (
+      epoch % this.cleanupEvery === 0 ||
+      (this.stateBytesSinceCleanup.get(group) ?? 0) >= this.cleanupAfterBytes
+    );
+  }
+
   private cleanupGroup(group: string, committer?: CommitterItem | null): Promise<CleanupReport> {
+    this.stateBytesSinceCleanup.delete(group);
     return cleanupGroup(this.stores, {
       committer,
       job: this.jobId,
@@ -586,7 +631,7 @@ export class CheckpointedProcessor<Row> {
         });
         // Housekeeping: the batch has committed, so a failed cleanup must not fail it (a retry
         // would find its records applied and report nothing). The next cleanup catches up.
-        if (commit.epoch % this.cleanupEvery === 0) await this.cleanupGroup(group).catch(() => undefined);
+        if (this.cleanupDue(group, commit.epoch)) await this.cleanupGroup(group).catch(() => undefined);
         return { ...result, commits: [commit] };
       } catch (error) {
         this.cache.delete(group);
@@ -804,7 +849,7 @@ export class CheckpointedProcessor<Row> {
     )
       return cached;
     if (manifestKey === null) return emptyGroup(head, this.freshState(group));
-    const manifest = await this.reader.manifest(manifestKey);
+    const manifest = await this.reader.manifestOf(this.jobId, group, head);
     this.remember(group, manifestKey, manifest);
     return loadCommittedState(this.reader, head, manifestKey, manifest, this.freshState(group));
   }
@@ -859,7 +904,7 @@ export class CheckpointedProcessor<Row> {
     beforeHeadWrite: (info: CommitInfo) => void,
   ): Promise<CommitInfo> {
     const epoch = loaded.epoch + 1;
-    const { key, manifest, chains } = await stageCheckpoint(this.stores, this.tables, {
+    const { key, manifest, inline, stateBytes, chains } = await stageCheckpoint(this.stores, this.tables, {
       jobId: this.jobId,
       group,
       loaded,
@@ -871,6 +916,7 @@ export class CheckpointedProcessor<Row> {
       attempt: newAttemptId(this.clock()),
       clock: this.clock,
       maxDeltas: this.maxDeltas,
+      maxInlineManifestChars: this.maxInlineManifestChars,
     });
     const info: CommitInfo = { group, epoch, manifest: key, publishes: manifest.publishes };
     beforeHeadWrite(info);
@@ -878,16 +924,18 @@ export class CheckpointedProcessor<Row> {
       this.stores.heads,
       this.jobId,
       group,
-      headFor(manifest, key),
+      headFor(manifest, key, inline),
       loaded.version,
     );
     // Committed. The state is now exactly the checkpoint's, so it is the warm cache.
+    this.stateBytesSinceCleanup.set(group, (this.stateBytesSinceCleanup.get(group) ?? 0) + stateBytes);
     const next: LoadedGroup = {
       version: written.version,
       lineage: loaded.lineage,
       epoch,
       manifestKey: key,
       manifest,
+      inline: inline !== undefined,
       state: loaded.state,
       chains,
     };

@@ -41,7 +41,7 @@ import {
   parseEpochAttempt,
   statePrefix,
 } from './layout.ts';
-import { type CheckpointManifest, decodeManifest } from './manifest.ts';
+import { type CheckpointManifest, decodeInlineManifest, decodeManifest } from './manifest.ts';
 
 export interface CleanupReport {
   readonly manifests: number;
@@ -87,13 +87,20 @@ export async function cleanupGroup(
     epoch: headEpoch,
     manifest: headManifest,
     lineage,
-  } = head.value as { epoch: number; manifest: string | null; lineage: string };
+    inline,
+  } = head.value as { epoch: number; manifest: string | null; lineage: string; inline?: string };
   // Everything through this epoch is in the tables; above it, a publish round still needs it.
   const published = Math.min(headEpoch, publishedThrough(committer, group, lineage));
 
   // The kept chain: the head's manifest and the ones before it, at least down to the published mark.
   const kept: CheckpointManifest[] = [];
   let next: string | null = headManifest;
+  if (inline !== undefined && next !== null) {
+    // The head holds its manifest: the chain of stored ones starts at the manifest it follows.
+    const top = decodeInlineManifest(inline, next, { job, group, lineage, epoch: headEpoch });
+    kept.push(top);
+    next = top.previous;
+  }
   while (next !== null && (kept.length < options.keep || (parseEpochAttempt(next)?.epoch ?? 0) > published)) {
     const known = options.known?.(next);
     const bytes = known === undefined ? await stores.checkpoints.get(next) : undefined;

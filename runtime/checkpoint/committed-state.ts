@@ -8,7 +8,12 @@ import { decodePartition } from '../engine/state-codec.ts';
 import { FloeError } from '../errors.ts';
 import type { ObjectStore } from '../stores/object-store.ts';
 import type { Head } from './head.ts';
-import { type CheckpointManifest, decodeManifest, watermarkFromJson } from './manifest.ts';
+import {
+  type CheckpointManifest,
+  decodeInlineManifest,
+  decodeManifest,
+  watermarkFromJson,
+} from './manifest.ts';
 import { applyDelta, imageOf, type PartitionDiff, type PartitionImage } from './state-delta.ts';
 
 /** A group's committed state, as loaded or as left by this process's last commit. */
@@ -19,6 +24,8 @@ export interface LoadedGroup {
   readonly epoch: number;
   readonly manifestKey: string | null;
   readonly manifest: CheckpointManifest | undefined;
+  /** Whether the head holds the manifest (it is not an object in the checkpoint store). */
+  readonly inline: boolean;
   readonly state: EngineState;
   /** Each partition's committed state: its image, to diff against, and its objects. */
   readonly chains: Map<string, PartitionChain>;
@@ -56,6 +63,18 @@ export class CheckpointReader {
     return decodeManifest(bytes, key);
   }
 
+  /**
+   * The manifest a head names (it must name one): from the head itself when it holds it inline,
+   * else from the store.
+   */
+  async manifestOf(job: string, group: string, head: Head): Promise<CheckpointManifest> {
+    const { manifest: key, inline, lineage, epoch } = head.value;
+    if (key === null)
+      throw new FloeError(`The head of group ${group} of job ${this.jobName} names no checkpoint yet.`);
+    if (inline !== undefined) return decodeInlineManifest(inline, key, { job, group, lineage, epoch });
+    return this.manifest(key);
+  }
+
   /** A manifest, or undefined when it is not (any more) in the store. */
   async manifestIfPresent(key: string): Promise<CheckpointManifest | undefined> {
     const bytes = await this.checkpoints.get(key);
@@ -81,6 +100,7 @@ export function emptyGroup(head: Head, state: EngineState): LoadedGroup {
     epoch: 0,
     manifestKey: null,
     manifest: undefined,
+    inline: false,
     state,
     chains: new Map(),
   };
@@ -122,6 +142,7 @@ export async function loadCommittedState(
     epoch: head.value.epoch,
     manifestKey,
     manifest,
+    inline: head.value.inline !== undefined,
     state,
     chains,
   };

@@ -43,7 +43,7 @@ export interface RoundReport {
   readonly ran: boolean;
   /** Groups that had committed epochs the round found unpublished. */
   readonly groups: number;
-  /** Those epochs, over all groups. */
+  /** Those epochs, over all groups (those that named no data file included). */
   readonly epochs: number;
   /** The snapshots it appended: at most one per table. */
   readonly snapshots: readonly RoundSnapshot[];
@@ -173,7 +173,7 @@ export class TableCommitter {
     return {
       ran: true,
       groups: backlogs.length,
-      epochs: backlogs.reduce((sum, b) => sum + b.manifests.length, 0),
+      epochs: backlogs.reduce((sum, b) => sum + b.through - b.from, 0),
       snapshots,
     };
   }
@@ -190,12 +190,17 @@ export class TableCommitter {
     const { lineage, epoch, manifest: headKey } = head.value;
     const from = publishedThrough(item, group, lineage);
     if (headKey === null || epoch <= from) return undefined;
-    const top = await this.manifest(group, headKey);
+    const top =
+      head.value.inline === undefined
+        ? await this.manifest(group, headKey)
+        : (this.options.known(group, headKey) ??
+          (await this.options.reader.manifestOf(this.options.jobId, group, head)));
     if (top === undefined) return undefined;
     const manifests: CheckpointManifest[] = [top];
     const folder = manifestPrefix(this.options.jobId, group);
-    // Down the chain in waves: each manifest names the 32 before it (`previous`, `earlier`), and
-    // their names carry their epochs, so one wave reads every one still above `from`.
+    // Down the chain of stored manifests in waves: each names the EARLIER_MANIFESTS before it
+    // (`previous`, `earlier`), and their names carry their epochs, so one wave reads every one of
+    // them still above `from`.
     for (let last = top; last.epoch - 1 > from; ) {
       const keys = chainKeys(last, folder);
       const wanted = keys.filter((key) => (parseEpochAttempt(key)?.epoch ?? Number.POSITIVE_INFINITY) > from);
@@ -203,7 +208,7 @@ export class TableCommitter {
       for (const [i, m] of wave.entries()) {
         // Cleanup deletes a committed manifest only once a round recorded its epoch as
         // published, so from a missing one down everything is published.
-        if (m === undefined) return { group, lineage, through: epoch, manifests: manifests.reverse() };
+        if (m === undefined) return { group, lineage, from, through: epoch, manifests: manifests.reverse() };
         if (m.epoch >= manifests.at(-1)!.epoch || m.lineage !== lineage) {
           throw new FloeError(
             `Job ${this.options.jobName}, commit group ${group}: checkpoint ${wanted[i]} (epoch ${m.epoch}, history ${m.lineage}) follows epoch ${manifests.at(-1)!.epoch} of history ${lineage} on the chain from the head; the checkpoint store is corrupt.`,
@@ -214,7 +219,7 @@ export class TableCommitter {
       if (wanted.length < keys.length || wave.length === 0) break;
       last = manifests.at(-1)!;
     }
-    return { group, lineage, through: epoch, manifests: manifests.reverse() };
+    return { group, lineage, from, through: epoch, manifests: manifests.reverse() };
   }
 
   /** A manifest of the group, from this process's memory or the store; undefined when it is gone. */

@@ -8,6 +8,7 @@ import { localCheckpointStores } from '../../adapters/local/run-directory.ts';
 import type { ExampleName } from '../../examples/index.ts';
 import {
   processorFor,
+  recordingCommits,
   runToEnd,
   tablesOf,
   tempRunDir,
@@ -44,7 +45,8 @@ describe('state deltas and bases', () => {
 
       // A new processor (a cold container) for every batch and for the drain.
       const coldDir = tempRunDir();
-      const stores = localCheckpointStores(coldDir);
+      const recorded = recordingCommits(localCheckpointStores(coldDir), name);
+      const stores = recorded.stores;
       for (const event of w.events) await processorFor(name, stores, w).process(event);
       await processorFor(name, stores, w).drain();
 
@@ -52,9 +54,7 @@ describe('state deltas and bases', () => {
       // The cold loads did read deltas.
       const manifests = (
         await Promise.all(
-          ['job', ...w.partitions.map((p) => `${p.topic}-${p.partition}`)].map((g) =>
-            manifestsOf(stores, manifestPrefix(name, g)),
-          ),
+          ['job', ...w.partitions.map((p) => `${p.topic}-${p.partition}`)].map((g) => recorded.manifests(g)),
         )
       ).flat();
       expect(manifests.some((m) => Object.values(m.partitions).some((p) => p.deltas.length > 0))).toBe(true);
@@ -69,13 +69,20 @@ describe('state deltas and bases', () => {
     async (name, rule) => {
       const maxDeltas = 3;
       const w = workload({ count: 600 });
-      const stores = localCheckpointStores(tempRunDir());
-      const processor = processorFor(name, stores, w, { maxDeltas, keepCheckpoints: 10_000 });
+      const recorded = recordingCommits(localCheckpointStores(tempRunDir()), name);
+      const stores = recorded.stores;
+      const processor = processorFor(name, stores, w, {
+        maxDeltas,
+        keepCheckpoints: 10,
+        cleanupEvery: 5_000,
+      });
       await runToEnd(processor, w.events);
       const rewritten = { count: 0, bytes: 0 };
       let deltasSeen = 0;
       for (const { group } of (await processor.committed()).groups) {
-        const manifests = await manifestsOf(stores, manifestPrefix(name, group));
+        // Every commit's manifest, those kept only in the head included.
+        const manifests = await recorded.manifests(group);
+        expect(manifests.map((m) => m.epoch)).toEqual(manifests.map((_, i) => i + 1));
         let previous: CheckpointManifest | undefined;
         for (const m of manifests) {
           for (const [id, p] of Object.entries(m.partitions)) {
@@ -116,7 +123,7 @@ describe('state deltas and bases', () => {
     const name = 'bidder-sessions';
     const w = workload({ count: 600 });
     const stores = localCheckpointStores(tempRunDir());
-    const processor = processorFor(name, stores, w, { keepCheckpoints: 2 });
+    const processor = processorFor(name, stores, w, { keepCheckpoints: 2, cleanupEvery: 1 });
     await runToEnd(processor, w.events);
     await processor.cleanup();
     const manifests = await manifestsOf(stores, manifestPrefix(name, 'job'));

@@ -46,7 +46,7 @@ const STRIDE = 12;
 /** FLOE_FAULT_SWEEP=all makes every call 1..K a crash point (minutes instead of seconds). */
 const EVERY_CALL = process.env.FLOE_FAULT_SWEEP === 'all';
 /** Cleanup runs after every second commit, so crashes also hit its reads and deletes. */
-const OPTIONS = { keepCheckpoints: 4 };
+const OPTIONS = { keepCheckpoints: 4, cleanupEvery: 2 };
 /** Fault runs in flight at once (each in its own run directory). */
 const POOL = 4;
 

@@ -26,6 +26,11 @@ export interface HeadValue {
   readonly offsets?: Readonly<Record<string, readonly [number, number | null]>>;
   /** The group's job watermark as of the commit (null for -infinity). */
   readonly watermark?: number | null;
+  /**
+   * The manifest named by `manifest` itself, when it is kept here rather than as an object in
+   * the checkpoint store (manifest.ts `encodeInlineManifest`): commits that name no data files.
+   */
+  readonly inline?: string;
 }
 
 /** A head as read: its version (the compare-and-swap token) and its value. */
@@ -45,11 +50,15 @@ export function encodeHead(value: HeadValue): JsonValue {
     json.offsets = Object.fromEntries(Object.entries(value.offsets).map(([id, [o, w]]) => [id, [o, w]]));
   }
   if (value.watermark !== undefined) json.watermark = value.watermark;
+  if (value.inline !== undefined) json.inline = value.inline;
   return json;
 }
 
-/** The head that commits `manifest` (stored under `key`): its epoch, lineage and position. */
-export function headFor(manifest: CheckpointManifest, key: string): HeadValue {
+/**
+ * The head that commits `manifest`, named `key`: its epoch, lineage and position, and the
+ * manifest itself when it is `inline` (not an object in the checkpoint store).
+ */
+export function headFor(manifest: CheckpointManifest, key: string, inline?: string): HeadValue {
   const offsets: Record<string, readonly [number, number | null]> = {};
   for (const [id, p] of Object.entries(manifest.partitions)) offsets[id] = [p.offset, p.watermark];
   return {
@@ -58,6 +67,7 @@ export function headFor(manifest: CheckpointManifest, key: string): HeadValue {
     manifest: key,
     offsets,
     watermark: manifest.watermark,
+    ...(inline === undefined ? {} : { inline }),
   };
 }
 
@@ -75,19 +85,21 @@ export function decodeHead(item: VersionedItem): Head {
     (v.manifest === null || typeof v.manifest === 'string') &&
     (v.epoch === 0) === (v.manifest === null) &&
     (v.watermark === undefined || v.watermark === null || typeof v.watermark === 'number') &&
-    (v.offsets === undefined || isOffsets(v.offsets));
+    (v.offsets === undefined || isOffsets(v.offsets)) &&
+    (v.inline === undefined || (typeof v.inline === 'string' && v.manifest !== null));
   if (!ok) {
     throw new FloeError(
       `Head item ${item.key} (version ${item.version}) is not a Floe commit head: expected {lineage, epoch, manifest}, got ${JSON.stringify(v).slice(0, 200)}. Another program wrote to Floe's state store under this key; give this job its own table or prefix.`,
     );
   }
-  const { lineage, epoch, manifest, offsets, watermark } = v as unknown as HeadValue;
+  const { lineage, epoch, manifest, offsets, watermark, inline } = v as unknown as HeadValue;
   const value: HeadValue = {
     lineage,
     epoch,
     manifest,
     ...(offsets === undefined ? {} : { offsets }),
     ...(watermark === undefined ? {} : { watermark }),
+    ...(inline === undefined ? {} : { inline }),
   };
   return { key: item.key, version: item.version, value };
 }

@@ -3,8 +3,10 @@
  * latest one; each names the one before it, so the last N form a chain.
  */
 
+import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants } from 'node:zlib';
 import { FloeError } from '../errors.ts';
 import type { DataFile } from '../iceberg/data-file.ts';
+import { parseEpochAttempt } from './layout.ts';
 
 /** Where a partition stood after a commit. */
 export interface PartitionCheckpoint {
@@ -60,13 +62,19 @@ export interface CheckpointManifest {
   readonly createdAt: number;
   /** The processing time the batch ran at (idleness); the wall clock unless the job uses idleness. */
   readonly processingTime: number;
-  /** The manifest this one follows; null for the first. */
+  /**
+   * The latest manifest before this one that is an object in the checkpoint store; null for none.
+   * Manifests kept inside their head item (see {@link encodeInlineManifest}) are never named here:
+   * the head's next commit overwrites them, so the chain links only stored manifests, which are
+   * the ones that name data files.
+   */
   readonly previous: string | null;
   /**
-   * The manifests before `previous`, newest first, at most {@link EARLIER_MANIFESTS} - 1, by
-   * name within the group's manifest folder (`<epoch>-<attempt>.json`): with `previous`, the
-   * last 32 of the chain, so that a publish round walking down from the head reads them in one
-   * parallel wave instead of one by one. Absent in manifests written before it existed.
+   * The stored manifests before `previous`, newest first, at most {@link EARLIER_MANIFESTS} - 1,
+   * by name within the group's manifest folder (`<epoch>-<attempt>.json`): with `previous`, the
+   * last {@link EARLIER_MANIFESTS} of the chain, so that a publish round walking down from the
+   * head reads them in one parallel wave instead of one by one. Absent in manifests written
+   * before it existed.
    */
   readonly earlier?: readonly string[];
   /** The group's job watermark; null for -infinity. */
@@ -79,8 +87,13 @@ export interface CheckpointManifest {
   readonly totals: CheckpointCounts;
 }
 
-/** How many of the chain's manifests a manifest names: `previous` and the `earlier` ones. */
-export const EARLIER_MANIFESTS = 32;
+/**
+ * How many of the chain's manifests a manifest names: `previous` and the `earlier` ones. The
+ * chain holds only manifests that name data files (a window fired), so a publish round's backlog
+ * of one group rarely reaches past 8 of them; each name costs head-item bytes while the manifest
+ * is inline.
+ */
+export const EARLIER_MANIFESTS = 8;
 
 /**
  * The keys of the chain's manifests before `manifest` that it names, newest first: `previous`,
@@ -91,14 +104,67 @@ export function chainKeys(manifest: CheckpointManifest, folder: string): string[
   return [manifest.previous, ...(manifest.earlier ?? []).map((name) => `${folder}${name}`)];
 }
 
-/** The `earlier` names of the manifest that follows `manifest` (stored under `key`). */
-export function earlierAfter(manifest: CheckpointManifest | undefined, folder: string): string[] {
-  if (manifest === undefined || manifest.previous === null || !manifest.previous.startsWith(folder))
-    return [];
-  return [manifest.previous.slice(folder.length), ...(manifest.earlier ?? [])].slice(
-    0,
-    EARLIER_MANIFESTS - 1,
-  );
+/**
+ * The chain links (`previous`, `earlier`) of the manifest that follows `manifest`, which is
+ * stored under `key` or, when `inline`, kept only in the head (so the next one links past it).
+ */
+export function chainAfter(
+  manifest: CheckpointManifest | undefined,
+  key: string | null,
+  inline: boolean,
+  folder: string,
+): { previous: string | null; earlier: string[] } {
+  if (manifest === undefined || key === null) return { previous: null, earlier: [] };
+  if (inline) return { previous: manifest.previous, earlier: [...(manifest.earlier ?? [])] };
+  if (manifest.previous === null || !manifest.previous.startsWith(folder))
+    return { previous: key, earlier: [] };
+  const earlier = [manifest.previous.slice(folder.length), ...(manifest.earlier ?? [])];
+  return { previous: key, earlier: earlier.slice(0, EARLIER_MANIFESTS - 1) };
+}
+
+/**
+ * The largest inline manifest, in characters of its encoding: a head item costs a DynamoDB write
+ * unit per KB on every commit, and an S3 PUT costs as much as 8 write units, so past about 4 KB
+ * the manifest is cheaper as its own object.
+ */
+export const MAX_INLINE_MANIFEST_CHARS = 4096;
+
+/**
+ * A manifest as kept inside its head item: brotli-compressed JSON as base64, without the fields
+ * the head and the manifest's key already hold (job, group, lineage, epoch, attempt). A commit
+ * that names no data files (most of them: windows fire every few batches) keeps its manifest
+ * there instead of writing an object, which saves each such commit an S3 PUT and a round trip.
+ */
+export function encodeInlineManifest(manifest: CheckpointManifest): string {
+  const { format: _f, job: _j, group: _g, lineage: _l, epoch: _e, attempt: _a, ...rest } = manifest;
+  const json = Buffer.from(JSON.stringify(rest));
+  return brotliCompressSync(json, {
+    params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 6, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: json.length },
+  }).toString('base64');
+}
+
+/** The manifest a head holds inline; `key` is its name, which carries its epoch and attempt. */
+export function decodeInlineManifest(
+  text: string,
+  key: string,
+  head: { readonly job: string; readonly group: string; readonly lineage: string; readonly epoch: number },
+): CheckpointManifest {
+  const attempt = parseEpochAttempt(key)?.attempt;
+  let rest: unknown;
+  try {
+    rest = JSON.parse(brotliDecompressSync(Buffer.from(text, 'base64')).toString('utf8'));
+  } catch (error) {
+    throw new FloeError(
+      `The head of group ${head.group} of job ${head.job} holds a checkpoint manifest that does not decode (${(error as Error).message}); the state store is corrupt.`,
+    );
+  }
+  if (attempt === undefined || rest === null || typeof rest !== 'object' || Array.isArray(rest)) {
+    throw new FloeError(
+      `The head of group ${head.group} of job ${head.job} holds an invalid checkpoint manifest for ${key}; the state store is corrupt.`,
+    );
+  }
+  const { job, group, lineage, epoch } = head;
+  return validManifest({ format: 1, job, group, lineage, epoch, attempt, ...rest }, key);
 }
 
 export function zeroCounts(): CheckpointCounts {
@@ -128,6 +194,10 @@ export function decodeManifest(bytes: Uint8Array, key: string): CheckpointManife
   } catch (error) {
     throw new FloeError(`Checkpoint manifest ${key} is not valid JSON: ${(error as Error).message}`);
   }
+  return validManifest(parsed, key);
+}
+
+function validManifest(parsed: unknown, key: string): CheckpointManifest {
   const m = parsed as Partial<CheckpointManifest> | null;
   if (
     m === null ||

@@ -18,9 +18,14 @@ import type { CheckpointManifest } from './manifest.ts';
 export interface GroupBacklog {
   readonly group: string;
   readonly lineage: string;
+  /** The epoch the group was published through before the round (0: none). */
+  readonly from: number;
   /** The head's epoch: the group is published through it once the round's appends succeed. */
   readonly through: number;
-  /** Its committed manifests above the published mark, oldest first. */
+  /**
+   * Its committed manifests above the published mark, oldest first: those in the checkpoint store
+   * (every epoch that names data files) and the head's own. Epochs between them named none.
+   */
   readonly manifests: readonly CheckpointManifest[];
 }
 

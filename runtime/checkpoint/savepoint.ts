@@ -236,7 +236,7 @@ async function readGroup(
       const head = decodeHead(item);
       const key = head.value.manifest;
       if (key === null) throw new SavepointError(`The head of group ${group} names no checkpoint.`);
-      const manifest = await reader.manifest(key);
+      const manifest = await reader.manifestOf(jobId, group, head);
       const loaded = await loadCommittedState(reader, head, key, manifest, newEngineState());
       return { manifest, partitions: loaded.state.partitions };
     } catch (error) {

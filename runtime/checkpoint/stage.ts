@@ -1,7 +1,8 @@
 /**
  * Steps 3 and 4 of a commit: stage a batch's outputs and state under names unique to the attempt,
- * then write the immutable checkpoint manifest that names them. Nothing here is visible to a
- * reader until the head names the manifest.
+ * then make the immutable checkpoint manifest that names them: written to the checkpoint store
+ * when it names data files or is large, else handed back to go inline in the head write. Nothing
+ * here is visible to a reader until the head names the manifest.
  */
 import type { BatchResult } from '../engine/batch-result.ts';
 import { encodePartition } from '../engine/state-codec.ts';
@@ -20,7 +21,8 @@ import {
 import {
   addCounts,
   type CheckpointManifest,
-  earlierAfter,
+  chainAfter,
+  encodeInlineManifest,
   encodeManifest,
   type PartitionCheckpoint,
   type TablePublish,
@@ -45,12 +47,18 @@ export interface StageInput<Row> {
   /** Wall clock, read when the manifest is made (its createdAt). */
   readonly clock: () => number;
   readonly maxDeltas: number;
+  /** The largest manifest kept in the head (0: none). */
+  readonly maxInlineManifestChars: number;
 }
 
 /** A staged checkpoint: the manifest written, not yet committed. */
 export interface StagedCheckpoint {
   readonly key: string;
   readonly manifest: CheckpointManifest;
+  /** The manifest encoded for the head, when it is not written to the checkpoint store. */
+  readonly inline: string | undefined;
+  /** Bytes of state objects (bases and deltas) it wrote: what later commits make garbage. */
+  readonly stateBytes: number;
   /** Each partition's chain once this checkpoint commits. */
   readonly chains: Map<string, PartitionChain>;
 }
@@ -130,8 +138,7 @@ export async function stageCheckpoint<Row>(
     attempt,
     createdAt: input.clock(),
     processingTime: input.processingTime,
-    previous: loaded.manifestKey,
-    earlier: earlierAfter(loaded.manifest, manifestPrefix(jobId, group)),
+    ...chainAfter(loaded.manifest, loaded.manifestKey, loaded.inline, manifestPrefix(jobId, group)),
     watermark: watermarkToJson(loaded.state.jobWatermark),
     drained: input.input === 'drain' || loaded.manifest?.drained === true,
     partitions,
@@ -139,6 +146,12 @@ export async function stageCheckpoint<Row>(
     counts,
     totals: addCounts(loaded.manifest?.totals ?? zeroCounts(), counts),
   };
-  await stores.checkpoints.put(key, encodeManifest(manifest), { ifNoneMatch: '*' });
-  return { key, manifest, chains };
+  // A commit that names no data files keeps its manifest in the head when it is small: the publish
+  // rounds and cleanup need only manifests that name files to outlive the next commit.
+  const max = input.maxInlineManifestChars;
+  const encoded = publishes.length === 0 && max > 0 ? encodeInlineManifest(manifest) : undefined;
+  const inline = encoded !== undefined && encoded.length <= max ? encoded : undefined;
+  if (inline === undefined) await stores.checkpoints.put(key, encodeManifest(manifest), { ifNoneMatch: '*' });
+  const stateBytes = staged.reduce((sum, o) => sum + o.bytes.length, 0);
+  return { key, manifest, inline, stateBytes, chains };
 }

@@ -11,6 +11,7 @@ import { localCheckpointStores } from '../../adapters/local/run-directory.ts';
 import {
   cleanRun,
   processorFor,
+  recordingCommits,
   runToEnd,
   tableNamesOf,
   tablesOf,
@@ -31,9 +32,10 @@ import { localLocation, type StoreLocation } from '../../test/support/store-loca
 import { loadTable } from '../iceberg/append-files.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
 import type { RoundReport } from './checkpointed-processor.ts';
+import { CheckpointReader } from './committed-state.ts';
 import { readCommitterItem } from './committer-item.ts';
 import { manifestPrefix, parseEpochAttempt } from './layout.ts';
-import { decodeManifest } from './manifest.ts';
+import { type CheckpointManifest, decodeManifest, EARLIER_MANIFESTS } from './manifest.ts';
 
 const NAME = 'bids-per-auction';
 const HOUR = 3_600_000;
@@ -82,6 +84,17 @@ async function prepared(): Promise<StoreLocation> {
   const a = processorFor(NAME, localCheckpointStores(dir), W, { publishIntervalMs: HOUR });
   for (const event of W.events.slice(0, SPLIT)) await a.process(event);
   return localLocation(dir);
+}
+
+/** The keys of the manifests in the checkpoint store whose epoch passes `wanted`, over every group. */
+async function storedManifests(
+  location: StoreLocation,
+  wanted: (epoch: number) => boolean,
+): Promise<string[]> {
+  const stores = location.open();
+  const groups = W.partitions.map((p) => `${p.topic}-${p.partition}`);
+  const keys = await Promise.all(groups.map((g) => stores.checkpoints.list(manifestPrefix(NAME, g))));
+  return keys.flat().filter((key) => wanted(parseEpochAttempt(key)!.epoch));
 }
 
 async function snapshotsOf(stores: CheckpointStores, table: string) {
@@ -190,22 +203,28 @@ describe('a publish round under injected faults, at every call', () => {
     log: readonly OpRecord[];
     before: Record<string, number>;
     after: Record<string, number>;
+    stored: string[];
   }>;
   const cleanRound = () => {
     clean ??= (async () => {
       const location = await prepared();
       const before = await snapshotCounts(location.open());
+      const stored = await storedManifests(location, (epoch) => epoch > 1);
       const faulty = faultyStores(location.open(), { serial: true });
       await processorFor(NAME, faulty.stores, W).publish();
-      return { log: faulty.log, before, after: await snapshotCounts(location.open()) };
+      return { log: faulty.log, before, after: await snapshotCounts(location.open()), stored };
     })();
     return clean;
   };
 
   it('a clean round reads every group and appends one snapshot to each table', async () => {
-    const { log, before, after } = await cleanRound();
+    const { log, before, after, stored } = await cleanRound();
     for (const table of Object.keys(after)) expect(after[table]! - (before[table] ?? 0), table).toBe(1);
-    expect(log.filter((c) => c.key.includes('/manifests/')).length).toBeGreaterThan(20);
+    // It read each stored manifest above the published mark (epoch 1) once: those that name data
+    // files; the others lived only in their heads.
+    expect(stored.length).toBeGreaterThan(3);
+    const reads = log.filter((c) => c.op === 'get' && c.key.includes('/manifests/')).map((c) => c.key);
+    expect(reads.sort()).toEqual(stored.sort());
     // Rows and late records (the workload has no dead letter); the late table may be created first.
     expect(Object.keys(after)).toHaveLength(2);
     expect(log.filter((c) => c.op === 'swap').length).toBeGreaterThanOrEqual(2);
@@ -352,7 +371,11 @@ describe('rounds racing each other and commits', () => {
     const zombie = processorFor(NAME, slow.stores, W).publish();
     await held.opened;
     const stores = location.open();
-    const newer = processorFor(NAME, stores, W, { publishIntervalMs: HOUR, keepCheckpoints: 1 });
+    const newer = processorFor(NAME, stores, W, {
+      publishIntervalMs: HOUR,
+      keepCheckpoints: 1,
+      cleanupEvery: 1,
+    });
     for (const event of W.events.slice(SPLIT, SPLIT + 4)) await newer.process(event);
     await newer.publish();
     await newer.cleanup();
@@ -391,7 +414,11 @@ describe('rounds racing each other and commits', () => {
     const zombie = processorFor(NAME, slow.stores, W).publish();
     await held.opened;
     const stores = location.open();
-    const newer = processorFor(NAME, stores, W, { publishIntervalMs: HOUR, keepCheckpoints: 1 });
+    const newer = processorFor(NAME, stores, W, {
+      publishIntervalMs: HOUR,
+      keepCheckpoints: 1,
+      cleanupEvery: 1,
+    });
     for (const event of W.events.slice(SPLIT, SPLIT + 6)) await newer.process(event);
     await newer.publish();
     await newer.cleanup();
@@ -435,13 +462,17 @@ describe('rounds racing each other and commits', () => {
 });
 
 describe('walking a long chain', () => {
-  it("a cold round reads a job group's unpublished manifests (more than 64) in waves of 32, each once: every row once", async () => {
+  it(`a cold round reads a job group's unpublished manifests (more than ${EARLIER_MANIFESTS}) in waves of ${EARLIER_MANIFESTS}, each once: every row once`, async () => {
     const w = workload({ count: 700, batchSize: 10 });
     const dir = tempRunDir();
     const a = processorFor('channel-revenue', localCheckpointStores(dir), w, { publishIntervalMs: HOUR });
     for (const event of w.events) await a.process(event);
     const { epoch } = (await a.committed()).groups[0]!;
-    expect(epoch).toBeGreaterThan(64);
+    // The stored ones: those naming data files, which the chain links.
+    const stored = (
+      await localCheckpointStores(dir).checkpoints.list(manifestPrefix('channel-revenue', 'job'))
+    ).filter((key) => parseEpochAttempt(key)!.epoch > 1);
+    expect(stored.length).toBeGreaterThan(EARLIER_MANIFESTS);
     let inFlight = 0;
     let most = 0;
     const cold = faultyStores(localCheckpointStores(dir), {
@@ -458,9 +489,8 @@ describe('walking a long chain', () => {
     // Epoch 1 was published by the first commit's round.
     expect(round.epochs).toBe(epoch - 1);
     const reads = cold.log.filter((c) => c.op === 'get' && c.key.includes('/manifests/'));
-    expect(reads).toHaveLength(epoch - 1);
-    expect(new Set(reads.map((c) => c.key)).size).toBe(epoch - 1);
-    expect(most).toBeGreaterThanOrEqual(16);
+    expect(reads.map((c) => c.key).sort()).toEqual(stored.sort());
+    expect(most).toBeGreaterThanOrEqual(EARLIER_MANIFESTS / 2);
     await runToEnd(processorFor('channel-revenue', localCheckpointStores(dir), w), w.events);
     await expectReference('channel-revenue', dir, w.bids);
   });
@@ -469,8 +499,15 @@ describe('walking a long chain', () => {
 describe('cleanup and unpublished epochs', () => {
   it('keeps every manifest, state object and data file above the published mark, whatever keepCheckpoints says', async () => {
     const dir = tempRunDir();
-    const stores = localCheckpointStores(dir);
-    const p = processorFor(NAME, stores, W, { publishIntervalMs: HOUR, keepCheckpoints: 2, cleanupEvery: 1 });
+    const recorded = recordingCommits(localCheckpointStores(dir), NAME);
+    const stores = recorded.stores;
+    const reader = new CheckpointReader(stores.checkpoints, NAME);
+    const keep = 2;
+    const p = processorFor(NAME, stores, W, {
+      publishIntervalMs: HOUR,
+      keepCheckpoints: keep,
+      cleanupEvery: 1,
+    });
     for (const event of W.events.slice(0, 12)) await p.process(event);
     await p.cleanup();
 
@@ -480,14 +517,13 @@ describe('cleanup and unpublished epochs', () => {
     let unpublished = 0;
     for (const { group, epoch } of groups) {
       const published = item.published[group]?.[1] ?? 0;
-      const head = (await headOf(stores, NAME, group))!.value;
-      // The chain from the head down to the published mark is complete, and all it names exists.
-      let key: string | null = head.manifest;
+      const head = (await headOf(stores, NAME, group))!;
+      // The chain from the head down to the published mark is complete, and all it names exists:
+      // the head's manifest (kept in the head, or stored), then the stored ones.
+      const top = await reader.manifestOf(NAME, group, head);
+      let key: string | null = top.previous;
       const epochs: number[] = [];
-      while (key !== null) {
-        const bytes = await stores.checkpoints.get(key);
-        if (bytes === undefined) break;
-        const m = decodeManifest(bytes, key);
+      for (let m: CheckpointManifest | undefined = top; m !== undefined; ) {
         epochs.push(m.epoch);
         for (const part of Object.values(m.partitions))
           for (const k of [part.state, ...part.deltas])
@@ -498,23 +534,36 @@ describe('cleanup and unpublished epochs', () => {
               await stores.warehouse.get(stores.warehouse.keyOf(file.filePath)!),
               file.filePath,
             ).toBeDefined();
-        key = m.previous;
+        const bytes = key === null ? undefined : await stores.checkpoints.get(key);
+        m = bytes === undefined ? undefined : decodeManifest(bytes, key!);
+        key = m?.previous ?? null;
       }
-      const wanted = Math.max(epoch - published, 2);
-      expect(epochs.slice(0, wanted), group).toEqual(Array.from({ length: wanted }, (_, i) => epoch - i));
+      // What the chain must still hold: the head's manifest and the stored ones after it, down to
+      // the published mark and at least `keep` of them.
+      const commits = await recorded.commits(group);
+      const chain = commits.filter((c, i) => i === commits.length - 1 || !c.inline).reverse();
+      const kept = chain.filter((c, i) => i < keep || c.manifest.epoch > published);
+      expect(kept[0]!.manifest.epoch).toBe(epoch);
+      expect(epochs.slice(0, kept.length), group).toEqual(kept.map((c) => c.manifest.epoch));
       unpublished += epoch - published;
       // Nothing at or below the mark is kept beyond keepCheckpoints.
       const listed = (await stores.checkpoints.list(manifestPrefix(NAME, group))).map(
         (k) => parseEpochAttempt(k)!.epoch,
       );
-      expect(listed.length).toBe(wanted);
+      expect(listed.sort((a, b) => b - a)).toEqual(
+        kept.filter((c) => !c.inline).map((c) => c.manifest.epoch),
+      );
     }
     expect(unpublished).toBeGreaterThan(20);
 
     await p.publish();
     await p.cleanup();
-    for (const { group } of groups)
-      expect(await stores.checkpoints.list(manifestPrefix(NAME, group))).toHaveLength(2);
+    for (const { group } of groups) {
+      // `keep` manifests along the chain, of which the head's may be in the head only.
+      const head = (await headOf(stores, NAME, group))!;
+      const listed = await stores.checkpoints.list(manifestPrefix(NAME, group));
+      expect(listed).toHaveLength(head.value.inline === undefined ? keep : keep - 1);
+    }
     expect(await tablesOf(dir)).toEqual(await prefixTables(12));
   });
 });

@@ -13,6 +13,10 @@ import {
   CheckpointedProcessor,
   type CheckpointedProcessorOptions,
 } from '../../runtime/checkpoint/checkpointed-processor.ts';
+import { CheckpointReader } from '../../runtime/checkpoint/committed-state.ts';
+import { decodeHead } from '../../runtime/checkpoint/head.ts';
+import { headKey, headPrefix } from '../../runtime/checkpoint/layout.ts';
+import type { CheckpointManifest } from '../../runtime/checkpoint/manifest.ts';
 import {
   eventBatches,
   type Interleave,
@@ -22,6 +26,7 @@ import {
 import type { Job } from '../../runtime/job/job.ts';
 import type { KafkaEvent } from '../../runtime/source/kafka-event.ts';
 import type { CheckpointStores } from '../../runtime/stores/checkpoint-stores.ts';
+import type { JsonValue, StateStore } from '../../runtime/stores/state-store.ts';
 import { canonicalRows, readRunTables, type TablesLocation } from './iceberg-tables.ts';
 import { EXAMPLE_REFERENCES } from './nexmark-reference.ts';
 import { scratchRunDir } from './scratch.ts';
@@ -175,4 +180,46 @@ export function expectedRowsTable(
     name,
     bids.filter((bid) => !late.has(JSON.stringify(bid))),
   );
+}
+
+/**
+ * Stores that remember every head their commits wrote, so a test can walk each group's whole
+ * history of manifests: most of them live only in the head item until the next commit replaces
+ * them, so the checkpoint store holds just the ones that name data files.
+ */
+export function recordingCommits(stores: CheckpointStores, jobId: string) {
+  const written: { group: string; value: JsonValue }[] = [];
+  const prefix = headPrefix(jobId);
+  const heads: StateStore = {
+    get: (key) => stores.heads.get(key),
+    list: (p) => stores.heads.list(p),
+    delete: (key, condition) => stores.heads.delete(key, condition),
+    put: async (key, value, condition) => {
+      const item = await stores.heads.put(key, value, condition);
+      if (key.startsWith(prefix)) written.push({ group: key.slice(prefix.length), value: item.value });
+      return item;
+    },
+  };
+  const reader = new CheckpointReader(stores.checkpoints, jobId);
+  return {
+    stores: { ...stores, heads },
+    /**
+     * The group's commits in order (a fence rewriting a head is not one): each manifest, and
+     * whether it was kept only in the head.
+     */
+    async commits(group: string): Promise<{ manifest: CheckpointManifest; inline: boolean }[]> {
+      const commits: { manifest: CheckpointManifest; inline: boolean }[] = [];
+      for (const w of written.filter((entry) => entry.group === group)) {
+        const head = decodeHead({ key: headKey(jobId, group), version: 0, value: w.value });
+        if (head.value.manifest === null || commits.at(-1)?.manifest.epoch === head.value.epoch) continue;
+        const manifest = await reader.manifestOf(jobId, group, head);
+        commits.push({ manifest, inline: head.value.inline !== undefined });
+      }
+      return commits;
+    },
+    /** The manifests of the group's commits, in commit order. */
+    async manifests(group: string): Promise<CheckpointManifest[]> {
+      return (await this.commits(group)).map((c) => c.manifest);
+    },
+  };
 }

@@ -15,6 +15,7 @@ import type {
   CheckpointedProcessor,
   CheckpointedProcessorOptions,
 } from '../../runtime/checkpoint/checkpointed-processor.ts';
+import { decodeHead } from '../../runtime/checkpoint/head.ts';
 import { headKey } from '../../runtime/checkpoint/layout.ts';
 import { eventBatches, kafkaEvent } from '../../runtime/event-source-mapping/event-builder.ts';
 import type { KafkaEvent, KafkaEventRecord } from '../../runtime/source/kafka-event.ts';
@@ -108,7 +109,7 @@ export async function eventsWithRows(name: ExampleName, w: Workload): Promise<nu
 
 export async function headOf(stores: CheckpointStores, name: ExampleName, group: string) {
   const item = await stores.heads.get(headKey(name, group));
-  return item as { version: number; value: { epoch: number; manifest: string; lineage: string } } | undefined;
+  return item === undefined ? undefined : decodeHead(item);
 }
 
 /**
