@@ -22,6 +22,7 @@
  * CloudWatch logs; data transfer (all in one region).
  */
 import type { ExampleName } from '../examples/index.ts';
+import { DEFAULT_CLEANUP_EVERY } from '../runtime/checkpoint/checkpointed-processor.ts';
 import { runFleet } from './fleet.ts';
 
 /** Prices in USD, us-east-1, as listed in docs/prices.md (keep the two in step). */
@@ -123,9 +124,11 @@ export async function runCost(
             ),
           );
           const intervalModelMs = (batchSize / perPartition) * 1000;
+          // As many batches per partition as a group commits between two cleanups, where the
+          // record cap allows: then each group runs its one cleanup as in a steady state.
           const batches = Math.max(
             2,
-            Math.min(40, Math.floor(options.maxRecords / (partitions * batchSize))),
+            Math.min(DEFAULT_CLEANUP_EVERY, Math.floor(options.maxRecords / (partitions * batchSize))),
           );
           const started = performance.now();
           const result = await runFleet({
@@ -139,7 +142,9 @@ export async function runCost(
             check: false,
             publishIntervalMs,
             consumeIntervalMs: options.consumeIntervalMs ?? 0,
-            finalCleanup: true,
+            // Fewer batches than that: one cleanup of every group at the end, so that the run
+            // still pays for its LISTs and for deleting what it wrote (over-counting the LISTs).
+            finalCleanup: batches < DEFAULT_CLEANUP_EVERY,
           });
           const row = price(
             example,

@@ -168,7 +168,7 @@ function parse() {
       timeScale: number('time-scale', values['time-scale'], 0.5, false),
       wallCapMs: number('wall-cap', values['wall-cap'], 90, false) * 1000,
       costTimeScale: number('cost-time-scale', values['cost-time-scale'], 0.1, false),
-      costMaxRecords: number('cost-max-records', values['cost-max-records'], 200_000, true),
+      costMaxRecords: number('cost-max-records', values['cost-max-records'], 400_000, true),
       consumeIntervalMs:
         values['consume-interval'] === undefined
           ? 0

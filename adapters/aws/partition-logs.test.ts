@@ -9,6 +9,8 @@ import {
   appendDuringConsume,
   consumersRacing,
   crashedConsumerLeaseLapses,
+  directConsume,
+  directConsumeCutShort,
   logCleanup,
   partitionsInParallel,
 } from '../../test/support/log-scenarios.ts';
@@ -19,6 +21,14 @@ afterAll(() => aws.cleanup());
 describe('partition logs on the AWS stores', () => {
   it('one process per partition at once: no append waits for or redoes another partition, rows exact', async () => {
     await partitionsInParallel('max-price', aws.factory);
+  });
+
+  it('a process that finds the consumer lease free consumes its batch directly, writing no log', async () => {
+    await directConsume('max-price', aws.factory);
+  });
+
+  it('a direct consume that cannot take all the logs hold in one round logs its batch instead: nothing skipped', async () => {
+    await directConsumeCutShort('bidder-sessions', aws.factory);
   });
 
   it('two consumers racing: one commit lands, the other reloads and finds the records consumed', async () => {

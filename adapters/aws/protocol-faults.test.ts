@@ -66,10 +66,19 @@ const CASES: readonly Case[] = [
   },
   {
     name: 'max-price',
-    why: 'partition logs: partitions append, the job group consumes them',
+    why: 'partition logs: a process that finds the lease free consumes its batch directly',
     workload: workload({ count: 60, batchSize: 20 }),
     concurrentGroups: true,
     options: { ...OPTIONS, partitionLogs: true },
+    steps: ['heads.put:lease'],
+  },
+  {
+    name: 'max-price',
+    why: 'partition logs with a consume interval: partitions append, the drain consumes them',
+    workload: workload({ count: 60, batchSize: 20 }),
+    concurrentGroups: true,
+    // The processors' clock stands still, so the interval never passes after the first consume.
+    options: { ...OPTIONS, partitionLogs: true, consumeIntervalMs: 60_000 },
     steps: ['heads.put:log-head', 'checkpoints.put:log-segment', 'heads.put:lease'],
   },
 ];

@@ -72,7 +72,7 @@ import { DEFAULT_MAX_DELTAS, diffPartition } from './state-delta.ts';
  * Commits of a group between two cleanups: at 2 invocations a second per partition (a 500 ms
  * batching window), one cleanup every 32 s, whose LISTs then cost under 1 % of a commit's requests.
  */
-const DEFAULT_CLEANUP_EVERY = 64;
+export const DEFAULT_CLEANUP_EVERY = 64;
 /** Garbage a process lets a group's large state leave behind before it cleans up (see cleanupEvery). */
 const DEFAULT_CLEANUP_AFTER_BYTES = 64 * 1024 * 1024;
 
@@ -554,7 +554,9 @@ export class CheckpointedProcessor<Row> {
     let lastError: unknown;
     // The last attempt that reached its head write: if that write landed but its answer was lost,
     // the reloaded head names its manifest, and the batch's result is that attempt's.
-    let tried: { readonly info: CommitInfo; readonly result: BatchResult<Row> } | undefined;
+    let tried:
+      | { readonly info: CommitInfo; readonly result: BatchResult<Row>; readonly direct: boolean }
+      | undefined;
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       if (attempt > 1) await backoff(attempt);
       let loaded: LoadedGroup;
@@ -566,7 +568,13 @@ export class CheckpointedProcessor<Row> {
           // committed offsets, read again on every try since another consumer may have moved them.
           const read = await this.readLogs(loaded, logs.roundRecords);
           logs.more = read.more;
-          if (read.groups.length > 0) input = read.groups;
+          // The consumer's own batch, in no log (the direct path): after what the logs hold of its
+          // partitions, and only when the round read all of that (a round cut short by its budget
+          // would leave a gap the batch's offsets would skip over).
+          const direct = logs.direct !== undefined && !read.more ? logs.direct : [];
+          logs.directTaken = direct.length > 0;
+          const groups = direct.length > 0 ? [...read.groups, ...direct] : read.groups;
+          if (groups.length > 0) input = groups;
           else if (!logs.tick && (tried === undefined || loaded.manifestKey !== tried.info.manifest)) {
             this.cache.set(group, loaded);
             return combine([]);
@@ -580,6 +588,7 @@ export class CheckpointedProcessor<Row> {
       }
       if (tried !== undefined && loaded.manifestKey === tried.info.manifest) {
         this.cache.set(group, loaded);
+        if (logs !== undefined) logs.directTaken = tried.direct;
         return { ...tried.result, commits: [tried.info] };
       }
       // From here the engine changes the state in place: any failure drops the cache.
@@ -626,8 +635,9 @@ export class CheckpointedProcessor<Row> {
         return { ...result, commits: [] };
       }
       try {
+        const direct = logs?.directTaken === true;
         const commit = await this.commit(group, loaded, result, input, changed, now, (info) => {
-          tried = { info, result };
+          tried = { info, result, direct };
         });
         // Housekeeping: the batch has committed, so a failed cleanup must not fail it (a retry
         // would find its records applied and report nothing). The next cleanup catches up.
@@ -648,25 +658,35 @@ export class CheckpointedProcessor<Row> {
   }
 
   /**
-   * A batch of a job whose windows merge partitions, with partition logs: each partition's new
-   * records go to its log (one segment and one conditional write of its own head, never waiting
-   * for another partition), then this process consumes the logs into the job group if no other
-   * process holds the consumer lease. Returns once the records are in the logs, which is what
-   * lets the event source mapping move on: the job group's commit that applies them may be this
-   * process's or another's.
+   * A batch of a job whose windows merge partitions, with partition logs. If no other process
+   * holds the consumer lease, this one takes it and consumes the batch directly, with what the
+   * logs hold, in one job group commit. Otherwise each partition's new records go to its log (one
+   * segment and one conditional write of its own head, never waiting for another partition), and
+   * the holder's next round applies them. Returns once the records are committed, in the job
+   * group or in the logs, which is what lets the event source mapping move on.
    */
   private async processThroughLogs(event: KafkaEvent): Promise<CommitOutcome<Row>> {
     const partitions = Object.values(event.records).filter((records) => records.length > 0);
     if (partitions.length === 0) return combine([]);
+    const logs = this.logs!;
+    // The direct path: when the consumer lease is free (and the consume interval has passed), this
+    // process consumes its own batch in the job group's commit, together with whatever the logs
+    // hold, and never writes it to a log: no segment, no log head write, no delete later. The
+    // commit is then what makes the batch durable, as for a partition-scope job, so a failure
+    // fails the invocation and Lambda redelivers the batch.
+    const lease = await this.retried(() => logs.lease.acquire(logs.intervalMs)).catch((error: unknown) => {
+      throwIfPermanent(error);
+      return undefined; // the append path does not need the lease
+    });
+    if (lease !== undefined) {
+      const consumed = await this.consumeLogs(false, false, { lease, batch: partitions });
+      if (consumed.commits.length === 0) return consumed;
+      return { ...consumed, round: await this.roundAfterCommit() };
+    }
     const job = await this.retried(() => this.stores.heads.get(headKey(this.jobId, JOB_GROUP)));
     const jobHead = job === undefined ? undefined : decodeHead(job);
     const consumedOffset = (id: string): number => jobHead?.value.offsets?.[id]?.[0] ?? -1;
-    const appends = await Promise.all(
-      partitions.map((records) => {
-        const id = partitionId(records[0]!.topic, records[0]!.partition);
-        return this.exclusive(`log:${id}`, () => this.appendWithRetries(records, consumedOffset(id)));
-      }),
-    );
+    const appends = await this.appendAll(partitions, consumedOffset);
     // The batch is durable in the logs now. A consume that fails for a reason retrying can heal
     // leaves it there for the next invocation or tick: failing the invocation would make Lambda
     // redeliver a batch that is already safe (and, in the end, send it to the failure destination).
@@ -688,6 +708,19 @@ export class CheckpointedProcessor<Row> {
     // A consume that committed is a commit of the job group like any other: the committer's round.
     if (!ran || consumed.commits.length === 0) return reported;
     return { ...reported, round: await this.roundAfterCommit() };
+  }
+
+  /** Appends each partition's records to its log, partitions in parallel. */
+  private appendAll(
+    partitions: readonly (readonly KafkaEventRecord[])[],
+    consumedOffset: (partition: string) => number,
+  ): Promise<LogAppend[]> {
+    return Promise.all(
+      partitions.map((records) => {
+        const id = partitionId(records[0]!.topic, records[0]!.partition);
+        return this.exclusive(`log:${id}`, () => this.appendWithRetries(records, consumedOffset(id)));
+      }),
+    );
   }
 
   private async appendWithRetries(
@@ -735,22 +768,37 @@ export class CheckpointedProcessor<Row> {
    * an append that found the lease held after this process last read the logs skipped its own
    * round, and would otherwise wait for the next batch.
    */
-  private async consumeLogs(tick: boolean, force = false): Promise<CommitOutcome<Row>> {
+  private async consumeLogs(
+    tick: boolean,
+    force = false,
+    first?: { readonly lease: HeldLease; readonly batch: readonly (readonly KafkaEventRecord[])[] },
+  ): Promise<CommitOutcome<Row>> {
     const logs = this.logs;
     if (logs === undefined) return combine([]);
     const outcomes: CommitOutcome<Row>[] = [];
     let ticking = tick;
+    let held = first?.lease;
+    let direct = first?.batch;
     const started = performance.now();
     while (performance.now() - started < logs.budgetMs) {
       // A tick consumes whatever the interval says: it is what bounds the wait once traffic stops.
       const interval = tick ? 0 : logs.intervalMs;
-      const lease = force ? UNLEASED : await this.retried(() => logs.lease.acquire(interval));
+      const lease = held ?? (force ? UNLEASED : await this.retried(() => logs.lease.acquire(interval)));
+      held = undefined;
       if (lease === undefined) break;
       try {
         for (;;) {
-          const round: LogRound = { tick: ticking, roundRecords: logs.roundRecords, more: false };
+          const round: LogRound = { tick: ticking, roundRecords: logs.roundRecords, more: false, direct };
           ticking = false;
           const outcome = await this.exclusive(JOB_GROUP, () => this.commitGroup(JOB_GROUP, [], round));
+          if (direct !== undefined && round.directTaken !== true) {
+            // The logs held more than one round: the batch goes to its logs, for the next rounds.
+            const offsets = this.cache.get(JOB_GROUP)?.state.partitions;
+            const appends = await this.appendAll(direct, (id) => offsets?.get(id)?.offset ?? -1);
+            outcomes.push(appendOutcome<Row>(appends, false));
+            round.more = true;
+          }
+          direct = undefined;
           // A round that found nothing says nothing, but a tick reports the watermark it computed.
           if (round.tick || outcome.commits.length > 0 || outcome.metrics.records > 0) outcomes.push(outcome);
           const epoch = outcome.commits[0]?.epoch;
@@ -953,6 +1001,10 @@ interface LogRound {
   readonly tick: boolean;
   readonly roundRecords: number;
   more: boolean;
+  /** The consumer's own batch, one list per partition, written to no log (the direct path). */
+  readonly direct?: readonly (readonly KafkaEventRecord[])[];
+  /** Whether the round's commit applied `direct` (false: it must go to the logs after all). */
+  directTaken?: boolean;
 }
 
 /**

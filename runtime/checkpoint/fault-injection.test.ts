@@ -89,10 +89,18 @@ const CASES: readonly Case[] = [
   },
   {
     name: 'bidder-sessions',
-    why: 'partition logs, sessions merged across partitions',
+    why: 'partition logs, sessions merged across partitions (most batches consumed directly)',
     workload: workload(),
     concurrentGroups: true,
     options: { ...OPTIONS, partitionLogs: true },
+  },
+  {
+    name: 'max-price',
+    why: 'partition logs with a consume interval the fixed clock never passes: the first batch is consumed directly, the others are appended to their logs and the drain consumes them',
+    workload: workload({ malformedAt: 60 }),
+    deadLetter: true,
+    concurrentGroups: true,
+    options: { ...OPTIONS, partitionLogs: true, consumeIntervalMs: 60_000 },
   },
 ];
 

@@ -12,6 +12,8 @@ import {
   consumeInterval,
   consumersRacing,
   crashedConsumerLeaseLapses,
+  directConsume,
+  directConsumeCutShort,
   LOGS,
   logCleanup,
   partitionsInParallel,
@@ -54,6 +56,17 @@ describe('partition logs', () => {
       await partitionsInParallel(name, localStoreFactory);
     },
   );
+
+  it.each(JOB_GROUP_EXAMPLES)(
+    '%s: a process that finds the consumer lease free consumes its batch directly, writing no log',
+    async (name) => {
+      await directConsume(name, localStoreFactory);
+    },
+  );
+
+  it('a direct consume that cannot take all the logs hold in one round logs its batch instead: nothing skipped', async () => {
+    await directConsumeCutShort('max-price', localStoreFactory);
+  });
 
   it('a redelivered batch appends nothing and changes no table', async () => {
     await redeliveredToLogs('channel-revenue', localStoreFactory);

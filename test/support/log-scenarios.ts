@@ -312,3 +312,64 @@ export async function consumeInterval(name: ExampleName, factory: StoreFactory) 
   await expectExactlyOnce(name, location, w);
   return { location, workload: w };
 }
+
+/** Writes to the partition logs (segments or log heads) in a store log. */
+function logWrites(log: readonly OpRecord[]): OpRecord[] {
+  return log.filter(
+    (c) => c.op === 'put' && (c.key.includes('/logs/') || c.key.includes('/partition-logs/')),
+  );
+}
+
+/**
+ * The direct path: a process that finds the consumer lease free consumes its own batch in the job
+ * group's commit and writes nothing to a log (no segment, no log head). Alone, every batch takes
+ * it, so no log is ever written, and the rows are exact.
+ */
+export async function directConsume(name: ExampleName, factory: StoreFactory) {
+  const w = workload();
+  const location = await factory();
+  const faulty = faultyStores(location.open());
+  const processor = processorFor(name, faulty.stores, w, LOGS);
+  for (const event of w.events) {
+    const outcome = await processor.process(event);
+    expect(outcome.commits.map((c) => c.group)).toEqual(['job']);
+  }
+  expect(logWrites(faulty.log)).toEqual([]);
+  expect(await consumedOffsets(location.open(), name)).toEqual(lastOffsets(w));
+  await processor.drain();
+  await expectExactlyOnce(name, location, w);
+  return { location, workload: w };
+}
+
+/**
+ * A direct consume whose first round cannot take all the logs hold (`maxRecordsPerRound`): the
+ * batch must not skip over what the round left, so it goes to its log after all, and the next
+ * rounds of the same consume apply everything in offset order.
+ */
+export async function directConsumeCutShort(name: ExampleName, factory: StoreFactory) {
+  const w = workload({ batchSize: 20 });
+  const location = await factory();
+  const jobId = safeName(exampleJob(name).name);
+  // A third party holds the lease: partition 0's first batches go to its log.
+  const blocker = await new ConsumerLease(location.open().heads, jobId, 60_000, () => 1_000).acquire();
+  expect(blocker).toBeDefined();
+  const [p0, ...others] = partitionEvents(w);
+  const appender = processorFor(name, location.open(), w, LOGS);
+  for (const event of p0!.slice(0, 3)) await appender.process(event);
+  await blocker!.release();
+
+  const faulty = faultyStores(location.open());
+  // Rounds of one segment each: the first round leaves two of the three.
+  const consumer = processorFor(name, faulty.stores, w, { ...LOGS, maxRecordsPerRound: 1 });
+  const batch = p0![3]!;
+  const [id, records] = Object.entries(batch.records)[0]!;
+  await consumer.process(batch);
+  expect(logWrites(faulty.log).some((c) => c.key.includes('/partition-logs/'))).toBe(true);
+  expect((await consumedOffsets(location.open(), name))[id]).toBe(records[records.length - 1]!.offset);
+
+  for (const event of p0!.slice(4)) await consumer.process(event);
+  for (const events of others) for (const event of events) await consumer.process(event);
+  await consumer.drain();
+  await expectExactlyOnce(name, location, w);
+  return { location, workload: w };
+}
