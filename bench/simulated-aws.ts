@@ -276,7 +276,7 @@ export class SimulatedAws {
 
   /**
    * The stores as awsCheckpointStores composes them: checkpoints compressed (zstd), state objects
-   * and partition log segments as DynamoDB items up to 8 KB (larger ones in S3 with an item naming
+   * and partition log segments as DynamoDB items up to 5 KB (larger ones in S3 with an item naming
    * them), manifests in S3.
    */
   private makeStores(timed: <T>(op: keyof LatencyModel, apply: () => T) => Promise<T>): CheckpointStores {
@@ -507,7 +507,7 @@ export class SimulatedAws {
 }
 
 /** The largest checkpoint object kept inline in an item (aws-stores.ts: DEFAULT_INLINE_LIMIT). */
-const INLINE_OBJECT_BYTES = 8 * 1024;
+const INLINE_OBJECT_BYTES = 5 * 1024;
 
 /** DynamoDB's item size: attribute names and values (pk, version, value), about as it bills them. */
 function itemBytes(key: string, valueJson: string): number {

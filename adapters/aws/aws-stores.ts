@@ -2,7 +2,7 @@
  * The four stores of the commit protocol on AWS, as a deployed Floe job uses them:
  * - heads (offsets, watermarks, the latest checkpoint): DynamoDB items, one per commit group;
  * - checkpoints: manifests in S3; engine state objects (bases and deltas) as DynamoDB items up
- *   to 8 KB, larger ones spilled to S3 (TieredObjectStore), all compressed (zstd by default);
+ *   to 5 KB, larger ones spilled to S3 (TieredObjectStore), all compressed (zstd by default);
  * - warehouse: the Iceberg tables' data and metadata files in S3;
  * - catalog: the tables' metadata pointers in DynamoDB, in Apache Iceberg's DynamoDbCatalog layout.
  * docs/design.md ("Floe on AWS") says why each lives where it does.
@@ -35,7 +35,7 @@ export interface AwsStoresConfig {
   readonly objects: string;
   /** Compression of manifests and state objects, as Flink's checkpoint compression. @default 'zstd' */
   readonly compression?: CheckpointCompression;
-  /** State objects up to this many bytes (after compression) are DynamoDB items; larger ones go to S3. @default 8192 */
+  /** State objects up to this many bytes (after compression) are DynamoDB items; larger ones go to S3. @default 5120 */
   readonly inlineStateBytes?: number;
   /** @default - {@link createDynamoDbClient} (region, credentials and `AWS_ENDPOINT_URL_DYNAMODB` from the environment) */
   readonly dynamodb?: DynamoDBClient;

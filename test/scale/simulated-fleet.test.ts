@@ -72,7 +72,7 @@ describe('SimulatedAws', () => {
     expect(sim.usage.dynamoWriteUnits).toBe(2);
     await checkpoints.put(`max-price/job/manifests/000000000001-${attempt}.json`, small);
     expect(sim.usage.s3PutRequests).toBe(1);
-    // Over 8 KB even compressed: the object goes to S3, an item names it.
+    // Over 5 KB even compressed: the object goes to S3, an item names it.
     const random = mulberry32(7);
     const noise = new Uint8Array(20_000).map(() => Math.floor(random() * 256));
     const big = `max-price/job/state/bids-0/000000000002-${attempt}.json`;

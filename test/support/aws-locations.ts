@@ -26,7 +26,7 @@ export interface AwsLocationOptions {
   readonly dynamodb?: AwsStoresConfig['dynamodb'];
   /** @default - the stores' own client (`createS3Client`) */
   readonly s3?: AwsStoresConfig['s3'];
-  /** @default 8192 (the deployment's) */
+  /** @default 5120 (the deployment's) */
   readonly inlineStateBytes?: number;
 }
 
