@@ -13,7 +13,8 @@
  *    whose state changed one state object: a delta against its committed state, or a new base
  *    (its whole state) once the deltas since its base would outweigh it or number more than
  *    `maxDeltas` (state-delta.ts). Names are unique to this attempt; no reader looks at them.
- * 4. Write the checkpoint manifest (immutable, unique name).
+ * 4. Make the checkpoint manifest (immutable, unique name): written as an object when it names
+ *    data files (or is large), else carried inside the head write (manifest.ts, "inline").
  * 5. Commit: put the head naming the manifest, on condition that its version is still v. This
  *    single write is the commit point; a concurrent or stale writer fails its condition.
  * 6. Publish, in rounds of the table committer (committer.ts): once `publishIntervalMs` has passed
@@ -475,7 +476,6 @@ export class CheckpointedProcessor<Row> {
     );
   }
 
-  /** `committer`: the committer item if already read (null: there is none), else cleanup reads it. */
   /** After a commit of `epoch`: whether it is the group's turn to clean up (see `cleanupEvery`). */
   private cleanupDue(group: string, epoch: number): boolean {
     return (
@@ -484,6 +484,7 @@ export class CheckpointedProcessor<Row> {
     );
   }
 
+  /** `committer`: the committer item if already read (null: there is none), else cleanup reads it. */
   private cleanupGroup(group: string, committer?: CommitterItem | null): Promise<CleanupReport> {
     this.stateBytesSinceCleanup.delete(group);
     return cleanupGroup(this.stores, {
