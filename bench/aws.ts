@@ -6,8 +6,8 @@
  * Per example and batch size: a topic of one partition (each invocation carries one partition,
  * as the event source mapping delivers them), cut by the repo's event builder at the batch size
  * and Lambda's 6 MB payload limit. One process plays one Lambda container: 10 invocations warm it
- * up (the first creates the head and the tables; after 10 commits cleanup has old checkpoints to
- * delete), then 5 are measured (one of them runs the cleanup, every 5 commits by default), then a
+ * up (the first creates the head and the tables), then 5 are measured (cleanup, every 64 commits of a
+ * group by default, runs in none of them: the cost bench counts its amortized share), then a
  * new processor on the same stores takes one more batch: the cold path of a new container.
  * The bids' event-time rate scales with the batch (a batch spans about 20 s of event time), so
  * every batch fires windows and publishes rows, whatever its size.

@@ -271,7 +271,7 @@ if (options.aws) {
   if (!options.json) {
     process.stdout.write(awsTable(results));
     process.stdout.write(
-      "Per warm invocation, mean of 5 (cleanup, every 5 commits, is one of them); time: median. records: per batch after the 6 MB cut. KB out/in: payload on the wire (compressed state, items, objects). wait ms: time with a store request in flight. cold req/rt: a new container's first batch.\n",
+      "Per warm invocation, mean of 5 (every batch fires windows; cleanup, every 64 commits, is in none of them); time: median. records: per batch after the 6 MB cut. KB out/in: payload on the wire (compressed state, items, objects). wait ms: time with a store request in flight. cold req/rt: a new container's first batch.\n",
     );
     process.stdout.write(awsScaling(results));
   }
