@@ -74,6 +74,8 @@ import { DEFAULT_MAX_DELTAS, diffPartition } from './state-delta.ts';
  * batching window), one cleanup every 32 s, whose LISTs then cost under 1 % of a commit's requests.
  */
 export const DEFAULT_CLEANUP_EVERY = 64;
+/** The largest `maxInlineManifestChars` allowed. */
+const MAX_INLINE_MANIFEST_LIMIT = 64 * 1024;
 /** Garbage a process lets a group's large state leave behind before it cleans up (see cleanupEvery). */
 const DEFAULT_CLEANUP_AFTER_BYTES = 64 * 1024 * 1024;
 
@@ -234,6 +236,12 @@ export class CheckpointedProcessor<Row> {
       'maxInlineManifestChars',
       options.maxInlineManifestChars ?? MAX_INLINE_MANIFEST_CHARS,
     );
+    // The head item must stay well inside DynamoDB's 400 KB, offsets and all.
+    if (this.maxInlineManifestChars > MAX_INLINE_MANIFEST_LIMIT) {
+      throw new FloeError(
+        `maxInlineManifestChars must be at most ${MAX_INLINE_MANIFEST_LIMIT} (a head item must fit DynamoDB's 400 KB item), got ${this.maxInlineManifestChars}.`,
+      );
+    }
     this.tables = {
       rows: job.plan.table,
       late: lateTable(job as Job<unknown>) as unknown as Table<Columns>,
@@ -672,22 +680,35 @@ export class CheckpointedProcessor<Row> {
     const logs = this.logs!;
     // The direct path: when the consumer lease is free (and the consume interval has passed), this
     // process consumes its own batch in the job group's commit, together with whatever the logs
-    // hold, and never writes it to a log: no segment, no log head write, no delete later. The
-    // commit is then what makes the batch durable, as for a partition-scope job, so a failure
-    // fails the invocation and Lambda redelivers the batch.
+    // hold, and never writes it to a log: no segment, no log head write, no delete later.
     const lease = await this.retried(() => logs.lease.acquire(logs.intervalMs)).catch((error: unknown) => {
       throwIfPermanent(error);
       return undefined; // the append path does not need the lease
     });
+    let directError: unknown;
     if (lease !== undefined) {
-      const consumed = await this.consumeLogs(false, false, { lease, batch: partitions });
-      if (consumed.commits.length === 0) return consumed;
-      return { ...consumed, round: await this.roundAfterCommit() };
+      try {
+        const consumed = await this.consumeLogs(false, false, { lease, batch: partitions });
+        if (consumed.commits.length === 0) return consumed;
+        return { ...consumed, round: await this.roundAfterCommit() };
+      } catch (error) {
+        if (permanentStorageError(error) !== undefined) throw error;
+        // The consume failed (a job error, perhaps in another partition's logged records, or
+        // tries used up): the batch goes to its log as on the append path, so that it is not left
+        // only to Lambda's retries, which end at the failure destination.
+        directError = error;
+      }
     }
     const job = await this.retried(() => this.stores.heads.get(headKey(this.jobId, JOB_GROUP)));
     const jobHead = job === undefined ? undefined : decodeHead(job);
     const consumedOffset = (id: string): number => jobHead?.value.offsets?.[id]?.[0] ?? -1;
     const appends = await this.appendAll(partitions, consumedOffset);
+    if (directError instanceof FloeJobError) throw directError;
+    if (directError !== undefined) {
+      const logged = appendOutcome<Row>(appends, true);
+      const watermark = watermarkFromJson(jobHead?.value.watermark ?? null);
+      return { ...logged, metrics: { ...logged.metrics, watermark } };
+    }
     // The batch is durable in the logs now. A consume that fails for a reason retrying can heal
     // leaves it there for the next invocation or tick: failing the invocation would make Lambda
     // redeliver a batch that is already safe (and, in the end, send it to the failure destination).

@@ -20,7 +20,8 @@
  *   and so are the state objects and data files it names. The mark is read from the item and
  *   only ever lags the tables, which only keeps more.
  * - Data files of committed epochs are never deleted here. Within the kept manifests, which name
- *   each epoch's committed attempt, every other attempt's file goes. Below them, no manifest says
+ *   the committed attempt of each epoch that wrote files (an epoch whose manifest lived only in
+ *   its head wrote none), every other attempt's file goes. Below them, no manifest says
  *   which attempt committed, so a file there (a zombie's, written after its epoch left the
  *   window; one no cleanup saw while its epoch was kept) is deleted only when its epoch is at or
  *   below the published mark, its attempt is past the grace period and no snapshot the table
@@ -33,6 +34,7 @@ import { dataFileKey } from '../iceberg/table-layout.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
 import { deleteObjects, type ObjectStore } from '../stores/object-store.ts';
 import { type CommitterItem, publishedThrough, readCommitterItem } from './committer-item.ts';
+import { decodeHead } from './head.ts';
 import {
   attemptStartedAt,
   dataFilePrefix,
@@ -83,12 +85,7 @@ export async function cleanupGroup(
       : (options.committer ?? undefined),
   ]);
   if (head === undefined) return { manifests: 0, states: 0, dataFiles: 0 };
-  const {
-    epoch: headEpoch,
-    manifest: headManifest,
-    lineage,
-    inline,
-  } = head.value as { epoch: number; manifest: string | null; lineage: string; inline?: string };
+  const { epoch: headEpoch, manifest: headManifest, lineage, inline } = decodeHead(head).value;
   // Everything through this epoch is in the tables; above it, a publish round still needs it.
   const published = Math.min(headEpoch, publishedThrough(committer, group, lineage));
 

@@ -29,6 +29,9 @@ export interface HeadValue {
   /**
    * The manifest named by `manifest` itself, when it is kept here rather than as an object in
    * the checkpoint store (manifest.ts `encodeInlineManifest`): commits that name no data files.
+   * Stored as `manifest: { key, inline }` rather than beside a string `manifest`, so that a Floe
+   * from before inline manifests refuses the head (its check wants a string) instead of taking
+   * the manifest for one cleanup deleted and deleting the state the head needs.
    */
   readonly inline?: string;
 }
@@ -44,13 +47,15 @@ export function encodeHead(value: HeadValue): JsonValue {
   const json: { [key: string]: JsonValue } = {
     lineage: value.lineage,
     epoch: value.epoch,
-    manifest: value.manifest,
+    manifest:
+      value.inline === undefined || value.manifest === null
+        ? value.manifest
+        : { key: value.manifest, inline: value.inline },
   };
   if (value.offsets !== undefined) {
     json.offsets = Object.fromEntries(Object.entries(value.offsets).map(([id, [o, w]]) => [id, [o, w]]));
   }
   if (value.watermark !== undefined) json.watermark = value.watermark;
-  if (value.inline !== undefined) json.inline = value.inline;
   return json;
 }
 
@@ -74,6 +79,15 @@ export function headFor(manifest: CheckpointManifest, key: string, inline?: stri
 /** Validates a stored head item; a malformed one is an error naming the key, never a silent cast. */
 export function decodeHead(item: VersionedItem): Head {
   const v = item.value;
+  const m = typeof v === 'object' && v !== null && !Array.isArray(v) ? v.manifest : undefined;
+  const inlined =
+    typeof m === 'object' &&
+    m !== null &&
+    !Array.isArray(m) &&
+    typeof m.key === 'string' &&
+    typeof m.inline === 'string'
+      ? { key: m.key, inline: m.inline }
+      : undefined;
   const ok =
     typeof v === 'object' &&
     v !== null &&
@@ -82,24 +96,23 @@ export function decodeHead(item: VersionedItem): Head {
     typeof v.epoch === 'number' &&
     Number.isSafeInteger(v.epoch) &&
     v.epoch >= 0 &&
-    (v.manifest === null || typeof v.manifest === 'string') &&
-    (v.epoch === 0) === (v.manifest === null) &&
+    (m === null || typeof m === 'string' || inlined !== undefined) &&
+    (v.epoch === 0) === (m === null) &&
     (v.watermark === undefined || v.watermark === null || typeof v.watermark === 'number') &&
-    (v.offsets === undefined || isOffsets(v.offsets)) &&
-    (v.inline === undefined || (typeof v.inline === 'string' && v.manifest !== null));
+    (v.offsets === undefined || isOffsets(v.offsets));
   if (!ok) {
     throw new FloeError(
       `Head item ${item.key} (version ${item.version}) is not a Floe commit head: expected {lineage, epoch, manifest}, got ${JSON.stringify(v).slice(0, 200)}. Another program wrote to Floe's state store under this key; give this job its own table or prefix.`,
     );
   }
-  const { lineage, epoch, manifest, offsets, watermark, inline } = v as unknown as HeadValue;
+  const { lineage, epoch, offsets, watermark } = v as unknown as HeadValue;
   const value: HeadValue = {
     lineage,
     epoch,
-    manifest,
+    manifest: inlined?.key ?? (m as string | null),
     ...(offsets === undefined ? {} : { offsets }),
     ...(watermark === undefined ? {} : { watermark }),
-    ...(inline === undefined ? {} : { inline }),
+    ...(inlined === undefined ? {} : { inline: inlined.inline }),
   };
   return { key: item.key, version: item.version, value };
 }

@@ -15,7 +15,8 @@ import {
 import { faultyStores } from '../../test/support/faulty-stores.ts';
 import { expectReference } from '../../test/support/protocol-scenarios.ts';
 import { FloeError } from '../errors.ts';
-import { manifestPrefix } from './layout.ts';
+import { decodeHead } from './head.ts';
+import { headKey, manifestPrefix } from './layout.ts';
 import { type CheckpointManifest, decodeInlineManifest, encodeInlineManifest } from './manifest.ts';
 
 const NAME = 'bids-per-auction';
@@ -86,6 +87,27 @@ describe('manifests inline in the head', () => {
     expect(commits.length).toBeGreaterThan(2);
     expect(commits.every((c) => !c.inline)).toBe(true);
     await expectReference(NAME, dir, w.bids);
+  });
+
+  it('an inline head is refused by a reader of the earlier head format instead of being misread', async () => {
+    const w = workload({ count: 100, batchSize: 20 });
+    const stores = localCheckpointStores(tempRunDir());
+    const processor = processorFor(NAME, stores, w);
+    let raw: { manifest?: unknown } | undefined;
+    for (const event of w.events) {
+      await processor.process(event);
+      const item = await stores.heads.get(headKey(NAME, `${w.partitions[0]!.topic}-${w.partitions[0]!.partition}`));
+      if (item !== undefined && decodeHead(item).value.inline !== undefined) {
+        raw = item.value as { manifest?: unknown };
+        break;
+      }
+    }
+    expect(raw).toBeDefined();
+    // Before inline manifests a head's `manifest` was a string (or null), and readers checked it:
+    // an earlier Floe now refuses this head. Its cleanup, which read the key without that check,
+    // fails at the checkpoint store instead of finding no manifest and deleting the head's state.
+    expect(typeof raw!.manifest).toBe('object');
+    await expect(stores.checkpoints.get(raw!.manifest as string)).rejects.toThrow();
   });
 
   it('round-trips, and a corrupt one is an error naming the group', () => {

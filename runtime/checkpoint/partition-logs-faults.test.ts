@@ -88,10 +88,10 @@ describe('partition logs under faults', () => {
         }
       },
     });
-    // It took the free lease to consume its batch directly, in no log: the invocation fails, and
-    // the event source mapping redelivers the batch.
-    await expect(processorFor(NAME, dying.stores, w, opts).process(w.events[last]!)).rejects.toThrow(
-      /Lambda timeout/,
+    // It took the free lease to consume its batch directly, in no log, and died: the invocation
+    // fails (its fallback to the log dies too), and the event source mapping redelivers the batch.
+    await expect(processorFor(NAME, dying.stores, w, opts).process(w.events[last]!)).rejects.toBeInstanceOf(
+      SimulatedCrash,
     );
     expect(dead).toBe(true);
     // Redelivered to a new container: the lease is still held by the dead one, so it appends.
@@ -106,6 +106,31 @@ describe('partition logs under faults', () => {
       await ticker.emitPeriodicWatermarks();
     }
     expect(await consumedOffsets(location.open(), NAME)).toEqual(lastOffsets(w));
+  });
+
+  it('a direct consume that runs out of tries logs the batch and succeeds: nothing lost', async () => {
+    const w = workload();
+    const location = await localStoreFactory();
+    const [p0, ...others] = partitionEvents(w);
+    // The job group's head cannot be written: every try of the direct consume fails.
+    const failing = faultyStores(location.open(), {
+      beforeCall: (call) => {
+        if (call.store === 'heads' && call.op === 'put' && call.key.endsWith('/heads/job'))
+          throw new Error('503 Service Unavailable');
+      },
+    });
+    const outcome = await processorFor(NAME, failing.stores, w, { ...LOGS, maxAttempts: 2 }).process(p0![0]!);
+    const [id, records] = Object.entries(p0![0]!.records)[0]!;
+    expect(outcome.metrics.records).toBe(records.length);
+    const logged = (await listLogHeads(location.open().heads, jobId)).flatMap((l) => l.value.segments);
+    expect(logged.map((s) => [s.first, s.last])).toEqual([[records[0]!.offset, records.at(-1)!.offset]]);
+    expect((await consumedOffsets(location.open(), NAME))[id]).toBeUndefined();
+
+    const rest = processorFor(NAME, location.open(), w, LOGS);
+    for (const event of p0!.slice(1)) await rest.process(event);
+    for (const events of others) for (const event of events) await rest.process(event);
+    await rest.drain();
+    await expectExactlyOnce(NAME, location, w);
   });
 
   it('appends that keep coming while a process consumes are consumed before it returns', async () => {

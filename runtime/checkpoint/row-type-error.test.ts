@@ -12,6 +12,7 @@ import { RowTypeError } from '../errors.ts';
 import { count, job, json, TumblingEventTimeWindows, table, WatermarkStrategy } from '../index.ts';
 import type { Job } from '../job/job.ts';
 import { CheckpointedProcessor } from './checkpointed-processor.ts';
+import { listLogHeads } from './partition-log.ts';
 
 interface Click {
   readonly user: string;
@@ -87,6 +88,37 @@ describe('a row that does not fit its table', () => {
     const outcome = await fixed.process(event);
     expect(outcome.commits).toHaveLength(1);
     expect(outcome.rows.map((r) => r.row)).toEqual([{ user: 3, window_start: 0, n: 2 }]);
+  });
+
+  it('with partition logs, a batch whose direct consume fails on the job error is logged first: the fixed job consumes it', async () => {
+    const dir = tempRunDir('floe-row-check-');
+    const stores = localCheckpointStores(dir);
+    const bad = new CheckpointedProcessor(
+      clicksJob((u) => u),
+      { stores, partitionLogs: true },
+    );
+
+    await expect(bad.process(event)).rejects.toBeInstanceOf(RowTypeError);
+    // The lease was free, so the batch was to be consumed directly and is in no log yet: after the
+    // error it is appended, so that Lambda's retries ending at the failure destination lose nothing.
+    const logged = (await listLogHeads(stores.heads, 'row-check')).flatMap((l) =>
+      l.value.segments.map((s) => [s.first, s.last]),
+    );
+    expect(logged.sort()).toEqual([
+      [0, 2],
+      [7, 7],
+    ]);
+
+    const fixed = new CheckpointedProcessor(
+      clicksJob((u) => u.length),
+      { stores, partitionLogs: true },
+    );
+    const drained = await fixed.drain();
+    expect(drained.rows.map((r) => r.row)).toEqual([
+      { user: 3, window_start: 0, n: 2 },
+      { user: 3, window_start: 20_000, n: 1 },
+      { user: 3, window_start: 20_000, n: 1 },
+    ]);
   });
 
   it('names the end of the input when a drain fires the window', async () => {
