@@ -96,7 +96,9 @@ describe('manifests inline in the head', () => {
     let raw: { manifest?: unknown } | undefined;
     for (const event of w.events) {
       await processor.process(event);
-      const item = await stores.heads.get(headKey(NAME, `${w.partitions[0]!.topic}-${w.partitions[0]!.partition}`));
+      const item = await stores.heads.get(
+        headKey(NAME, `${w.partitions[0]!.topic}-${w.partitions[0]!.partition}`),
+      );
       if (item !== undefined && decodeHead(item).value.inline !== undefined) {
         raw = item.value as { manifest?: unknown };
         break;
