@@ -40,21 +40,34 @@ function shape(counts: RequestCounts): Record<string, number> {
   return Object.fromEntries(Object.entries(counts.operations).map(([op, c]) => [op, c.requests]));
 }
 
+/**
+ * Stores on new local tables and a new S3 prefix, every request delayed as on a network; `s3Sent`
+ * counts the S3 client's requests.
+ */
+async function latencyStores(s3Sent?: { requests: number }) {
+  requireLocalS3();
+  const dynamodb = withLatency(localDynamoDbClient());
+  const config = {
+    job: 'round-trips',
+    stateTable: uniqueTableName('floe-rt'),
+    catalogTable: uniqueTableName('floe-rt-iceberg'),
+    objects: `s3://floe-round-trips/${randomUUID()}`,
+    dynamodb,
+    s3: withLatency(createS3Client(), s3Sent),
+  };
+  await createLocalAwsStores(config);
+  const cleanup = async () => {
+    await deleteLocalTable(dynamodb, config.stateTable);
+    await deleteLocalTable(dynamodb, config.catalogTable);
+  };
+  return { config, cleanup };
+}
+
 describe('round trips of an invocation on AWS', () => {
   it.each([100, 1_000])(
     'a warm commit takes 4 round trips and 5 requests, and a publish round after it 7 and 8, whatever the batch size (%i records)',
     async (batchSize) => {
-      requireLocalS3();
-      const dynamodb = withLatency(localDynamoDbClient());
-      const config = {
-        job: 'round-trips',
-        stateTable: uniqueTableName('floe-rt'),
-        catalogTable: uniqueTableName('floe-rt-iceberg'),
-        objects: `s3://floe-round-trips/${randomUUID()}`,
-        dynamodb,
-        s3: withLatency(createS3Client()),
-      };
-      await createLocalAwsStores(config);
+      const { config, cleanup } = await latencyStores();
       try {
         const meter = meterRequests(awsCheckpointStores(config));
         // One partition, tumbling 10 s windows: at 2 bids/s of event time a batch of 100 or more
@@ -107,26 +120,14 @@ describe('round trips of an invocation on AWS', () => {
         });
         expect(counts.roundTrips).toBe(4 + 7);
       } finally {
-        await deleteLocalTable(dynamodb, config.stateTable);
-        await deleteLocalTable(dynamodb, config.catalogTable);
+        await cleanup();
       }
     },
   );
 
   it('a warm commit that fires no window takes 3 round trips and 3 requests, none of them to S3: its manifest is in the head', async () => {
-    requireLocalS3();
-    const dynamodb = withLatency(localDynamoDbClient());
-    const config = {
-      job: 'round-trips',
-      stateTable: uniqueTableName('floe-rt'),
-      catalogTable: uniqueTableName('floe-rt-iceberg'),
-      objects: `s3://floe-round-trips/${randomUUID()}`,
-      dynamodb,
-      s3: withLatency(createS3Client()),
-    };
     const s3 = { requests: 0 };
-    config.s3 = withLatency(createS3Client(), s3);
-    await createLocalAwsStores(config);
+    const { config, cleanup } = await latencyStores(s3);
     try {
       const meter = meterRequests(awsCheckpointStores(config));
       // At 1,000 bids/s of event time a batch of 100 spans 0.1 s: most batches fire no 10 s window.
@@ -154,8 +155,7 @@ describe('round trips of an invocation on AWS', () => {
       }
       expect(quiet).toBeGreaterThan(5);
     } finally {
-      await deleteLocalTable(dynamodb, config.stateTable);
-      await deleteLocalTable(dynamodb, config.catalogTable);
+      await cleanup();
     }
   });
 });

@@ -17,7 +17,12 @@ import { expectReference } from '../../test/support/protocol-scenarios.ts';
 import { FloeError } from '../errors.ts';
 import { decodeHead } from './head.ts';
 import { headKey, manifestPrefix } from './layout.ts';
-import { type CheckpointManifest, decodeInlineManifest, encodeInlineManifest } from './manifest.ts';
+import {
+  type CheckpointManifest,
+  decodeInlineManifest,
+  encodeInlineManifest,
+  zeroCounts,
+} from './manifest.ts';
 
 const NAME = 'bids-per-auction';
 
@@ -130,24 +135,8 @@ describe('manifests inline in the head', () => {
         'bids-0': { offset: 3, watermark: 10, idle: false, state: 's', deltas: ['d1', 'd2'] },
       },
       publishes: [],
-      counts: {
-        records: 1,
-        redelivered: 0,
-        rows: 0,
-        late: 0,
-        deadLetters: 0,
-        tombstones: 0,
-        deduplicated: 0,
-      },
-      totals: {
-        records: 4,
-        redelivered: 0,
-        rows: 0,
-        late: 0,
-        deadLetters: 0,
-        tombstones: 0,
-        deduplicated: 0,
-      },
+      counts: { ...zeroCounts(), records: 1 },
+      totals: { ...zeroCounts(), records: 4 },
     };
     const key = manifestKeyOf(manifest);
     const text = encodeInlineManifest(manifest);
