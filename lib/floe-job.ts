@@ -285,9 +285,10 @@ export interface FloePartitionLogsProps {
    */
   readonly enabled?: boolean;
   /**
-   * Consume the logs at most once per this interval: fewer job commits (a lower bill at short
-   * batching windows), and windows that fire up to this much later. The ticker consumes what
-   * is left once the topic goes quiet.
+   * Consume the logs at most once per this interval: fewer job commits but more batches written
+   * to the logs, and windows that fire up to this much later; it rarely lowers the bill, since a
+   * free lease consumes a batch directly (BENCHMARKS.md, "Cost"). The ticker consumes what is
+   * left once the topic goes quiet.
    * @default Duration.seconds(0)
    */
   readonly consumeInterval?: Duration;
