@@ -24,7 +24,6 @@ import { readRunTables } from '../../test/support/iceberg-tables.ts';
 import {
   eventsWithRows,
   expectReference,
-  gate,
   headOf,
   heldAt,
   isHeadWrite,
@@ -36,6 +35,7 @@ import {
   recutRedelivery,
   redeliveredBatch,
   snapshotCounts,
+  stallAt,
   zombieAfterCleanup,
   zombieHeadWrite,
 } from '../../test/support/protocol-scenarios.ts';
@@ -486,25 +486,17 @@ describe('cleanup', () => {
     const stores = localCheckpointStores(dir);
     const options = { keepCheckpoints: 2, cleanupEvery: 1 };
     await processorFor('channel-revenue', stores, w, options).process(w.events[0]!);
-    const held = gate();
-    const release = gate();
-    let stall = true;
-    const slow = faultyStores(localCheckpointStores(dir), {
-      beforeCall: async (call) => {
-        // Hold the load between reading the manifest and reading the state it names.
-        if (stall && call.store === 'checkpoints' && call.op === 'get' && call.key.includes('/state/')) {
-          stall = false;
-          held.open();
-          await release.opened;
-        }
-      },
-    });
+    // Hold the load between reading the manifest and reading the state it names.
+    const slow = stallAt(
+      localCheckpointStores(dir),
+      (call) => call.store === 'checkpoints' && call.op === 'get' && call.key.includes('/state/'),
+    );
     const cold = processorFor('channel-revenue', slow.stores, w, options);
     const pending = cold.process(w.events[1]!);
-    await held.opened;
+    await slow.held;
     const other = processorFor('channel-revenue', stores, w, options);
     for (const event of w.events.slice(0, 6)) await other.process(event);
-    release.open();
+    slow.release();
 
     const outcome = await pending;
     expect(outcome.commits).toEqual([]);

@@ -17,7 +17,7 @@ import {
   lastOffsets,
   partitionEvents,
 } from '../../test/support/log-scenarios.ts';
-import { gate } from '../../test/support/protocol-scenarios.ts';
+import { stallAt } from '../../test/support/protocol-scenarios.ts';
 import { scratchDir } from '../../test/support/scratch.ts';
 import { localStoreFactory } from '../../test/support/store-locations.ts';
 import { ConsumerLease } from './consumer-lease.ts';
@@ -39,26 +39,18 @@ describe('partition logs under faults', () => {
     for (const e of p0.slice(0, 2)) await main.process(e);
     // A zombie appender of the same partition: writes its segment, then stalls (Ctrl-Z, a pause,
     // a clock behind the others) before its log head write.
-    const held = gate();
-    const resume = gate();
-    let stall = true;
-    const zombieStores = faultyStores(location.open(), {
-      beforeCall: async (call) => {
-        if (stall && call.store === 'heads' && call.op === 'put' && call.key.includes('/logs/')) {
-          stall = false;
-          held.open();
-          await resume.opened;
-        }
-      },
-    });
+    const zombieStores = stallAt(
+      location.open(),
+      (call) => call.store === 'heads' && call.op === 'put' && call.key.includes('/logs/'),
+    );
     // Another process is consuming (it holds the lease), so the zombie appends its batch rather
     // than consuming it directly.
     await new ConsumerLease(location.open().heads, jobId, 60_000, () => clock).acquire();
     const zombie = processorFor(NAME, zombieStores.stores, w, opts).process(p0[2]!);
-    await held.opened;
+    await zombieStores.held;
     clock += 120_000; // far older than any grace period
     await main.cleanup();
-    resume.open();
+    zombieStores.release();
     await zombie;
     // The event source mapping may redeliver the batch anyway; then the rest of the topic.
     await processorFor(NAME, location.open(), w, opts).process(p0[2]!);
@@ -188,27 +180,14 @@ describe('partition logs under faults', () => {
     const appender = processorFor(NAME, location.open(), w, opts);
     const half = Math.floor(w.events.length / 2);
     for (const e of w.events.slice(0, half)) await appender.process(e);
-    const held = gate();
-    const resume = gate();
-    let stall = true;
-    const slow = faultyStores(location.open(), {
-      beforeCall: async (call) => {
-        if (
-          stall &&
-          call.store === 'checkpoints' &&
-          call.op === 'get' &&
-          call.key.includes('/partition-logs/')
-        ) {
-          stall = false;
-          held.open();
-          await resume.opened;
-        }
-      },
-    });
+    const slow = stallAt(
+      location.open(),
+      (call) => call.store === 'checkpoints' && call.op === 'get' && call.key.includes('/partition-logs/'),
+    );
     const stalled = processorFor(NAME, slow.stores, w, opts).drain();
-    await held.opened;
+    await slow.held;
     await processorFor(NAME, location.open(), w, opts).drain();
-    resume.open();
+    slow.release();
     await stalled;
     for (const e of w.events.slice(half)) await appender.process(e);
     await processorFor(NAME, location.open(), w, opts).drain();

@@ -19,14 +19,14 @@ import {
   type Workload,
   workload,
 } from '../../test/support/checkpoint-runs.ts';
-import { causedBy, difference, type Tables } from '../../test/support/fault-sweep.ts';
+import { causedBy, difference, sweepWith, type Tables } from '../../test/support/fault-sweep.ts';
 import { type Fault, faultyStores, type OpRecord, SimulatedCrash } from '../../test/support/faulty-stores.ts';
 import {
   barrier,
   expectReference,
-  gate,
   headOf,
   snapshotCounts,
+  stallAt,
 } from '../../test/support/protocol-scenarios.ts';
 import { localLocation, type StoreLocation } from '../../test/support/store-locations.ts';
 import { loadTable } from '../iceberg/append-files.ts';
@@ -274,25 +274,8 @@ describe('a publish round under injected faults, at every call', () => {
 });
 
 /** Runs each fault on its own copy, 4 at a time; the failures, and a check that most were reached. */
-async function sweepFaults(
-  faults: readonly Fault[],
-  run: (fault: Fault) => Promise<string | undefined>,
-): Promise<string[]> {
-  const failures: string[] = [];
-  let next = 0;
-  let unreached = 0;
-  const worker = async () => {
-    while (next < faults.length) {
-      const fault = faults[next++]!;
-      const problem = await run(fault);
-      if (problem === 'not reached') unreached++;
-      else if (problem !== undefined) failures.push(`${JSON.stringify(fault)}: ${problem}`);
-    }
-  };
-  await Promise.all(Array.from({ length: 4 }, worker));
-  expect(faults.length).toBeGreaterThan(40);
-  expect(unreached, 'faults whose call was never made').toBeLessThanOrEqual(faults.length * 0.05);
-  return failures;
+function sweepFaults(faults: readonly Fault[], run: (fault: Fault) => Promise<string | undefined>) {
+  return sweepWith(faults, run, { pool: 4, moreThan: 40 });
 }
 
 describe('rounds racing each other and commits', () => {
@@ -323,27 +306,16 @@ describe('rounds racing each other and commits', () => {
 
   it('a group that commits during a round is published by the next one, not twice and not lost', async () => {
     const location = await prepared();
-    const held = gate();
-    const release = gate();
-    let stall = true;
     // The round holds at its first table write: it has read the heads and the manifests.
-    const slow = faultyStores(location.open(), {
-      beforeCall: async (call) => {
-        if (stall && call.store === 'warehouse' && call.op === 'put') {
-          stall = false;
-          held.open();
-          await release.opened;
-        }
-      },
-    });
+    const slow = stallAt(location.open(), (call) => call.store === 'warehouse' && call.op === 'put');
     const pending = processorFor(NAME, slow.stores, W).publish();
-    await held.opened;
+    await slow.held;
     const stores = location.open();
     const committer = processorFor(NAME, stores, W, { publishIntervalMs: HOUR });
     for (const event of W.events.slice(SPLIT, SPLIT + 4))
       expect((await committer.process(event)).round?.ran).toBe(false);
     const heads = (await committer.committed()).groups;
-    release.open();
+    slow.release();
     await pending;
 
     // The round published what its heads named, and recorded no more than that.
@@ -356,20 +328,9 @@ describe('rounds racing each other and commits', () => {
 
   it('a zombie round whose swap comes after a newer round published more adds nothing and moves no mark back', async () => {
     const location = await prepared();
-    const held = gate();
-    const release = gate();
-    let stall = true;
-    const slow = faultyStores(location.open(), {
-      beforeCall: async (call) => {
-        if (stall && call.store === 'catalog' && call.op === 'swap') {
-          stall = false;
-          held.open();
-          await release.opened;
-        }
-      },
-    });
+    const slow = stallAt(location.open(), (call) => call.store === 'catalog' && call.op === 'swap');
     const zombie = processorFor(NAME, slow.stores, W).publish();
-    await held.opened;
+    await slow.held;
     const stores = location.open();
     const newer = processorFor(NAME, stores, W, {
       publishIntervalMs: HOUR,
@@ -381,7 +342,7 @@ describe('rounds racing each other and commits', () => {
     await newer.cleanup();
     const marks = (await loadTable(stores.catalog, stores.warehouse, names.rows))!.metadata.properties;
     const item = (await readCommitterItem(stores.heads, NAME))!.value;
-    release.open();
+    slow.release();
     const report = await zombie;
 
     expect(report.snapshots.filter((s) => s.table !== names.rows).length).toBeLessThanOrEqual(2);
@@ -398,21 +359,13 @@ describe('rounds racing each other and commits', () => {
 
   it('a zombie round that wakes up after a newer round published and cleanup removed the manifests it was about to read adds nothing', async () => {
     const location = await prepared();
-    const held = gate();
-    const release = gate();
-    let stall = true;
     // Holds at its first manifest read: it has listed the heads.
-    const slow = faultyStores(location.open(), {
-      beforeCall: async (call) => {
-        if (stall && call.store === 'checkpoints' && call.op === 'get' && call.key.includes('/manifests/')) {
-          stall = false;
-          held.open();
-          await release.opened;
-        }
-      },
-    });
+    const slow = stallAt(
+      location.open(),
+      (call) => call.store === 'checkpoints' && call.op === 'get' && call.key.includes('/manifests/'),
+    );
     const zombie = processorFor(NAME, slow.stores, W).publish();
-    await held.opened;
+    await slow.held;
     const stores = location.open();
     const newer = processorFor(NAME, stores, W, {
       publishIntervalMs: HOUR,
@@ -422,7 +375,7 @@ describe('rounds racing each other and commits', () => {
     for (const event of W.events.slice(SPLIT, SPLIT + 6)) await newer.process(event);
     await newer.publish();
     await newer.cleanup();
-    release.open();
+    slow.release();
     await zombie;
     expect(slow.log.some((c) => c.key.includes('/manifests/') && c.op === 'get')).toBe(true);
     expect(await tablesOf(stores)).toEqual(await prefixTables(SPLIT + 6));

@@ -12,6 +12,7 @@ import { LocalCatalog } from '../../adapters/local/local-catalog.ts';
 import { LocalObjectStore } from '../../adapters/local/local-object-store.ts';
 import { removeScratch } from '../../test/support/cleanup.ts';
 import { readTable } from '../../test/support/iceberg-tables.ts';
+import { InterferingCatalog } from '../../test/support/interfering-catalog.ts';
 import { table } from '../sink/table.ts';
 import type { Catalog } from '../stores/catalog.ts';
 import { appendFiles, appendPlanned, loadTable, TableCache } from './append-files.ts';
@@ -95,30 +96,6 @@ async function auctions(): Promise<number[]> {
 
 async function properties(): Promise<Record<string, string>> {
   return { ...(await loadTable(catalog, store, bids.name))!.metadata.properties };
-}
-
-/** A catalog whose next swap first lets `interfere` commit, so that the swap loses the race. */
-class InterferingCatalog implements Catalog {
-  interfere: (() => Promise<void>) | undefined;
-  swaps = 0;
-
-  constructor(private readonly inner: Catalog) {}
-
-  currentMetadataLocation(name: string) {
-    return this.inner.currentMetadataLocation(name);
-  }
-
-  async compareAndSwap(name: string, expected: string | undefined, next: string) {
-    this.swaps++;
-    const interfere = this.interfere;
-    this.interfere = undefined;
-    await interfere?.();
-    return this.inner.compareAndSwap(name, expected, next);
-  }
-
-  listTables() {
-    return this.inner.listTables();
-  }
 }
 
 describe('aboveMarks', () => {

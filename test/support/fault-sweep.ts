@@ -185,13 +185,25 @@ export async function sweep(
   stores: StoreFactory,
   options: SweepOptions,
 ): Promise<string[]> {
+  return sweepWith(faults, (fault) => faultRun(c, expected, fault, stores), options);
+}
+
+/**
+ * Runs `run` for every fault, `pool` at a time; returns the failures (`run`'s answers other than
+ * undefined and 'not reached'), and fails if too many faults were never reached.
+ */
+export async function sweepWith(
+  faults: readonly Fault[],
+  run: (fault: Fault) => Promise<string | undefined>,
+  options: SweepOptions,
+): Promise<string[]> {
   const failures: string[] = [];
   let next = 0;
   let unreached = 0;
   const worker = async () => {
     while (next < faults.length) {
       const fault = faults[next++]!;
-      const problem = await faultRun(c, expected, fault, stores);
+      const problem = await run(fault);
       if (problem === 'not reached') unreached++;
       else if (problem !== undefined) failures.push(`${JSON.stringify(fault)}: ${problem}`);
     }

@@ -26,7 +26,7 @@ import {
   workload,
 } from './checkpoint-runs.ts';
 import { faultyStores, type OpRecord } from './faulty-stores.ts';
-import { barrier, gate } from './protocol-scenarios.ts';
+import { barrier, stallAt } from './protocol-scenarios.ts';
 import type { StoreFactory, StoreLocation } from './store-locations.ts';
 
 export const LOGS = { partitionLogs: true } as const;
@@ -174,29 +174,22 @@ export async function consumersRacing(name: ExampleName, factory: StoreFactory) 
 export async function appendDuringConsume(name: ExampleName, factory: StoreFactory) {
   const w = workload();
   const location = await factory();
-  const held = gate();
-  const release = gate();
-  let stall = false;
-  const slow = faultyStores(location.open(), {
-    beforeCall: async (call) => {
-      if (stall && call.store === 'heads' && call.op === 'put' && call.key.endsWith('/heads/job')) {
-        stall = false;
-        held.open();
-        await release.opened;
-      }
-    },
-  });
+  const slow = stallAt(
+    location.open(),
+    (call) => call.store === 'heads' && call.op === 'put' && call.key.endsWith('/heads/job'),
+    { armed: false },
+  );
   const consumer = processorFor(name, slow.stores, w, LOGS);
   const other = processorFor(name, location.open(), w, LOGS);
   const half = Math.floor(w.events.length / 2);
   for (const event of w.events.slice(0, half - 1)) await consumer.process(event);
-  stall = true;
+  slow.arm();
   const pending = consumer.process(w.events[half - 1]!);
-  await held.opened;
+  await slow.held;
   // The consumer holds the lease: this append skips consuming.
   const appended = await other.process(w.events[half]!);
   expect(appended.commits.every((c) => c.group.startsWith('log:'))).toBe(true);
-  release.open();
+  slow.release();
   await pending;
   const consumed = await consumedOffsets(location.open(), name);
   for (const [id, records] of Object.entries(w.events[half]!.records))

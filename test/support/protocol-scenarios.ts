@@ -113,6 +113,38 @@ export async function headOf(stores: CheckpointStores, name: ExampleName, group:
 }
 
 /**
+ * Stores that hold the first call matching `at`, once armed, until `release()`: a process stalled
+ * at a chosen step, as a frozen or slow one is. `held` resolves once the call is held.
+ */
+export function stallAt(
+  stores: CheckpointStores,
+  at: (call: OpRecord) => boolean,
+  options: { readonly armed?: boolean } = {},
+) {
+  const held = gate();
+  const release = gate();
+  let armed = options.armed ?? true;
+  const slow = faultyStores(stores, {
+    beforeCall: async (call) => {
+      if (armed && at(call)) {
+        armed = false;
+        held.open();
+        await release.opened;
+      }
+    },
+  });
+  return {
+    stores: slow.stores,
+    log: slow.log,
+    held: held.opened,
+    release: release.open,
+    arm: () => {
+      armed = true;
+    },
+  };
+}
+
+/**
  * A processor of `name` on `location` that runs its first `before` events, then holds its next
  * batch at the first call to `at` (e.g. the head write, or the catalog swap of the publish) until
  * `release` is called. Resolves once the batch is held there.
@@ -125,24 +157,17 @@ export async function heldAt(
   at: { readonly store: OpRecord['store']; readonly op: string; readonly key?: string },
   options: Partial<CheckpointedProcessorOptions> = {},
 ) {
-  const held = gate();
-  const release = gate();
-  let stall = false;
-  const slow = faultyStores(location.open(), {
-    beforeCall: async (call) => {
-      if (stall && call.store === at.store && call.op === at.op && call.key.includes(at.key ?? '')) {
-        stall = false;
-        held.open();
-        await release.opened;
-      }
-    },
-  });
+  const slow = stallAt(
+    location.open(),
+    (call) => call.store === at.store && call.op === at.op && call.key.includes(at.key ?? ''),
+    { armed: false },
+  );
   const a = processorFor(name, slow.stores, w, options);
   for (const event of w.events.slice(0, before)) await a.process(event);
-  stall = true;
+  slow.arm();
   const pending = a.process(w.events[before]!);
-  await held.opened;
-  return { pending, log: slow.log, release: release.open };
+  await slow.held;
+  return { pending, log: slow.log, release: slow.release };
 }
 
 export const PUBLISH_SWAP = { store: 'catalog', op: 'swap' } as const;
