@@ -22,7 +22,11 @@
  * CloudWatch logs; data transfer (all in one region).
  */
 import type { ExampleName } from '../examples/index.ts';
-import { DEFAULT_CLEANUP_EVERY } from '../runtime/checkpoint/checkpointed-processor.ts';
+import {
+  DATA_FILE_SWEEP_EVERY,
+  DEFAULT_CLEANUP_EVERY,
+} from '../runtime/checkpoint/checkpointed-processor.ts';
+import { recentDataFilePrefixes } from '../runtime/checkpoint/cleanup.ts';
 import { runFleet } from './fleet.ts';
 
 /** Prices in USD, us-east-1, as listed in docs/prices.md (keep the two in step). */
@@ -51,6 +55,8 @@ const FLINK_STORAGE_GB_PER_KPU = 50;
  */
 export const FLINK_EVENTS_PER_KPU_SECOND = 10_000;
 const HOURS_PER_MONTH = 730;
+/** A group's epoch in a steady state (months of commits), for the LISTs of a data-file sweep. */
+const STEADY_EPOCH = 1_000_500;
 const MAX_BATCH_RECORDS = 10_000;
 const MAX_BATCH_BYTES = 6 * 1024 * 1024;
 /** JSON bytes of one generated bid in a Lambda Kafka event (base64 value, record envelope). */
@@ -145,6 +151,7 @@ export async function runCost(
             // Fewer batches than that: one cleanup of every group at the end, so that the run
             // still pays for its LISTs and for deleting what it wrote (over-counting the LISTs).
             finalCleanup: batches < DEFAULT_CLEANUP_EVERY,
+            countDataFileSweep: true,
           });
           const row = price(
             example,
@@ -181,7 +188,16 @@ function price(
   const count = (names: string[]) => names.reduce((sum, name) => sum + (ops[name]?.requests ?? 0), 0);
   // S3's own requests, as the simulated services counted them: small checkpoint objects are
   // DynamoDB items there (as on AWS), billed in r.usage's write and read units instead.
-  const putsAndLists = r.usage.s3PutRequests;
+  // Each group sweeps its data files every DATA_FILE_SWEEP_EVERY-th cleanup: the run's commits'
+  // share of that, from one counted sweep of every group.
+  // A sweep lists one prefix a table at the run's low epochs, two (rarely three) in a steady state.
+  const groups = r.scope === 'partition' ? r.partitions : 1;
+  const commitsPerGroup = r.commits / groups;
+  const sweeps = commitsPerGroup / (DEFAULT_CLEANUP_EVERY * DATA_FILE_SWEEP_EVERY);
+  const steadyPrefixes =
+    recentDataFilePrefixes('', STEADY_EPOCH).length /
+    recentDataFilePrefixes('', Math.ceil(commitsPerGroup)).length;
+  const putsAndLists = r.usage.s3PutRequests + r.dataFileSweepLists * steadyPrefixes * sweeps;
   const gets = r.usage.s3GetRequests;
   const catalogRequests = count([
     'catalog.currentMetadataLocation',

@@ -80,6 +80,12 @@ export interface FleetOptions {
   readonly publishIntervalMs?: number;
   /** After the final flush, one cleanup of every group, its requests counted (the cost bench). @default false */
   readonly finalCleanup?: boolean;
+  /**
+   * After everything else is counted, one `recent` data-file sweep of every group, counted apart
+   * (`dataFileSweepLists`): processors sweep every DATA_FILE_SWEEP_EVERY-th cleanup, rarer than a
+   * run of the cost bench, so it prices that share of a steady state from this. @default false
+   */
+  readonly countDataFileSweep?: boolean;
 }
 
 export interface ExactlyOnceCheck {
@@ -139,6 +145,8 @@ export interface FleetResult {
   readonly requests: RequestCounts;
   readonly usage: SimulatedUsage;
   readonly warehouseBytes: number;
+  /** S3 LISTs of one data-file sweep of every group (with countDataFileSweep; else 0). */
+  readonly dataFileSweepLists: number;
   readonly check?: ExactlyOnceCheck;
 }
 
@@ -290,6 +298,13 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
   const records = processed.reduce((sum, event) => sum + recordsOf(event).length, 0);
   const usage = { ...sim.usage };
   const consumedRecords = logs ? await consumedBy(sim, job, processed) : records;
+  let dataFileSweepLists = 0;
+  if (options.countDataFileSweep === true) {
+    flusher.meter.take();
+    await flusher.processor.cleanup({ dataFiles: 'recent' });
+    // Only the data-file sweep lists the warehouse.
+    dataFileSweepLists = flusher.meter.take().operations['warehouse.list']?.requests ?? 0;
+  }
 
   const result: FleetResult = {
     example,
@@ -322,6 +337,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
     requests,
     usage,
     warehouseBytes: sim.storedBytes('warehouse'),
+    dataFileSweepLists,
   };
   if (options.check === false) return result;
   return { ...result, check: await drainAndCheck(sim, job, example, refs, processed, logs) };

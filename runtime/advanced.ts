@@ -11,7 +11,7 @@ export {
   type CommitOutcome,
   type CommittedProgress,
 } from './checkpoint/checkpointed-processor.ts';
-export type { CleanupReport } from './checkpoint/cleanup.ts';
+export type { CleanupReport, DataFileSweep } from './checkpoint/cleanup.ts';
 export type { CheckpointManifest, TablePublish } from './checkpoint/manifest.ts';
 export type {
   BatchMetrics,

@@ -377,13 +377,21 @@ describe('cleanup', () => {
       const epochs = (await processor.committed()).groups.map((g) => g.epoch);
       // A cleanup lists the group's state folder; nothing else does.
       const lists = faulty.log.filter((c) => c.op === 'list' && c.key.includes('/state/')).length;
-      return { lists, epochs };
+      // Data files (one LIST a table) only every 8th cleanup: they are the one folder that grows.
+      const dataFileLists = faulty.log.filter((c) => c.op === 'list' && c.key.includes('/data/')).length;
+      return { lists, dataFileLists, epochs };
     };
     const byDefault = await cleanups({});
     expect(Math.max(...byDefault.epochs)).toBeLessThan(64);
     expect(byDefault.lists).toBe(0);
     const every4 = await cleanups({ cleanupEvery: 4 });
     expect(every4.lists).toBe(every4.epochs.reduce((sum, e) => sum + Math.floor(e / 4), 0));
+    const tables = 3; // rows, late records, dead letters
+    expect(every4.dataFileLists).toBe(tables * every4.epochs.reduce((sum, e) => sum + Math.floor(e / 32), 0));
+    const every1 = await cleanups({ cleanupEvery: 1 });
+    expect(every1.lists).toBe(every1.epochs.reduce((sum, e) => sum + e, 0));
+    expect(every1.dataFileLists).toBe(tables * every1.epochs.reduce((sum, e) => sum + Math.floor(e / 8), 0));
+    expect(every1.dataFileLists).toBeGreaterThan(0);
     // Every commit writes state here, so each one is over a 1-byte budget.
     const byBytes = await cleanups({ cleanupAfterBytes: 1 });
     expect(byBytes.lists).toBe(byBytes.epochs.reduce((sum, e) => sum + e, 0));

@@ -33,7 +33,7 @@ import type { KafkaEvent, KafkaEventRecord } from '../source/kafka-event.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
 import { permanentStorageError } from '../stores/object-store.ts';
 import { StateValueTooLargeError } from '../stores/state-store.ts';
-import { type CleanupReport, cleanupGroup } from './cleanup.ts';
+import { type CleanupReport, cleanupGroup, type DataFileSweep } from './cleanup.ts';
 import {
   type ChangedPartition,
   CheckpointReader,
@@ -74,6 +74,14 @@ import { DEFAULT_MAX_DELTAS, diffPartition } from './state-delta.ts';
  * batching window), one cleanup every 32 s, whose LISTs then cost under 1 % of a commit's requests.
  */
 export const DEFAULT_CLEANUP_EVERY = 64;
+/**
+ * Every this many cleanups a group's cleanup also lists its recent data files (a LIST a table;
+ * committed files stay, so they are the one listing that grows), and every ALL_DATA_FILES_EVERY
+ * of those all of them. Orphan data files come only from attempts that failed or were abandoned:
+ * rare, and costing only storage while they wait.
+ */
+export const DATA_FILE_SWEEP_EVERY = 8;
+const ALL_DATA_FILES_EVERY = 128;
 /** The largest `maxInlineManifestChars` allowed. */
 const MAX_INLINE_MANIFEST_LIMIT = 64 * 1024;
 /** Garbage a process lets a group's large state leave behind before it cleans up (see cleanupEvery). */
@@ -96,7 +104,8 @@ export interface CheckpointedProcessorOptions {
   readonly keepCheckpoints?: number;
   /**
    * Run cleanup after every this many commits of a group. Each cleanup lists the group's
-   * checkpoint objects and data files (an S3 LIST per folder and table, $5 per million), while
+   * checkpoint objects (an S3 LIST per folder, $5 per million; every 8th also its recent data
+   * files, a LIST or two per table), while
    * what it deletes costs almost nothing to keep a little longer: so rarely, not every few commits
    * ("Cleanup" in docs/design.md). A group also cleans up once this process has written
    * `cleanupAfterBytes` of its state objects since it last did, which bounds the garbage of jobs
@@ -465,14 +474,17 @@ export class CheckpointedProcessor<Row> {
     };
   }
 
-  /** Deletes old checkpoints and orphaned objects of every group (also run every few commits). */
-  async cleanup(): Promise<CleanupReport> {
+  /**
+   * Deletes old checkpoints and orphaned objects of every group (also run every few commits).
+   * `dataFiles`: which of the groups' data files to judge. @default 'all'
+   */
+  async cleanup(options: { readonly dataFiles?: DataFileSweep } = {}): Promise<CleanupReport> {
     const [heads, committer] = await Promise.all([
       this.heads(),
       this.retried(() => readCommitterItem(this.stores.heads, this.jobId)),
     ]);
     const [reports] = await Promise.all([
-      Promise.all(heads.map((h) => this.cleanupGroup(h.group, committer?.value ?? null))),
+      Promise.all(heads.map((h) => this.cleanupGroup(h.group, committer?.value ?? null, options.dataFiles))),
       this.retried(() => this.cleanupLogs()),
     ]);
     return reports.reduce(
@@ -493,11 +505,26 @@ export class CheckpointedProcessor<Row> {
     );
   }
 
-  /** `committer`: the committer item if already read (null: there is none), else cleanup reads it. */
-  private cleanupGroup(group: string, committer?: CommitterItem | null): Promise<CleanupReport> {
+  /** Which data files the cleanup after a commit of `epoch` judges (see DATA_FILE_SWEEP_EVERY). */
+  private dataFileSweep(epoch: number): DataFileSweep {
+    const period = this.cleanupEvery * DATA_FILE_SWEEP_EVERY;
+    if (epoch % period !== 0) return 'none';
+    return epoch % (period * ALL_DATA_FILES_EVERY) === 0 ? 'all' : 'recent';
+  }
+
+  /**
+   * `committer`: the committer item if already read (null: there is none), else cleanup reads it.
+   * `dataFiles`: which data files to judge (cleanup() and a drain judge all).
+   */
+  private cleanupGroup(
+    group: string,
+    committer?: CommitterItem | null,
+    dataFiles: DataFileSweep = 'all',
+  ): Promise<CleanupReport> {
     this.stateBytesSinceCleanup.delete(group);
     return cleanupGroup(this.stores, {
       committer,
+      dataFiles,
       job: this.jobId,
       group,
       keep: this.keep,
@@ -651,7 +678,8 @@ export class CheckpointedProcessor<Row> {
         });
         // Housekeeping: the batch has committed, so a failed cleanup must not fail it (a retry
         // would find its records applied and report nothing). The next cleanup catches up.
-        if (this.cleanupDue(group, commit.epoch)) await this.cleanupGroup(group).catch(() => undefined);
+        if (this.cleanupDue(group, commit.epoch))
+          await this.cleanupGroup(group, undefined, this.dataFileSweep(commit.epoch)).catch(() => undefined);
         return { ...result, commits: [commit] };
       } catch (error) {
         this.cache.delete(group);

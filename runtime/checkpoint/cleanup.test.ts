@@ -18,6 +18,8 @@ import {
 } from '../../test/support/checkpoint-runs.ts';
 import { readTable } from '../../test/support/iceberg-tables.ts';
 import { dataFileKey } from '../iceberg/table-layout.ts';
+import { mulberry32 } from '../seeded-random.ts';
+import { RECENT_DATA_FILE_EPOCHS, recentDataFilePrefixes } from './cleanup.ts';
 import { dataFileName, headKey, newAttemptId } from './layout.ts';
 
 const NAME = 'bids-per-auction';
@@ -71,6 +73,66 @@ describe('cleanup of data files below the kept manifests', () => {
     // Only the table's files are left, every one of them: the tables read fully and correctly.
     expect(await fileNames()).toEqual([...committed].sort());
     expect(await tableFiles()).toEqual(committed);
+    const tables = await tablesOf(dir);
+    expect(tables[table]).toEqual(expectedRowsTable(NAME, w.bids, tables));
+  });
+});
+
+describe('the recent data-file sweep', () => {
+  it('lists the files of every epoch from RECENT_DATA_FILE_EPOCHS below the head to one above it, in at most 3 LISTs', () => {
+    const random = mulberry32(9);
+    const prefix = 'ns/t/data/job-p0-lineage-';
+    const name = (epoch: number) => dataFileName('job', 'p0', 'lineage', epoch, newAttemptId(0));
+    for (let i = 0; i < 2_000; i++) {
+      const head = i < 40 ? i * 50 : Math.floor(random() * 1e7);
+      const prefixes = recentDataFilePrefixes(prefix, head);
+      expect(prefixes.length).toBeLessThanOrEqual(3);
+      const listed = (epoch: number) => prefixes.some((p) => `ns/t/data/${name(epoch)}`.startsWith(p));
+      for (const epoch of [head - RECENT_DATA_FILE_EPOCHS, head - 1, head, head + 1]) {
+        if (epoch >= 0) expect(listed(epoch), `head ${head}, epoch ${epoch}`).toBe(true);
+      }
+      // Far below the window: left to the sweep of all files.
+      if (head - RECENT_DATA_FILE_EPOCHS - 1_000 >= 0)
+        expect(listed(head - RECENT_DATA_FILE_EPOCHS - 1_000)).toBe(false);
+    }
+  });
+
+  it('deletes the file of a dead attempt at the next sweep (every 8th cleanup), never a committed one', async () => {
+    const w = workload({ count: 600, batchSize: 10 });
+    const dir = tempRunDir();
+    const stores = localCheckpointStores(dir);
+    let now = 10_000_000;
+    const processor = processorFor(NAME, stores, w, {
+      clock: () => now,
+      orphanGraceMs: GRACE,
+      cleanupEvery: 1,
+    });
+    const { rows: table } = tableNamesOf(NAME);
+    const events = [...w.events];
+    // Up to a group's epoch 9: past the first sweep (epoch 8), before the next (16).
+    const epochOf = async () => Math.max(...(await processor.committed()).groups.map((g) => g.epoch), 0);
+    while ((await epochOf()) < 9) await processor.process(events.shift()!);
+    const { groups } = await processor.committed();
+    const group = groups.find((g) => g.epoch >= 9)!;
+    const { lineage } = (await stores.heads.get(headKey(NAME, group.group)))!.value as { lineage: string };
+    // A crashed attempt of the group's next epoch: it staged a file and never committed.
+    const orphan = dataFileKey(
+      table,
+      dataFileName(NAME, group.group, lineage, group.epoch + 1, newAttemptId(now)),
+    );
+    await stores.warehouse.put(orphan, new Uint8Array([1]));
+    now += GRACE;
+    const epochs = () =>
+      processor.committed().then((c) => c.groups.find((g) => g.group === group.group)!.epoch);
+    // Cleanups after every commit, but data files only at epochs divisible by 8.
+    while ((await epochs()) < 15 && events.length > 0) {
+      await processor.process(events.shift()!);
+      expect(await stores.warehouse.get(orphan)).toBeDefined();
+    }
+    while ((await epochs()) < 16 && events.length > 0) await processor.process(events.shift()!);
+    expect(await epochs()).toBeGreaterThanOrEqual(16);
+    expect(await stores.warehouse.get(orphan)).toBeUndefined();
+    await runToEnd(processor, events);
     const tables = await tablesOf(dir);
     expect(tables[table]).toEqual(expectedRowsTable(NAME, w.bids, tables));
   });

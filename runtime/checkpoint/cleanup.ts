@@ -70,7 +70,26 @@ export interface CleanupOptions {
    * through which epoch the group is published. @default - read from the heads store
    */
   readonly committer?: CommitterItem | null;
+  /**
+   * Which of the group's data files to list and judge (a LIST a table, paged by 1,000 keys, since
+   * committed files stay): `all` of them; the `recent` ones, whose epochs are within
+   * {@link RECENT_DATA_FILE_EPOCHS} below the head (where a failed or abandoned attempt leaves its
+   * files); or `none`. @default 'all'
+   */
+  readonly dataFiles?: DataFileSweep;
 }
+
+export type DataFileSweep = 'all' | 'recent' | 'none';
+
+/**
+ * How far below the head a `recent` sweep looks for data files. Twice the processors' sweep
+ * period at the default cadence (every 8th cleanup, 512 epochs), so one missed sweep loses
+ * nothing; what is older is left to the rare `all` sweeps.
+ */
+export const RECENT_DATA_FILE_EPOCHS = 1_024;
+/** Names carry the epoch in 12 digits: a `recent` sweep lists by the first 9, 1,000 epochs a prefix. */
+const EPOCHS_PER_PREFIX = 1_000;
+const PREFIX_DIGITS = 9;
 
 export async function cleanupGroup(
   stores: CheckpointStores,
@@ -129,19 +148,18 @@ export async function cleanupGroup(
     keptStates.has(key) ? false : settled(epoch) || expired(attempt),
   );
   const dataFiles: Doomed[] = [];
-  for (const table of options.tables) {
-    const candidates = await select(
-      stores.warehouse,
-      dataFileKey(table, dataFilePrefix(job, group, lineage)),
-      (_key, epoch, attempt) => {
-        if (epoch > headEpoch) return expired(attempt);
-        const committed = committedAttempt.get(epoch);
-        if (committed !== undefined) return committed !== attempt;
-        // No kept manifest says which attempt committed: the table does, once the epoch is at or
-        // below the published mark (in the table for sure). Judged below.
-        return epoch <= published && expired(attempt);
-      },
-    );
+  const sweep = options.dataFiles ?? 'all';
+  for (const table of sweep === 'none' ? [] : options.tables) {
+    const prefix = dataFileKey(table, dataFilePrefix(job, group, lineage));
+    const prefixes = sweep === 'all' ? [prefix] : recentDataFilePrefixes(prefix, headEpoch);
+    const candidates = await selectAll(stores.warehouse, prefixes, (_key, epoch, attempt) => {
+      if (epoch > headEpoch) return expired(attempt);
+      const committed = committedAttempt.get(epoch);
+      if (committed !== undefined) return committed !== attempt;
+      // No kept manifest says which attempt committed: the table does, once the epoch is at or
+      // below the published mark (in the table for sure). Judged below.
+      return epoch <= published && expired(attempt);
+    });
     const old = candidates.filter((d) => d.epoch <= headEpoch && !committedAttempt.has(d.epoch));
     // Read the table only when there is something old to judge (rarely: a leak to plug).
     const inTable =
@@ -181,6 +199,27 @@ interface Doomed {
   readonly store: ObjectStore;
   readonly key: string;
   readonly epoch: number;
+}
+
+/**
+ * The prefixes that hold the data files of epochs from RECENT_DATA_FILE_EPOCHS below the head to
+ * one above it (the highest an attempt can stage: one above the head it read).
+ */
+export function recentDataFilePrefixes(prefix: string, headEpoch: number): string[] {
+  const low = Math.floor(Math.max(0, headEpoch - RECENT_DATA_FILE_EPOCHS) / EPOCHS_PER_PREFIX);
+  const high = Math.floor((headEpoch + 1) / EPOCHS_PER_PREFIX);
+  const prefixes: string[] = [];
+  for (let bucket = low; bucket <= high; bucket++)
+    prefixes.push(`${prefix}${String(bucket).padStart(PREFIX_DIGITS, '0')}`);
+  return prefixes;
+}
+
+async function selectAll(
+  store: ObjectStore,
+  prefixes: readonly string[],
+  garbage: (key: string, epoch: number, attempt: string) => boolean,
+): Promise<Doomed[]> {
+  return (await Promise.all(prefixes.map((prefix) => select(store, prefix, garbage)))).flat();
 }
 
 async function select(
