@@ -14,7 +14,7 @@
  */
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createHandler, type KafkaHandler } from '../functions/handler.ts';
+import { createHandlerWith, type KafkaHandler, localStores } from '../functions/kafka-handler.ts';
 import type { Logger } from '../functions/logger.ts';
 import { CheckpointedProcessor } from '../runtime/checkpoint/checkpointed-processor.ts';
 import { partitionId } from '../runtime/engine/state.ts';
@@ -288,7 +288,7 @@ export async function runKafkaJob(
       keepCheckpoints: options.keepCheckpoints,
       ...(options.publishIntervalMs === undefined ? {} : { publishIntervalMs: options.publishIntervalMs }),
     });
-    const handler = createHandler(job, { processor, logger: QUIET });
+    const handler = createHandlerWith(job, { processor, logger: QUIET }, localStores);
     const before = await processor.committed();
     const progress = {
       records: 0,

@@ -87,6 +87,35 @@ describe('floe run', () => {
     });
   });
 
+  it('never loads the AWS SDK: a local run would pay about 0.1 s of start-up for it', async () => {
+    const log = join(scratch, 'modules.log');
+    const hook = join(scratch, 'module-trace.mjs');
+    writeFileSync(
+      hook,
+      `import { registerHooks } from 'node:module';
+import { appendFileSync } from 'node:fs';
+registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); appendFileSync(${JSON.stringify(log)}, r.url + '\\n'); return r; } });
+`,
+    );
+    const dir = join(scratch, 'no-sdk');
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', hook, FLOE, ...runArgs(dir)], {
+        cwd: PROJECT,
+        stdio: 'ignore',
+      });
+      track(child);
+      child.on('error', reject);
+      child.on('exit', (code) =>
+        code === 0 ? resolve() : reject(new Error(`floe run exited with ${code}`)),
+      );
+    });
+    const modules = (await readFile(log, 'utf8')).split('\n');
+    // The trace sees the modules the run loads (so an empty list below means something)…
+    expect(modules.some((url) => url.includes('hyparquet-writer'))).toBe(true);
+    // …and none of the SDK's.
+    expect(modules.filter((url) => /@aws-sdk|@smithy/.test(url))).toEqual([]);
+  });
+
   it('commits nothing when run again after it finished, and says so', async () => {
     const before = await readTable(dir, ROWS);
 

@@ -17,7 +17,7 @@ import {
   RUN_DIRECTORY_FOLDERS,
   sweepRunDirectory,
 } from '../adapters/local/run-directory.ts';
-import { createHandler } from '../functions/handler.ts';
+import { createHandlerWith, localStores } from '../functions/kafka-handler.ts';
 import type { Logger } from '../functions/logger.ts';
 import {
   CheckpointedProcessor,
@@ -417,7 +417,7 @@ async function runEventsThrough(
       options.onOutcome?.(outcome);
     },
   );
-  const handler = createHandler(job, { processor, logger: QUIET });
+  const handler = createHandlerWith(job, { processor, logger: QUIET }, localStores);
 
   const before = await processor.committed();
   // A changed definition is fine while nothing is committed (a run that failed at once).
