@@ -8,14 +8,18 @@
  * size is never in memory at once. `floe events` and `floe produce` read the whole topic
  * ({@link jsonLinesTopic}).
  */
+import { isAscii, isUtf8 } from 'node:buffer';
 import { open } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { type EventSource, envelope, type TopicLog } from '../runtime/event-source-mapping/event-builder.ts';
 import { murmur2, toPositive } from '../runtime/event-source-mapping/partitioner.ts';
 import {
   type KafkaEvent,
+  type KafkaEventHeader,
   type KafkaEventRecord,
   LAMBDA_PAYLOAD_LIMIT_BYTES,
+  type TextValueRecord,
+  VALUE_TEXT,
 } from '../runtime/source/kafka-event.ts';
 import { FieldScanner, type FieldValue } from './jsonl-fields.ts';
 
@@ -78,7 +82,9 @@ export class RecordMaker {
   partition = 0;
   offset = 0;
   timestamp = 0;
-  value = '';
+  /** The last record's value: bytes [valueStart, valueEnd) of the line buffer given to `make`. */
+  valueStart = 0;
+  valueEnd = 0;
   key: string | undefined;
   bytes = 0;
   readonly topic: string;
@@ -89,6 +95,7 @@ export class RecordMaker {
   private readonly timestampIndex: number;
   private readonly defaultTimestamp: number;
   private nextRoundRobin = 0;
+  private line: Buffer = Buffer.alloc(0);
   /** `{"topic":…,"partition":0,"offset":0,"timestamp":0,"timestampType":"CREATE_TIME","value":"","headers":[]}` less the 3 digits. */
   private readonly fixedBytes: number;
 
@@ -144,20 +151,29 @@ export class RecordMaker {
     const timestampField = fields?.values[this.timestampIndex];
     if (timestampField !== undefined) timestamp = timestampOf(timestampField) ?? this.defaultTimestamp;
     const offset = this.offsets[partition]!++;
-    const value = bytes.toString('base64', start, end);
     this.records++;
     this.partition = partition;
     this.offset = offset;
     this.timestamp = timestamp;
-    this.value = value;
+    this.line = bytes;
+    this.valueStart = start;
+    this.valueEnd = end;
     this.key = key;
-    this.bytes = recordJsonBytes(this.fixedBytes, partition, offset, timestamp, value, key);
+    this.bytes = recordJsonBytes(
+      this.fixedBytes,
+      partition,
+      offset,
+      timestamp,
+      base64Length(end - start),
+      key,
+    );
     return true;
   }
 
   /** The last line's record. */
   record(): KafkaEventRecord {
-    return eventRecordOf(this.topic, this.partition, this.offset, this.timestamp, this.value, this.key);
+    const value = this.line.toString('base64', this.valueStart, this.valueEnd);
+    return eventRecordOf(this.topic, this.partition, this.offset, this.timestamp, value, this.key);
   }
 }
 
@@ -181,7 +197,7 @@ function recordJsonBytes(
   partition: number,
   offset: number,
   timestamp: number,
-  value: string,
+  valueLength: number,
   key: string | undefined,
 ): number {
   return (
@@ -189,9 +205,14 @@ function recordJsonBytes(
     digits(partition) +
     digits(offset) +
     String(timestamp).length +
-    value.length +
+    valueLength +
     (key === undefined ? 0 : KEY_FIELD_BYTES + key.length)
   );
+}
+
+/** The characters of the base64 of `bytes` bytes (padded). */
+function base64Length(bytes: number): number {
+  return 4 * Math.ceil(bytes / 3);
 }
 
 /** `,"key":""` */
@@ -431,9 +452,9 @@ function cutEvent(head: Omit<KafkaEvent, 'records'>, topic: string, cut: Cut<Kaf
 }
 
 /**
- * A cut event's fields in bulk, as the worker posts them: the base64 values one after the other as
- * Latin-1 bytes, the keys likewise, and per record the lengths, partition, offset and timestamp.
- * Every buffer is transferred, not copied.
+ * A cut event's fields in bulk, as the worker posts them: the values' bytes (the lines, as read)
+ * one after the other, the base64 keys as Latin-1 bytes likewise, and per record the lengths,
+ * partition, offset and timestamp. Every buffer is transferred, not copied.
  */
 interface PackedEvent {
   readonly type: 'event';
@@ -520,9 +541,13 @@ function lazyEvent(head: Omit<KafkaEvent, 'records'>, topic: string, packed: Pac
   };
 }
 
-/** The event the worker packed: the records' objects, their strings sliced from the bulk. */
+/**
+ * The event the worker packed: the records' objects, their values' text sliced from the bulk
+ * (decoded once when it is all ASCII, else per record), their base64 computed only if asked for.
+ */
 function eventOf(head: Omit<KafkaEvent, 'records'>, topic: string, packed: PackedEvent): KafkaEvent {
-  const values = Buffer.from(packed.values).toString('latin1');
+  const bytes = Buffer.from(packed.values);
+  const ascii = isAscii(bytes) ? bytes.toString('latin1') : undefined;
   const keys = Buffer.from(packed.keys).toString('latin1');
   const { ints, numbers } = packed;
   const records: Record<string, KafkaEventRecord[]> = {};
@@ -534,8 +559,17 @@ function eventOf(head: Omit<KafkaEvent, 'records'>, topic: string, packed: Packe
     const valueLength = ints[3 * i]!;
     const keyLength = ints[3 * i + 1]!;
     const partition = ints[3 * i + 2]!;
-    const value = values.slice(valueAt, valueAt + valueLength);
-    valueAt += valueLength;
+    const start = valueAt;
+    const end = valueAt + valueLength;
+    valueAt = end;
+    // Bytes that are not UTF-8 have no text that decodes back to them: such a record is decoded
+    // from its base64, as Lambda's are, and the format decides (JSON: a dead letter).
+    const text =
+      ascii !== undefined
+        ? ascii.slice(start, end)
+        : isUtf8(bytes.subarray(start, end))
+          ? bytes.toString('utf8', start, end)
+          : undefined;
     let key: string | undefined;
     if (keyLength >= 0) {
       key = keys.slice(keyAt, keyAt + keyLength);
@@ -546,10 +580,48 @@ function eventOf(head: Omit<KafkaEvent, 'records'>, topic: string, packed: Packe
       list = records[id] ??= [];
       lastPartition = partition;
     }
-    list.push(eventRecordOf(topic, partition, numbers[2 * i]!, numbers[2 * i + 1]!, value, key));
+    list.push(
+      new LineRecord(topic, partition, numbers[2 * i]!, numbers[2 * i + 1]!, key, bytes, start, end, text),
+    );
   }
   return { ...head, records };
 }
+
+/**
+ * A record of a line read in the worker: its value's text for the formats that read text
+ * (VALUE_TEXT), and its base64 `value`, as Lambda delivers it, made from the line's bytes when
+ * asked for (a dead letter, a format that reads bytes). `toJSON` gives the record Lambda would
+ * deliver, so that it serializes like one.
+ */
+class LineRecord implements TextValueRecord {
+  readonly timestampType = 'CREATE_TIME';
+  readonly headers: readonly KafkaEventHeader[] = NO_HEADERS;
+  readonly [VALUE_TEXT]: string | undefined;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly offset: number,
+    readonly timestamp: number,
+    readonly key: string | undefined,
+    private readonly bytes: Buffer,
+    private readonly start: number,
+    private readonly end: number,
+    text: string | undefined,
+  ) {
+    this[VALUE_TEXT] = text;
+  }
+
+  get value(): string {
+    return this.bytes.toString('base64', this.start, this.end);
+  }
+
+  toJSON(): KafkaEventRecord {
+    return eventRecordOf(this.topic, this.partition, this.offset, this.timestamp, this.value, this.key);
+  }
+}
+
+const NO_HEADERS: readonly KafkaEventHeader[] = Object.freeze([]);
 
 /** The records of one lane of the cutter (a partition, or the whole file), as columns. */
 class Columns {
@@ -562,14 +634,23 @@ class Columns {
   private numbers = new Float64Array(0);
   private count = 0;
 
-  push(value: string, key: string | undefined, partition: number, offset: number, timestamp: number): void {
+  /** A record whose value is `line[start, end)`. */
+  push(
+    line: Buffer,
+    start: number,
+    end: number,
+    key: string | undefined,
+    partition: number,
+    offset: number,
+    timestamp: number,
+  ): void {
     if (this.count * 3 === this.ints.length) {
       this.ints = grown(this.ints, Math.max(3 * 64, this.ints.length * 2));
       this.numbers = grown(this.numbers, Math.max(2 * 64, this.numbers.length * 2));
     }
-    this.values = room(this.values, this.valuesAt, value.length);
-    this.valuesAt += this.values.write(value, this.valuesAt, 'latin1');
-    this.ints[3 * this.count] = value.length;
+    this.values = room(this.values, this.valuesAt, end - start);
+    this.valuesAt += line.copy(this.values, this.valuesAt, start, end);
+    this.ints[3 * this.count] = end - start;
     if (key === undefined) this.ints[3 * this.count + 1] = -1;
     else {
       this.keys = room(this.keys, this.keysAt, key.length);
@@ -669,7 +750,9 @@ export async function runReadWorker(): Promise<void> {
         if (maker.make(buffer, lineStart, lineEnd)) {
           const partition = maker.partition;
           lanes[byFile ? 0 : partition]!.push(
-            maker.value,
+            buffer,
+            maker.valueStart,
+            maker.valueEnd,
             maker.key,
             partition,
             maker.offset,

@@ -16,8 +16,10 @@ import {
 } from '../../test/support/engine-harness.ts';
 import { base64Json, base64Text } from '../../test/support/kafka-events.ts';
 import { count } from '../aggregates/aggregates.ts';
+import { job } from '../job/job-builder.ts';
 import type { DataStream } from '../job/streams.ts';
-import type { KafkaEvent } from '../source/kafka-event.ts';
+import type { FormatBase } from '../source/format.ts';
+import { type KafkaEvent, VALUE_TEXT } from '../source/kafka-event.ts';
 import { WatermarkStrategy } from '../time/watermark-strategy.ts';
 import { CumulativeEventTimeWindows } from '../windows/cumulative.ts';
 import { EventTimeSessionWindows } from '../windows/session.ts';
@@ -1357,4 +1359,89 @@ describe('Lambda events from the fixtures', () => {
       );
     },
   );
+});
+
+describe('records that carry their value as text (floe run reads lines)', () => {
+  /** A format that counts which of its decodings ran. */
+  const counting = (withText: boolean) => {
+    const calls = { base64: 0, text: 0 };
+    const format: FormatBase<Ev> = {
+      type: 'json',
+      decode: (b64: string) => {
+        calls.base64++;
+        return JSON.parse(Buffer.from(b64, 'base64').toString('utf8')) as Ev;
+      },
+      ...(withText
+        ? {
+            decodeText: (text: string) => {
+              calls.text++;
+              return JSON.parse(text) as Ev;
+            },
+          }
+        : {}),
+      toString: () => 'Json',
+    };
+    return { calls, format };
+  };
+  const jobWith = (format: FormatBase<Ev>) =>
+    job('engine-text')
+      .fromKafka({ value: format })
+      .assignTimestampsAndWatermarks(eventTime(0))
+      .keyBy((e) => e.key)
+      .window(TumblingEventTimeWindows.of(10))
+      .aggregate(count(), toRow)
+      .sinkTo(results);
+  const texts = ['{"key":"a","ts":1}', '{"key":"b","ts":2}', '{"key":"a","ts":3', '{"key":"a","ts":15}'];
+  /** The records as Lambda delivers them, or with their text, their base64 counted when read. */
+  const recordsOf = (withText: boolean) => {
+    const reads = new Set<number>();
+    const records = texts.map((text, offset) => {
+      const plain = { topic: 'events', partition: 0, offset, timestamp: 0, value: base64Text(text) };
+      if (!withText) return plain;
+      return {
+        ...plain,
+        get value() {
+          reads.add(offset);
+          return base64Text(text);
+        },
+        [VALUE_TEXT]: text,
+      };
+    });
+    return { reads, event: { eventSource: 'aws:kafka', records: { 'events-0': records } } as KafkaEvent };
+  };
+
+  it('decodes the text when the format reads text, with the rows and dead letters of the base64', () => {
+    const run = (withText: boolean) => {
+      const { calls, format } = counting(true);
+      const { reads, event } = recordsOf(withText);
+      const engine = new Engine(jobWith(format));
+      const result = engine.processBatch(newEngineState(), event, { now: 0 });
+      // Dead letters are written as Lambda's records would be: their base64 value read then.
+      return {
+        calls,
+        reads,
+        rows: fired(result),
+        deadLetters: JSON.parse(JSON.stringify(result.deadLetters)),
+      };
+    };
+    const base64 = run(false);
+    const text = run(true);
+    expect(text.rows).toEqual(base64.rows);
+    expect(text.rows.length).toBeGreaterThan(0);
+    expect(text.deadLetters).toEqual(base64.deadLetters);
+    expect(text.deadLetters).toMatchObject([{ offset: 2, stage: 'decode', value: base64Text(texts[2]!) }]);
+    expect(base64.calls).toEqual({ base64: 4, text: 0 });
+    expect(text.calls).toEqual({ base64: 0, text: 4 });
+    // Only the dead letter's record was asked for its base64.
+    expect([...text.reads]).toEqual([2]);
+  });
+
+  it('decodes the base64 when the format has no text decoding', () => {
+    const { calls, format } = counting(false);
+    const result = new Engine(jobWith(format)).processBatch(newEngineState(), recordsOf(true).event, {
+      now: 0,
+    });
+    expect(calls).toEqual({ base64: 4, text: 0 });
+    expect(result.deadLetters).toHaveLength(1);
+  });
 });

@@ -8,6 +8,8 @@ import {
   type KafkaEventRecord,
   LAMBDA_PAYLOAD_LIMIT_BYTES,
   oversizedRecordBytes,
+  type TextValueRecord,
+  VALUE_TEXT,
 } from '../source/kafka-event.ts';
 import { kafkaMessage } from '../source/kafka-message.ts';
 import type { MergingWindowAssigner } from '../windows/window-assigner.ts';
@@ -140,7 +142,8 @@ export class Engine<Row> {
         if (p !== this.p) this.enterPartition(state, p);
         p.offset = record.offset;
         cursor.record = record;
-        if (record.value === null || record.value === undefined) {
+        const text = (record as TextValueRecord)[VALUE_TEXT];
+        if (text === undefined && (record.value === null || record.value === undefined)) {
           tombstones++;
           if (this.plan.source.tombstones === 'dead-letter') {
             deadLetters.push(
@@ -154,7 +157,7 @@ export class Engine<Row> {
           continue;
         }
         try {
-          this.processRecord(record, record.value);
+          this.processRecord(record, text);
         } catch (error) {
           const stageError = error instanceof StageError ? error : new StageError('window', error);
           deadLetters.push(recordDeadLetter(record, stageError.stage, reasonFor(stageError, record)));
@@ -218,10 +221,15 @@ export class Engine<Row> {
     this.windows.enterPartition();
   }
 
-  private processRecord(record: KafkaEventRecord, value: string): void {
+  /** `text`: the value as text, when the record carries it (VALUE_TEXT). */
+  private processRecord(record: KafkaEventRecord, text: string | undefined): void {
     let element: unknown;
+    const format = this.plan.source.value;
     try {
-      element = this.plan.source.value.decode(value);
+      element =
+        text !== undefined && format.decodeText !== undefined
+          ? format.decodeText(text)
+          : format.decode(record.value!);
     } catch (error) {
       throw new StageError('decode', error);
     }

@@ -13,6 +13,12 @@ export interface FormatBase<T> {
    * engine turns that record into a dead letter with the error's message as the reason.
    */
   decode(base64: string): T;
+  /**
+   * Decodes one value given as text, the UTF-8 decoding of its bytes (records `floe run` reads
+   * from a file carry it, see VALUE_TEXT), for formats that read text: the same result as
+   * `decode` of its base64, without the round trip.
+   */
+  decodeText?(text: string): T;
   /** Human-readable description for logs, e.g. `Json` or `ConfluentAvro(ids: 1, 2)`. */
   toString(): string;
 }

@@ -24,6 +24,18 @@ export interface KafkaEventRecord {
   readonly valueSchemaMetadata?: { readonly dataFormat: string; readonly schemaId: string };
 }
 
+/**
+ * A record whose value's bytes are also at hand as text: `floe run` reads UTF-8 lines, and a
+ * format that reads text (JSON, text) decodes this instead of the base64 `value`, which such a
+ * record computes only when asked (for a dead letter, say). Lambda's records never carry it.
+ */
+export const VALUE_TEXT: unique symbol = Symbol('floe.valueText');
+
+export interface TextValueRecord extends KafkaEventRecord {
+  /** The value's bytes as text; present only when they are valid UTF-8 (decoding loses nothing). */
+  readonly [VALUE_TEXT]?: string;
+}
+
 export interface KafkaEvent {
   /** "aws:kafka" for Amazon MSK, "SelfManagedKafka" for any other cluster. */
   readonly eventSource: 'aws:kafka' | 'SelfManagedKafka' | string;

@@ -35,6 +35,23 @@ describe('json()', () => {
     expect(() => json().decode(base64(text))).toThrow(SyntaxError);
   });
 
+  it.each([
+    ['an object', '{"auction":1001,"channel":"Google 🚀"}'],
+    ['a number', '7'],
+    ['truncated JSON', '{"auction":1'],
+    ['an empty value', ''],
+  ])('decodes %s given as text (the line of a local run) exactly as its base64', (_, text) => {
+    const format = json();
+    const outcome = (decode: () => unknown) => {
+      try {
+        return { value: decode() };
+      } catch (error) {
+        return { error: String(error) };
+      }
+    };
+    expect(outcome(() => format.decodeText!(text))).toEqual(outcome(() => format.decode(base64(text))));
+  });
+
   it('describes itself as Json, with type json', () => {
     const format = json();
 

@@ -14,6 +14,10 @@ class JsonValueFormat<T> implements JsonFormat<T> {
     return JSON.parse(Buffer.from(base64, 'base64').toString('utf8')) as T;
   }
 
+  decodeText(text: string): T {
+    return JSON.parse(text) as T;
+  }
+
   toString(): string {
     return 'Json';
   }

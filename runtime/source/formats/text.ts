@@ -13,6 +13,10 @@ class TextValueFormat implements TextFormat {
     return Buffer.from(base64, 'base64').toString('utf8');
   }
 
+  decodeText(text: string): string {
+    return text;
+  }
+
   toString(): string {
     return 'Text';
   }
