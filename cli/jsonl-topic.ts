@@ -85,7 +85,10 @@ export class RecordMaker {
   /** The last record's value: bytes [valueStart, valueEnd) of the line buffer given to `make`. */
   valueStart = 0;
   valueEnd = 0;
-  key: string | undefined;
+  /** The last record's key: the UTF-8 bytes [keyStart, keyEnd) of keyBytes; undefined: no key. */
+  keyBytes: Buffer | undefined;
+  keyStart = 0;
+  keyEnd = 0;
   bytes = 0;
   readonly topic: string;
   private readonly partitions: number;
@@ -123,7 +126,9 @@ export class RecordMaker {
   /** Reads the line `bytes[start, end)` as the next record; false for a blank line (no record). */
   make(bytes: Buffer, start: number, end: number): boolean {
     if (isBlank(bytes, start, end)) return false;
-    let key: string | undefined;
+    let keyBytes: Buffer | undefined;
+    let keyStart = 0;
+    let keyEnd = 0;
     let partition: number;
     let timestamp = this.defaultTimestamp;
     const fields = this.scanner?.scan(bytes, start, end);
@@ -132,10 +137,12 @@ export class RecordMaker {
       keyField !== undefined &&
       (keyField.kind === 'string' ? keyField.ascii : keyField.kind === 'integer')
     ) {
-      // The key's UTF-8 bytes are in the line: hash and encode them where they are.
+      // The key's UTF-8 bytes are in the line: hash them where they are.
       const text = keyField as { readonly start: number; readonly end: number };
       partition = toPositive(murmur2(bytes.subarray(text.start, text.end))) % this.partitions;
-      key = bytes.toString('base64', text.start, text.end);
+      keyBytes = bytes;
+      keyStart = text.start;
+      keyEnd = text.end;
     } else {
       const text = keyField === undefined ? undefined : keyText(keyField);
       if (text === undefined) {
@@ -145,7 +152,8 @@ export class RecordMaker {
       } else {
         const utf8 = Buffer.from(text, 'utf8');
         partition = toPositive(murmur2(utf8)) % this.partitions;
-        key = utf8.toString('base64');
+        keyBytes = utf8;
+        keyEnd = utf8.length;
       }
     }
     const timestampField = fields?.values[this.timestampIndex];
@@ -158,14 +166,16 @@ export class RecordMaker {
     this.line = bytes;
     this.valueStart = start;
     this.valueEnd = end;
-    this.key = key;
+    this.keyBytes = keyBytes;
+    this.keyStart = keyStart;
+    this.keyEnd = keyEnd;
     this.bytes = recordJsonBytes(
       this.fixedBytes,
       partition,
       offset,
       timestamp,
       base64Length(end - start),
-      key,
+      keyBytes === undefined ? -1 : base64Length(keyEnd - keyStart),
     );
     return true;
   }
@@ -173,7 +183,8 @@ export class RecordMaker {
   /** The last line's record. */
   record(): KafkaEventRecord {
     const value = this.line.toString('base64', this.valueStart, this.valueEnd);
-    return eventRecordOf(this.topic, this.partition, this.offset, this.timestamp, value, this.key);
+    const key = this.keyBytes?.toString('base64', this.keyStart, this.keyEnd);
+    return eventRecordOf(this.topic, this.partition, this.offset, this.timestamp, value, key);
   }
 }
 
@@ -198,7 +209,8 @@ function recordJsonBytes(
   offset: number,
   timestamp: number,
   valueLength: number,
-  key: string | undefined,
+  /** -1: no key. */
+  keyLength: number,
 ): number {
   return (
     fixed +
@@ -206,7 +218,7 @@ function recordJsonBytes(
     digits(offset) +
     String(timestamp).length +
     valueLength +
-    (key === undefined ? 0 : KEY_FIELD_BYTES + key.length)
+    (keyLength < 0 ? 0 : KEY_FIELD_BYTES + keyLength)
   );
 }
 
@@ -453,7 +465,7 @@ function cutEvent(head: Omit<KafkaEvent, 'records'>, topic: string, cut: Cut<Kaf
 
 /**
  * A cut event's fields in bulk, as the worker posts them: the values' bytes (the lines, as read)
- * one after the other, the base64 keys as Latin-1 bytes likewise, and per record the lengths,
+ * one after the other, the keys' UTF-8 bytes likewise, and per record the lengths,
  * partition, offset and timestamp. Every buffer is transferred, not copied.
  */
 interface PackedEvent {
@@ -548,7 +560,7 @@ function lazyEvent(head: Omit<KafkaEvent, 'records'>, topic: string, packed: Pac
 function eventOf(head: Omit<KafkaEvent, 'records'>, topic: string, packed: PackedEvent): KafkaEvent {
   const bytes = Buffer.from(packed.values);
   const ascii = isAscii(bytes) ? bytes.toString('latin1') : undefined;
-  const keys = Buffer.from(packed.keys).toString('latin1');
+  const keys = Buffer.from(packed.keys);
   const { ints, numbers } = packed;
   const records: Record<string, KafkaEventRecord[]> = {};
   let valueAt = 0;
@@ -570,18 +582,27 @@ function eventOf(head: Omit<KafkaEvent, 'records'>, topic: string, packed: Packe
         : isUtf8(bytes.subarray(start, end))
           ? bytes.toString('utf8', start, end)
           : undefined;
-    let key: string | undefined;
-    if (keyLength >= 0) {
-      key = keys.slice(keyAt, keyAt + keyLength);
-      keyAt += keyLength;
-    }
+    const keyStart = keyLength < 0 ? -1 : keyAt;
+    if (keyLength >= 0) keyAt += keyLength;
     if (partition !== lastPartition) {
       const id = `${topic}-${partition}`;
       list = records[id] ??= [];
       lastPartition = partition;
     }
     list.push(
-      new LineRecord(topic, partition, numbers[2 * i]!, numbers[2 * i + 1]!, key, bytes, start, end, text),
+      new LineRecord(
+        topic,
+        partition,
+        numbers[2 * i]!,
+        numbers[2 * i + 1]!,
+        keys,
+        keyStart,
+        keyAt,
+        bytes,
+        start,
+        end,
+        text,
+      ),
     );
   }
   return { ...head, records };
@@ -589,8 +610,8 @@ function eventOf(head: Omit<KafkaEvent, 'records'>, topic: string, packed: Packe
 
 /**
  * A record of a line read in the worker: its value's text for the formats that read text
- * (VALUE_TEXT), and its base64 `value`, as Lambda delivers it, made from the line's bytes when
- * asked for (a dead letter, a format that reads bytes). `toJSON` gives the record Lambda would
+ * (VALUE_TEXT), and its base64 `value` and `key`, as Lambda delivers them, made from the bytes
+ * when asked for (a dead letter, a format that reads bytes, a job that reads keys). `toJSON` gives the record Lambda would
  * deliver, so that it serializes like one.
  */
 class LineRecord implements TextValueRecord {
@@ -603,7 +624,10 @@ class LineRecord implements TextValueRecord {
     readonly partition: number,
     readonly offset: number,
     readonly timestamp: number,
-    readonly key: string | undefined,
+    /** The key's UTF-8 bytes: keys[keyStart, keyEnd), keyStart -1 for none. */
+    private readonly keys: Buffer,
+    private readonly keyStart: number,
+    private readonly keyEnd: number,
     private readonly bytes: Buffer,
     private readonly start: number,
     private readonly end: number,
@@ -614,6 +638,10 @@ class LineRecord implements TextValueRecord {
 
   get value(): string {
     return this.bytes.toString('base64', this.start, this.end);
+  }
+
+  get key(): string | undefined {
+    return this.keyStart < 0 ? undefined : this.keys.toString('base64', this.keyStart, this.keyEnd);
   }
 
   toJSON(): KafkaEventRecord {
@@ -634,29 +662,29 @@ class Columns {
   private numbers = new Float64Array(0);
   private count = 0;
 
-  /** A record whose value is `line[start, end)`. */
-  push(
-    line: Buffer,
-    start: number,
-    end: number,
-    key: string | undefined,
-    partition: number,
-    offset: number,
-    timestamp: number,
-  ): void {
+  /** The record `maker` made last. */
+  push(maker: RecordMaker, line: Buffer): void {
     if (this.count * 3 === this.ints.length) {
       this.ints = grown(this.ints, Math.max(3 * 64, this.ints.length * 2));
       this.numbers = grown(this.numbers, Math.max(2 * 64, this.numbers.length * 2));
     }
-    this.values = room(this.values, this.valuesAt, end - start);
-    this.valuesAt += line.copy(this.values, this.valuesAt, start, end);
-    this.ints[3 * this.count] = end - start;
-    if (key === undefined) this.ints[3 * this.count + 1] = -1;
+    const { valueStart, valueEnd, keyBytes, keyStart, keyEnd } = maker;
+    this.values = room(this.values, this.valuesAt, valueEnd - valueStart);
+    this.valuesAt += line.copy(this.values, this.valuesAt, valueStart, valueEnd);
+    this.ints[3 * this.count] = valueEnd - valueStart;
+    if (keyBytes === undefined) this.ints[3 * this.count + 1] = -1;
     else {
-      this.keys = room(this.keys, this.keysAt, key.length);
-      this.keysAt += this.keys.write(key, this.keysAt, 'latin1');
-      this.ints[3 * this.count + 1] = key.length;
+      // Keys are a few bytes: a loop beats Buffer.copy's per-call cost.
+      const keys = room(this.keys, this.keysAt, keyEnd - keyStart);
+      let at = this.keysAt;
+      for (let k = keyStart; k < keyEnd; k++) keys[at++] = keyBytes[k]!;
+      this.keys = keys;
+      this.keysAt = at;
+      this.ints[3 * this.count + 1] = keyEnd - keyStart;
     }
+    const partition = maker.partition;
+    const offset = maker.offset;
+    const timestamp = maker.timestamp;
     this.ints[3 * this.count + 2] = partition;
     this.numbers[2 * this.count] = offset;
     this.numbers[2 * this.count + 1] = timestamp;
@@ -749,15 +777,7 @@ export async function runReadWorker(): Promise<void> {
       forEachLine(buffer, start, end, last, (lineStart, lineEnd) => {
         if (maker.make(buffer, lineStart, lineEnd)) {
           const partition = maker.partition;
-          lanes[byFile ? 0 : partition]!.push(
-            buffer,
-            maker.valueStart,
-            maker.valueEnd,
-            maker.key,
-            partition,
-            maker.offset,
-            maker.timestamp,
-          );
+          lanes[byFile ? 0 : partition]!.push(maker, buffer);
           cutter.add(null, partition, maker.bytes, collect);
         }
       });
