@@ -43,7 +43,7 @@ import {
 } from './committed-state.ts';
 import { NO_ROUND, type RoundReport, TableCommitter } from './committer.ts';
 import { type CommitterItem, readCommitterItem } from './committer-item.ts';
-import { ConsumerLease, type HeldLease } from './consumer-lease.ts';
+import { ConsumerLease, committedEpoch, type HeldLease } from './consumer-lease.ts';
 import { decodeHead, type Head, headFor, listHeads, readOrCreateHead, writeHead } from './head.ts';
 import { headKey, newAttemptId, safeName } from './layout.ts';
 import { cleanupLogSegments } from './log-cleanup.ts';
@@ -275,6 +275,7 @@ export class CheckpointedProcessor<Row> {
               this.jobId,
               positive('consumerLeaseMs', options.consumerLeaseMs ?? DEFAULT_LEASE_MS),
               this.clock,
+              () => committedEpoch(this.stores.heads, this.jobId, JOB_GROUP),
             ),
             roundRecords: positive('maxRecordsPerRound', options.maxRecordsPerRound ?? DEFAULT_ROUND_RECORDS),
             intervalMs: nonNegative('consumeIntervalMs', options.consumeIntervalMs ?? 0),
@@ -837,6 +838,8 @@ export class CheckpointedProcessor<Row> {
       const lease = held ?? (force ? UNLEASED : await this.retried(() => logs.lease.acquire(interval)));
       held = undefined;
       if (lease === undefined) break;
+      // The epoch this process's last round committed: that commit ended the lease.
+      let committed: number | undefined;
       try {
         for (;;) {
           const round: LogRound = { tick: ticking, roundRecords: logs.roundRecords, more: false, direct };
@@ -853,12 +856,13 @@ export class CheckpointedProcessor<Row> {
           // A round that found nothing says nothing, but a tick reports the watermark it computed.
           if (round.tick || outcome.commits.length > 0 || outcome.metrics.records > 0) outcomes.push(outcome);
           const epoch = outcome.commits[0]?.epoch;
+          if (epoch !== undefined) committed = epoch;
           if (epoch !== undefined && epoch % this.cleanupEvery === 0)
             await this.cleanupLogs().catch(() => undefined);
-          if (!round.more || !(await lease.renew())) break;
+          if (!round.more || !(await lease.renew(committed))) break;
         }
       } finally {
-        await lease.release();
+        await lease.release(committed);
       }
       if (!(await this.retried(() => this.logsPending()))) break;
     }

@@ -315,21 +315,27 @@ function logWrites(log: readonly OpRecord[]): OpRecord[] {
 
 /**
  * The direct path: a process that finds the consumer lease free consumes its own batch in the job
- * group's commit and writes nothing to a log (no segment, no log head). Alone, every batch takes
- * it, so no log is ever written, and the rows are exact.
+ * group's commit and writes nothing to a log (no segment, no log head); its commit ends the lease
+ * (no release). Processes taking turns each find it ended, so no log is ever written, and the
+ * rows are exact.
  */
 export async function directConsume(name: ExampleName, factory: StoreFactory) {
   const w = workload();
   const location = await factory();
   const faulty = faultyStores(location.open());
-  const processor = processorFor(name, faulty.stores, w, LOGS);
-  for (const event of w.events) {
-    const outcome = await processor.process(event);
+  // Two processes in turn (two containers): each finds the lease the other took ended by its
+  // commit, with no release written.
+  const processors = [processorFor(name, faulty.stores, w, LOGS), processorFor(name, faulty.stores, w, LOGS)];
+  for (const [i, event] of w.events.entries()) {
+    const outcome = await processors[i % 2]!.process(event);
     expect(outcome.commits.map((c) => c.group)).toEqual(['job']);
   }
   expect(logWrites(faulty.log)).toEqual([]);
+  // One lease write a consume: taking it.
+  const leaseWrites = faulty.log.filter((c) => c.op === 'put' && c.key.includes('/leases/'));
+  expect(leaseWrites).toHaveLength(w.events.length);
   expect(await consumedOffsets(location.open(), name)).toEqual(lastOffsets(w));
-  await processor.drain();
+  await processors[0]!.drain();
   await expectExactlyOnce(name, location, w);
   return { location, workload: w };
 }
