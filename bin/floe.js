@@ -9,9 +9,9 @@
 import { existsSync } from 'node:fs';
 import * as nodeModule from 'node:module';
 
-// Node 24 is what Floe is built and tested on (zstd, synchronous module hooks); an older `node`
-// on the PATH would fail later with a message about neither.
-if (typeof nodeModule.registerHooks !== 'function') {
+// Node 24 is what Floe is built and tested on (package.json's engines); an older `node` on the
+// PATH would fail later, or behave differently, with a message about neither.
+if (Number(process.versions.node.split('.')[0]) < 24) {
   process.stderr.write(
     `floe: needs Node.js 24 or later, and this is ${process.version}. Run it through npm (npx floe …, npm start), which uses the Node this project pins, or install Node 24.\n`,
   );

@@ -618,30 +618,44 @@ class LineRecord implements TextValueRecord {
   readonly timestampType = 'CREATE_TIME';
   readonly headers: readonly KafkaEventHeader[] = NO_HEADERS;
   readonly [VALUE_TEXT]: string | undefined;
+  // Private fields (#): not enumerable, so code that walks a record's own fields sees only
+  // Lambda's (a partition log segment keeps the fields it does not know).
+  readonly #keys: Buffer;
+  readonly #keyStart: number;
+  readonly #keyEnd: number;
+  readonly #bytes: Buffer;
+  readonly #start: number;
+  readonly #end: number;
 
+  /** The key's UTF-8 bytes are keys[keyStart, keyEnd), keyStart -1 for none; the value's bytes[start, end). */
   constructor(
     readonly topic: string,
     readonly partition: number,
     readonly offset: number,
     readonly timestamp: number,
-    /** The key's UTF-8 bytes: keys[keyStart, keyEnd), keyStart -1 for none. */
-    private readonly keys: Buffer,
-    private readonly keyStart: number,
-    private readonly keyEnd: number,
-    private readonly bytes: Buffer,
-    private readonly start: number,
-    private readonly end: number,
+    keys: Buffer,
+    keyStart: number,
+    keyEnd: number,
+    bytes: Buffer,
+    start: number,
+    end: number,
     text: string | undefined,
   ) {
+    this.#keys = keys;
+    this.#keyStart = keyStart;
+    this.#keyEnd = keyEnd;
+    this.#bytes = bytes;
+    this.#start = start;
+    this.#end = end;
     this[VALUE_TEXT] = text;
   }
 
   get value(): string {
-    return this.bytes.toString('base64', this.start, this.end);
+    return this.#bytes.toString('base64', this.#start, this.#end);
   }
 
   get key(): string | undefined {
-    return this.keyStart < 0 ? undefined : this.keys.toString('base64', this.keyStart, this.keyEnd);
+    return this.#keyStart < 0 ? undefined : this.#keys.toString('base64', this.#keyStart, this.#keyEnd);
   }
 
   toJSON(): KafkaEventRecord {

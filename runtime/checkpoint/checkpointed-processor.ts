@@ -526,6 +526,8 @@ export class CheckpointedProcessor<Row> {
     return cleanupGroup(this.stores, {
       committer,
       dataFiles,
+      // Two sweep periods: a sweep that fails (or a process that stops) loses nothing.
+      recentEpochs: 2 * this.cleanupEvery * DATA_FILE_SWEEP_EVERY,
       job: this.jobId,
       group,
       keep: this.keep,
@@ -859,7 +861,9 @@ export class CheckpointedProcessor<Row> {
           if (epoch !== undefined) committed = epoch;
           if (epoch !== undefined && epoch % this.cleanupEvery === 0)
             await this.cleanupLogs().catch(() => undefined);
-          if (!round.more || !(await lease.renew(committed))) break;
+          // A renew that keeps failing (throttled, say) ends the consume here, not in an error:
+          // what this round committed stands, and the next invocation or tick goes on.
+          if (!round.more || !(await this.retried(() => lease.renew(committed)).catch(() => false))) break;
         }
       } finally {
         await lease.release(committed);

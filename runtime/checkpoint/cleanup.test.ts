@@ -79,22 +79,66 @@ describe('cleanup of data files below the kept manifests', () => {
 });
 
 describe('the recent data-file sweep', () => {
-  it('lists the files of every epoch from RECENT_DATA_FILE_EPOCHS below the head to one above it, in at most 3 LISTs', () => {
+  it('lists the files of every epoch from `window` below the head to one above it, in at most 3 LISTs', () => {
     const random = mulberry32(9);
     const prefix = 'ns/t/data/job-p0-lineage-';
     const name = (epoch: number) => dataFileName('job', 'p0', 'lineage', epoch, newAttemptId(0));
-    for (let i = 0; i < 2_000; i++) {
+    for (let i = 0; i < 3_000; i++) {
       const head = i < 40 ? i * 50 : Math.floor(random() * 1e7);
-      const prefixes = recentDataFilePrefixes(prefix, head);
+      const window = i % 3 === 0 ? RECENT_DATA_FILE_EPOCHS : 1 + Math.floor(random() * 200_000);
+      const prefixes = recentDataFilePrefixes(prefix, head, window);
       expect(prefixes.length).toBeLessThanOrEqual(3);
       const listed = (epoch: number) => prefixes.some((p) => `ns/t/data/${name(epoch)}`.startsWith(p));
-      for (const epoch of [head - RECENT_DATA_FILE_EPOCHS, head - 1, head, head + 1]) {
-        if (epoch >= 0) expect(listed(epoch), `head ${head}, epoch ${epoch}`).toBe(true);
-      }
+      const inside = [head - window, head - Math.floor(window / 2), head - 1, head, head + 1];
+      for (const epoch of inside)
+        if (epoch >= 0) expect(listed(epoch), `head ${head}, window ${window}, epoch ${epoch}`).toBe(true);
       // Far below the window: left to the sweep of all files.
-      if (head - RECENT_DATA_FILE_EPOCHS - 1_000 >= 0)
-        expect(listed(head - RECENT_DATA_FILE_EPOCHS - 1_000)).toBe(false);
+      const far = head - 11 * Math.max(window, 10);
+      if (far >= 0) expect(listed(far)).toBe(false);
     }
+  });
+
+  it('still lists an orphan once its grace period is over, however many epochs the group committed meanwhile', async () => {
+    const w = workload({ count: 400, batchSize: 1, partitions: 1 });
+    const dir = tempRunDir();
+    const stores = localCheckpointStores(dir);
+    const grace = 15 * 60_000;
+    let now = 10_000_000;
+    // A commit every 5 s, a sweep every 8 (cleanupEvery 1): about 180 epochs pass within the
+    // grace period, ten times the sweeps' own margin (2 periods, 16 epochs).
+    const processor = processorFor(NAME, stores, w, {
+      clock: () => now,
+      orphanGraceMs: grace,
+      cleanupEvery: 1,
+    });
+    const events = [...w.events];
+    const epoch = async () => Math.max(0, ...(await processor.committed()).groups.map((g) => g.epoch));
+    const step = async () => {
+      now += 5_000;
+      await processor.process(events.shift()!);
+    };
+    while ((await epoch()) < 60) await step();
+    const group = (await processor.committed()).groups[0]!;
+    const { lineage } = (await stores.heads.get(headKey(NAME, group.group)))!.value as { lineage: string };
+    const { rows: table } = tableNamesOf(NAME);
+    // A file a zombie staged late for an epoch long committed (no kept manifest says which attempt
+    // committed it): only the grace period, and the table, judge it.
+    const orphan = dataFileKey(
+      table,
+      dataFileName(NAME, group.group, lineage, group.epoch - 30, newAttemptId(now)),
+    );
+    await stores.warehouse.put(orphan, new Uint8Array([1]));
+    const staged = now;
+    // Within the grace period it stays (it may be a zombie that is still running)…
+    while (now + 5_000 - staged < grace && events.length > 0) {
+      await step();
+      expect(await stores.warehouse.get(orphan)).toBeDefined();
+    }
+    // …and the first sweep past it finds it, 200 epochs below the head: the window grows with the
+    // commit rate.
+    while (now - staged < grace + 9 * 5_000 && events.length > 0) await step();
+    expect(await epoch()).toBeGreaterThan(group.epoch + 180);
+    expect(await stores.warehouse.get(orphan)).toBeUndefined();
   });
 
   it('deletes the file of a dead attempt at the next sweep (every 8th cleanup), never a committed one', async () => {

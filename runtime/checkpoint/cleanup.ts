@@ -72,24 +72,29 @@ export interface CleanupOptions {
   readonly committer?: CommitterItem | null;
   /**
    * Which of the group's data files to list and judge (a LIST a table, paged by 1,000 keys, since
-   * committed files stay): `all` of them; the `recent` ones, whose epochs are within
-   * {@link RECENT_DATA_FILE_EPOCHS} below the head (where a failed or abandoned attempt leaves its
-   * files); or `none`. @default 'all'
+   * committed files stay): `all` of them; the `recent` ones (see `recentEpochs`), where a failed
+   * or abandoned attempt leaves its files; or `none`. @default 'all'
    */
   readonly dataFiles?: DataFileSweep;
+  /**
+   * A `recent` sweep lists the epochs from this many below the head, plus twice as many as the
+   * group committed within `graceMs` (an orphan is deleted only once older than that, so it must
+   * still be in the window then), to one above it. At least twice the caller's period between
+   * sweeps, so that one missed sweep loses nothing. @default RECENT_DATA_FILE_EPOCHS
+   */
+  readonly recentEpochs?: number;
 }
 
 export type DataFileSweep = 'all' | 'recent' | 'none';
 
 /**
- * How far below the head a `recent` sweep looks for data files. Twice the processors' sweep
- * period at the default cadence (every 8th cleanup, 512 epochs), so one missed sweep loses
- * nothing; what is older is left to the rare `all` sweeps.
+ * How far below the head a `recent` sweep looks for data files, besides the epochs of the grace
+ * period: twice the processors' sweep period at the default cadence (every 8th cleanup, 512
+ * epochs). What is older is left to the rare `all` sweeps.
  */
 export const RECENT_DATA_FILE_EPOCHS = 1_024;
-/** Names carry the epoch in 12 digits: a `recent` sweep lists by the first 9, 1,000 epochs a prefix. */
-const EPOCHS_PER_PREFIX = 1_000;
-const PREFIX_DIGITS = 9;
+/** Names carry the epoch in 12 digits. */
+const EPOCH_DIGITS = 12;
 
 export async function cleanupGroup(
   stores: CheckpointStores,
@@ -149,9 +154,15 @@ export async function cleanupGroup(
   );
   const dataFiles: Doomed[] = [];
   const sweep = options.dataFiles ?? 'all';
+  // The epochs a recent sweep covers below the head; undefined: all (no history to size it by).
+  let window: number | undefined;
+  if (sweep === 'recent') {
+    const inGrace = epochsCommittedIn(kept, options.graceMs);
+    if (inGrace !== undefined) window = 2 * inGrace + (options.recentEpochs ?? RECENT_DATA_FILE_EPOCHS);
+  }
   for (const table of sweep === 'none' ? [] : options.tables) {
     const prefix = dataFileKey(table, dataFilePrefix(job, group, lineage));
-    const prefixes = sweep === 'all' ? [prefix] : recentDataFilePrefixes(prefix, headEpoch);
+    const prefixes = window === undefined ? [prefix] : recentDataFilePrefixes(prefix, headEpoch, window);
     const candidates = await selectAll(stores.warehouse, prefixes, (_key, epoch, attempt) => {
       if (epoch > headEpoch) return expired(attempt);
       const committed = committedAttempt.get(epoch);
@@ -202,16 +213,41 @@ interface Doomed {
 }
 
 /**
- * The prefixes that hold the data files of epochs from RECENT_DATA_FILE_EPOCHS below the head to
- * one above it (the highest an attempt can stage: one above the head it read).
+ * The prefixes that hold the data files of epochs from `window` below the head to one above it
+ * (the highest an attempt can stage: one above the head it read): at most three, each the
+ * epochs that share their leading digits (the smallest power of ten, from 10, at least the
+ * window), so a listing's pages grow with the window, not with the table.
  */
-export function recentDataFilePrefixes(prefix: string, headEpoch: number): string[] {
-  const low = Math.floor(Math.max(0, headEpoch - RECENT_DATA_FILE_EPOCHS) / EPOCHS_PER_PREFIX);
-  const high = Math.floor((headEpoch + 1) / EPOCHS_PER_PREFIX);
+export function recentDataFilePrefixes(
+  prefix: string,
+  headEpoch: number,
+  window: number = RECENT_DATA_FILE_EPOCHS,
+): string[] {
+  let digits = EPOCH_DIGITS - 1;
+  let size = 10;
+  while (size < window && digits > 1) {
+    size *= 10;
+    digits--;
+  }
+  const low = Math.floor(Math.max(0, headEpoch - window) / size);
+  const high = Math.floor((headEpoch + 1) / size);
   const prefixes: string[] = [];
   for (let bucket = low; bucket <= high; bucket++)
-    prefixes.push(`${prefix}${String(bucket).padStart(PREFIX_DIGITS, '0')}`);
+    prefixes.push(`${prefix}${String(bucket).padStart(digits, '0')}`);
   return prefixes;
+}
+
+/**
+ * About how many epochs the group commits in `ms`, from the kept manifests (newest first) and
+ * when they were made; undefined when they span no time.
+ */
+function epochsCommittedIn(kept: readonly CheckpointManifest[], ms: number): number | undefined {
+  const newest = kept[0];
+  const oldest = kept[kept.length - 1];
+  if (newest === undefined || oldest === undefined) return undefined;
+  const span = newest.createdAt - oldest.createdAt;
+  if (!(span > 0)) return undefined;
+  return Math.ceil(((newest.epoch - oldest.epoch) / span) * ms);
 }
 
 async function selectAll(

@@ -10,8 +10,8 @@
  * head is still at the `epoch` it was taken at: the holder's commit ends it, without a write of
  * its own (a write unit and a round trip less per consume; only a holder that did not commit
  * releases it). A crashed holder's lease lapses at `until`. Whoever else moves the job group's
- * epoch (a tick, a drain) frees it too: the holder's next commit then fails its condition and
- * reloads, as with any race.
+ * epoch without the lease (a drain, a process that does not use partition logs) ends it too: the
+ * holder's next commit then fails its condition and reloads, as with any race.
  */
 import { randomUUID } from 'node:crypto';
 import { ConditionFailedError, type StateStore } from '../stores/state-store.ts';

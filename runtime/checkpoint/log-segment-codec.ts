@@ -60,7 +60,8 @@ export function encodeSegment(records: readonly KafkaEventRecord[]): Uint8Array 
     timestamps.push(record.timestamp - timestamp);
     offset = record.offset;
     timestamp = record.timestamp;
-    keys.push('key' in record ? cell(record.key) : ABSENT);
+    // A key that is undefined is absent (JSON has no undefined), however the record holds it.
+    keys.push(record.key !== undefined ? cell(record.key) : ABSENT);
     values.push(cell(record.value));
     const rest: Record<string, unknown> = {};
     for (const [name, v] of Object.entries(record)) if (!CORE.has(name)) rest[name] = v;
