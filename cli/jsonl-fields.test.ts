@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../runtime/seeded-random.ts';
 import { FieldScanner, type FieldValue } from './jsonl-fields.ts';
+import { RecordMaker } from './jsonl-topic.ts';
 
 /** What JSON.parse of the line gives for a field: the reference the scanner must match. */
 function reference(line: Buffer, name: string): { object: boolean; value?: unknown; present: boolean } {
@@ -133,5 +134,42 @@ describe('FieldScanner', () => {
     expect(scanner.scan(Buffer.from(deep)).values[0]).toEqual(
       expect.objectContaining({ kind: expect.stringMatching(/integer|parsed/) }),
     );
+  });
+});
+
+describe('RecordMaker', () => {
+  it('keys and places each generated and mutated line as the full scan does, when it reads the key where it lies', () => {
+    const random = mulberry32(7);
+    // With a timestamp field too, the maker reads the line's fields through `scan`: the reference.
+    const options = { topic: 't', partitions: 7, defaultTimestamp: 0 };
+    const fast = new RecordMaker({ ...options, key: 'id' });
+    const full = new RecordMaker({ ...options, key: 'id', timestamp: 'not-there' });
+    let keyed = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const text = random() < 0.1 ? randomValue(random, 0) : randomObject(random, 0);
+      const line = random() < 0.5 ? Buffer.from(text, 'utf8') : mutate(text, random);
+      const made = fast.make(line, 0, line.length);
+      expect(full.make(line, 0, line.length), line.toString()).toBe(made);
+      if (!made) continue;
+      expect(fast.partition, line.toString()).toBe(full.partition);
+      expect(fast.record().key, line.toString()).toBe(full.record().key);
+      expect(fast.bytes).toBe(full.bytes);
+      if (fast.record().key !== undefined) keyed++;
+    }
+    expect(fast.withoutKey).toBe(full.withoutKey);
+    expect(keyed).toBeGreaterThan(3_000);
+    expect(fast.withoutKey).toBeGreaterThan(3_000);
+  });
+
+  it('counts the bytes of records whose offsets and timestamps have many digits', () => {
+    for (const defaultTimestamp of [0, -5, 1_700_000_000_000, -62_135_596_800_000]) {
+      const maker = new RecordMaker({ topic: 't', partitions: 1, key: 'id', defaultTimestamp });
+      const line = Buffer.from('{"id":7}');
+      for (let i = 0; i <= 100_001; i++) {
+        maker.make(line, 0, line.length);
+        if (i % 9_999 === 0 || i === 10_000 || i === 100_000)
+          expect(maker.bytes).toBe(Buffer.byteLength(JSON.stringify(maker.record())));
+      }
+    }
   });
 });

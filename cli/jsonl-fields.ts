@@ -10,6 +10,13 @@
  * cli/jsonl-fields.test.ts checks it against `JSON.parse` on generated and mutated lines.
  */
 
+/**
+ * What {@link FieldScanner.locate} found: one JSON object, whose wanted fields' positions are
+ * known; not one; or a line only `JSON.parse` can tell (see `scan`).
+ */
+export const Located = { Object: 0, NotAnObject: 1, Unsure: 2 } as const;
+export type Located = (typeof Located)[keyof typeof Located];
+
 /** What a line holds for the wanted fields. */
 export interface LineFields {
   /** False when the line is not one JSON object: no field is read. */
@@ -60,6 +67,20 @@ export class FieldScanner {
   }
 
   scan(line: Buffer, start = 0, end = line.length): LineFields {
+    const found = this.locate(line, start, end);
+    if (found === Located.NotAnObject) return NOT_AN_OBJECT;
+    if (found === Located.Unsure) return slowFields(line.toString('utf8', start, end), this.names);
+    const values: (FieldValue | undefined)[] = [];
+    for (let i = 0; i < this.names.length; i++) values.push(this.valueOf(i));
+    return { object: true, values };
+  }
+
+  /**
+   * The scan without building its result: on `Located.Object`, where each wanted field's value
+   * lies (`valueStart`, `valueEnd`, `plainString`); otherwise ask `scan`, which decides the
+   * cases this cannot (names with escapes or non-ASCII bytes, deep nesting) by `JSON.parse`.
+   */
+  locate(line: Buffer, start = 0, end = line.length): Located {
     this.line = line;
     this.pos = start;
     this.end = end;
@@ -70,14 +91,26 @@ export class FieldScanner {
       valid = this.document();
     } catch (error) {
       // Nesting too deep for the scan's recursion: JSON.parse decides.
-      if (error !== INVALID) return slowFields(line.toString('utf8', start, end), this.names);
+      if (error !== INVALID) return Located.Unsure;
       valid = false;
     }
-    if (!valid) return NOT_AN_OBJECT;
-    if (this.unsure) return slowFields(line.toString('utf8', start, end), this.names);
-    const values: (FieldValue | undefined)[] = [];
-    for (let i = 0; i < this.names.length; i++) values.push(this.valueOf(i));
-    return { object: true, values };
+    if (!valid) return Located.NotAnObject;
+    return this.unsure ? Located.Unsure : Located.Object;
+  }
+
+  /** After `locate`: where the value of wanted field `i` starts (-1: absent). */
+  valueStart(i: number): number {
+    return this.starts[i]!;
+  }
+
+  /** After `locate`: where the value of wanted field `i` ends (exclusive). */
+  valueEnd(i: number): number {
+    return this.ends[i]!;
+  }
+
+  /** After `locate`: whether the value of wanted field `i` is a string without escapes. */
+  plainString(i: number): boolean {
+    return this.plain[i]! && this.line[this.starts[i]!] === QUOTE;
   }
 
   private valueOf(i: number): FieldValue | undefined {
@@ -316,7 +349,7 @@ function isHex(c: number): boolean {
 }
 
 /** An integer String(JSON.parse(raw)) writes back as raw: no "-0", no leading zero, at most 15 digits. */
-function isCanonicalInteger(line: Buffer, start: number, end: number): boolean {
+export function isCanonicalInteger(line: Buffer, start: number, end: number): boolean {
   let p = start;
   if (line[p] === 0x2d) p++;
   const digits = end - p;

@@ -12,7 +12,7 @@ import { isAscii, isUtf8 } from 'node:buffer';
 import { open } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { type EventSource, envelope, type TopicLog } from '../runtime/event-source-mapping/event-builder.ts';
-import { murmur2, toPositive } from '../runtime/event-source-mapping/partitioner.ts';
+import { murmur2Of, toPositive } from '../runtime/event-source-mapping/partitioner.ts';
 import {
   type KafkaEvent,
   type KafkaEventHeader,
@@ -21,7 +21,7 @@ import {
   type TextValueRecord,
   VALUE_TEXT,
 } from '../runtime/source/kafka-event.ts';
-import { FieldScanner, type FieldValue } from './jsonl-fields.ts';
+import { FieldScanner, type FieldValue, isCanonicalInteger, Located } from './jsonl-fields.ts';
 
 export interface JsonLinesTopicOptions {
   readonly topic: string;
@@ -129,35 +129,65 @@ export class RecordMaker {
     let keyBytes: Buffer | undefined;
     let keyStart = 0;
     let keyEnd = 0;
-    let partition: number;
     let timestamp = this.defaultTimestamp;
-    const fields = this.scanner?.scan(bytes, start, end);
-    const keyField = fields?.values[this.keyIndex];
-    if (
-      keyField !== undefined &&
-      (keyField.kind === 'string' ? keyField.ascii : keyField.kind === 'integer')
-    ) {
-      // The key's UTF-8 bytes are in the line: hash them where they are.
-      const text = keyField as { readonly start: number; readonly end: number };
-      partition = toPositive(murmur2(bytes.subarray(text.start, text.end))) % this.partitions;
-      keyBytes = bytes;
-      keyStart = text.start;
-      keyEnd = text.end;
-    } else {
-      const text = keyField === undefined ? undefined : keyText(keyField);
-      if (text === undefined) {
-        if (this.keyIndex >= 0) this.withoutKey++;
-        partition = this.nextRoundRobin;
-        this.nextRoundRobin = (this.nextRoundRobin + 1) % this.partitions;
-      } else {
-        const utf8 = Buffer.from(text, 'utf8');
-        partition = toPositive(murmur2(utf8)) % this.partitions;
-        keyBytes = utf8;
-        keyEnd = utf8.length;
+    const scanner = this.scanner;
+    // The common case, a key and no timestamp field, read where it lies in the line (`locate`):
+    // the same key as `scan` gives, without building its result. Every other case goes to `scan`.
+    let resolved = false;
+    if (scanner !== undefined && this.timestampIndex < 0) {
+      const found = scanner.locate(bytes, start, end);
+      const at = found === Located.Object ? scanner.valueStart(this.keyIndex) : -1;
+      if (found === Located.NotAnObject || (found === Located.Object && at < 0)) resolved = true;
+      else if (found === Located.Object) {
+        const to = scanner.valueEnd(this.keyIndex);
+        if (scanner.plainString(this.keyIndex)) {
+          resolved = true;
+          if (isAsciiRange(bytes, at + 1, to - 1)) {
+            keyBytes = bytes;
+            keyStart = at + 1;
+            keyEnd = to - 1;
+          } else {
+            keyBytes = Buffer.from(bytes.toString('utf8', at + 1, to - 1), 'utf8');
+            keyEnd = keyBytes.length;
+          }
+        } else if (isCanonicalInteger(bytes, at, to)) {
+          resolved = true;
+          keyBytes = bytes;
+          keyStart = at;
+          keyEnd = to;
+        }
       }
     }
-    const timestampField = fields?.values[this.timestampIndex];
-    if (timestampField !== undefined) timestamp = timestampOf(timestampField) ?? this.defaultTimestamp;
+    if (!resolved && scanner !== undefined) {
+      const fields = scanner.scan(bytes, start, end);
+      const keyField = fields.values[this.keyIndex];
+      if (
+        keyField !== undefined &&
+        (keyField.kind === 'string' ? keyField.ascii : keyField.kind === 'integer')
+      ) {
+        // The key's UTF-8 bytes are in the line: hash them where they are.
+        const text = keyField as { readonly start: number; readonly end: number };
+        keyBytes = bytes;
+        keyStart = text.start;
+        keyEnd = text.end;
+      } else {
+        const text = keyField === undefined ? undefined : keyText(keyField);
+        if (text !== undefined) {
+          keyBytes = Buffer.from(text, 'utf8');
+          keyEnd = keyBytes.length;
+        }
+      }
+      const timestampField = fields.values[this.timestampIndex];
+      if (timestampField !== undefined) timestamp = timestampOf(timestampField) ?? this.defaultTimestamp;
+    }
+    let partition: number;
+    if (keyBytes !== undefined)
+      partition = toPositive(murmur2Of(keyBytes, keyStart, keyEnd)) % this.partitions;
+    else {
+      if (this.keyIndex >= 0) this.withoutKey++;
+      partition = this.nextRoundRobin;
+      this.nextRoundRobin = (this.nextRoundRobin + 1) % this.partitions;
+    }
     const offset = this.offsets[partition]!++;
     this.records++;
     this.partition = partition;
@@ -216,7 +246,7 @@ function recordJsonBytes(
     fixed +
     digits(partition) +
     digits(offset) +
-    String(timestamp).length +
+    digits(timestamp) +
     valueLength +
     (keyLength < 0 ? 0 : KEY_FIELD_BYTES + keyLength)
   );
@@ -230,8 +260,18 @@ function base64Length(bytes: number): number {
 /** `,"key":""` */
 const KEY_FIELD_BYTES = 9;
 
+/** The characters of `n` as JSON writes it (a safe integer, as offsets and timestamps are), without making the string. */
 function digits(n: number): number {
-  return n < 10 ? 1 : n < 100 ? 2 : n < 1_000 ? 3 : n < 10_000 ? 4 : String(n).length;
+  if (!Number.isSafeInteger(n)) return String(n).length;
+  let length = n < 0 ? 2 : 1;
+  const magnitude = Math.abs(n);
+  for (let power = 10; magnitude >= power && length < 17; power *= 10) length++;
+  return length;
+}
+
+function isAsciiRange(bytes: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (bytes[i]! >= 0x80) return false;
+  return true;
 }
 
 export interface CutOptions {

@@ -30,10 +30,15 @@ export type RecordKey = string | Uint8Array | null | undefined;
  */
 export function murmur2(data: string | Uint8Array): number {
   const bytes = typeof data === 'string' ? utf8.encode(data) : data;
-  const length = bytes.length;
+  return murmur2Of(bytes, 0, bytes.length);
+}
+
+/** {@link murmur2} of `bytes[start, end)`, without a view of them (a reader hashing keys where they lie). */
+export function murmur2Of(bytes: Uint8Array, start: number, end: number): number {
+  const length = end - start;
   let h = MURMUR2_SEED ^ length;
-  const length4 = length & ~3;
-  for (let i = 0; i < length4; i += 4) {
+  const length4 = start + (length & ~3);
+  for (let i = start; i < length4; i += 4) {
     let k = bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
     k = Math.imul(k, M);
     k ^= k >>> R;
