@@ -43,7 +43,7 @@ import {
 } from './committed-state.ts';
 import { NO_ROUND, type RoundReport, TableCommitter } from './committer.ts';
 import { type CommitterItem, readCommitterItem } from './committer-item.ts';
-import { ConsumerLease, committedEpoch, type HeldLease } from './consumer-lease.ts';
+import { ConsumerLease, type HeldLease, readHead } from './consumer-lease.ts';
 import { decodeHead, type Head, headFor, listHeads, readOrCreateHead, writeHead } from './head.ts';
 import { headKey, newAttemptId, safeName } from './layout.ts';
 import { cleanupLogSegments } from './log-cleanup.ts';
@@ -275,7 +275,7 @@ export class CheckpointedProcessor<Row> {
               this.jobId,
               positive('consumerLeaseMs', options.consumerLeaseMs ?? DEFAULT_LEASE_MS),
               this.clock,
-              () => committedEpoch(this.stores.heads, this.jobId, JOB_GROUP),
+              () => readHead(this.stores.heads, this.jobId, JOB_GROUP),
             ),
             roundRecords: positive('maxRecordsPerRound', options.maxRecordsPerRound ?? DEFAULT_ROUND_RECORDS),
             intervalMs: nonNegative('consumeIntervalMs', options.consumeIntervalMs ?? 0),
@@ -602,7 +602,7 @@ export class CheckpointedProcessor<Row> {
       let loaded: LoadedGroup;
       let input = given;
       try {
-        loaded = await this.load(group);
+        loaded = await this.load(group, attempt === 1 ? logs?.head : undefined);
         if (logs !== undefined) {
           // The job group consuming the partition logs: its input is what they hold above its
           // committed offsets, read again on every try since another consumer may have moved them.
@@ -840,12 +840,20 @@ export class CheckpointedProcessor<Row> {
       const lease = held ?? (force ? UNLEASED : await this.retried(() => logs.lease.acquire(interval)));
       held = undefined;
       if (lease === undefined) break;
+      let head = lease.jobHead;
       // The epoch this process's last round committed: that commit ended the lease.
       let committed: number | undefined;
       try {
         for (;;) {
-          const round: LogRound = { tick: ticking, roundRecords: logs.roundRecords, more: false, direct };
+          const round: LogRound = {
+            tick: ticking,
+            roundRecords: logs.roundRecords,
+            more: false,
+            direct,
+            head,
+          };
           ticking = false;
+          head = undefined;
           const outcome = await this.exclusive(JOB_GROUP, () => this.commitGroup(JOB_GROUP, [], round));
           if (direct !== undefined && round.directTaken !== true) {
             // The logs held more than one round: the batch goes to its logs, for the next rounds.
@@ -921,6 +929,14 @@ export class CheckpointedProcessor<Row> {
 
   /** Whether any partition log holds records the job group has not committed. */
   private async logsPending(): Promise<boolean> {
+    const cached = this.cache.get(JOB_GROUP);
+    if (cached !== undefined) {
+      // Offsets as of this process's last commit or load: a later commit elsewhere only consumed
+      // more, so this can only see as pending what another process consumed meanwhile (the next
+      // round then finds nothing), never miss an append. No read of the head.
+      const logHeads = await listLogHeads(this.stores.heads, this.jobId);
+      return pendingSegments(logHeads, (id) => cached.state.partitions.get(id)?.offset ?? -1).length > 0;
+    }
     const [logHeads, job] = await Promise.all([
       listLogHeads(this.stores.heads, this.jobId),
       this.stores.heads.get(headKey(this.jobId, JOB_GROUP)),
@@ -942,9 +958,12 @@ export class CheckpointedProcessor<Row> {
     });
   }
 
-  /** Reads the group's head and, unless the warm cache holds that version, its state. */
-  private async load(group: string): Promise<LoadedGroup> {
-    const head = await readOrCreateHead(this.stores.heads, this.jobId, group);
+  /**
+   * Reads the group's head (or takes `given`, read a moment ago) and, unless the warm cache holds
+   * that version, its state.
+   */
+  private async load(group: string, given?: Head): Promise<LoadedGroup> {
+    const head = given ?? (await readOrCreateHead(this.stores.heads, this.jobId, group));
     const cached = this.cache.get(group);
     const { lineage, manifest: manifestKey } = head.value;
     // The version alone is not enough: a head deleted and created again restarts its versions.
@@ -1064,6 +1083,13 @@ interface LogRound {
   readonly direct?: readonly (readonly KafkaEventRecord[])[];
   /** Whether the round's commit applied `direct` (false: it must go to the logs after all). */
   directTaken?: boolean;
+  /**
+   * The job group's head as the lease's taker read it a moment ago: the round's first try starts
+   * from it instead of reading it again (one read and one round trip less). Stale only if a
+   * process committed without the lease meanwhile; the commit's condition then fails, and the
+   * next try reads the head.
+   */
+  readonly head?: Head;
 }
 
 /**

@@ -15,11 +15,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ConditionFailedError, type StateStore } from '../stores/state-store.ts';
-import { decodeHead } from './head.ts';
+import { decodeHead, type Head } from './head.ts';
 import { consumerLeaseKey, headKey } from './layout.ts';
 
 /** A lease held by this process. */
 export interface HeldLease {
+  /** The job group's head as read when the lease was taken (undefined: none yet). */
+  readonly jobHead?: Head;
   /**
    * Keeps the lease for another round: takes it again at `committed`, the epoch this process's
    * last round committed (that commit ended it), else extends it if less than half its time is
@@ -42,8 +44,8 @@ export class ConsumerLease {
     private readonly jobId: string,
     private readonly durationMs: number,
     private readonly clock: () => number,
-    /** The job group's committed epoch. @default - read from its head (0 before its first commit) */
-    private readonly jobEpoch: () => Promise<number> = () => committedEpoch(heads, jobId, 'job'),
+    /** Reads the job group's head. @default - from `heads` */
+    private readonly jobHead: () => Promise<Head | undefined> = () => readHead(heads, jobId, 'job'),
   ) {}
 
   /**
@@ -53,7 +55,8 @@ export class ConsumerLease {
   async acquire(minIntervalMs = 0): Promise<HeldLease | undefined> {
     const key = consumerLeaseKey(this.jobId);
     // Read together: the head only says whether the holder has committed since it took the lease.
-    const [item, jobEpoch] = await Promise.all([this.heads.get(key), this.jobEpoch()]);
+    const [item, jobHead] = await Promise.all([this.heads.get(key), this.jobHead()]);
+    const jobEpoch = jobHead?.value.epoch ?? 0;
     const now = this.clock();
     if (item !== undefined && !this.free(item.value, now, jobEpoch)) return undefined;
     if (minIntervalMs > 0 && now - consumedAt(item?.value) < minIntervalMs) return undefined;
@@ -100,7 +103,7 @@ export class ConsumerLease {
         .put(key, { owner: this.owner, until: 0, consumedAt: now, epoch }, { expectedVersion: version })
         .catch(() => undefined);
     };
-    return { renew, release };
+    return { jobHead, renew, release };
   }
 
   /** Whether a lease item leaves the lease to this process, the job group being at `jobEpoch`. */
@@ -117,10 +120,10 @@ export class ConsumerLease {
   }
 }
 
-/** The epoch a group's head says it committed last (0 before its first commit). */
-export async function committedEpoch(heads: StateStore, jobId: string, group: string): Promise<number> {
-  const head = await heads.get(headKey(jobId, group));
-  return head === undefined ? 0 : decodeHead(head).value.epoch;
+/** A group's head, if it has one. */
+export async function readHead(heads: StateStore, jobId: string, group: string): Promise<Head | undefined> {
+  const item = await heads.get(headKey(jobId, group));
+  return item === undefined ? undefined : decodeHead(item);
 }
 
 /** When the last consume started, from the lease's value (-infinity when it does not say). */
