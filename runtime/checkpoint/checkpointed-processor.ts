@@ -929,13 +929,16 @@ export class CheckpointedProcessor<Row> {
 
   /** Whether any partition log holds records the job group has not committed. */
   private async logsPending(): Promise<boolean> {
-    const cached = this.cache.get(JOB_GROUP);
-    if (cached !== undefined) {
-      // Offsets as of this process's last commit or load: a later commit elsewhere only consumed
-      // more, so this can only see as pending what another process consumed meanwhile (the next
-      // round then finds nothing), never miss an append. No read of the head.
+    if (this.cache.has(JOB_GROUP)) {
       const logHeads = await listLogHeads(this.stores.heads, this.jobId);
-      return pendingSegments(logHeads, (id) => cached.state.partitions.get(id)?.offset ?? -1).length > 0;
+      // Offsets as of this process's last commit or load, taken after the await: a state still
+      // in the cache at this point is committed (a batch running on this processor meanwhile
+      // takes it out before changing it). A later commit elsewhere only consumed more, so this
+      // can only see as pending what another process consumed meanwhile (the next round then
+      // finds nothing), never miss an append. No read of the head.
+      const cached = this.cache.get(JOB_GROUP);
+      if (cached !== undefined)
+        return pendingSegments(logHeads, (id) => cached.state.partitions.get(id)?.offset ?? -1).length > 0;
     }
     const [logHeads, job] = await Promise.all([
       listLogHeads(this.stores.heads, this.jobId),

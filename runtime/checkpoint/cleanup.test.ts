@@ -19,11 +19,26 @@ import {
 import { readTable } from '../../test/support/iceberg-tables.ts';
 import { dataFileKey } from '../iceberg/table-layout.ts';
 import { mulberry32 } from '../seeded-random.ts';
+import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
 import { RECENT_DATA_FILE_EPOCHS, recentDataFilePrefixes } from './cleanup.ts';
 import { dataFileName, headKey, newAttemptId } from './layout.ts';
 
 const NAME = 'bids-per-auction';
 const GRACE = 60_000;
+
+/** The name of a data file that an attempt of `group` at `epoch`, started at `startedAt`, staged in the rows table. */
+async function dataFileOf(
+  stores: CheckpointStores,
+  group: string,
+  epoch: number,
+  startedAt: number,
+): Promise<string> {
+  const { lineage } = (await stores.heads.get(headKey(NAME, group)))!.value as { lineage: string };
+  return dataFileKey(
+    tableNamesOf(NAME).rows,
+    dataFileName(NAME, group, lineage, epoch, newAttemptId(startedAt)),
+  );
+}
 
 describe('cleanup of data files below the kept manifests', () => {
   it('deletes orphans past the grace period, keeps younger ones until then, and never a committed file', async () => {
@@ -43,17 +58,13 @@ describe('cleanup of data files below the kept manifests', () => {
     const { groups } = await processor.committed();
     const group = groups[0]!;
     expect(group.epoch).toBeGreaterThan(4);
-    const head = await stores.heads.get(headKey(NAME, group.group));
-    const { lineage } = head!.value as { lineage: string };
 
     // Attempts of epoch 1, far below the kept window, that never committed: one long dead, one
     // whose writer might still be running (a zombie that cannot commit, but is young).
     const committedFile = (await readTable(dir, table)).files[0]!;
     const bytes = (await stores.warehouse.get(committedFile))!;
-    const orphan = (startedAt: number) =>
-      dataFileKey(table, dataFileName(NAME, group.group, lineage, 1, newAttemptId(startedAt)));
-    const dead = orphan(now - 2 * GRACE);
-    const young = orphan(now - 1_000);
+    const dead = await dataFileOf(stores, group.group, 1, now - 2 * GRACE);
+    const young = await dataFileOf(stores, group.group, 1, now - 1_000);
     await stores.warehouse.put(dead, bytes);
     await stores.warehouse.put(young, bytes);
     const dataDir = join(dir, 'warehouse', ...table.split('.'), 'data');
@@ -119,14 +130,9 @@ describe('the recent data-file sweep', () => {
     };
     while ((await epoch()) < 60) await step();
     const group = (await processor.committed()).groups[0]!;
-    const { lineage } = (await stores.heads.get(headKey(NAME, group.group)))!.value as { lineage: string };
-    const { rows: table } = tableNamesOf(NAME);
     // A file a zombie staged late for an epoch long committed (no kept manifest says which attempt
     // committed it): only the grace period, and the table, judge it.
-    const orphan = dataFileKey(
-      table,
-      dataFileName(NAME, group.group, lineage, group.epoch - 30, newAttemptId(now)),
-    );
+    const orphan = await dataFileOf(stores, group.group, group.epoch - 30, now);
     await stores.warehouse.put(orphan, new Uint8Array([1]));
     const staged = now;
     // Within the grace period it stays (it may be a zombie that is still running)…
@@ -158,12 +164,8 @@ describe('the recent data-file sweep', () => {
     while ((await epochOf()) < 9) await processor.process(events.shift()!);
     const { groups } = await processor.committed();
     const group = groups.find((g) => g.epoch >= 9)!;
-    const { lineage } = (await stores.heads.get(headKey(NAME, group.group)))!.value as { lineage: string };
     // A crashed attempt of the group's next epoch: it staged a file and never committed.
-    const orphan = dataFileKey(
-      table,
-      dataFileName(NAME, group.group, lineage, group.epoch + 1, newAttemptId(now)),
-    );
+    const orphan = await dataFileOf(stores, group.group, group.epoch + 1, now);
     await stores.warehouse.put(orphan, new Uint8Array([1]));
     now += GRACE;
     const epochs = () =>
