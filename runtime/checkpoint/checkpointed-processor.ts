@@ -43,8 +43,8 @@ import {
 } from './committed-state.ts';
 import { NO_ROUND, type RoundReport, TableCommitter } from './committer.ts';
 import { type CommitterItem, readCommitterItem } from './committer-item.ts';
-import { ConsumerLease, type HeldLease, readHead } from './consumer-lease.ts';
-import { decodeHead, type Head, headFor, listHeads, readOrCreateHead, writeHead } from './head.ts';
+import { ConsumerLease, type HeldLease } from './consumer-lease.ts';
+import { decodeHead, type Head, headFor, listHeads, readHead, readOrCreateHead, writeHead } from './head.ts';
 import { headKey, newAttemptId, safeName } from './layout.ts';
 import { cleanupLogSegments } from './log-cleanup.ts';
 import {

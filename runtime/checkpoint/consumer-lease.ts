@@ -15,8 +15,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ConditionFailedError, type StateStore } from '../stores/state-store.ts';
-import { decodeHead, type Head } from './head.ts';
-import { consumerLeaseKey, headKey } from './layout.ts';
+import { type Head, readHead } from './head.ts';
+import { consumerLeaseKey } from './layout.ts';
 
 /** A lease held by this process. */
 export interface HeldLease {
@@ -118,12 +118,6 @@ export class ConsumerLease {
       (typeof epoch === 'number' && jobEpoch > epoch)
     );
   }
-}
-
-/** A group's head, if it has one. */
-export async function readHead(heads: StateStore, jobId: string, group: string): Promise<Head | undefined> {
-  const item = await heads.get(headKey(jobId, group));
-  return item === undefined ? undefined : decodeHead(item);
 }
 
 /** When the last consume started, from the lease's value (-infinity when it does not say). */

@@ -135,6 +135,12 @@ export async function listHeads(store: StateStore, jobId: string): Promise<{ gro
   return items.map((item) => ({ group: item.key.slice(prefix.length), head: decodeHead(item) }));
 }
 
+/** A group's head, if it has one. */
+export async function readHead(store: StateStore, jobId: string, group: string): Promise<Head | undefined> {
+  const item = await store.get(headKey(jobId, group));
+  return item === undefined ? undefined : decodeHead(item);
+}
+
 /**
  * Reads a group's head, creating it (with the lineage of the group's history) before its first
  * commit: of concurrent first invocations one creates it and all use its lineage, so every data
