@@ -126,60 +126,14 @@ export class RecordMaker {
   /** Reads the line `bytes[start, end)` as the next record; false for a blank line (no record). */
   make(bytes: Buffer, start: number, end: number): boolean {
     if (isBlank(bytes, start, end)) return false;
-    let keyBytes: Buffer | undefined;
-    let keyStart = 0;
-    let keyEnd = 0;
+    this.keyBytes = undefined;
+    this.keyStart = 0;
+    this.keyEnd = 0;
     let timestamp = this.defaultTimestamp;
     const scanner = this.scanner;
-    // The common case, a key and no timestamp field, read where it lies in the line (`locate`):
-    // the same key as `scan` gives, without building its result. Every other case goes to `scan`.
-    let resolved = false;
-    if (scanner !== undefined && this.timestampIndex < 0) {
-      const found = scanner.locate(bytes, start, end);
-      const at = found === Located.Object ? scanner.valueStart(this.keyIndex) : -1;
-      if (found === Located.NotAnObject || (found === Located.Object && at < 0)) resolved = true;
-      else if (found === Located.Object) {
-        const to = scanner.valueEnd(this.keyIndex);
-        if (scanner.plainString(this.keyIndex)) {
-          resolved = true;
-          if (isAsciiRange(bytes, at + 1, to - 1)) {
-            keyBytes = bytes;
-            keyStart = at + 1;
-            keyEnd = to - 1;
-          } else {
-            keyBytes = Buffer.from(bytes.toString('utf8', at + 1, to - 1), 'utf8');
-            keyEnd = keyBytes.length;
-          }
-        } else if (isCanonicalInteger(bytes, at, to)) {
-          resolved = true;
-          keyBytes = bytes;
-          keyStart = at;
-          keyEnd = to;
-        }
-      }
-    }
-    if (!resolved && scanner !== undefined) {
-      const fields = scanner.scan(bytes, start, end);
-      const keyField = fields.values[this.keyIndex];
-      if (
-        keyField !== undefined &&
-        (keyField.kind === 'string' ? keyField.ascii : keyField.kind === 'integer')
-      ) {
-        // The key's UTF-8 bytes are in the line: hash them where they are.
-        const text = keyField as { readonly start: number; readonly end: number };
-        keyBytes = bytes;
-        keyStart = text.start;
-        keyEnd = text.end;
-      } else {
-        const text = keyField === undefined ? undefined : keyText(keyField);
-        if (text !== undefined) {
-          keyBytes = Buffer.from(text, 'utf8');
-          keyEnd = keyBytes.length;
-        }
-      }
-      const timestampField = fields.values[this.timestampIndex];
-      if (timestampField !== undefined) timestamp = timestampOf(timestampField) ?? this.defaultTimestamp;
-    }
+    if (scanner !== undefined && !(this.timestampIndex < 0 && this.locateKey(scanner, bytes, start, end)))
+      timestamp = this.scanFields(scanner, bytes, start, end);
+    const { keyBytes, keyStart, keyEnd } = this;
     let partition: number;
     if (keyBytes !== undefined)
       partition = toPositive(murmur2Of(keyBytes, keyStart, keyEnd)) % this.partitions;
@@ -196,9 +150,6 @@ export class RecordMaker {
     this.line = bytes;
     this.valueStart = start;
     this.valueEnd = end;
-    this.keyBytes = keyBytes;
-    this.keyStart = keyStart;
-    this.keyEnd = keyEnd;
     this.bytes = recordJsonBytes(
       this.fixedBytes,
       partition,
@@ -208,6 +159,62 @@ export class RecordMaker {
       keyBytes === undefined ? -1 : base64Length(keyEnd - keyStart),
     );
     return true;
+  }
+
+  /**
+   * The common case, a key and no timestamp field: the key read where `locate` found it in the
+   * line (the same key as `scan` gives, without building its result). False when only `scan` can
+   * tell (escapes, numbers JSON writes otherwise, other values, names it cannot compare).
+   */
+  private locateKey(scanner: FieldScanner, bytes: Buffer, start: number, end: number): boolean {
+    const found = scanner.locate(bytes, start, end);
+    if (found === Located.NotAnObject) return true; // no key
+    if (found === Located.Unsure) return false;
+    const at = scanner.valueStart(this.keyIndex);
+    if (at < 0) return true; // no key
+    const to = scanner.valueEnd(this.keyIndex);
+    if (scanner.plainString(this.keyIndex)) {
+      if (isAsciiRange(bytes, at + 1, to - 1)) this.keyIn(bytes, at + 1, to - 1);
+      else this.keyOf(bytes.toString('utf8', at + 1, to - 1));
+      return true;
+    }
+    if (!isCanonicalInteger(bytes, at, to)) return false;
+    this.keyIn(bytes, at, to);
+    return true;
+  }
+
+  /** Every other case: the key and the timestamp (returned) from the line's full scan. */
+  private scanFields(scanner: FieldScanner, bytes: Buffer, start: number, end: number): number {
+    const fields = scanner.scan(bytes, start, end);
+    const keyField = fields.values[this.keyIndex];
+    if (
+      keyField !== undefined &&
+      (keyField.kind === 'string' ? keyField.ascii : keyField.kind === 'integer')
+    ) {
+      // The key's UTF-8 bytes are in the line: hash them where they are.
+      const text = keyField as { readonly start: number; readonly end: number };
+      this.keyIn(bytes, text.start, text.end);
+    } else {
+      const text = keyField === undefined ? undefined : keyText(keyField);
+      if (text !== undefined) this.keyOf(text);
+    }
+    const timestampField = fields.values[this.timestampIndex];
+    return timestampField === undefined
+      ? this.defaultTimestamp
+      : (timestampOf(timestampField) ?? this.defaultTimestamp);
+  }
+
+  /** The key is the bytes `bytes[start, end)`. */
+  private keyIn(bytes: Buffer, start: number, end: number): void {
+    this.keyBytes = bytes;
+    this.keyStart = start;
+    this.keyEnd = end;
+  }
+
+  /** The key is `text`'s UTF-8, as Kafka's StringSerializer writes it. */
+  private keyOf(text: string): void {
+    const utf8 = Buffer.from(text, 'utf8');
+    this.keyIn(utf8, 0, utf8.length);
   }
 
   /** The last line's record. */
