@@ -15,13 +15,7 @@ import {
   setUpFunctionWith,
 } from './kafka-handler.ts';
 
-export {
-  type FunctionSetup,
-  type HandlerOptions,
-  type KafkaHandler,
-  logRound,
-  writeMetrics,
-} from './kafka-handler.ts';
+export type { FunctionSetup, HandlerOptions, KafkaHandler } from './kafka-handler.ts';
 
 /**
  * Wraps a job as a Lambda handler for the Kafka event source mapping.

@@ -229,23 +229,33 @@ export function logRound<Row>(logger: Logger, outcome: CommitOutcome<Row>): void
   }
 }
 
-/**
- * The late records and dead letters are nested under `record`: their own fields (`timestamp`,
- * `kind`, …) never overwrite the log line's `timestamp`, `level` or `message`.
- */
+/** The handler's lines for a batch: its side outputs, the commit, the publish round. */
 function logOutcome<Row>(logger: Logger, outcome: CommitOutcome<Row>): void {
-  for (const late of outcome.late) logger.log('WARN', 'late record', { record: late });
-  for (const dead of outcome.deadLetters) logger.log('WARN', 'dead letter', { record: dead });
+  logSideOutputs(logger, outcome);
   logger.log('INFO', 'batch committed', {
     ...outcome.metrics,
-    commits: outcome.commits.map((c) => ({
-      group: c.group,
-      epoch: c.epoch,
-      tables: c.publishes.map((p) => ({ table: p.table, records: p.records })),
-    })),
+    commits: commitsForLog(outcome),
     partitions: outcome.partitions,
   });
   logRound(logger, outcome);
+}
+
+/**
+ * One WARN line per late record and dead letter, each nested under `record`: its own fields
+ * (`timestamp`, `kind`, …) would otherwise meet the log line's own.
+ */
+export function logSideOutputs<Row>(logger: Logger, outcome: CommitOutcome<Row>): void {
+  for (const late of outcome.late) logger.log('WARN', 'late record', { record: late });
+  for (const dead of outcome.deadLetters) logger.log('WARN', 'dead letter', { record: dead });
+}
+
+/** The commits of an outcome as a log line shows them: group, epoch, and records per table. */
+export function commitsForLog<Row>(outcome: CommitOutcome<Row>): unknown[] {
+  return outcome.commits.map((c) => ({
+    group: c.group,
+    epoch: c.epoch,
+    tables: c.publishes.map((p) => ({ table: p.table, records: p.records })),
+  }));
 }
 
 /** The stores a handler builds when given none (functions/handler.ts: AWS or local). */

@@ -3,6 +3,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { localCheckpointStores } from '../adapters/local/run-directory.ts';
 import bidsPerAuction from '../examples/bids-per-auction.ts';
+import maxPrice from '../examples/max-price.ts';
+import { ConsumerLease } from '../runtime/checkpoint/consumer-lease.ts';
+import { safeName } from '../runtime/checkpoint/layout.ts';
 import type { KafkaEvent } from '../runtime/source/kafka-event.ts';
 import idleBidsPerBidder from '../test/support/jobs/idle-bids-per-bidder.ts';
 import { scratchDir } from '../test/support/scratch.ts';
@@ -84,6 +87,28 @@ describe('createTicker', () => {
     });
     expect(emf.CommitLatencyMs).toEqual(expect.any(Number));
     expect(emf.StoreRequests as number).toBeGreaterThan(0);
+  });
+
+  it('logs the dead letters of the records it consumes from partition logs as the handler does, under `record`', async () => {
+    const stores = localCheckpointStores(scratchDir('floe-ticker-'));
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    // Another process holds the consumer lease: the handler's batch goes to its partitions' logs.
+    const held = await new ConsumerLease(stores.heads, safeName(maxPrice.name), 60_000, () => now).acquire();
+    expect(held).toBeDefined();
+    const handler = createHandler(maxPrice, { stores, clock: () => now, logger: capture().logger });
+    expect(await handler(mskEvent())).toMatchObject({ deadLetters: 0 });
+    // The holder crashed; its lease lapses, and the next tick consumes the logs.
+    now += 61_000;
+    const { lines, logger } = capture();
+    const ticker = createTicker(maxPrice, { stores, clock: () => now, logger });
+    expect(await ticker()).toMatchObject({ deadLetters: 1 });
+    const dead = lines.filter((line) => line.message === 'dead letter');
+    expect(dead).toEqual([
+      expect.objectContaining({
+        level: 'WARN',
+        record: expect.objectContaining({ topic: 'bids', partition: 1, offset: 20, stage: 'decode' }),
+      }),
+    ]);
   });
 
   it('says once that ticks only publish for a job without idleness, and publishes what the handler committed', async () => {

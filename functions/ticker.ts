@@ -2,7 +2,8 @@ import type { CommitOutcome } from '../runtime/checkpoint/checkpointed-processor
 import type { BatchMetrics } from '../runtime/engine/batch-result.ts';
 import { FloeJobError } from '../runtime/errors.ts';
 import type { Job } from '../runtime/job/job.ts';
-import { type HandlerOptions, logRound, setUpFunction, writeMetrics } from './handler.ts';
+import { type HandlerOptions, setUpFunction } from './handler.ts';
+import { commitsForLog, logRound, logSideOutputs, writeMetrics } from './kafka-handler.ts';
 
 /** The ticker's options: those of the handler it runs beside, with the same stores and partitions. */
 export type TickerOptions<Row> = Pick<
@@ -66,17 +67,12 @@ export function createTicker<Row>(job: Job<Row>, options: TickerOptions<Row> = {
       }
       throw error;
     }
-    for (const late of outcome.late) logger.log('WARN', 'late record', { ...late });
-    for (const dead of outcome.deadLetters) logger.log('WARN', 'dead letter', { ...dead });
+    logSideOutputs(logger, outcome);
     logger.log('INFO', outcome.commits.length === 0 ? 'tick: nothing to commit' : 'tick committed', {
       rows: outcome.metrics.rows,
       deadLetters: outcome.metrics.deadLetters,
       watermark: outcome.metrics.watermark,
-      commits: outcome.commits.map((c) => ({
-        group: c.group,
-        epoch: c.epoch,
-        tables: c.publishes.map((p) => ({ table: p.table, records: p.records })),
-      })),
+      commits: commitsForLog(outcome),
       partitions: outcome.partitions,
     });
     logRound(logger, outcome);
