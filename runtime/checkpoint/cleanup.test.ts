@@ -14,12 +14,14 @@ import {
   tableNamesOf,
   tablesOf,
   tempRunDir,
+  type Workload,
   workload,
 } from '../../test/support/checkpoint-runs.ts';
 import { readTable } from '../../test/support/iceberg-tables.ts';
 import { dataFileKey } from '../iceberg/table-layout.ts';
 import { mulberry32 } from '../seeded-random.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
+import type { CheckpointedProcessorOptions } from './checkpointed-processor.ts';
 import { RECENT_DATA_FILE_EPOCHS, recentDataFilePrefixes } from './cleanup.ts';
 import { dataFileName, headKey, newAttemptId } from './layout.ts';
 
@@ -40,15 +42,20 @@ async function dataFileOf(
   );
 }
 
+/** bids-per-auction over `w` on fresh local stores, at a processing time the test moves (`clock.now`). */
+function clockedRun(w: Workload, options: Partial<CheckpointedProcessorOptions>) {
+  const dir = tempRunDir();
+  const stores = localCheckpointStores(dir);
+  const clock = { now: 10_000_000 };
+  const processor = processorFor(NAME, stores, w, { clock: () => clock.now, ...options });
+  return { dir, stores, clock, processor };
+}
+
 describe('cleanup of data files below the kept manifests', () => {
   it('deletes orphans past the grace period, keeps younger ones until then, and never a committed file', async () => {
     const w = workload({ batchSize: 20 });
-    const dir = tempRunDir();
-    const stores = localCheckpointStores(dir);
-    let now = 10_000_000;
     // No cleanup during the run: the orphans below are what a leak leaves.
-    const processor = processorFor(NAME, stores, w, {
-      clock: () => now,
+    const { dir, stores, clock, processor } = clockedRun(w, {
       orphanGraceMs: GRACE,
       keepCheckpoints: 2,
       cleanupEvery: 1_000,
@@ -63,8 +70,8 @@ describe('cleanup of data files below the kept manifests', () => {
     // whose writer might still be running (a zombie that cannot commit, but is young).
     const committedFile = (await readTable(dir, table)).files[0]!;
     const bytes = (await stores.warehouse.get(committedFile))!;
-    const dead = await dataFileOf(stores, group.group, 1, now - 2 * GRACE);
-    const young = await dataFileOf(stores, group.group, 1, now - 1_000);
+    const dead = await dataFileOf(stores, group.group, 1, clock.now - 2 * GRACE);
+    const young = await dataFileOf(stores, group.group, 1, clock.now - 1_000);
     await stores.warehouse.put(dead, bytes);
     await stores.warehouse.put(young, bytes);
     const dataDir = join(dir, 'warehouse', ...table.split('.'), 'data');
@@ -78,7 +85,7 @@ describe('cleanup of data files below the kept manifests', () => {
 
     expect(await fileNames()).toEqual([...committed, base(young)].sort());
 
-    now += GRACE;
+    clock.now += GRACE;
     await processor.cleanup();
 
     // Only the table's files are left, every one of them: the tables read fully and correctly.
@@ -111,52 +118,38 @@ describe('the recent data-file sweep', () => {
 
   it('still lists an orphan once its grace period is over, however many epochs the group committed meanwhile', async () => {
     const w = workload({ count: 400, batchSize: 1, partitions: 1 });
-    const dir = tempRunDir();
-    const stores = localCheckpointStores(dir);
     const grace = 15 * 60_000;
-    let now = 10_000_000;
     // A commit every 5 s, a sweep every 8 (cleanupEvery 1): about 180 epochs pass within the
     // grace period, ten times the sweeps' own margin (2 periods, 16 epochs).
-    const processor = processorFor(NAME, stores, w, {
-      clock: () => now,
-      orphanGraceMs: grace,
-      cleanupEvery: 1,
-    });
+    const { stores, clock, processor } = clockedRun(w, { orphanGraceMs: grace, cleanupEvery: 1 });
     const events = [...w.events];
     const epoch = async () => Math.max(0, ...(await processor.committed()).groups.map((g) => g.epoch));
     const step = async () => {
-      now += 5_000;
+      clock.now += 5_000;
       await processor.process(events.shift()!);
     };
     while ((await epoch()) < 60) await step();
     const group = (await processor.committed()).groups[0]!;
     // A file a zombie staged late for an epoch long committed (no kept manifest says which attempt
     // committed it): only the grace period, and the table, judge it.
-    const orphan = await dataFileOf(stores, group.group, group.epoch - 30, now);
+    const orphan = await dataFileOf(stores, group.group, group.epoch - 30, clock.now);
     await stores.warehouse.put(orphan, new Uint8Array([1]));
-    const staged = now;
+    const staged = clock.now;
     // Within the grace period it stays (it may be a zombie that is still running)…
-    while (now + 5_000 - staged < grace && events.length > 0) {
+    while (clock.now + 5_000 - staged < grace && events.length > 0) {
       await step();
       expect(await stores.warehouse.get(orphan)).toBeDefined();
     }
     // …and the first sweep past it finds it, 200 epochs below the head: the window grows with the
     // commit rate.
-    while (now - staged < grace + 9 * 5_000 && events.length > 0) await step();
+    while (clock.now - staged < grace + 9 * 5_000 && events.length > 0) await step();
     expect(await epoch()).toBeGreaterThan(group.epoch + 180);
     expect(await stores.warehouse.get(orphan)).toBeUndefined();
   });
 
   it('deletes the file of a dead attempt at the next sweep (every 8th cleanup), never a committed one', async () => {
     const w = workload({ count: 600, batchSize: 10 });
-    const dir = tempRunDir();
-    const stores = localCheckpointStores(dir);
-    let now = 10_000_000;
-    const processor = processorFor(NAME, stores, w, {
-      clock: () => now,
-      orphanGraceMs: GRACE,
-      cleanupEvery: 1,
-    });
+    const { dir, stores, clock, processor } = clockedRun(w, { orphanGraceMs: GRACE, cleanupEvery: 1 });
     const { rows: table } = tableNamesOf(NAME);
     const events = [...w.events];
     // Up to a group's epoch 9: past the first sweep (epoch 8), before the next (16).
@@ -165,9 +158,9 @@ describe('the recent data-file sweep', () => {
     const { groups } = await processor.committed();
     const group = groups.find((g) => g.epoch >= 9)!;
     // A crashed attempt of the group's next epoch: it staged a file and never committed.
-    const orphan = await dataFileOf(stores, group.group, group.epoch + 1, now);
+    const orphan = await dataFileOf(stores, group.group, group.epoch + 1, clock.now);
     await stores.warehouse.put(orphan, new Uint8Array([1]));
-    now += GRACE;
+    clock.now += GRACE;
     const epochs = () =>
       processor.committed().then((c) => c.groups.find((g) => g.group === group.group)!.epoch);
     // Cleanups after every commit, but data files only at epochs divisible by 8.
