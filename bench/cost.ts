@@ -106,6 +106,8 @@ export interface CostOptions {
   readonly maxRecords: number;
   /** With partition logs (jobs whose windows merge partitions): the processor's consumeIntervalMs. @default 0 */
   readonly consumeIntervalMs?: number;
+  /** The processors' maxInlineStateChars. @default the processor's */
+  readonly maxInlineStateChars?: number;
   /** The processors' publish intervals (model ms): one run of each point per value. */
   readonly publishIntervals: readonly number[];
 }
@@ -148,6 +150,9 @@ export async function runCost(
             check: false,
             publishIntervalMs,
             consumeIntervalMs: options.consumeIntervalMs ?? 0,
+            ...(options.maxInlineStateChars === undefined
+              ? {}
+              : { maxInlineStateChars: options.maxInlineStateChars }),
             // Fewer batches than that: one cleanup of every group at the end, so that the run
             // still pays for its LISTs and for deleting what it wrote (over-counting the LISTs).
             finalCleanup: batches < DEFAULT_CLEANUP_EVERY,

@@ -76,6 +76,8 @@ export interface FleetOptions {
   readonly partitionLogs?: boolean;
   /** With partition logs: the processor's consumeIntervalMs. @default 0 */
   readonly consumeIntervalMs?: number;
+  /** The processor's maxInlineStateChars. @default the processor's */
+  readonly maxInlineStateChars?: number;
   /** The processors' publish interval, in model ms. @default - the processor's default */
   readonly publishIntervalMs?: number;
   /** After the final flush, one cleanup of every group, its requests counted (the cost bench). @default false */
@@ -213,6 +215,9 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
       clock,
       partitionLogs: logs,
       consumeIntervalMs: options.consumeIntervalMs ?? 0,
+      ...(options.maxInlineStateChars === undefined
+        ? {}
+        : { maxInlineStateChars: options.maxInlineStateChars }),
       ...(options.publishIntervalMs === undefined ? {} : { publishIntervalMs: options.publishIntervalMs }),
     });
     return { connection, conflictMeter, meter, processor };

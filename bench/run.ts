@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- --json] [-- --events N] [-- --only NAME]`
  * `npm run bench -- --scale [--partitions 1,4,16,64,256] [--batches N] [--max-batches N] [--time-scale F] [--wall-cap S] [--cost]`
- * `npm run bench -- --cost [--cost-time-scale F] [--cost-max-records N] [--consume-interval MS]`
+ * `npm run bench -- --cost [--cost-time-scale F] [--cost-max-records N] [--consume-interval MS] [--max-inline-state N]`
  * `npm run bench -- --cost [--cost-time-scale F] [--cost-max-records N]`
  * Either with `--publish-interval MS[,MS...]`: the processors' publish interval (model ms; one
  * run per value; default the processor's default).
@@ -70,6 +70,7 @@ const USAGE = `Usage: npm run bench [-- options]
                             concurrent invocations on simulated AWS stores
   --cost [--cost-time-scale F] [--cost-max-records N]   dollars per million events vs Managed Flink
   --consume-interval MS   with --cost: partition logs consume at most once per MS (default 0)
+  --max-inline-state N    with --cost: the processors' maxInlineStateChars (default the processor's; 0: state objects)
     --publish-interval MS[,MS...]   with --scale or --cost: the publish interval(s), model ms
                             (default: the processor's, ${DEFAULT_PUBLISH_INTERVAL_MS}; 0 publishes every commit)
 
@@ -107,6 +108,7 @@ function parse() {
         'cost-time-scale': { type: 'string' },
         'cost-max-records': { type: 'string' },
         'consume-interval': { type: 'string' },
+        'max-inline-state': { type: 'string' },
         'publish-interval': { type: 'string' },
       },
       strict: true,
@@ -173,6 +175,10 @@ function parse() {
         values['consume-interval'] === undefined
           ? 0
           : number('consume-interval', values['consume-interval'], 0, true),
+      maxInlineStateChars:
+        values['max-inline-state'] === undefined
+          ? undefined
+          : number('max-inline-state', values['max-inline-state'], 0, true),
     };
   } catch (error) {
     process.stderr.write(`bench: ${(error as Error).message}\n`);
@@ -313,6 +319,9 @@ if (options.scale || options.cost) {
         timeScale: options.costTimeScale,
         maxRecords: options.costMaxRecords,
         consumeIntervalMs: options.consumeIntervalMs,
+        ...(options.maxInlineStateChars === undefined
+          ? {}
+          : { maxInlineStateChars: options.maxInlineStateChars }),
         publishIntervals: options.publishIntervals,
       },
       (text) => process.stderr.write(`${text}\n`),

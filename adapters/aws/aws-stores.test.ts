@@ -54,6 +54,9 @@ const CASES: { name: ExampleName; scope: string }[] = [
   { name: 'bidder-sessions', scope: 'sessions merged across partitions' },
 ];
 
+/** State in state objects, where these tests look (small state is in the manifest by default). */
+const STATE_IN_OBJECTS = { keepCheckpoints: 4, cleanupEvery: 2, maxInlineStateChars: 0 };
+
 describe.each(CASES)('awsCheckpointStores: $name ($scope)', ({ name }) => {
   const w = workload({ count: 200, batchSize: 25, malformedAt: 50 });
 
@@ -63,7 +66,7 @@ describe.each(CASES)('awsCheckpointStores: $name ($scope)', ({ name }) => {
     const reference = await tablesOf(clean.dir);
 
     const { config, stores } = await freshAwsStores(name);
-    await runToEnd(processorFor(name, stores, w, { keepCheckpoints: 4, cleanupEvery: 2 }), w.events);
+    await runToEnd(processorFor(name, stores, w, STATE_IN_OBJECTS), w.events);
     const onAws = await tablesOf(stores);
     expect(onAws).toEqual(reference);
     const rows = onAws[tableNamesOf(name).rows]!;
@@ -97,7 +100,7 @@ describe.each(CASES)('awsCheckpointStores: $name ($scope)', ({ name }) => {
     const clean = await cleanRun(name, w);
     dirs.push(clean.dir);
     const { config, stores } = await freshAwsStores(name, 64);
-    await runToEnd(processorFor(name, stores, w, { keepCheckpoints: 4, cleanupEvery: 2 }), w.events);
+    await runToEnd(processorFor(name, stores, w, STATE_IN_OBJECTS), w.events);
     expect(await tablesOf(stores)).toEqual(await tablesOf(clean.dir));
     const s3 = new S3ObjectStore(`${config.objects}/checkpoints`, { client: createS3Client() });
     expect((await s3.list('')).some((key) => key.endsWith('.spill'))).toBe(true);

@@ -338,6 +338,9 @@ describe('late records and dead letters', () => {
 /** Every key under a prefix of the checkpoint store. */
 const keysUnder = (stores: CheckpointStores, prefix: string) => stores.checkpoints.list(prefix);
 
+/** State in objects (small state is kept in the manifest by default): what these cleanups delete. */
+const STATE_OBJECTS = { maxInlineStateChars: 0 };
+
 describe('cleanup', () => {
   it.each(['bids-per-auction', 'channel-revenue'] as const)(
     '%s: keeps keepCheckpoints manifests per group and only the state they name; the tables still read fully',
@@ -345,7 +348,11 @@ describe('cleanup', () => {
       const w = workload({ batchSize: 20 });
       const dir = tempRunDir();
       const stores = localCheckpointStores(dir);
-      const processor = processorFor(name, stores, w, { keepCheckpoints: 3, cleanupEvery: 1 });
+      const processor = processorFor(name, stores, w, {
+        keepCheckpoints: 3,
+        cleanupEvery: 1,
+        ...STATE_OBJECTS,
+      });
       await runToEnd(processor, w.events);
       // The end of the run published everything (drain); cleanup may now go down to keepCheckpoints.
       await processor.cleanup();
@@ -372,7 +379,7 @@ describe('cleanup', () => {
     const w = workload({ count: 600, batchSize: 20 });
     const cleanups = async (options: { cleanupEvery?: number; cleanupAfterBytes?: number }) => {
       const faulty = faultyStores(localCheckpointStores(tempRunDir()));
-      const processor = processorFor('bids-per-auction', faulty.stores, w, options);
+      const processor = processorFor('bids-per-auction', faulty.stores, w, { ...options, ...STATE_OBJECTS });
       for (const event of w.events) await processor.process(event);
       const epochs = (await processor.committed()).groups.map((g) => g.epoch);
       // A cleanup lists the group's state folder; nothing else does.
@@ -492,7 +499,7 @@ describe('cleanup', () => {
     const w = workload({ batchSize: 20 });
     const dir = tempRunDir();
     const stores = localCheckpointStores(dir);
-    const options = { keepCheckpoints: 2, cleanupEvery: 1 };
+    const options = { keepCheckpoints: 2, cleanupEvery: 1, ...STATE_OBJECTS };
     await processorFor('channel-revenue', stores, w, options).process(w.events[0]!);
     // Hold the load between reading the manifest and reading the state it names.
     const slow = stallAt(

@@ -6,13 +6,15 @@
  * One batch of a group:
  * 1. Read the head (version v). Unless this process committed v itself (warm), load the state
  *    objects the head's manifest names (per partition a base and its deltas, in parallel) and
- *    apply each partition's deltas to its base in order.
+ *    apply each partition's deltas to its base in order, or the state the manifest holds.
  * 2. Run the engine. Records at or below the committed offsets are skipped. If nothing changed,
  *    stop: a redelivery commits nothing.
  * 3. Stage, in parallel: one Parquet file per output table with rows, and for each partition
  *    whose state changed one state object: a delta against its committed state, or a new base
  *    (its whole state) once the deltas since its base would outweigh it or number more than
  *    `maxDeltas` (state-delta.ts). Names are unique to this attempt; no reader looks at them.
+ *    A group whose whole state is small (`maxInlineStateChars`) writes no state object: the
+ *    manifest holds every partition's state (stage.ts `inlineStateOf`).
  * 4. Make the checkpoint manifest (immutable, unique name): written as an object when it names
  *    data files (or is large), else carried inside the head write (manifest.ts, "inline").
  * 5. Commit: put the head naming the manifest, on condition that its version is still v. This
@@ -51,6 +53,7 @@ import {
   addCounts,
   type CheckpointManifest,
   MAX_INLINE_MANIFEST_CHARS,
+  MAX_INLINE_STATE_CHARS,
   watermarkFromJson,
   zeroCounts,
 } from './manifest.ts';
@@ -120,6 +123,14 @@ export interface CheckpointedProcessorOptions {
    * `encodeInlineManifest`); 0 writes every manifest as an object. @default 4096
    */
   readonly maxInlineManifestChars?: number;
+  /**
+   * The largest group state, in characters of its compressed encoding (brotli, base64), that a
+   * commit keeps inside its manifest instead of writing state objects: then a commit without data
+   * files writes only its head (the manifest and the state inline), and a cold load reads only the
+   * head. A group whose state outgrows it moves to state objects and comes back at three quarters of it
+   * ("State in the manifest" in docs/design.md). 0 always writes state objects. @default 2048
+   */
+  readonly maxInlineStateChars?: number;
   /**
    * How old an uncommitted attempt's objects must be before cleanup deletes them. An attempt
    * may still be running until then, so keep it above the function timeout.
@@ -199,6 +210,7 @@ export class CheckpointedProcessor<Row> {
   private readonly maxAttempts: number;
   private readonly maxDeltas: number;
   private readonly maxInlineManifestChars: number;
+  private readonly maxInlineStateChars: number;
   private readonly tables: JobTables;
   private readonly publisher: TablePublisher;
   private readonly committer: TableCommitter;
@@ -250,6 +262,16 @@ export class CheckpointedProcessor<Row> {
     if (this.maxInlineManifestChars > MAX_INLINE_MANIFEST_LIMIT) {
       throw new FloeError(
         `maxInlineManifestChars must be at most ${MAX_INLINE_MANIFEST_LIMIT} (a head item must fit DynamoDB's 400 KB item), got ${this.maxInlineManifestChars}.`,
+      );
+    }
+    this.maxInlineStateChars = nonNegative(
+      'maxInlineStateChars',
+      options.maxInlineStateChars ?? MAX_INLINE_STATE_CHARS,
+    );
+    // Every publish round and cold load reads the manifest that holds it.
+    if (this.maxInlineStateChars > MAX_INLINE_MANIFEST_LIMIT) {
+      throw new FloeError(
+        `maxInlineStateChars must be at most ${MAX_INLINE_MANIFEST_LIMIT} (larger state is cheaper as state objects), got ${this.maxInlineStateChars}.`,
       );
     }
     this.tables = {
@@ -1046,6 +1068,7 @@ export class CheckpointedProcessor<Row> {
       clock: this.clock,
       maxDeltas: this.maxDeltas,
       maxInlineManifestChars: this.maxInlineManifestChars,
+      maxInlineStateChars: this.maxInlineStateChars,
     });
     const info: CommitInfo = { group, epoch, manifest: key, publishes: manifest.publishes };
     beforeHeadWrite(info);

@@ -7,7 +7,8 @@
  * - A commit only ever names the state objects of the head's manifest or its own new ones, so a
  *   state object of an epoch at or below the head's, named by none of the kept manifests, can
  *   never be named again. A manifest names each partition's base and every delta since, so a
- *   kept manifest's whole chain is kept: no delta chain ever reaches a deleted object.
+ *   kept manifest's whole chain is kept: no delta chain ever reaches a deleted object. A manifest
+ *   that holds its partitions' state names no object, and a commit after it writes new bases.
  * - An attempt for an epoch at or below the head's can no longer commit: its head write expects a
  *   version that is gone. Its manifest, state and data files are garbage at once.
  * - An attempt for an epoch above the head's may still be running. Its objects are deleted only
@@ -137,6 +138,7 @@ export async function cleanupGroup(
     keptManifests.add(`${m.epoch}-${m.attempt}`);
     committedAttempt.set(m.epoch, m.attempt);
     for (const p of Object.values(m.partitions)) {
+      if (p.inline !== undefined) continue; // the manifest holds it: no object to keep
       keptStates.add(p.state);
       for (const delta of p.deltas) keptStates.add(delta);
     }

@@ -1,6 +1,7 @@
 /**
  * A group's committed state, loaded from the checkpoint its head names: the manifest, and per
- * partition a base state object with the deltas committed since it, applied in order.
+ * partition a base state object with the deltas committed since it, applied in order, or the
+ * partition's whole state when the manifest holds it (small state, stage.ts `inlineStateOf`).
  */
 
 import type { EngineState } from '../engine/state.ts';
@@ -31,13 +32,20 @@ export interface LoadedGroup {
   readonly chains: Map<string, PartitionChain>;
 }
 
-/** A partition's committed state: a base object and deltas, and its image to diff against. */
+/**
+ * A partition's committed state: a base object and deltas, or its whole encoding kept in the
+ * manifest (`inline`); and its image to diff against.
+ */
 export interface PartitionChain {
   readonly image: PartitionImage;
+  /** The base object's key; empty when the state is inline. */
   readonly base: string;
+  /** Bytes of the base object, or of the inline encoding. */
   readonly baseBytes: number;
   readonly deltas: readonly string[];
   readonly deltaBytes: number;
+  /** The partition's whole state (`encodePartition`) when the manifest holds it. */
+  readonly inline?: string;
 }
 
 /** A partition whose state changed in a batch, and its diff against the committed state. */
@@ -108,7 +116,8 @@ export function emptyGroup(head: Head, state: EngineState): LoadedGroup {
 
 /**
  * Loads the state the head's manifest names into `state` (a fresh engine state): every base and
- * delta is read at once, so a cold load is one round of reads after the manifest.
+ * delta is read at once, so a cold load is one round of reads after the manifest; state the
+ * manifest holds inline needs no read at all.
  */
 export async function loadCommittedState(
   reader: CheckpointReader,
@@ -119,10 +128,18 @@ export async function loadCommittedState(
 ): Promise<LoadedGroup> {
   const entries = Object.entries(manifest.partitions);
   const texts = await Promise.all(
-    entries.map(([, p]) => Promise.all([p.state, ...p.deltas].map((key) => reader.text(key)))),
+    entries.map(([, p]) =>
+      p.inline === undefined ? Promise.all([p.state, ...p.deltas].map((key) => reader.text(key))) : [],
+    ),
   );
   const chains = new Map<string, PartitionChain>();
   entries.forEach(([id, p], i) => {
+    if (p.inline !== undefined) {
+      const partition = decodePartition(p.inline);
+      state.partitions.set(id, partition);
+      chains.set(id, inlineChain(imageOf(partition), p.inline));
+      return;
+    }
     const [baseText, ...deltaTexts] = texts[i]!;
     const partition = decodePartition(baseText!);
     for (const text of deltaTexts) applyDelta(partition, text);
@@ -146,6 +163,11 @@ export async function loadCommittedState(
     state,
     chains,
   };
+}
+
+/** The chain of a partition whose whole state `text` the manifest holds. */
+export function inlineChain(image: PartitionImage, text: string): PartitionChain {
+  return { image, base: '', baseBytes: byteLength(text), deltas: [], deltaBytes: 0, inline: text };
 }
 
 export function byteLength(text: string): number {

@@ -26,6 +26,9 @@ const EXAMPLES: readonly ExampleName[] = [
   'max-price',
 ];
 
+/** State in objects, which these tests are about (small state is kept in the manifest by default). */
+const IN_OBJECTS = { maxInlineStateChars: 0 };
+
 async function manifestsOf(stores: CheckpointStores, prefix: string): Promise<CheckpointManifest[]> {
   const keys = (await stores.checkpoints.list(prefix)).sort();
   return Promise.all(keys.map(async (key) => decodeManifest((await stores.checkpoints.get(key))!, key)));
@@ -41,14 +44,14 @@ describe('state deltas and bases', () => {
     async (name) => {
       const w = workload({ count: 400 });
       const warmDir = tempRunDir();
-      await runToEnd(processorFor(name, localCheckpointStores(warmDir), w), w.events);
+      await runToEnd(processorFor(name, localCheckpointStores(warmDir), w, IN_OBJECTS), w.events);
 
       // A new processor (a cold container) for every batch and for the drain.
       const coldDir = tempRunDir();
       const recorded = recordingCommits(localCheckpointStores(coldDir), name);
       const stores = recorded.stores;
-      for (const event of w.events) await processorFor(name, stores, w).process(event);
-      await processorFor(name, stores, w).drain();
+      for (const event of w.events) await processorFor(name, stores, w, IN_OBJECTS).process(event);
+      await processorFor(name, stores, w, IN_OBJECTS).drain();
 
       expect(await tablesOf(coldDir)).toEqual(await tablesOf(warmDir));
       // The cold loads did read deltas.
@@ -75,6 +78,7 @@ describe('state deltas and bases', () => {
         maxDeltas,
         keepCheckpoints: 10,
         cleanupEvery: 5_000,
+        ...IN_OBJECTS,
       });
       await runToEnd(processor, w.events);
       const rewritten = { count: 0, bytes: 0 };
@@ -119,11 +123,11 @@ describe('state deltas and bases', () => {
     },
   );
 
-  it('with the default limits, cleanup keeps every base and delta a kept manifest names and nothing else', async () => {
+  it('with the default delta limits, cleanup keeps every base and delta a kept manifest names and nothing else', async () => {
     const name = 'bidder-sessions';
     const w = workload({ count: 600 });
     const stores = localCheckpointStores(tempRunDir());
-    const processor = processorFor(name, stores, w, { keepCheckpoints: 2, cleanupEvery: 1 });
+    const processor = processorFor(name, stores, w, { keepCheckpoints: 2, cleanupEvery: 1, ...IN_OBJECTS });
     await runToEnd(processor, w.events);
     await processor.cleanup();
     const manifests = await manifestsOf(stores, manifestPrefix(name, 'job'));

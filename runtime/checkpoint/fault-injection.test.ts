@@ -22,6 +22,10 @@
  * second commit, so its reads and deletes are crash points too. FLOE_FAULT_SWEEP=all sweeps
  * every k in 1..K instead (about 3 minutes).
  *
+ * Small state is in the manifest by default (docs/design.md, "State in the manifest"), so most
+ * cases write no state object; one case keeps its state in objects, and one moves it from the
+ * manifest to objects and back.
+ *
  * With partition groups (bids-per-auction) the three groups of an event commit concurrently, so
  * the order of their calls varies from run to run even with the stores serialised: call k may be
  * a different step than in the clean run, but it is still a crash point of the run it kills, and
@@ -78,6 +82,20 @@ const CASES: readonly Case[] = [
     workload: workload(),
     concurrentGroups: false,
     options: OPTIONS,
+  },
+  {
+    name: 'bidder-sessions',
+    why: 'state in the manifest, in objects from the second batch, back in the manifest with the drain',
+    workload: workload(),
+    concurrentGroups: false,
+    options: { ...OPTIONS, maxInlineStateChars: 1_000 },
+  },
+  {
+    name: 'channel-revenue',
+    why: 'state in objects (small state is in the manifest by default)',
+    workload: workload(),
+    concurrentGroups: false,
+    options: { ...OPTIONS, maxInlineStateChars: 0 },
   },
   {
     name: 'channel-revenue',

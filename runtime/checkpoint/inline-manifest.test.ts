@@ -61,12 +61,18 @@ describe('manifests inline in the head', () => {
   });
 
   it('a manifest larger than maxInlineManifestChars is stored, and the run is still exact', async () => {
-    // max-price's one job group lists every partition, so its manifest grows with them.
+    // max-price's one job group lists every partition, so its manifest grows with them (state
+    // in objects here: state in the manifest would make every one of them large).
     const w = workload({ count: 480, partitions: 24, batchSize: 10 });
     const dir = tempRunDir();
     const recorded = recordingCommits(localCheckpointStores(dir), 'max-price');
     const max = 600;
-    const options = { partitionLogs: false, keepCheckpoints: 10_000, maxInlineManifestChars: max };
+    const options = {
+      partitionLogs: false,
+      keepCheckpoints: 10_000,
+      maxInlineManifestChars: max,
+      maxInlineStateChars: 0,
+    };
     await runToEnd(processorFor('max-price', recorded.stores, w, options), w.events);
     const commits = (await recorded.commits('job')).filter((c) => c.manifest.publishes.length === 0);
     const size = (c: { manifest: CheckpointManifest }) => encodeInlineManifest(c.manifest).length;

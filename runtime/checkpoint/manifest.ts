@@ -17,7 +17,7 @@ export interface PartitionCheckpoint {
   readonly idle: boolean;
   /**
    * The key of the partition's base state object in the checkpoint store: its whole engine state
-   * as of the commit that wrote it (`encodePartition`).
+   * as of the commit that wrote it (`encodePartition`). Empty when `inline` holds the state.
    */
   readonly state: string;
   /**
@@ -26,6 +26,13 @@ export interface PartitionCheckpoint {
    * manifests written before deltas existed have none, and read as empty.
    */
   readonly deltas: readonly string[];
+  /**
+   * The partition's whole state (`encodePartition`), kept in the manifest itself instead of in
+   * state objects: a group whose state is small (see `maxInlineStateChars`) has every partition's
+   * here, and a manifest kept in its head then holds everything the group needs. Absent in
+   * manifests written before it existed and for state kept in objects.
+   */
+  readonly inline?: string;
 }
 
 /** What a commit publishes to one table: its files, under a snapshot id fixed by the commit. */
@@ -130,6 +137,14 @@ export function chainAfter(
 export const MAX_INLINE_MANIFEST_CHARS = 4096;
 
 /**
+ * The largest group state a manifest holds inline, in characters of its compressed encoding
+ * (brotli, base64): at most about 1.5 KB more in the head, two write units, where state objects
+ * cost a write unit per changed partition's delta, another to delete it, and read units on every
+ * cold load. BENCHMARKS.md ("Latest (session 7)" under Cost) has the limits tried.
+ */
+export const MAX_INLINE_STATE_CHARS = 2048;
+
+/**
  * A manifest as kept inside its head item: brotli-compressed JSON as base64, without the fields
  * the head and the manifest's key already hold (job, group, lineage, epoch, attempt). A commit
  * that names no data files (most of them: windows fire every few batches) keeps its manifest
@@ -213,8 +228,13 @@ function validManifest(parsed: unknown, key: string): CheckpointManifest {
     );
   }
   const partitions: Record<string, PartitionCheckpoint> = {};
-  for (const [id, p] of Object.entries(m.partitions as Record<string, PartitionCheckpoint>))
+  for (const [id, p] of Object.entries(m.partitions as Record<string, PartitionCheckpoint>)) {
+    if (p.inline !== undefined && typeof p.inline !== 'string')
+      throw new FloeError(
+        `Checkpoint manifest ${key} holds partition ${id}'s state as ${typeof p.inline}, not as text; the checkpoint store is corrupt.`,
+      );
     partitions[id] = Array.isArray(p.deltas) ? p : { ...p, deltas: [] };
+  }
   return { ...(m as CheckpointManifest), partitions };
 }
 

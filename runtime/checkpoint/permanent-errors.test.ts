@@ -5,6 +5,9 @@ import { processorFor, tempRunDir, workload } from '../../test/support/checkpoin
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
 import { type ObjectStore, PermanentStorageError, StorageError } from '../stores/object-store.ts';
 
+/** The commit writes its state to the (failing) checkpoint store rather than into its manifest. */
+const STATE_OBJECTS = { maxInlineStateChars: 0 };
+
 /** The local stores, with every checkpoint-store put (state objects, manifests) failing by `fail`; counts the puts. */
 function failingCheckpoints(dir: string, fail: (key: string) => Error) {
   const stores = localCheckpointStores(dir);
@@ -32,7 +35,7 @@ describe('permanent storage errors', () => {
       dir,
       (key) => new PermanentStorageError(`Cannot use /ro/${key}: permission denied (EACCES).`, `/ro/${key}`),
     );
-    const processor = processorFor('bids-per-auction', stores, w, { maxAttempts: 8 });
+    const processor = processorFor('bids-per-auction', stores, w, { maxAttempts: 8, ...STATE_OBJECTS });
 
     const error = await processor.process(w.events[0]!).catch((e: unknown) => e);
 
@@ -51,7 +54,7 @@ describe('permanent storage errors', () => {
   it('leaves transient storage errors retried as before', async () => {
     const w = workload({ count: 60, partitions: 1 });
     const { stores, puts } = failingCheckpoints(tempRunDir(), () => new StorageError('throttled'));
-    const processor = processorFor('bids-per-auction', stores, w, { maxAttempts: 3 });
+    const processor = processorFor('bids-per-auction', stores, w, { maxAttempts: 3, ...STATE_OBJECTS });
     await expect(processor.process(w.events[0]!)).rejects.toThrow(/did not complete after 3 tries/);
     expect(puts()).toBe(3);
   });

@@ -1,15 +1,23 @@
 /**
  * Steps 3 and 4 of a commit: stage a batch's outputs and state under names unique to the attempt,
  * then make the immutable checkpoint manifest that names them: written to the checkpoint store
- * when it names data files or is large, else handed back to go inline in the head write. Nothing
- * here is visible to a reader until the head names the manifest.
+ * when it names data files or is large, else handed back to go inline in the head write. A group
+ * whose whole state is small stages no state: the manifest holds it ("State in the manifest" in
+ * docs/design.md). Nothing here is visible to a reader until the head names the manifest.
  */
+import { brotliCompressSync, constants as zlibConstants } from 'node:zlib';
 import type { BatchResult } from '../engine/batch-result.ts';
 import { encodePartition } from '../engine/state-codec.ts';
+import { FloeError } from '../errors.ts';
 import { type DataFile, writePreparedDataFile } from '../iceberg/data-file.ts';
 import { dataFileKey } from '../iceberg/table-layout.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
-import type { ChangedPartition, LoadedGroup, PartitionChain } from './committed-state.ts';
+import {
+  type ChangedPartition,
+  inlineChain,
+  type LoadedGroup,
+  type PartitionChain,
+} from './committed-state.ts';
 import {
   dataFileName,
   manifestKey,
@@ -20,6 +28,7 @@ import {
 } from './layout.ts';
 import {
   addCounts,
+  type CheckpointCounts,
   type CheckpointManifest,
   chainAfter,
   encodeInlineManifest,
@@ -31,7 +40,7 @@ import {
 } from './manifest.ts';
 import { countsOf } from './outcome.ts';
 import { type BatchInputOrDrain, type JobTables, prepareOutputs } from './outputs.ts';
-import { shouldWriteBase } from './state-delta.ts';
+import { imageChars, type PartitionDiff, shouldWriteBase } from './state-delta.ts';
 
 export interface StageInput<Row> {
   readonly jobId: string;
@@ -49,6 +58,8 @@ export interface StageInput<Row> {
   readonly maxDeltas: number;
   /** The largest manifest kept in the head (0: none). */
   readonly maxInlineManifestChars: number;
+  /** The largest group state kept in the manifest, in characters of its inline encoding (0: none). */
+  readonly maxInlineStateChars: number;
 }
 
 /** A staged checkpoint: the manifest written, not yet committed. */
@@ -72,29 +83,25 @@ export async function stageCheckpoint<Row>(
   const epoch = loaded.epoch + 1;
   const outputs = prepareOutputs(input.jobName, tables, result, input.input);
   const fileName = dataFileName(jobId, group, loaded.lineage, epoch, attempt);
-  const encoder = new TextEncoder();
-  // Each changed partition's next chain: a delta on its committed one, or a new base.
-  const chains = new Map(loaded.chains);
-  const staged = input.changed.map(({ id, diff }) => {
-    const chain = loaded.chains.get(id);
-    const delta = encoder.encode(diff.text);
-    const sinceBase = chain && { ...chain, deltaCount: chain.deltas.length };
-    if (chain !== undefined && !shouldWriteBase(sinceBase, delta.length, input.maxDeltas)) {
-      const key = stateDeltaKey(jobId, group, id, epoch, attempt);
-      chains.set(id, {
-        ...chain,
-        image: diff.image,
-        deltas: [...chain.deltas, key],
-        deltaBytes: chain.deltaBytes + delta.length,
-      });
-      return { key, bytes: delta };
-    }
-    const key = stateKey(jobId, group, id, epoch, attempt);
-    const bytes = encoder.encode(encodePartition(loaded.state.partitions.get(id)!));
-    chains.set(id, { image: diff.image, base: key, baseBytes: bytes.length, deltas: [], deltaBytes: 0 });
-    return { key, bytes };
-  });
-  const [files] = await Promise.all([
+  const changed = new Map(input.changed.map((c) => [c.id, c.diff]));
+  const counts = countsOf(result.metrics);
+  const createdAt = input.clock();
+  const manifestWith = (chains: ReadonlyMap<string, PartitionChain>, publishes: TablePublish[]) =>
+    makeManifest(input, epoch, createdAt, counts, chains, publishes);
+  const maxInHead = input.maxInlineManifestChars;
+
+  let state = planState(input, epoch, changed, inlineStateOf(loaded, changed, input.maxInlineStateChars));
+  // State goes into the manifest only if the manifest then still fits in the head (else every
+  // commit would store it as an object, an S3 PUT), judged without the data files a commit
+  // names, so that commits that fire windows do not move the state back and forth.
+  let withoutFiles =
+    state.inline && maxInHead > 0 ? encodeInlineManifest(manifestWith(state.chains, [])) : undefined;
+  if (withoutFiles !== undefined && withoutFiles.length > maxInHead) {
+    state = planState(input, epoch, changed, undefined);
+    withoutFiles = undefined;
+  }
+  const { chains, staged } = state;
+  const [publishes] = await Promise.all([
     Promise.all(
       outputs.map(async (o): Promise<TablePublish> => {
         const table = o.prepared.table;
@@ -114,8 +121,90 @@ export async function stageCheckpoint<Row>(
     ),
     Promise.all(staged.map((o) => stores.checkpoints.put(o.key, o.bytes, { ifNoneMatch: '*' }))),
   ]);
-  const publishes = files;
 
+  const key = manifestKey(jobId, group, epoch, attempt);
+  const manifest = manifestWith(chains, publishes);
+  // A commit that names no data files keeps its manifest in the head when it is small: the publish
+  // rounds and cleanup need only manifests that name files to outlive the next commit.
+  const encoded =
+    publishes.length === 0 && maxInHead > 0 ? (withoutFiles ?? encodeInlineManifest(manifest)) : undefined;
+  const inline = encoded !== undefined && encoded.length <= maxInHead ? encoded : undefined;
+  if (inline === undefined) await stores.checkpoints.put(key, encodeManifest(manifest), { ifNoneMatch: '*' });
+  const stateBytes = staged.reduce((sum, o) => sum + o.bytes.length, 0);
+  return { key, manifest, inline, stateBytes, chains };
+}
+
+/** What a commit does with its state: each partition's next chain, and the objects to write. */
+interface StatePlan {
+  /** Whether the manifest holds every partition's state. */
+  readonly inline: boolean;
+  readonly chains: Map<string, PartitionChain>;
+  readonly staged: readonly { key: string; bytes: Uint8Array }[];
+}
+
+/**
+ * Each partition's next chain: its whole state in the manifest (`inlineTexts`), a delta on its
+ * committed chain, or a new base (also for an unchanged partition whose state was inline until
+ * now, since the next manifest no longer holds it).
+ */
+function planState<Row>(
+  input: StageInput<Row>,
+  epoch: number,
+  changed: ReadonlyMap<string, PartitionDiff>,
+  inlineTexts: ReadonlyMap<string, string> | undefined,
+): StatePlan {
+  const { jobId, group, loaded, attempt } = input;
+  const encoder = new TextEncoder();
+  const chains = new Map(loaded.chains);
+  const staged: { key: string; bytes: Uint8Array }[] = [];
+  for (const [id, p] of loaded.state.partitions) {
+    const chain = loaded.chains.get(id);
+    const diff = changed.get(id);
+    // A partition never committed has no image yet, so its first diff always reports a change.
+    const image = diff?.image ?? chain?.image;
+    if (image === undefined)
+      throw new FloeError(
+        `Partition ${id} of group ${group} has no committed state and no change; this is a bug in Floe.`,
+      );
+    const text = inlineTexts?.get(id);
+    if (text !== undefined) {
+      chains.set(id, inlineChain(image, text));
+      continue;
+    }
+    const stored = chain?.inline === undefined ? chain : undefined;
+    if (diff === undefined && stored !== undefined) continue; // its committed chain stays
+    if (diff !== undefined && stored !== undefined) {
+      const delta = encoder.encode(diff.text);
+      const sinceBase = { ...stored, deltaCount: stored.deltas.length };
+      if (!shouldWriteBase(sinceBase, delta.length, input.maxDeltas)) {
+        const key = stateDeltaKey(jobId, group, id, epoch, attempt);
+        chains.set(id, {
+          ...stored,
+          image,
+          deltas: [...stored.deltas, key],
+          deltaBytes: stored.deltaBytes + delta.length,
+        });
+        staged.push({ key, bytes: delta });
+        continue;
+      }
+    }
+    const key = stateKey(jobId, group, id, epoch, attempt);
+    const bytes = encoder.encode(encodePartition(p));
+    chains.set(id, { image, base: key, baseBytes: bytes.length, deltas: [], deltaBytes: 0 });
+    staged.push({ key, bytes });
+  }
+  return { inline: inlineTexts !== undefined, chains, staged };
+}
+
+function makeManifest<Row>(
+  input: StageInput<Row>,
+  epoch: number,
+  createdAt: number,
+  counts: CheckpointCounts,
+  chains: ReadonlyMap<string, PartitionChain>,
+  publishes: TablePublish[],
+): CheckpointManifest {
+  const { jobId, group, loaded } = input;
   const partitions: Record<string, PartitionCheckpoint> = {};
   for (const [id, p] of loaded.state.partitions) {
     const chain = chains.get(id)!;
@@ -125,18 +214,17 @@ export async function stageCheckpoint<Row>(
       idle: p.idle,
       state: chain.base,
       deltas: chain.deltas,
+      ...(chain.inline === undefined ? {} : { inline: chain.inline }),
     };
   }
-  const counts = countsOf(result.metrics);
-  const key = manifestKey(jobId, group, epoch, attempt);
-  const manifest: CheckpointManifest = {
+  return {
     format: 1,
     job: jobId,
     group,
     lineage: loaded.lineage,
     epoch,
-    attempt,
-    createdAt: input.clock(),
+    attempt: input.attempt,
+    createdAt,
     processingTime: input.processingTime,
     ...chainAfter(loaded.manifest, loaded.manifestKey, loaded.inline, manifestPrefix(jobId, group)),
     watermark: watermarkToJson(loaded.state.jobWatermark),
@@ -146,12 +234,57 @@ export async function stageCheckpoint<Row>(
     counts,
     totals: addCounts(loaded.manifest?.totals ?? zeroCounts(), counts),
   };
-  // A commit that names no data files keeps its manifest in the head when it is small: the publish
-  // rounds and cleanup need only manifests that name files to outlive the next commit.
-  const max = input.maxInlineManifestChars;
-  const encoded = publishes.length === 0 && max > 0 ? encodeInlineManifest(manifest) : undefined;
-  const inline = encoded !== undefined && encoded.length <= max ? encoded : undefined;
-  if (inline === undefined) await stores.checkpoints.put(key, encodeManifest(manifest), { ifNoneMatch: '*' });
-  const stateBytes = staged.reduce((sum, o) => sum + o.bytes.length, 0);
-  return { key, manifest, inline, stateBytes, chains };
+}
+
+/**
+ * How many characters of state JSON to expect per character of its inline encoding, at most
+ * (brotli, then base64): a state larger than this many times the limit is not even encoded to
+ * check, so a large state costs no encoding per commit.
+ */
+const MAX_COMPRESSION_RATIO = 8;
+
+/**
+ * Every partition's whole state as text, when the group's state is small enough to keep in the
+ * manifest; undefined when it goes to state objects. Small means the partitions' encodings
+ * compressed as an inline manifest does (brotli, base64) take at most `max` characters. A group
+ * whose state is in objects comes back only at three quarters of that: a move to objects writes
+ * a base for every partition, so a state hovering at the limit must not move on each crossing.
+ */
+export function inlineStateOf(
+  loaded: LoadedGroup,
+  changed: ReadonlyMap<string, PartitionDiff>,
+  max: number,
+): Map<string, string> | undefined {
+  if (max === 0) return undefined;
+  let stored = false;
+  let chars = 0;
+  for (const [id] of loaded.state.partitions) {
+    const chain = loaded.chains.get(id);
+    if (chain !== undefined && chain.inline === undefined) stored = true;
+    const image = changed.get(id)?.image ?? chain?.image;
+    if (image !== undefined) chars += imageChars(image);
+  }
+  const limit = stored ? Math.floor((max * 3) / 4) : max;
+  if (chars > limit * MAX_COMPRESSION_RATIO) return undefined;
+  const texts = new Map<string, string>();
+  for (const [id, p] of loaded.state.partitions) {
+    const chain = loaded.chains.get(id);
+    texts.set(id, !changed.has(id) && chain?.inline !== undefined ? chain.inline : encodePartition(p));
+  }
+  return inlineStateChars(texts) <= limit ? texts : undefined;
+}
+
+/** The characters partition texts take in an inline manifest: compressed together, as base64. */
+export function inlineStateChars(texts: ReadonlyMap<string, string>): number {
+  const json = Buffer.from(JSON.stringify([...texts]));
+  return (
+    Math.ceil(
+      brotliCompressSync(json, {
+        params: {
+          [zlibConstants.BROTLI_PARAM_QUALITY]: 6,
+          [zlibConstants.BROTLI_PARAM_SIZE_HINT]: json.length,
+        },
+      }).length / 3,
+    ) * 4
+  );
 }

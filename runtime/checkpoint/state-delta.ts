@@ -70,6 +70,28 @@ export function shouldWriteBase(
   return chain.deltaCount + 1 > maxDeltas || chain.deltaBytes + deltaBytes > chain.baseBytes;
 }
 
+const imageSizes = new WeakMap<PartitionImage, number>();
+
+/**
+ * About how many characters the state an image shows takes as JSON (its entries' texts; the
+ * encoding's punctuation aside). Remembered per image, which is immutable.
+ */
+export function imageChars(image: PartitionImage): number {
+  let chars = imageSizes.get(image);
+  if (chars !== undefined) return chars;
+  chars = image.scalars.length;
+  for (const [, byKey] of image.windows)
+    for (const [key, text] of byKey) chars += keyChars(key) + text.length;
+  for (const [key, text] of image.sessions) chars += keyChars(key) + text.length;
+  for (const [key, text] of image.seenIds) chars += keyChars(key) + text.length;
+  imageSizes.set(image, chars);
+  return chars;
+}
+
+function keyChars(key: Key): number {
+  return typeof key === 'string' ? key.length + 2 : 8;
+}
+
 /** The image of a state, as {@link diffPartition} leaves it. */
 export function imageOf(p: PartitionState): PartitionImage {
   return diffPartition(undefined, p).image;
