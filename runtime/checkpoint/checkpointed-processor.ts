@@ -62,6 +62,7 @@ import type { JobTables } from './outputs.ts';
 import {
   appendToLog,
   type LogAppend,
+  type LogHead,
   type LogSegment,
   listLogHeads,
   pendingSegments,
@@ -227,6 +228,8 @@ export class CheckpointedProcessor<Row> {
   private logsDrained = false;
   /** Records of the segments this process appended and has not consumed yet: no need to read them back. */
   private readonly ownSegments = new Map<string, KafkaEventRecord[]>();
+  /** Each partition's log head as this process's last append of it left it (partition-log.ts `appendToLog`). */
+  private readonly logHeads = new Map<string, LogHead>();
   /** Set for a job whose windows merge partitions: partition logs, their lease and settings. */
   private readonly logs:
     | {
@@ -735,10 +738,11 @@ export class CheckpointedProcessor<Row> {
     // The direct path: when the consumer lease is free (and the consume interval has passed), this
     // process consumes its own batch in the job group's commit, together with whatever the logs
     // hold, and never writes it to a log: no segment, no log head write, no delete later.
-    const lease = await this.retried(() => logs.lease.acquire(logs.intervalMs)).catch((error: unknown) => {
+    const attempt = await this.retried(() => logs.lease.attempt(logs.intervalMs)).catch((error: unknown) => {
       throwIfPermanent(error);
       return undefined; // the append path does not need the lease
     });
+    const lease = attempt?.lease;
     let directError: unknown;
     if (lease !== undefined) {
       try {
@@ -753,8 +757,13 @@ export class CheckpointedProcessor<Row> {
         directError = error;
       }
     }
-    const job = await this.retried(() => this.stores.heads.get(headKey(this.jobId, JOB_GROUP)));
-    const jobHead = job === undefined ? undefined : decodeHead(job);
+    // What the job group has consumed: from the head the lease attempt read a moment ago when it
+    // found the lease held (one read and one round trip less for every append), else read now (a
+    // direct consume that failed may have committed rounds since).
+    const jobHead =
+      attempt !== undefined && lease === undefined
+        ? attempt.jobHead
+        : await this.retried(() => readHead(this.stores.heads, this.jobId, JOB_GROUP));
     const consumedOffset = (id: string): number => jobHead?.value.offsets?.[id]?.[0] ?? -1;
     const appends = await this.appendAll(partitions, consumedOffset);
     if (directError instanceof FloeJobError) throw directError;
@@ -804,8 +813,13 @@ export class CheckpointedProcessor<Row> {
     consumed: number,
   ): Promise<LogAppend> {
     let lastError: unknown;
+    const id = partitionId(records[0]!.topic, records[0]!.partition);
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       if (attempt > 1) await backoff(attempt);
+      // The first try starts from the log head this process's last append left (no read); a
+      // retry reads it, since whatever failed may have been that head being stale.
+      const known = attempt === 1 ? this.logHeads.get(id) : undefined;
+      this.logHeads.delete(id);
       try {
         const appended = await appendToLog(
           this.stores.heads,
@@ -814,7 +828,9 @@ export class CheckpointedProcessor<Row> {
           records,
           consumed,
           newAttemptId(this.clock()),
+          known,
         );
+        this.logHeads.set(id, appended.head);
         if (appended.segment !== undefined)
           this.ownSegments.set(appended.segment.key, records.slice(appended.skipped) as KafkaEventRecord[]);
         return appended;

@@ -36,6 +36,12 @@ export interface HeldLease {
   release(committed?: number): Promise<void>;
 }
 
+/** What an attempt to take the lease found: the lease when taken, and the job group's head it read. */
+export interface LeaseAttempt {
+  readonly lease: HeldLease | undefined;
+  readonly jobHead: Head | undefined;
+}
+
 export class ConsumerLease {
   private readonly owner = randomUUID();
 
@@ -53,13 +59,24 @@ export class ConsumerLease {
    * started less than `minIntervalMs` ago (the lease records when each one started).
    */
   async acquire(minIntervalMs = 0): Promise<HeldLease | undefined> {
+    return (await this.attempt(minIntervalMs)).lease;
+  }
+
+  /**
+   * As {@link acquire}, and also returns the job group's head the attempt read, taken or not: a
+   * process that goes on to append needs the group's committed offsets, and this head gives them
+   * without another read (a head read a moment earlier only appends a record or two more, which
+   * the consume skips).
+   */
+  async attempt(minIntervalMs = 0): Promise<LeaseAttempt> {
     const key = consumerLeaseKey(this.jobId);
     // Read together: the head only says whether the holder has committed since it took the lease.
     const [item, jobHead] = await Promise.all([this.heads.get(key), this.jobHead()]);
     const jobEpoch = jobHead?.value.epoch ?? 0;
     const now = this.clock();
-    if (item !== undefined && !this.free(item.value, now, jobEpoch)) return undefined;
-    if (minIntervalMs > 0 && now - consumedAt(item?.value) < minIntervalMs) return undefined;
+    const notTaken = { lease: undefined, jobHead };
+    if (item !== undefined && !this.free(item.value, now, jobEpoch)) return notTaken;
+    if (minIntervalMs > 0 && now - consumedAt(item?.value) < minIntervalMs) return notTaken;
     let version: number;
     let until = now + this.durationMs;
     let epoch = jobEpoch;
@@ -72,7 +89,7 @@ export class ConsumerLease {
         )
       ).version;
     } catch (error) {
-      if (error instanceof ConditionFailedError) return undefined;
+      if (error instanceof ConditionFailedError) return notTaken;
       throw error;
     }
     const ended = (committed: number | undefined) => committed !== undefined && committed > epoch;
@@ -103,7 +120,7 @@ export class ConsumerLease {
         .put(key, { owner: this.owner, until: 0, consumedAt: now, epoch }, { expectedVersion: version })
         .catch(() => undefined);
     };
-    return { jobHead, renew, release };
+    return { lease: { jobHead, renew, release }, jobHead };
   }
 
   /** Whether a lease item leaves the lease to this process, the job group being at `jobEpoch`. */
