@@ -7,7 +7,6 @@ import { afterAll, describe, it } from 'vitest';
 import { awsLocations } from '../../test/support/aws-locations.ts';
 import {
   appendDuringConsume,
-  appendsFromTwoProcesses,
   consumersRacing,
   crashedConsumerLeaseLapses,
   directConsume,
@@ -38,10 +37,6 @@ describe('partition logs on the AWS stores', () => {
 
   it('a partition appending while another process consumes is consumed before that process returns', async () => {
     await appendDuringConsume('channel-revenue', aws.factory);
-  });
-
-  it('appends of the same partitions from two processes in turn: a stale log head costs a retry, a current one no read', async () => {
-    await appendsFromTwoProcesses('channel-revenue', aws.factory);
   });
 
   it('a consumer that crashed holding the lease: consumption resumes when the lease lapses', async () => {

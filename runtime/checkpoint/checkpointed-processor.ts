@@ -62,7 +62,6 @@ import type { JobTables } from './outputs.ts';
 import {
   appendToLog,
   type LogAppend,
-  type LogHead,
   type LogSegment,
   listLogHeads,
   pendingSegments,
@@ -228,8 +227,6 @@ export class CheckpointedProcessor<Row> {
   private logsDrained = false;
   /** Records of the segments this process appended and has not consumed yet: no need to read them back. */
   private readonly ownSegments = new Map<string, KafkaEventRecord[]>();
-  /** Each partition's log head as this process's last append of it left it (partition-log.ts `appendToLog`). */
-  private readonly logHeads = new Map<string, LogHead>();
   /** Set for a job whose windows merge partitions: partition logs, their lease and settings. */
   private readonly logs:
     | {
@@ -813,13 +810,8 @@ export class CheckpointedProcessor<Row> {
     consumed: number,
   ): Promise<LogAppend> {
     let lastError: unknown;
-    const id = partitionId(records[0]!.topic, records[0]!.partition);
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       if (attempt > 1) await backoff(attempt);
-      // The first try starts from the log head this process's last append left (no read); a
-      // retry reads it, since whatever failed may have been that head being stale.
-      const known = attempt === 1 ? this.logHeads.get(id) : undefined;
-      this.logHeads.delete(id);
       try {
         const appended = await appendToLog(
           this.stores.heads,
@@ -828,9 +820,7 @@ export class CheckpointedProcessor<Row> {
           records,
           consumed,
           newAttemptId(this.clock()),
-          known,
         );
-        this.logHeads.set(id, appended.head);
         if (appended.segment !== undefined)
           this.ownSegments.set(appended.segment.key, records.slice(appended.skipped) as KafkaEventRecord[]);
         return appended;

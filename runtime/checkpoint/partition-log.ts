@@ -62,11 +62,6 @@ export interface LogAppend {
  * segment, then the head on condition that it did not move: a concurrent append of the same
  * partition (a redelivery racing a slow invocation) makes this one throw ConditionFailedError,
  * and its retry finds the records appended. Consumed segments are dropped from the head.
- *
- * `known` is the head as this process's last append of the partition left it: only appends of the
- * partition write its head, so in the usual case (the event source mapping sends a partition's
- * batches to the same container) it is current and the append reads nothing. If another process
- * appended since, the head write fails its condition and the caller retries without it.
  */
 export async function appendToLog(
   heads: StateStore,
@@ -75,18 +70,17 @@ export async function appendToLog(
   records: readonly KafkaEventRecord[],
   consumed: number,
   attempt: string,
-  known?: LogHead,
-): Promise<LogAppend & { readonly head: LogHead }> {
+): Promise<LogAppend> {
   const first = records[0];
   if (first === undefined) throw new FloeError('appendToLog needs at least one record.');
   const partition = `${first.topic}-${first.partition}`;
-  const head = known ?? (await readOrCreateLogHead(heads, jobId, partition));
+  const head = await readOrCreateLogHead(heads, jobId, partition);
   const after = Math.max(head.value.offset, consumed);
   let start = 0;
   while (start < records.length && records[start]!.offset <= after) start++;
   const fresh = start === 0 ? records : records.slice(start);
   if (fresh.length === 0) {
-    return { partition, appended: 0, skipped: records.length, epoch: head.value.epoch, head };
+    return { partition, appended: 0, skipped: records.length, epoch: head.value.epoch };
   }
   const epoch = head.value.epoch + 1;
   const firstOffset = fresh[0]!.offset;
@@ -103,8 +97,8 @@ export async function appendToLog(
     offset: segment.last,
     segments: [...head.value.segments.filter((s) => s.last > consumed), segment],
   };
-  const written = await heads.put(head.key, encodeLogHead(value), { expectedVersion: head.version });
-  return { partition, appended: fresh.length, skipped: start, epoch, segment, head: decodeLogHead(written) };
+  await heads.put(head.key, encodeLogHead(value), { expectedVersion: head.version });
+  return { partition, appended: fresh.length, skipped: start, epoch, segment };
 }
 
 /** Every partition log head of a job. */

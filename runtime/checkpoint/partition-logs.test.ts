@@ -9,7 +9,6 @@ import type { ExampleName } from '../../examples/index.ts';
 import { processorFor, tablesOf, workload } from '../../test/support/checkpoint-runs.ts';
 import {
   appendDuringConsume,
-  appendsFromTwoProcesses,
   consumeInterval,
   consumersRacing,
   crashedConsumerLeaseLapses,
@@ -82,10 +81,6 @@ describe('partition logs', () => {
 
   it('a partition appending while another process consumes is consumed before that process returns', async () => {
     await appendDuringConsume('channel-revenue', localStoreFactory);
-  });
-
-  it('appends of the same partitions from two processes in turn: a stale log head costs a retry, a current one no read', async () => {
-    await appendsFromTwoProcesses('channel-revenue', localStoreFactory);
   });
 
   it('a consumer that crashed holding the lease: consumption resumes when the lease lapses', async () => {

@@ -10,7 +10,7 @@ import { expect } from 'vitest';
 import type { ExampleName } from '../../examples/index.ts';
 import { ConsumerLease } from '../../runtime/checkpoint/consumer-lease.ts';
 import { readOrCreateHead } from '../../runtime/checkpoint/head.ts';
-import { headKey, logHeadPrefix, logSegmentPrefix, safeName } from '../../runtime/checkpoint/layout.ts';
+import { headKey, logSegmentPrefix, safeName } from '../../runtime/checkpoint/layout.ts';
 import { listLogHeads } from '../../runtime/checkpoint/partition-log.ts';
 import { kafkaEvent } from '../../runtime/event-source-mapping/event-builder.ts';
 import type { KafkaEvent, KafkaEventRecord } from '../../runtime/source/kafka-event.ts';
@@ -201,44 +201,6 @@ export async function appendDuringConsume(name: ExampleName, factory: StoreFacto
     expect(consumed[id]).toBe(records[records.length - 1]!.offset);
   for (const event of w.events.slice(half + 1)) await other.process(event);
   await other.drain();
-  await expectExactlyOnce(name, location, w);
-  return { location, workload: w };
-}
-
-/**
- * Appends of the same partitions from two processes in turn (a partition's batches moving between
- * containers), while another process holds the lease: each process starts an append from the log
- * head its own last append left, which the other has moved on since; its head write fails its
- * condition, and the retry reads the head and appends. A process appending twice in a row reads
- * no log head the second time. Everything is consumed exactly once in the end.
- */
-export async function appendsFromTwoProcesses(name: ExampleName, factory: StoreFactory) {
-  const w = workload();
-  const location = await factory();
-  const jobId = safeName(exampleJob(name).name);
-  const blocker = await new ConsumerLease(location.open().heads, jobId, 60_000, () => 1_000).acquire();
-  expect(blocker).toBeDefined();
-  const counted = [faultyStores(location.open()), faultyStores(location.open())];
-  const processes = counted.map((c) => processorFor(name, c.stores, w, { ...LOGS, clock: () => 1_000 }));
-  const logHeadReads = (i: number) =>
-    counted[i]!.log.filter((c) => c.op === 'get' && c.key.startsWith(logHeadPrefix(jobId))).length;
-  const last = w.events.length - 1;
-  for (const [i, event] of w.events.slice(0, last).entries()) {
-    const outcome = await processes[i % 2]!.process(event);
-    expect(outcome.commits.every((c) => c.group.startsWith('log:'))).toBe(true);
-  }
-  // The process that appended the second to last event appends the last one too.
-  const again = (last - 1) % 2;
-  const before = logHeadReads(again);
-  await processes[again]!.process(w.events[last]!);
-  expect(logHeadReads(again)).toBe(before);
-  // The other process's stale heads cost it a failed head write and a read per partition.
-  const failedLogHeadWrites = counted[1 - again]!.log.filter(
-    (c) => c.op === 'put' && c.key.startsWith(logHeadPrefix(jobId)) && c.outcome === 'error',
-  );
-  expect(failedLogHeadWrites.length).toBeGreaterThan(0);
-  expect(await consumedOffsets(location.open(), name)).toEqual({});
-  await processorFor(name, location.open(), w, LOGS).drain();
   await expectExactlyOnce(name, location, w);
   return { location, workload: w };
 }
