@@ -15,8 +15,9 @@ export interface LogCleanupOptions {
  * A segment goes when its last offset is at or below the consumed offset: the consumer reads only
  * segments above it, and the consumed offset never goes back. A segment above it that no log head
  * lists goes only once its partition's log head has moved past it (the head's offset is at or
- * above the segment's last): the append that wrote it read an older head, so its conditional
- * head write can no longer succeed. Age is no guard: an appender that stalled between its segment
+ * above the segment's last): the append that wrote it names it only in a head write conditional
+ * on the version it read, whose offset was below the segment's first, and the head has moved
+ * past that version, so that write can no longer succeed. Age is no guard: an appender that stalled between its segment
  * and its head write (a frozen process, a clock behind the others) would still commit a head
  * naming a segment that is gone. Returns the number deleted.
  */

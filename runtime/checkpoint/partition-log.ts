@@ -62,6 +62,12 @@ export interface LogAppend {
  * segment, then the head on condition that it did not move: a concurrent append of the same
  * partition (a redelivery racing a slow invocation) makes this one throw ConditionFailedError,
  * and its retry finds the records appended. Consumed segments are dropped from the head.
+ *
+ * The segment of the records above `consumed` is written while the head is read, not after: a
+ * batch is new to the log but for redeliveries, so this saves the append a round trip. When the
+ * head shows some of them logged already, that segment is never listed (cleanup deletes it once
+ * the head has passed its last offset, as it does a crashed append's) and the records still new
+ * go into a segment of their own.
  */
 export async function appendToLog(
   heads: StateStore,
@@ -74,31 +80,60 @@ export async function appendToLog(
   const first = records[0];
   if (first === undefined) throw new FloeError('appendToLog needs at least one record.');
   const partition = `${first.topic}-${first.partition}`;
+  const unconsumed = recordsAbove(records, consumed);
+  const written = writeSegment(checkpoints, jobId, partition, unconsumed, attempt);
+  // Settled even if the head read fails first, so that no rejection is left unhandled.
+  written.catch(() => undefined);
   const head = await readOrCreateLogHead(heads, jobId, partition);
-  const after = Math.max(head.value.offset, consumed);
-  let start = 0;
-  while (start < records.length && records[start]!.offset <= after) start++;
-  const fresh = start === 0 ? records : records.slice(start);
+  const fresh = recordsAbove(unconsumed, head.value.offset);
+  const skipped = records.length - fresh.length;
   if (fresh.length === 0) {
-    return { partition, appended: 0, skipped: records.length, epoch: head.value.epoch };
+    await written;
+    return { partition, appended: 0, skipped, epoch: head.value.epoch };
   }
+  // The segment of exactly the new records: the one written meanwhile, or, when the log held
+  // some of them already, one more (there are new records, so neither is undefined).
+  const spare = await written;
+  const segment =
+    fresh.length === unconsumed.length
+      ? spare!
+      : (await writeSegment(checkpoints, jobId, partition, fresh, attempt))!;
   const epoch = head.value.epoch + 1;
-  const firstOffset = fresh[0]!.offset;
-  const lastOffset = fresh[fresh.length - 1]!.offset;
-  const segment: LogSegment = {
-    key: logSegmentKey(jobId, partition, firstOffset, lastOffset, attempt),
-    first: firstOffset,
-    last: lastOffset,
-    records: fresh.length,
-  };
-  await checkpoints.put(segment.key, encodeSegment(fresh), { ifNoneMatch: '*' });
   const value: LogHeadValue = {
     epoch,
     offset: segment.last,
     segments: [...head.value.segments.filter((s) => s.last > consumed), segment],
   };
   await heads.put(head.key, encodeLogHead(value), { expectedVersion: head.version });
-  return { partition, appended: fresh.length, skipped: start, epoch, segment };
+  return { partition, appended: fresh.length, skipped, epoch, segment };
+}
+
+/** The records (offset order) above `offset`. */
+function recordsAbove(records: readonly KafkaEventRecord[], offset: number): readonly KafkaEventRecord[] {
+  let start = 0;
+  while (start < records.length && records[start]!.offset <= offset) start++;
+  return start === 0 ? records : records.slice(start);
+}
+
+/** Writes `records` as one segment (conditional create); undefined when there are none. */
+async function writeSegment(
+  checkpoints: ObjectStore,
+  jobId: string,
+  partition: string,
+  records: readonly KafkaEventRecord[],
+  attempt: string,
+): Promise<LogSegment | undefined> {
+  if (records.length === 0) return undefined;
+  const first = records[0]!.offset;
+  const last = records[records.length - 1]!.offset;
+  const segment: LogSegment = {
+    key: logSegmentKey(jobId, partition, first, last, attempt),
+    first,
+    last,
+    records: records.length,
+  };
+  await checkpoints.put(segment.key, encodeSegment(records), { ifNoneMatch: '*' });
+  return segment;
 }
 
 /** Every partition log head of a job. */

@@ -5,8 +5,9 @@
  * (adapters/aws/partition-logs.test.ts).
  */
 import { describe, expect, it } from 'vitest';
+import { localCheckpointStores } from '../../adapters/local/run-directory.ts';
 import type { ExampleName } from '../../examples/index.ts';
-import { processorFor, tablesOf, workload } from '../../test/support/checkpoint-runs.ts';
+import { processorFor, tablesOf, tempRunDir, workload } from '../../test/support/checkpoint-runs.ts';
 import {
   appendDuringConsume,
   consumeInterval,
@@ -20,6 +21,11 @@ import {
   redeliveredToLogs,
 } from '../../test/support/log-scenarios.ts';
 import { localStoreFactory } from '../../test/support/store-locations.ts';
+import type { KafkaEventRecord } from '../source/kafka-event.ts';
+import { meterRequests } from '../stores/request-meter.ts';
+import { logSegmentPrefix, newAttemptId } from './layout.ts';
+import { cleanupLogSegments } from './log-cleanup.ts';
+import { appendToLog, listLogHeads, readSegment } from './partition-log.ts';
 
 const JOB_GROUP_EXAMPLES: readonly ExampleName[] = ['channel-revenue', 'max-price', 'bidder-sessions'];
 
@@ -93,5 +99,77 @@ describe('partition logs', () => {
 
   it('cleanup deletes consumed segments and old orphans, and keeps what is not consumed', async () => {
     await logCleanup('max-price', localStoreFactory);
+  });
+});
+
+describe('appendToLog', () => {
+  const records = (first: number, last: number): KafkaEventRecord[] =>
+    Object.values(workload({ count: 60, partitions: 1, batchSize: 60 }).events[0]!.records)
+      .flat()
+      .filter((r) => r.offset >= first && r.offset <= last);
+  const JOB = 'append-test';
+
+  it('writes the segment while it reads the log head: two round trips, the head write last', async () => {
+    const stores = localCheckpointStores(tempRunDir());
+    await appendToLog(stores.heads, stores.checkpoints, JOB, records(0, 9), -1, newAttemptId(1_000));
+    const meter = meterRequests(stores);
+    const appended = await appendToLog(
+      meter.stores.heads,
+      meter.stores.checkpoints,
+      JOB,
+      records(10, 19),
+      -1,
+      'a2',
+    );
+    expect(appended.appended).toBe(10);
+    const counts = meter.take();
+    expect(counts.requests).toBe(3);
+    expect(counts.roundTrips).toBe(2);
+  });
+
+  it('a batch the log holds in part: only the new records are listed, and the segment written meanwhile goes at the next cleanup', async () => {
+    const stores = localCheckpointStores(tempRunDir());
+    await appendToLog(stores.heads, stores.checkpoints, JOB, records(0, 9), -1, newAttemptId(1_000));
+    const again = await appendToLog(
+      stores.heads,
+      stores.checkpoints,
+      JOB,
+      records(5, 14),
+      -1,
+      newAttemptId(2_000),
+    );
+    expect([again.skipped, again.appended]).toEqual([5, 5]);
+    const [head] = await listLogHeads(stores.heads, JOB);
+    expect(head!.value.segments.map((s) => [s.first, s.last])).toEqual([
+      [0, 9],
+      [10, 14],
+    ]);
+    const written = await stores.checkpoints.list(logSegmentPrefix(JOB));
+    expect(written).toHaveLength(3);
+    // Nothing consumed yet: cleanup deletes only the segment no head lists and the head has passed.
+    await cleanupLogSegments(stores.checkpoints, JOB, [head!], { consumed: () => -1 });
+    const left = await stores.checkpoints.list(logSegmentPrefix(JOB));
+    expect(left.sort()).toEqual(head!.value.segments.map((s) => s.key).sort());
+    // Every record once, in offset order, from the listed segments.
+    const read = (
+      await Promise.all(head!.value.segments.map((s) => readSegment(stores.checkpoints, s)))
+    ).flat();
+    expect(read.map((r) => r.offset)).toEqual(records(0, 14).map((r) => r.offset));
+  });
+
+  it('a batch the log holds entirely appends nothing', async () => {
+    const stores = localCheckpointStores(tempRunDir());
+    await appendToLog(stores.heads, stores.checkpoints, JOB, records(0, 9), -1, newAttemptId(1_000));
+    const again = await appendToLog(
+      stores.heads,
+      stores.checkpoints,
+      JOB,
+      records(0, 9),
+      -1,
+      newAttemptId(2_000),
+    );
+    expect([again.skipped, again.appended, again.segment]).toEqual([10, 0, undefined]);
+    const [head] = await listLogHeads(stores.heads, JOB);
+    expect(head!.value.epoch).toBe(1);
   });
 });
