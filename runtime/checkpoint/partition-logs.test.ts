@@ -22,6 +22,7 @@ import {
 } from '../../test/support/log-scenarios.ts';
 import { localStoreFactory } from '../../test/support/store-locations.ts';
 import type { KafkaEventRecord } from '../source/kafka-event.ts';
+import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
 import { meterRequests } from '../stores/request-meter.ts';
 import { logSegmentPrefix, newAttemptId } from './layout.ts';
 import { cleanupLogSegments } from './log-cleanup.ts';
@@ -103,24 +104,20 @@ describe('partition logs', () => {
 });
 
 describe('appendToLog', () => {
+  const JOB = 'append-test';
   const records = (first: number, last: number): KafkaEventRecord[] =>
     Object.values(workload({ count: 60, partitions: 1, batchSize: 60 }).events[0]!.records)
       .flat()
       .filter((r) => r.offset >= first && r.offset <= last);
-  const JOB = 'append-test';
+  /** Appends offsets first..last of partition 0, nothing consumed, as an attempt started at `at`. */
+  const append = (stores: CheckpointStores, first: number, last: number, at: number) =>
+    appendToLog(stores.heads, stores.checkpoints, JOB, records(first, last), -1, newAttemptId(at));
 
   it('writes the segment while it reads the log head: two round trips, the head write last', async () => {
     const stores = localCheckpointStores(tempRunDir());
-    await appendToLog(stores.heads, stores.checkpoints, JOB, records(0, 9), -1, newAttemptId(1_000));
+    await append(stores, 0, 9, 1_000);
     const meter = meterRequests(stores);
-    const appended = await appendToLog(
-      meter.stores.heads,
-      meter.stores.checkpoints,
-      JOB,
-      records(10, 19),
-      -1,
-      'a2',
-    );
+    const appended = await append(meter.stores, 10, 19, 2_000);
     expect(appended.appended).toBe(10);
     const counts = meter.take();
     expect(counts.requests).toBe(3);
@@ -129,23 +126,15 @@ describe('appendToLog', () => {
 
   it('a batch the log holds in part: only the new records are listed, and the segment written meanwhile goes at the next cleanup', async () => {
     const stores = localCheckpointStores(tempRunDir());
-    await appendToLog(stores.heads, stores.checkpoints, JOB, records(0, 9), -1, newAttemptId(1_000));
-    const again = await appendToLog(
-      stores.heads,
-      stores.checkpoints,
-      JOB,
-      records(5, 14),
-      -1,
-      newAttemptId(2_000),
-    );
+    await append(stores, 0, 9, 1_000);
+    const again = await append(stores, 5, 14, 2_000);
     expect([again.skipped, again.appended]).toEqual([5, 5]);
     const [head] = await listLogHeads(stores.heads, JOB);
     expect(head!.value.segments.map((s) => [s.first, s.last])).toEqual([
       [0, 9],
       [10, 14],
     ]);
-    const written = await stores.checkpoints.list(logSegmentPrefix(JOB));
-    expect(written).toHaveLength(3);
+    expect(await stores.checkpoints.list(logSegmentPrefix(JOB))).toHaveLength(3);
     // Nothing consumed yet: cleanup deletes only the segment no head lists and the head has passed.
     await cleanupLogSegments(stores.checkpoints, JOB, [head!], { consumed: () => -1 });
     const left = await stores.checkpoints.list(logSegmentPrefix(JOB));
@@ -159,15 +148,8 @@ describe('appendToLog', () => {
 
   it('a batch the log holds entirely appends nothing', async () => {
     const stores = localCheckpointStores(tempRunDir());
-    await appendToLog(stores.heads, stores.checkpoints, JOB, records(0, 9), -1, newAttemptId(1_000));
-    const again = await appendToLog(
-      stores.heads,
-      stores.checkpoints,
-      JOB,
-      records(0, 9),
-      -1,
-      newAttemptId(2_000),
-    );
+    await append(stores, 0, 9, 1_000);
+    const again = await append(stores, 0, 9, 2_000);
     expect([again.skipped, again.appended, again.segment]).toEqual([10, 0, undefined]);
     const [head] = await listLogHeads(stores.heads, JOB);
     expect(head!.value.epoch).toBe(1);
