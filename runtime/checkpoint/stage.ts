@@ -5,7 +5,6 @@
  * whose whole state is small stages no state: the manifest holds it ("State in the manifest" in
  * docs/design.md). Nothing here is visible to a reader until the head names the manifest.
  */
-import { brotliCompressSync, constants as zlibConstants } from 'node:zlib';
 import type { BatchResult } from '../engine/batch-result.ts';
 import { encodePartition } from '../engine/state-codec.ts';
 import { FloeError } from '../errors.ts';
@@ -31,6 +30,7 @@ import {
   type CheckpointCounts,
   type CheckpointManifest,
   chainAfter,
+  compressForHead,
   encodeInlineManifest,
   encodeManifest,
   type PartitionCheckpoint,
@@ -276,15 +276,5 @@ export function inlineStateOf(
 
 /** The characters partition texts take in an inline manifest: compressed together, as base64. */
 export function inlineStateChars(texts: ReadonlyMap<string, string>): number {
-  const json = Buffer.from(JSON.stringify([...texts]));
-  return (
-    Math.ceil(
-      brotliCompressSync(json, {
-        params: {
-          [zlibConstants.BROTLI_PARAM_QUALITY]: 6,
-          [zlibConstants.BROTLI_PARAM_SIZE_HINT]: json.length,
-        },
-      }).length / 3,
-    ) * 4
-  );
+  return Math.ceil(compressForHead([...texts]).length / 3) * 4;
 }
