@@ -8,7 +8,7 @@
 import type { BatchResult } from '../engine/batch-result.ts';
 import { encodePartition } from '../engine/state-codec.ts';
 import { FloeError } from '../errors.ts';
-import { type DataFile, writePreparedDataFile } from '../iceberg/data-file.ts';
+import { encodeDataFile, putDataFile } from '../iceberg/data-file.ts';
 import { dataFileKey } from '../iceberg/table-layout.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
 import {
@@ -40,7 +40,7 @@ import {
 } from './manifest.ts';
 import { countsOf } from './outcome.ts';
 import { type BatchInputOrDrain, type JobTables, prepareOutputs } from './outputs.ts';
-import { imageChars, type PartitionDiff, shouldWriteBase } from './state-delta.ts';
+import { encodeImage, imageChars, type PartitionDiff, shouldWriteBase } from './state-delta.ts';
 
 export interface StageInput<Row> {
   readonly jobId: string;
@@ -101,26 +101,20 @@ export async function stageCheckpoint<Row>(
     withoutFiles = undefined;
   }
   const { chains, staged } = state;
-  const [publishes] = await Promise.all([
-    Promise.all(
-      outputs.map(async (o): Promise<TablePublish> => {
-        const table = o.prepared.table;
-        const file: DataFile = await writePreparedDataFile(
-          stores.warehouse,
-          o.prepared,
-          dataFileKey(table.name, fileName),
-        );
-        return {
-          table: table.name,
-          output: o.output,
-          snapshotId: snapshotIdFor(loaded.lineage, group, epoch, table.name).toString(),
-          files: [file],
-          records: o.rows,
-        };
-      }),
+  const files = await Promise.all(
+    outputs.map((o) =>
+      encodeDataFile(stores.warehouse, o.prepared, dataFileKey(o.prepared.table.name, fileName)),
     ),
-    Promise.all(staged.map((o) => stores.checkpoints.put(o.key, o.bytes, { ifNoneMatch: '*' }))),
-  ]);
+  );
+  const publishes = outputs.map(
+    (o, i): TablePublish => ({
+      table: o.prepared.table.name,
+      output: o.output,
+      snapshotId: snapshotIdFor(loaded.lineage, group, epoch, o.prepared.table.name).toString(),
+      files: [files[i]!.file],
+      records: o.rows,
+    }),
+  );
 
   const key = manifestKey(jobId, group, epoch, attempt);
   const manifest = manifestWith(chains, publishes);
@@ -129,7 +123,17 @@ export async function stageCheckpoint<Row>(
   const encoded =
     publishes.length === 0 && maxInHead > 0 ? (withoutFiles ?? encodeInlineManifest(manifest)) : undefined;
   const inline = encoded !== undefined && encoded.length <= maxInHead ? encoded : undefined;
-  if (inline === undefined) await stores.checkpoints.put(key, encodeManifest(manifest), { ifNoneMatch: '*' });
+  // The manifest is written beside the files it names rather than after them (a round trip less):
+  // nothing a reader follows names a manifest until a head does, and the head is written only
+  // once every put here has landed. A failed put leaves objects no head names, which cleanup
+  // deletes, as after a lost head write.
+  await Promise.all([
+    ...staged.map((o) => stores.checkpoints.put(o.key, o.bytes, { ifNoneMatch: '*' })),
+    ...files.map((f) => putDataFile(stores.warehouse, f)),
+    inline === undefined
+      ? stores.checkpoints.put(key, encodeManifest(manifest), { ifNoneMatch: '*' })
+      : undefined,
+  ]);
   const stateBytes = staged.reduce((sum, o) => sum + o.bytes.length, 0);
   return { key, manifest, inline, stateBytes, chains };
 }
@@ -189,7 +193,7 @@ function planState<Row>(
       }
     }
     const key = stateKey(jobId, group, id, epoch, attempt);
-    const bytes = encoder.encode(encodePartition(p));
+    const bytes = encoder.encode(encodeImage(p, image));
     chains.set(id, { image, base: key, baseBytes: bytes.length, deltas: [], deltaBytes: 0 });
     staged.push({ key, bytes });
   }
@@ -269,7 +273,9 @@ export function inlineStateOf(
   const texts = new Map<string, string>();
   for (const [id, p] of loaded.state.partitions) {
     const chain = loaded.chains.get(id);
-    texts.set(id, !changed.has(id) && chain?.inline !== undefined ? chain.inline : encodePartition(p));
+    const image = changed.get(id)?.image ?? chain?.image;
+    if (!changed.has(id) && chain?.inline !== undefined) texts.set(id, chain.inline);
+    else texts.set(id, image === undefined ? encodePartition(p) : encodeImage(p, image));
   }
   return inlineStateChars(texts) <= limit ? texts : undefined;
 }

@@ -3,7 +3,34 @@ import { newPartitionState, type PartitionState, type SessionPartial } from '../
 import { decodePartition, encodePartition } from '../engine/state-codec.ts';
 import type { Key } from '../job/plan.ts';
 import { mulberry32 } from '../seeded-random.ts';
-import { applyDelta, diffPartition, imageOf, shouldWriteBase } from './state-delta.ts';
+import { applyDelta, diffPartition, encodeImage, imageOf, shouldWriteBase } from './state-delta.ts';
+
+/**
+ * The codec's text as it was first defined: the whole encoded object through JSON.stringify with
+ * the tagging replacer. The fast paths (assembled entry texts, no replacer) must give exactly this.
+ */
+function referenceEncoding(p: PartitionState): string {
+  const encoded = {
+    version: 1,
+    partition: {
+      topic: p.topic,
+      partition: p.partition,
+      offset: p.offset,
+      maxTimestamp: p.maxTimestamp,
+      watermark: p.watermark,
+      lastActiveAt: p.lastActiveAt,
+      idle: p.idle,
+      windows: [...p.windows].map(([end, byKey]) => [end, [...byKey]]),
+      sessions: [...p.sessions].map(([key, list]) => [key, list.map((s) => [s.start, s.end, s.acc])]),
+      seenIds: [...p.seenIds],
+    },
+  };
+  return JSON.stringify(encoded, (_key, v: unknown) => {
+    if (typeof v === 'bigint') return { $bigint: v.toString() };
+    if (typeof v === 'number' && !Number.isFinite(v)) return { $number: String(v) };
+    return v;
+  });
+}
 
 function generator(seed: number) {
   // Seeded, so a failing seed replays.
@@ -16,7 +43,7 @@ function generator(seed: number) {
   const number = () =>
     pick([
       () => int(1000),
-      () => -int(1000) / 7,
+      () => -(1 + int(1000)) / 7, // not -0: JSON has none, so the codec stores it as 0
       () => Number.NEGATIVE_INFINITY,
       () => Number.POSITIVE_INFINITY,
     ])();
@@ -27,6 +54,11 @@ function generator(seed: number) {
       () => ({ count: BigInt(int(50)), max: number(), last: `s${int(9)}` }),
       () => [int(5), Number.NEGATIVE_INFINITY, null],
       () => null,
+      // Plain JSON (the codec's fast path), and plain JSON that only looks like a tag or a null.
+      () => ({ bids: int(9), totalPrice: int(1000) / 4, top: [`b${int(3)}`, true] }),
+      () => ({ label: 'nullable "quoted" \\ text', max: number() }),
+      () => ({ $bigint: String(int(9)), $number: 'NaN' }),
+      () => ({ nested: { ratio: pick([Number.NaN, 0.5, -1e300]) } }),
     ])();
   const sessions = (): SessionPartial[] =>
     Array.from({ length: 1 + int(3) }, (_, i) => ({
@@ -134,6 +166,9 @@ describe('state deltas', () => {
         }
         deltas.push(diff.text);
         image = diff.image;
+        // A base assembled from the diff's image is the state's encoding, as first defined.
+        expect(encodeImage(live, image), `seed ${seed}, commit ${commit}`).toBe(referenceEncoding(live));
+        expect(encodePartition(live), `seed ${seed}, commit ${commit}`).toBe(referenceEncoding(live));
         const restored = restore(base, deltas);
         expect(restored, `seed ${seed}, commit ${commit}`).toEqual(live);
         // The codec's text is order-sensitive: the restored Maps iterate as the live ones.

@@ -6,7 +6,8 @@
  * The previous committed state is kept in memory as a {@link PartitionImage}: every map entry as
  * its JSON text, tagged as in state-codec.ts (bigint as `{"$bigint": "…"}`, non-finite numbers as
  * `{"$number": "…"}`). Diffing the live state against it stringifies each entry once: O(state)
- * CPU per commit, as the whole-text comparison it replaces, but only changed entries are written.
+ * CPU per commit, as the whole-text comparison it replaces, but only changed entries are written,
+ * and a commit that writes a base assembles it from the new image ({@link encodeImage}).
  *
  * A delta holds:
  * - the scalars (offset, maxTimestamp, watermark, lastActiveAt, idle), in full;
@@ -21,15 +22,21 @@
  * exactly, order included.
  */
 import type { PartitionState, SessionPartial } from '../engine/state.ts';
+import {
+  assemblePartition,
+  type PartitionTexts,
+  parseTagged,
+  scalarsText,
+  sessionsText,
+  stringifyTagged,
+} from '../engine/state-codec.ts';
 import type { Key } from '../job/plan.ts';
 
-/** The committed state of one partition in a comparable form: every entry as tagged JSON. */
-export interface PartitionImage {
-  readonly scalars: string;
-  readonly windows: ReadonlyMap<number, ReadonlyMap<Key, string>>;
-  readonly sessions: ReadonlyMap<Key, string>;
-  readonly seenIds: ReadonlyMap<Key, string>;
-}
+/**
+ * The committed state of one partition in a comparable form: every entry as tagged JSON, the
+ * texts its encoding is assembled from (state-codec.ts), so {@link encodeImage} gives the base.
+ */
+export type PartitionImage = PartitionTexts;
 
 /** A partition's state compared with its previous image. */
 export interface PartitionDiff {
@@ -92,6 +99,14 @@ function keyChars(key: Key): number {
   return typeof key === 'string' ? key.length + 2 : 8;
 }
 
+/**
+ * The whole state's text (`encodePartition`), assembled from the image of that state: a base
+ * costs no second pass over the state after the diff that made the image.
+ */
+export function encodeImage(p: PartitionState, image: PartitionImage): string {
+  return assemblePartition(p, image);
+}
+
 /** The image of a state, as {@link diffPartition} leaves it. */
 export function imageOf(p: PartitionState): PartitionImage {
   return diffPartition(undefined, p).image;
@@ -99,23 +114,19 @@ export function imageOf(p: PartitionState): PartitionImage {
 
 /** Diffs a partition's live state against its previous image (none: the delta from nothing). */
 export function diffPartition(before: PartitionImage | undefined, p: PartitionState): PartitionDiff {
-  const scalars = tagged({
-    offset: p.offset,
-    maxTimestamp: p.maxTimestamp,
-    watermark: p.watermark,
-    lastActiveAt: p.lastActiveAt,
-    idle: p.idle,
-  });
+  const scalars = scalarsText(p);
   const windows = diffMap(before?.windows, p.windows, (byKey, prev: ReadonlyMap<Key, string> | undefined) => {
     const inner = diffMap(prev, byKey, leaf);
     const empty = inner.remove.length === 0 && inner.set.length === 0;
     return { image: inner.image, change: prev !== undefined && empty ? undefined : mapText(inner) };
   });
-  const sessions = diffMap(before?.sessions, p.sessions, (list: SessionPartial[], prev: string | undefined) =>
-    leaf(
-      list.map((s) => [s.start, s.end, s.acc]),
-      prev,
-    ),
+  const sessions = diffMap(
+    before?.sessions,
+    p.sessions,
+    (list: SessionPartial[], prev: string | undefined) => {
+      const image = sessionsText(list);
+      return { image, change: image === prev ? undefined : image };
+    },
   );
   const seenIds = diffMap(before?.seenIds, p.seenIds, leaf);
   const changed =
@@ -131,7 +142,7 @@ export function diffPartition(before: PartitionImage | undefined, p: PartitionSt
 
 /** Applies a delta's text to a partition's state, in place. */
 export function applyDelta(p: PartitionState, text: string): void {
-  const parsed = parse(text) as { version?: number; delta?: EncodedDelta } | null;
+  const parsed = parseTagged(text) as { version?: number; delta?: EncodedDelta } | null;
   if (parsed?.version !== 1 || parsed.delta === undefined)
     throw new Error(`Unsupported state delta; expected version 1, got ${String(parsed?.version)}.`);
   const d = parsed.delta;
@@ -208,14 +219,15 @@ function diffMap<K, V, P>(
     if (inPlace) inPlace = had && advanceTo(order!, key);
     if (had && !inPlace) {
       // Deleted and added again since, so now later in the map: send it as removed and set.
-      remove.push(keyText(key));
+      remove.push(stringifyTagged(key));
       prev = undefined;
     }
     const e = entry(value, prev);
     image.set(key, e.image);
-    if (e.change !== undefined) set.push(`[${keyText(key)},${e.change}]`);
+    if (e.change !== undefined) set.push(`[${stringifyTagged(key)},${e.change}]`);
   }
-  if (before !== undefined) for (const key of before.keys()) if (!map.has(key)) remove.push(keyText(key));
+  if (before !== undefined)
+    for (const key of before.keys()) if (!map.has(key)) remove.push(stringifyTagged(key));
   return { image, remove, set };
 }
 
@@ -232,37 +244,10 @@ function sameValueZero(a: unknown, b: unknown): boolean {
 }
 
 function leaf(value: unknown, prev: string | undefined): { image: string; change: string | undefined } {
-  const image = tagged(value);
+  const image = stringifyTagged(value);
   return { image, change: image === prev ? undefined : image };
 }
 
 function mapText(d: MapDiff<unknown, unknown>): string {
   return `{"remove":[${d.remove.join(',')}],"set":[${d.set.join(',')}]}`;
-}
-
-function keyText(key: unknown): string {
-  return typeof key === 'string' ? JSON.stringify(key) : tagged(key);
-}
-
-// The tagging of state-codec.ts: a base and its deltas read with the same rules.
-
-function tagged(value: unknown): string {
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  const text: string | undefined = JSON.stringify(value, (_key, v: unknown) => {
-    if (typeof v === 'bigint') return { $bigint: v.toString() };
-    if (typeof v === 'number' && !Number.isFinite(v)) return { $number: String(v) };
-    return v;
-  });
-  return text ?? 'null'; // undefined, as state-codec.ts stores it in an entry array
-}
-
-function parse(text: string): unknown {
-  return JSON.parse(text, (_key, value: unknown) => {
-    if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-      const t = value as { $bigint?: string; $number?: string };
-      if (typeof t.$bigint === 'string' && Object.keys(value).length === 1) return BigInt(t.$bigint);
-      if (typeof t.$number === 'string' && Object.keys(value).length === 1) return Number(t.$number);
-    }
-    return value;
-  });
 }

@@ -98,15 +98,39 @@ export async function writePreparedDataFile(
   key: string,
   options: WriteDataFileOptions = {},
 ): Promise<DataFile> {
+  const encoded = await encodeDataFile(store, prepared, key, options);
+  await putDataFile(store, encoded);
+  return encoded.file;
+}
+
+/** A Parquet file encoded but not yet written: its bytes, and the DataFile that will describe it. */
+export interface EncodedDataFile {
+  readonly key: string;
+  readonly table: string;
+  readonly bytes: Uint8Array;
+  readonly file: DataFile;
+}
+
+/**
+ * Encodes `prepared` as the Parquet file {@link putDataFile} writes under `key`. The DataFile is
+ * known before the write, so a caller can name the file in what it writes next (a checkpoint
+ * manifest) at the same time, provided nothing that readers follow names both until both are
+ * written.
+ */
+export async function encodeDataFile(
+  store: ObjectStore,
+  prepared: PreparedRows,
+  key: string,
+  options: WriteDataFileOptions = {},
+): Promise<EncodedDataFile> {
   const { table, schema, vectors } = prepared;
   const parquet = await writeParquet(vectors, `table ${table.name}, file ${key}`, {
     ...options,
     // Iceberg's own writers record the schema in the footer; some tools read it from there.
     keyValueMetadata: { 'iceberg.schema': stringifyJson(schema) },
   });
-  await putOnce(store, key, parquet.bytes, table.name);
   const truncateLength = options.truncateLength ?? DEFAULT_TRUNCATE_LENGTH;
-  return {
+  const file: DataFile = {
     content: 'data',
     filePath: store.uri(key),
     fileFormat: 'parquet',
@@ -127,6 +151,16 @@ export async function writePreparedDataFile(
     }),
     splitOffsets: parquet.splitOffsets,
   };
+  return { key, table: table.name, bytes: parquet.bytes, file };
+}
+
+/**
+ * Writes an encoded file with a conditional put. If the key already holds the same bytes (a
+ * retry of the same batch) the call succeeds; if it holds other bytes it throws
+ * DataFileConflictError, because a committed file must never change under a reader.
+ */
+export async function putDataFile(store: ObjectStore, encoded: EncodedDataFile): Promise<void> {
+  await putOnce(store, encoded.key, encoded.bytes, encoded.table);
 }
 
 async function putOnce(store: ObjectStore, key: string, bytes: Uint8Array, table: string): Promise<void> {
