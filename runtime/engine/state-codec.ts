@@ -84,6 +84,15 @@ export function scalarsText(p: PartitionState): string {
 
 /** A key's sessions as `[[start, end, acc], …]`. */
 export function sessionsText(list: readonly SessionPartial[]): string {
+  // One JSON.stringify for the whole list when it holds plain JSON (see stringifyTagged): V8's
+  // serialiser beats joining a text per session by about a third.
+  const rows = new Array<[number, number, unknown]>(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const s = list[i]!;
+    rows[i] = [s.start, s.end, s.acc];
+  }
+  const plain = plainJson(rows);
+  if (plain !== undefined) return plain;
   let text = '[';
   for (let i = 0; i < list.length; i++) {
     const s = list[i]!;
@@ -182,17 +191,26 @@ export function stringifyTagged(value: unknown): string {
       return `{"$bigint":"${value.toString()}"}`;
     case 'object': {
       if (value === null) return 'null';
-      let plain: string | undefined;
-      try {
-        plain = JSON.stringify(value);
-      } catch {
-        plain = undefined; // a bigint inside: the replacer handles it, or throws the real error
-      }
-      if (plain !== undefined && !plain.includes('null')) return plain;
+      const plain = plainJson(value);
+      if (plain !== undefined) return plain;
       break;
     }
   }
   return JSON.stringify(value, tagReplacer) ?? 'null';
+}
+
+/**
+ * `JSON.stringify(value)` when that is the tagged text: it did not throw (a bigint inside) and
+ * holds no `null` (a non-finite number inside, or a real null: either way the caller tags).
+ */
+function plainJson(value: object): string | undefined {
+  let plain: string | undefined;
+  try {
+    plain = JSON.stringify(value);
+  } catch {
+    return undefined; // a bigint inside: the replacer handles it, or throws the real error
+  }
+  return plain !== undefined && !plain.includes('null') ? plain : undefined;
 }
 
 /** Tags what JSON cannot hold: bigint as `{"$bigint": "…"}`, non-finite numbers as `{"$number": "…"}`. */
