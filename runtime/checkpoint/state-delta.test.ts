@@ -1,36 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { referenceEncoding } from '../../test/support/reference-state-encoding.ts';
 import { newPartitionState, type PartitionState, type SessionPartial } from '../engine/state.ts';
 import { decodePartition, encodePartition } from '../engine/state-codec.ts';
 import type { Key } from '../job/plan.ts';
 import { mulberry32 } from '../seeded-random.ts';
 import { applyDelta, diffPartition, encodeImage, imageOf, shouldWriteBase } from './state-delta.ts';
-
-/**
- * The codec's text as it was first defined: the whole encoded object through JSON.stringify with
- * the tagging replacer. The fast paths (assembled entry texts, no replacer) must give exactly this.
- */
-function referenceEncoding(p: PartitionState): string {
-  const encoded = {
-    version: 1,
-    partition: {
-      topic: p.topic,
-      partition: p.partition,
-      offset: p.offset,
-      maxTimestamp: p.maxTimestamp,
-      watermark: p.watermark,
-      lastActiveAt: p.lastActiveAt,
-      idle: p.idle,
-      windows: [...p.windows].map(([end, byKey]) => [end, [...byKey]]),
-      sessions: [...p.sessions].map(([key, list]) => [key, list.map((s) => [s.start, s.end, s.acc])]),
-      seenIds: [...p.seenIds],
-    },
-  };
-  return JSON.stringify(encoded, (_key, v: unknown) => {
-    if (typeof v === 'bigint') return { $bigint: v.toString() };
-    if (typeof v === 'number' && !Number.isFinite(v)) return { $number: String(v) };
-    return v;
-  });
-}
 
 function generator(seed: number) {
   // Seeded, so a failing seed replays.

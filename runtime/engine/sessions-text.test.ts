@@ -6,34 +6,9 @@
  * toJSON, and lists that mix plain and tagged sessions.
  */
 import { describe, expect, it } from 'vitest';
-import { newPartitionState, type PartitionState, type SessionPartial } from './state.ts';
+import { referenceEncoding } from '../../test/support/reference-state-encoding.ts';
+import { newPartitionState, type SessionPartial } from './state.ts';
 import { decodePartition, encodePartition, sessionsText, stringifyTagged } from './state-codec.ts';
-
-function tagReplacer(_key: string, v: unknown): unknown {
-  if (typeof v === 'bigint') return { $bigint: v.toString() };
-  if (typeof v === 'number' && !Number.isFinite(v)) return { $number: String(v) };
-  return v;
-}
-
-/** The codec's original definition. */
-function referenceEncoding(p: PartitionState): string {
-  const encoded = {
-    version: 1,
-    partition: {
-      topic: p.topic,
-      partition: p.partition,
-      offset: p.offset,
-      maxTimestamp: p.maxTimestamp,
-      watermark: p.watermark,
-      lastActiveAt: p.lastActiveAt,
-      idle: p.idle,
-      windows: [...p.windows].map(([end, byKey]) => [end, [...byKey]]),
-      sessions: [...p.sessions].map(([key, list]) => [key, list.map((s) => [s.start, s.end, s.acc])]),
-      seenIds: [...p.seenIds],
-    },
-  };
-  return JSON.stringify(encoded, tagReplacer);
-}
 
 /** A text per session, as the fallback writes it. */
 function perSession(list: readonly SessionPartial[]): string {
