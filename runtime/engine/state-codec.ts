@@ -13,7 +13,9 @@ import type { EngineState, PartitionState, SessionPartial } from './state.ts';
  */
 export function encodeState(state: EngineState): string {
   const partitions = [...state.partitions.values()].map(toEncoded);
-  return stringifyTagged({ version: 1, jobWatermark: state.jobWatermark, partitions });
+  // Straight to the replacer: a whole state always holds a null or an infinite watermark, so the
+  // plain pass of stringifyTagged would only be thrown away.
+  return JSON.stringify({ version: 1, jobWatermark: state.jobWatermark, partitions }, tagReplacer);
 }
 
 export function decodeState(text: string): EngineState {
