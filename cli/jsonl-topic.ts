@@ -10,7 +10,9 @@
  */
 import { isAscii, isUtf8 } from 'node:buffer';
 import { open } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { basename, extname } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { type EventSource, envelope, type TopicLog } from '../runtime/event-source-mapping/event-builder.ts';
 import { murmur2Of, toPositive } from '../runtime/event-source-mapping/partitioner.ts';
 import {
@@ -537,21 +539,58 @@ type WorkerMessage =
 /** Events the worker reads ahead, beyond those taken. */
 const WORKER_READ_AHEAD = 3;
 
+/** What the reader thread is told to read, its first message. */
+interface ReadOrder {
+  readonly path: string;
+  readonly topic: JsonLinesTopicOptions;
+  readonly cut: CutOptions;
+  readonly readAhead: number;
+}
+
+/**
+ * From this size on, on a machine of more than one core, `floe run` reads and cuts its input in a
+ * worker thread (about 0.1 s to start), which leaves the main thread to the job: reading a line
+ * costs about what the engine's work on it costs.
+ */
+export const READ_WORKER_BYTES = 8 * 1024 * 1024;
+
+/** Whether an input of `bytes` is read in a worker thread (see {@link READ_WORKER_BYTES}). */
+export function readsInWorker(bytes: number): boolean {
+  return bytes >= READ_WORKER_BYTES && availableParallelism() > 1;
+}
+
+/** A reader thread started before the run knew what to read, not taken yet. */
+let spareReader: Worker | undefined;
+
+/**
+ * Starts the reader thread now, while the job is still loading: a thread needs about 0.1 s to
+ * load its modules (more from a checkout, where tsx compiles them), and the first event waited
+ * for that. The next read in a worker takes it. An unused one does not keep the process alive.
+ */
+export function startReaderEarly(): void {
+  if (spareReader !== undefined) return;
+  spareReader = startReader();
+  spareReader.unref();
+}
+
+function startReader(): Worker {
+  const self = import.meta.url;
+  // Floe's TypeScript sources (a checkout) need tsx in the worker too: hooks do not pass to workers.
+  const tsx = self.endsWith('.ts') ? import.meta.resolve('tsx/esm/api') : undefined;
+  const script = `${tsx === undefined ? '' : `(await import(${JSON.stringify(tsx)})).register();\n`}await (await import(${JSON.stringify(self)})).runReadWorker();`;
+  return new Worker(script, { eval: true });
+}
+
 async function* readInWorker(
   path: string,
   topic: JsonLinesTopicOptions,
   cut: CutOptions,
   stats: ReadStats,
 ): AsyncGenerator<CutEvent> {
-  const { Worker } = await import('node:worker_threads');
-  const self = import.meta.url;
-  // Floe's TypeScript sources (a checkout) need tsx in the worker too: hooks do not pass to workers.
-  const tsx = self.endsWith('.ts') ? import.meta.resolve('tsx/esm/api') : undefined;
-  const script = `${tsx === undefined ? '' : `(await import(${JSON.stringify(tsx)})).register();\n`}await (await import(${JSON.stringify(self)})).runReadWorker();`;
-  const worker = new Worker(script, {
-    eval: true,
-    workerData: { path, topic, cut, readAhead: WORKER_READ_AHEAD },
-  });
+  const worker = spareReader ?? startReader();
+  spareReader = undefined;
+  worker.ref();
+  worker.postMessage({ path, topic, cut, readAhead: WORKER_READ_AHEAD } satisfies ReadOrder);
   const head = envelope(cut.source ?? { type: 'msk' });
   const queue: WorkerMessage[] = [];
   let wake: (() => void) | undefined;
@@ -804,14 +843,12 @@ function copyOf(buffer: Buffer, start: number, end: number): ArrayBuffer {
 
 /** The worker's side of {@link readInWorker}: reads, cuts and posts events, a few ahead of their use. */
 export async function runReadWorker(): Promise<void> {
-  const { parentPort, workerData } = await import('node:worker_threads');
-  const { path, topic, cut, readAhead } = workerData as {
-    path: string;
-    topic: JsonLinesTopicOptions;
-    cut: CutOptions;
-    readAhead: number;
-  };
+  const { parentPort } = await import('node:worker_threads');
   const port = parentPort!;
+  // The first message says what to read, each later one grants more events.
+  const { path, topic, cut, readAhead } = await new Promise<ReadOrder>((resolve) =>
+    port.once('message', (order: ReadOrder) => resolve(order)),
+  );
   let credit = readAhead;
   let more: (() => void) | undefined;
   port.on('message', (n: number) => {

@@ -8,7 +8,6 @@
  * `<dir>/run.json` and checked on every start) and the commit protocol skips what is committed.
  */
 import { open, readFile, stat } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { createExclusive, errorCode, replaceAtomically } from '../adapters/local/durable-file.ts';
 import { fsStorageError, isPermanentFsError } from '../adapters/local/fs-errors.ts';
@@ -39,6 +38,7 @@ import {
   jsonLinesTopic,
   type ReadStats,
   readRunEvents,
+  readsInWorker,
   topicNameOf,
   topicNameProblem,
 } from './jsonl-topic.ts';
@@ -219,7 +219,7 @@ async function readStart(path: string): Promise<Buffer> {
  * whose commit groups are partitions, so that its partitions run concurrently as Lambda runs them;
  * the file's order, mixing partitions, for a job whose one commit group covers every partition,
  * so that their event time moves on together as it does in the file. A file of at least
- * {@link READ_WORKER_BYTES} is read in a worker thread, beside the job.
+ * READ_WORKER_BYTES (jsonl-topic.ts) is read in a worker thread, beside the job.
  */
 export function runEvents(params: RunParams, scope: 'partition' | 'job', stats: ReadStats = emptyStats()) {
   return readRunEvents(
@@ -227,16 +227,9 @@ export function runEvents(params: RunParams, scope: 'partition' | 'job', stats: 
     topicOptions(params),
     { by: scope === 'partition' ? 'partition' : 'file', batchSize: params.batchSize ?? undefined },
     stats,
-    { worker: params.size >= READ_WORKER_BYTES && availableParallelism() > 1 },
+    { worker: readsInWorker(params.size) },
   );
 }
-
-/**
- * From this size on, on a machine of more than one core, `floe run` reads and cuts its input in a
- * worker thread (about 0.1 s to start), which leaves the main thread to the job: reading a line
- * costs about what the engine's work on it costs.
- */
-export const READ_WORKER_BYTES = 8 * 1024 * 1024;
 
 function emptyStats(): ReadStats {
   return { records: 0, withoutKey: 0, bytesRead: 0 };

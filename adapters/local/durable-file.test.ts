@@ -16,26 +16,31 @@ vi.mock('node:fs/promises', async (original) => {
   };
 });
 
-const { createExclusive, fsyncDirectory, replaceAtomically } = await import('./durable-file.ts');
+const { createExclusive, fsyncDirectory, replaceAtomically, SMALL_WRITE_BYTES } = await import(
+  './durable-file.ts'
+);
 
 const scratch = mkdtempSync(join(tmpdir(), 'floe-durable-file-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('directory fsyncs', () => {
-  it('concurrent writes in one directory share directory fsyncs, and each write is complete', async () => {
+  it('concurrent large writes in one directory share directory fsyncs, and each write is complete', async () => {
     const dir = join(scratch, 'shared');
     await fsyncDirectory(scratch); // warm up: the directory exists below
     await createExclusive(join(dir, 'first'), new Uint8Array([0]));
     opened.dirs.length = 0;
     const names = Array.from({ length: 20 }, (_, i) => `object-${i}`);
+    // Large enough to go through the thread pool (smaller writes are made synchronously).
+    const body = (name: string) => new TextEncoder().encode(name.padEnd(SMALL_WRITE_BYTES + 1, '.'));
     await Promise.all(
       names.map((name, i) =>
         i % 2 === 0
-          ? createExclusive(join(dir, name), new TextEncoder().encode(name))
-          : replaceAtomically(join(dir, name), new TextEncoder().encode(name)),
+          ? createExclusive(join(dir, name), body(name))
+          : replaceAtomically(join(dir, name), body(name)),
       ),
     );
-    for (const name of names) expect(readFileSync(join(dir, name), 'utf8')).toBe(name);
+    for (const name of names)
+      expect(readFileSync(join(dir, name), 'utf8')).toBe(new TextDecoder().decode(body(name)));
     const syncs = opened.dirs.filter((path) => path === dir).length;
     expect(syncs).toBeGreaterThanOrEqual(1);
     expect(syncs).toBeLessThan(names.length);

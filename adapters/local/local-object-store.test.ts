@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PreconditionFailedError } from '../../runtime/stores/object-store.ts';
 import { removeScratch, track } from '../../test/support/cleanup.ts';
-import { TEMP_PREFIX } from './durable-file.ts';
+import { SMALL_WRITE_BYTES, TEMP_PREFIX } from './durable-file.ts';
 import { LocalObjectStore } from './local-object-store.ts';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -118,16 +118,18 @@ describe('LocalObjectStore', () => {
   );
 
   it('never shows a partial object when the writer is killed with SIGKILL mid-stream', async () => {
-    // A child process writes large objects in a loop (plain puts and conditional creates); each
-    // object ends with the SHA-256 of its body. Kill it at several moments and check every
-    // object that is visible.
+    // A child process writes objects in a loop (plain puts and conditional creates), small and
+    // large ones in turn (made synchronously and through the thread pool); each object ends with
+    // the SHA-256 of its body. Kill it at several moments and check every object that is visible.
+    expect(SMALL_WRITE_BYTES).toBeGreaterThan(64 * 1024);
+    expect(SMALL_WRITE_BYTES).toBeLessThan(640 * 1024);
     const moduleUrl = new URL('./local-object-store.ts', import.meta.url).href;
     const script = `
       import { createHash, randomBytes } from 'node:crypto';
       const { LocalObjectStore } = await import(${JSON.stringify(moduleUrl)});
       const store = new LocalObjectStore(${JSON.stringify(root)});
       for (let i = 0; ; i++) {
-        const body = randomBytes(256 * 1024 + (i % 7) * 4096);
+        const body = randomBytes((i % 2 === 0 ? 64 : 640) * 1024 + (i % 7) * 4096);
         const object = Buffer.concat([body, createHash('sha256').update(body).digest()]);
         await store.put('objects/' + (i % 5), object, i % 2 === 0 ? {} : undefined);
         await store.put('created/' + i, object, { ifNoneMatch: '*' });

@@ -4,9 +4,10 @@
  * object or nothing, even after kill -9 at any instruction), a conditional create has exactly one
  * winner among concurrent processes, and a completed put is on disk.
  *
- * Trade-off: every put costs two fsyncs (file and directory; puts finishing together in one
- * directory share the directory fsync), so it is slower than a plain write; that is the price of
- * surviving machine crashes, and tables write few, large objects.
+ * Trade-off: every put costs two fsyncs (file and directory; large puts finishing together in
+ * one directory share the directory fsync), so it is slower than a plain write; that is the price
+ * of surviving machine crashes, and tables write few, large objects. Small puts and deletes run
+ * synchronously on the caller's thread (see SMALL_WRITE_BYTES in durable-file.ts).
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';

@@ -27,9 +27,14 @@
  * recover and check it.
  *
  * A crash can leave temporary files (`.floe-tmp-*`) in an item directory; reads skip them.
+ *
+ * Reads, listings and writes of items run synchronously on the caller's thread: an item is small
+ * (DynamoDB's limit is 400 KB) and a read or conditional write is a chain of small dependent file
+ * calls, for which the thread pool's hand-offs cost more than the calls (see SMALL_WRITE_BYTES in
+ * durable-file.ts). The methods stay asynchronous, as the StateStore interface is.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { StorageError } from '../../runtime/stores/object-store.ts';
 import {
@@ -77,7 +82,7 @@ export class LocalStateStore implements StateStore {
   }
 
   async get(key: string): Promise<VersionedItem | undefined> {
-    const head = await this.head(key, itemDirName(key));
+    const head = this.head(key, itemDirName(key));
     return head === undefined || head.deleted ? undefined : toItem(head);
   }
 
@@ -95,7 +100,7 @@ export class LocalStateStore implements StateStore {
   async list(prefix: string): Promise<VersionedItem[]> {
     let names: string[];
     try {
-      names = (await readdir(this.dir, { withFileTypes: true }))
+      names = readdirSync(this.dir, { withFileTypes: true })
         .filter((entry) => entry.isDirectory())
         .map((entry) => entry.name);
     } catch (error) {
@@ -107,7 +112,7 @@ export class LocalStateStore implements StateStore {
       const decoded = decodeDirName(name);
       if (decoded === null) continue; // not an item directory
       if (decoded !== undefined && !decoded.startsWith(prefix)) continue;
-      const head = await this.head(decoded, name);
+      const head = this.head(decoded, name);
       if (head !== undefined && !head.deleted && head.key.startsWith(prefix)) items.push(toItem(head));
     }
     return items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
@@ -126,7 +131,7 @@ export class LocalStateStore implements StateStore {
   ): Promise<VersionRecord | undefined> {
     const name = itemDirName(key);
     for (;;) {
-      const head = await this.head(key, name);
+      const head = this.head(key, name);
       const live = liveVersion(head);
       checkCondition(key, condition, live);
       if (deleted && live === undefined) return undefined; // unconditional delete of a missing item
@@ -146,9 +151,9 @@ export class LocalStateStore implements StateStore {
         throw this.failure('write', key, error);
       }
       if (outcome === 'created') {
-        const verdict = await this.verify(key, name, record);
+        const verdict = this.verify(key, name, record);
         if (verdict === 'current') {
-          await this.prune(name, record.version);
+          this.prune(name, record.version);
           return record;
         }
         if (verdict === 'unknown') {
@@ -161,7 +166,7 @@ export class LocalStateStore implements StateStore {
       }
       // Lost the race for this version: a conditional write fails, an unconditional one tries again.
       if (condition !== undefined) {
-        const actual = liveVersion(await this.head(key, name));
+        const actual = liveVersion(this.head(key, name));
         throw new ConditionFailedError(key, expectedOf(condition), actual);
       }
     }
@@ -172,33 +177,29 @@ export class LocalStateStore implements StateStore {
    * or the next version was built on it, 'stale' when the next version replaced another file with
    * the same number (pruned before this one was created), 'unknown' when the next version is gone.
    */
-  private async verify(
-    key: string,
-    name: string,
-    record: VersionRecord,
-  ): Promise<'current' | 'stale' | 'unknown'> {
-    const chained = async (): Promise<'current' | 'stale' | undefined> => {
-      const next = await this.readVersion(key, name, record.version + 1);
+  private verify(key: string, name: string, record: VersionRecord): 'current' | 'stale' | 'unknown' {
+    const chained = (): 'current' | 'stale' | undefined => {
+      const next = this.readVersion(key, name, record.version + 1);
       if (next === undefined) return undefined;
       return next.prev === record.nonce ? 'current' : 'stale';
     };
-    const first = await chained();
+    const first = chained();
     if (first !== undefined) return first;
     // No next version: current, unless newer versions exist and the next one was pruned.
-    if (!(await this.versions(key, name)).some((version) => version > record.version)) return 'current';
-    return (await chained()) ?? 'unknown';
+    if (!this.versions(key, name).some((version) => version > record.version)) return 'current';
+    return chained() ?? 'unknown';
   }
 
   /** The highest version record of an item (a tombstone included), or undefined when there is none. */
-  private async head(key: string | undefined, name: string): Promise<VersionRecord | undefined> {
+  private head(key: string | undefined, name: string): VersionRecord | undefined {
     for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
-      const highest = (await this.versions(key ?? name, name)).at(-1);
+      const highest = this.versions(key ?? name, name).at(-1);
       if (highest === undefined) return undefined;
-      let record = await this.readVersion(key ?? name, name, highest);
+      let record = this.readVersion(key ?? name, name, highest);
       if (record === undefined) continue; // pruned after many newer writes; list again
       // Versions are contiguous at the top: follow any written since the listing.
       for (;;) {
-        const next = await this.readVersion(key ?? name, name, record.version + 1);
+        const next = this.readVersion(key ?? name, name, record.version + 1);
         if (next === undefined) break;
         record = next;
       }
@@ -211,10 +212,10 @@ export class LocalStateStore implements StateStore {
   }
 
   /** The version numbers present for an item, ascending. */
-  private async versions(key: string, name: string): Promise<number[]> {
+  private versions(key: string, name: string): number[] {
     let entries: string[];
     try {
-      entries = await readdir(join(this.dir, name));
+      entries = readdirSync(join(this.dir, name));
     } catch (error) {
       if (errorCode(error) === 'ENOENT') return [];
       throw this.failure('list the versions of', key, error);
@@ -228,11 +229,11 @@ export class LocalStateStore implements StateStore {
   }
 
   /** One version file, or undefined when it does not exist. */
-  private async readVersion(key: string, name: string, version: number): Promise<VersionRecord | undefined> {
+  private readVersion(key: string, name: string, version: number): VersionRecord | undefined {
     const path = this.versionPath(name, version);
     let text: string;
     try {
-      text = await readFile(path, 'utf8');
+      text = readFileSync(path, 'utf8');
     } catch (error) {
       if (errorCode(error) === 'ENOENT') return undefined;
       throw this.failure('read', key, error);
@@ -249,13 +250,22 @@ export class LocalStateStore implements StateStore {
   }
 
   /** Deletes version files more than {@link KEEP_VERSIONS} below the one just written (never the current). */
-  private async prune(name: string, written: number): Promise<void> {
-    const versions = await this.versions(name, name).catch(() => []);
+  private prune(name: string, written: number): void {
+    let versions: number[];
+    try {
+      versions = this.versions(name, name);
+    } catch {
+      return; // housekeeping: the next write prunes
+    }
     const highest = Math.max(written, versions.at(-1) ?? 0);
     for (const version of versions) {
       if (version > highest - KEEP_VERSIONS) break;
       // Not fsynced: an old file that reappears after a crash is harmless, it is never the highest.
-      await rm(this.versionPath(name, version), { force: true }).catch(() => undefined);
+      try {
+        rmSync(this.versionPath(name, version), { force: true });
+      } catch {
+        // Housekeeping: a file that stays is removed by a later write's prune.
+      }
     }
   }
 
