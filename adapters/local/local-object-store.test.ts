@@ -121,7 +121,7 @@ describe('LocalObjectStore', () => {
     // A child process writes objects in a loop (plain puts and conditional creates), small and
     // large ones in turn (made synchronously and through the thread pool); each object ends with
     // the SHA-256 of its body. Kill it at several moments and check every object that is visible.
-    expect(SMALL_WRITE_BYTES).toBeGreaterThan(64 * 1024);
+    expect(SMALL_WRITE_BYTES).toBeGreaterThan(16 * 1024 + 6 * 4096);
     expect(SMALL_WRITE_BYTES).toBeLessThan(640 * 1024);
     const moduleUrl = new URL('./local-object-store.ts', import.meta.url).href;
     const script = `
@@ -129,7 +129,7 @@ describe('LocalObjectStore', () => {
       const { LocalObjectStore } = await import(${JSON.stringify(moduleUrl)});
       const store = new LocalObjectStore(${JSON.stringify(root)});
       for (let i = 0; ; i++) {
-        const body = randomBytes((i % 2 === 0 ? 64 : 640) * 1024 + (i % 7) * 4096);
+        const body = randomBytes((i % 2 === 0 ? 16 : 640) * 1024 + (i % 7) * 4096);
         const object = Buffer.concat([body, createHash('sha256').update(body).digest()]);
         await store.put('objects/' + (i % 5), object, i % 2 === 0 ? {} : undefined);
         await store.put('created/' + i, object, { ifNoneMatch: '*' });

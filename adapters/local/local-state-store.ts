@@ -28,10 +28,10 @@
  *
  * A crash can leave temporary files (`.floe-tmp-*`) in an item directory; reads skip them.
  *
- * Reads, listings and writes of items run synchronously on the caller's thread: an item is small
- * (DynamoDB's limit is 400 KB) and a read or conditional write is a chain of small dependent file
- * calls, for which the thread pool's hand-offs cost more than the calls (see SMALL_WRITE_BYTES in
- * durable-file.ts). The methods stay asynchronous, as the StateStore interface is.
+ * Reads and listings of items run synchronously on the caller's thread, and so do writes of
+ * small items (see SMALL_WRITE_BYTES in durable-file.ts): a read or a conditional write is a
+ * chain of small dependent file calls, for which the thread pool's hand-offs cost more than the
+ * calls. The methods stay asynchronous, as the StateStore interface is.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
