@@ -14,7 +14,14 @@ import {
   type TextValueRecord,
   VALUE_TEXT,
 } from '../runtime/source/kafka-event.ts';
-import { countRecords, jsonLinesTopic, RecordMaker, readRunEvents, topicNameOf } from './jsonl-topic.ts';
+import {
+  countRecords,
+  jsonLinesTopic,
+  RecordMaker,
+  readRunEvents,
+  startReaderEarly,
+  topicNameOf,
+} from './jsonl-topic.ts';
 
 const MTIME = 1_700_000_000_000;
 /** Events as Lambda delivers them: JSON, every record's base64 value written out. */
@@ -200,6 +207,17 @@ describe('EventCutter and readRunEvents', () => {
       // As Lambda would deliver them: the worker's records make their base64 when asked.
       expect(asDelivered(there.events)).toEqual(here.events);
     }
+  });
+
+  it('gives the same events from a reader thread started before it knew what to read', async () => {
+    // As `floe run` starts it, while the job loads.
+    startReaderEarly();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const cut = { by: 'file' as const, batchSize: 500 };
+    const there = await read(cut, true);
+    const here = await read(cut);
+    expect(there.stats).toEqual(here.stats);
+    expect(asDelivered(there.events)).toEqual(here.events);
   });
 
   it('gives records read in a worker thread their value as text too, when it is UTF-8', async () => {

@@ -560,7 +560,7 @@ export function readsInWorker(bytes: number): boolean {
 }
 
 /** A reader thread started before the run knew what to read, not taken yet. */
-let spareReader: Worker | undefined;
+let spareReader: ReaderThread | undefined;
 
 /**
  * Starts the reader thread now, while the job is still loading: a thread needs about 0.1 s to
@@ -569,16 +569,45 @@ let spareReader: Worker | undefined;
  */
 export function startReaderEarly(): void {
   if (spareReader !== undefined) return;
-  spareReader = startReader();
-  spareReader.unref();
+  spareReader = new ReaderThread();
+  spareReader.worker.unref();
 }
 
-function startReader(): Worker {
-  const self = import.meta.url;
-  // Floe's TypeScript sources (a checkout) need tsx in the worker too: hooks do not pass to workers.
-  const tsx = self.endsWith('.ts') ? import.meta.resolve('tsx/esm/api') : undefined;
-  const script = `${tsx === undefined ? '' : `(await import(${JSON.stringify(tsx)})).register();\n`}await (await import(${JSON.stringify(self)})).runReadWorker();`;
-  return new Worker(script, { eval: true });
+/** A reader thread and what it said, queued from its start (a failure while it waits is kept). */
+class ReaderThread {
+  readonly worker: Worker;
+  private readonly queue: WorkerMessage[] = [];
+  private wake: (() => void) | undefined;
+
+  constructor() {
+    const self = import.meta.url;
+    // Floe's TypeScript sources (a checkout) need tsx in the worker too: hooks do not pass to workers.
+    const tsx = self.endsWith('.ts') ? import.meta.resolve('tsx/esm/api') : undefined;
+    const script = `${tsx === undefined ? '' : `(await import(${JSON.stringify(tsx)})).register();\n`}await (await import(${JSON.stringify(self)})).runReadWorker();`;
+    this.worker = new Worker(script, { eval: true });
+    this.worker.on('message', this.arrive);
+    this.worker.on('error', (error) => this.arrive({ type: 'error', error }));
+    this.worker.on('exit', (code) =>
+      this.arrive({ type: 'error', error: new Error(`The input reader stopped (exit code ${code}).`) }),
+    );
+  }
+
+  /** The next message, in order. */
+  async next(): Promise<WorkerMessage> {
+    while (this.queue.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));
+    return this.queue.shift()!;
+  }
+
+  async stop(): Promise<void> {
+    this.worker.removeAllListeners();
+    await this.worker.terminate();
+  }
+
+  private readonly arrive = (message: WorkerMessage) => {
+    this.queue.push(message);
+    this.wake?.();
+    this.wake = undefined;
+  };
 }
 
 async function* readInWorker(
@@ -587,37 +616,23 @@ async function* readInWorker(
   cut: CutOptions,
   stats: ReadStats,
 ): AsyncGenerator<CutEvent> {
-  const worker = spareReader ?? startReader();
+  const reader = spareReader ?? new ReaderThread();
   spareReader = undefined;
-  worker.ref();
-  worker.postMessage({ path, topic, cut, readAhead: WORKER_READ_AHEAD } satisfies ReadOrder);
+  reader.worker.ref();
+  reader.worker.postMessage({ path, topic, cut, readAhead: WORKER_READ_AHEAD } satisfies ReadOrder);
   const head = envelope(cut.source ?? { type: 'msk' });
-  const queue: WorkerMessage[] = [];
-  let wake: (() => void) | undefined;
-  const arrive = (message: WorkerMessage) => {
-    queue.push(message);
-    wake?.();
-    wake = undefined;
-  };
-  worker.on('message', arrive);
-  worker.on('error', (error) => arrive({ type: 'error', error }));
-  worker.on('exit', (code) =>
-    arrive({ type: 'error', error: new Error(`The input reader stopped (exit code ${code}).`) }),
-  );
   try {
     for (;;) {
-      while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-      const message = queue.shift()!;
+      const message = await reader.next();
       if (message.type === 'error') throw message.error;
       Object.assign(stats, message.stats);
       if (message.type === 'end') return;
       // Ask for the next one before the consumer takes this one, so that it is read meanwhile.
-      worker.postMessage(1);
+      reader.worker.postMessage(1);
       yield lazyEvent(head, topic.topic, message);
     }
   } finally {
-    worker.removeAllListeners();
-    await worker.terminate();
+    await reader.stop();
   }
 }
 

@@ -16,6 +16,7 @@ import { CheckpointedProcessor } from '../runtime/checkpoint/checkpointed-proces
 import { floe } from '../test/support/floe-cli.ts';
 import { canonicalRows, readTable } from '../test/support/iceberg-tables.ts';
 import { EXAMPLE_REFERENCES } from '../test/support/nexmark-reference.ts';
+import { READ_WORKER_BYTES } from './jsonl-topic.ts';
 import type { RunReport } from './run.ts';
 
 const PROJECT = join(import.meta.dirname, '..');
@@ -75,6 +76,20 @@ const temporaryFiles = (dir: string) =>
   readdirSync(dir, { recursive: true })
     .map(String)
     .filter((path) => path.split('/').pop()!.startsWith(TEMP_PREFIX));
+
+describe('floe run: a big input and a job that cannot run', () => {
+  it('is one line and exit 2, with the input reader already started for the big file', async () => {
+    // At least READ_WORKER_BYTES, so that floe starts reading it in a thread before loading the job.
+    const big = join(scratch, 'big.jsonl');
+    const lines = bids.map((bid) => `${JSON.stringify(bid)}\n`).join('');
+    writeFileSync(big, lines.repeat(Math.ceil(READ_WORKER_BYTES / lines.length) + 1));
+    const missing = join(scratch, 'no-such-job.ts');
+    const { code, stdout, stderr } = await floe('run', missing, '--input', big, '--key', 'auction');
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr.trim().split('\n')).toEqual([`floe: Job file not found: ${missing}`]);
+  });
+});
 
 describe('floe run: Ctrl-C', () => {
   it('stops between batches, leaves no temporary files, says where it stopped and how to resume, exit 130; the resume finishes the tables', async () => {
