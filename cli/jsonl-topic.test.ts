@@ -18,6 +18,7 @@ import {
   countRecords,
   jsonLinesTopic,
   RecordMaker,
+  readerWaiting,
   readRunEvents,
   startReaderEarly,
   topicNameOf,
@@ -213,8 +214,10 @@ describe('EventCutter and readRunEvents', () => {
     // As `floe run` starts it, while the job loads.
     startReaderEarly();
     await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(readerWaiting()).toBe(true);
     const cut = { by: 'file' as const, batchSize: 500 };
     const there = await read(cut, true);
+    expect(readerWaiting()).toBe(false); // the read took it
     const here = await read(cut);
     expect(there.stats).toEqual(here.stats);
     expect(asDelivered(there.events)).toEqual(here.events);

@@ -573,6 +573,11 @@ export function startReaderEarly(): void {
   spareReader.worker.unref();
 }
 
+/** Whether a reader thread started early waits for a read to take it. */
+export function readerWaiting(): boolean {
+  return spareReader !== undefined;
+}
+
 /** A reader thread and what it said, queued from its start (a failure while it waits is kept). */
 class ReaderThread {
   readonly worker: Worker;

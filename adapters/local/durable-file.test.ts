@@ -16,6 +16,32 @@ vi.mock('node:fs/promises', async (original) => {
   };
 });
 
+// The synchronous calls of small writes, in order: what was fsynced, linked and renamed.
+const calls = vi.hoisted(() => ({ log: [] as string[], paths: new Map<number, string>() }));
+vi.mock('node:fs', async (original) => {
+  const actual = await original<typeof import('node:fs')>();
+  return {
+    ...actual,
+    openSync: (path: string, flags: string) => {
+      const fd = actual.openSync(path, flags);
+      calls.paths.set(fd, path);
+      return fd;
+    },
+    fsyncSync: (fd: number) => {
+      calls.log.push(`fsync ${calls.paths.get(fd)}`);
+      return actual.fsyncSync(fd);
+    },
+    linkSync: (from: string, to: string) => {
+      calls.log.push(`link ${from} ${to}`);
+      return actual.linkSync(from, to);
+    },
+    renameSync: (from: string, to: string) => {
+      calls.log.push(`rename ${from} ${to}`);
+      return actual.renameSync(from, to);
+    },
+  };
+});
+
 const { createExclusive, fsyncDirectory, replaceAtomically, SMALL_WRITE_BYTES } = await import(
   './durable-file.ts'
 );
@@ -65,5 +91,23 @@ describe('directory fsyncs', () => {
     await expect(fsyncDirectory(missing)).rejects.toMatchObject({ code: 'ENOENT' });
     await createExclusive(join(missing, 'now'), new Uint8Array([2]));
     await expect(fsyncDirectory(missing)).resolves.toBeUndefined();
+  });
+});
+
+describe('small writes', () => {
+  it.each([
+    ['createExclusive', createExclusive, 'link'],
+    ['replaceAtomically', replaceAtomically, 'rename'],
+  ] as const)('%s fsyncs the file, then names it, then fsyncs its directory', async (_, write, naming) => {
+    const dir = join(scratch, `small-${naming}`);
+    const path = join(dir, 'item');
+    await write(join(dir, 'first'), new Uint8Array([0])); // the directory exists below
+    calls.log.length = 0;
+    opened.dirs.length = 0;
+    await write(path, new TextEncoder().encode('small'));
+    expect(readFileSync(path, 'utf8')).toBe('small');
+    const temp = calls.log[0]!.slice('fsync '.length);
+    expect(calls.log).toEqual([`fsync ${temp}`, `${naming} ${temp} ${path}`, `fsync ${dir}`]);
+    expect(opened.dirs).toEqual([]); // on this thread, not through the thread pool
   });
 });

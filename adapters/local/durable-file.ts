@@ -3,12 +3,12 @@
  * is fsynced, and only then becomes visible under its name, by rename (replace) or by link
  * (create, failing if the name exists). The directory is fsynced afterwards, so a completed call
  * survives a crash, and a crash at any instruction leaves either nothing or the whole file. Both
- * fsyncs are needed (docs/design.md, "Durable local writes"); concurrent writes in one directory
- * share directory fsyncs ({@link fsyncDirectory}).
+ * fsyncs are needed (docs/design.md, "Durable local writes"); concurrent large writes and deletes
+ * in one directory share directory fsyncs ({@link fsyncDirectory}).
  *
- * Small writes (at most {@link SMALL_WRITE_BYTES}) and removals are made with synchronous calls on
- * the caller's thread, large writes through libuv's thread pool: see {@link SMALL_WRITE_BYTES}.
- * Both make the same system calls in the same order, so they give the same guarantees.
+ * Small writes (at most {@link SMALL_WRITE_BYTES}) are made with synchronous calls on the caller's
+ * thread, directory fsync included; large writes go through libuv's thread pool. Both make the
+ * same system calls in the same order, so they give the same guarantees.
  *
  * A crash can leave a temporary file behind. Temporary names start with {@link TEMP_PREFIX}
  * followed by the writer's process id (`.floe-tmp-<pid>-<uuid>`); listings skip them and they
@@ -77,7 +77,7 @@ export async function replaceAtomically(path: string, bytes: Uint8Array): Promis
 }
 
 /** {@link createExclusive}, synchronously (for small writes: see {@link SMALL_WRITE_BYTES}). */
-export function createExclusiveNow(path: string, bytes: Uint8Array): CreateOutcome {
+function createExclusiveNow(path: string, bytes: Uint8Array): CreateOutcome {
   const dir = dirname(path);
   ensureDirectoryNow(dir);
   const temp = writeTemporaryNow(dir, bytes);
@@ -94,7 +94,7 @@ export function createExclusiveNow(path: string, bytes: Uint8Array): CreateOutco
 }
 
 /** {@link replaceAtomically}, synchronously (for small writes: see {@link SMALL_WRITE_BYTES}). */
-export function replaceAtomicallyNow(path: string, bytes: Uint8Array): void {
+function replaceAtomicallyNow(path: string, bytes: Uint8Array): void {
   const dir = dirname(path);
   ensureDirectoryNow(dir);
   const temp = writeTemporaryNow(dir, bytes);
@@ -108,16 +108,16 @@ export function replaceAtomicallyNow(path: string, bytes: Uint8Array): void {
 }
 
 /**
- * Deletes `path` durably; a missing file is not an error. Synchronous underneath: an unlink and a
- * directory fsync, small whatever the file's size (see {@link SMALL_WRITE_BYTES}).
+ * Deletes `path` durably; a missing file is not an error. The unlink is synchronous (one small
+ * call whatever the file's size, see {@link SMALL_WRITE_BYTES}); the directory fsync is shared
+ * with the other deletes and large writes of the directory in flight (cleanup deletes many
+ * objects of one directory at once).
  */
 export async function removeDurably(path: string): Promise<void> {
   rmSync(path, { force: true });
-  try {
-    syncDirectoryNow(dirname(path));
-  } catch (error) {
+  await fsyncDirectory(dirname(path)).catch((error: unknown) => {
     if (errorCode(error) !== 'ENOENT') throw error;
-  }
+  });
 }
 
 /** Creates `dir` and its missing parents, fsyncing each parent so the new entries are durable. */
@@ -156,8 +156,8 @@ const ignore = () => undefined;
  * is made. Concurrent callers share fsyncs: a caller waits for an fsync of the directory that
  * starts after its call, so a name it created or renamed before calling is covered. While one
  * fsync runs, all callers that arrive meanwhile share the single fsync queued after it (it starts
- * when the running one ends, after all their changes). So N writes finishing together in one
- * directory (the data files of several commit groups, the objects of one commit) cost two
+ * when the running one ends, after all their changes). So N large writes or deletes finishing
+ * together in one directory (the data files of several commit groups, cleanup's deletes) cost two
  * directory fsyncs instead of N, with the same guarantee for each: when its call returns, its
  * name is on disk. A failed fsync fails every caller that shared it.
  */

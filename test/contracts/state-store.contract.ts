@@ -152,27 +152,37 @@ export function stateStoreContract(name: string, factory: () => Promise<StateSto
       expect(await store.get('big2')).toBeUndefined();
     });
 
-    it('lets exactly one of many concurrent swaps from one version win', async () => {
-      await store.put('race', 0, { absent: true });
-      const results = await Promise.allSettled(
-        Array.from({ length: 12 }, (_, i) => store.put('race', i + 1, { expectedVersion: 1 })),
-      );
-      const won = results.filter((r) => r.status === 'fulfilled');
-      expect(won).toHaveLength(1);
-      for (const r of results) {
-        if (r.status === 'rejected') {
-          expect(r.reason).toBeInstanceOf(ConditionFailedError);
-          expect(r.reason).toMatchObject({ key: 'race', expectedVersion: 1, actualVersion: 2 });
-        }
-      }
-      const winner = (won[0] as PromiseFulfilledResult<{ value: JsonValue; version: number }>).value;
-      expect(winner.version).toBe(2);
-      expect(await store.get('race')).toEqual({ key: 'race', version: 2, value: winner.value });
-    });
+    // Small and large values: a store may write them differently (LocalStateStore writes small
+    // ones without yielding, so only large ones meet at the file system within one process).
+    const sized: [string, (i: number) => JsonValue][] = [
+      ['small values', (i) => i],
+      ['100 KB values', (i) => ({ i, pad: 'x'.repeat(100_000) })],
+    ];
 
-    it('lets exactly one of many concurrent creates win', async () => {
+    it.each(sized)(
+      'lets exactly one of many concurrent swaps from one version win (%s)',
+      async (_, valueOf) => {
+        await store.put('race', valueOf(0), { absent: true });
+        const results = await Promise.allSettled(
+          Array.from({ length: 12 }, (_, i) => store.put('race', valueOf(i + 1), { expectedVersion: 1 })),
+        );
+        const won = results.filter((r) => r.status === 'fulfilled');
+        expect(won).toHaveLength(1);
+        for (const r of results) {
+          if (r.status === 'rejected') {
+            expect(r.reason).toBeInstanceOf(ConditionFailedError);
+            expect(r.reason).toMatchObject({ key: 'race', expectedVersion: 1, actualVersion: 2 });
+          }
+        }
+        const winner = (won[0] as PromiseFulfilledResult<{ value: JsonValue; version: number }>).value;
+        expect(winner.version).toBe(2);
+        expect(await store.get('race')).toEqual({ key: 'race', version: 2, value: winner.value });
+      },
+    );
+
+    it.each(sized)('lets exactly one of many concurrent creates win (%s)', async (_, valueOf) => {
       const results = await Promise.allSettled(
-        Array.from({ length: 12 }, (_, i) => store.put('new', i, { absent: true })),
+        Array.from({ length: 12 }, (_, i) => store.put('new', valueOf(i), { absent: true })),
       );
       const won = results.filter((r) => r.status === 'fulfilled');
       expect(won).toHaveLength(1);
