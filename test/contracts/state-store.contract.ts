@@ -161,10 +161,10 @@ export function stateStoreContract(name: string, factory: () => Promise<StateSto
 
     it.each(sized)(
       'lets exactly one of many concurrent swaps from one version win (%s)',
-      async (_, valueOf) => {
-        await store.put('race', valueOf(0), { absent: true });
+      async (_, valueFor) => {
+        await store.put('race', valueFor(0), { absent: true });
         const results = await Promise.allSettled(
-          Array.from({ length: 12 }, (_, i) => store.put('race', valueOf(i + 1), { expectedVersion: 1 })),
+          Array.from({ length: 12 }, (_, i) => store.put('race', valueFor(i + 1), { expectedVersion: 1 })),
         );
         const won = results.filter((r) => r.status === 'fulfilled');
         expect(won).toHaveLength(1);
@@ -180,9 +180,9 @@ export function stateStoreContract(name: string, factory: () => Promise<StateSto
       },
     );
 
-    it.each(sized)('lets exactly one of many concurrent creates win (%s)', async (_, valueOf) => {
+    it.each(sized)('lets exactly one of many concurrent creates win (%s)', async (_, valueFor) => {
       const results = await Promise.allSettled(
-        Array.from({ length: 12 }, (_, i) => store.put('new', valueOf(i), { absent: true })),
+        Array.from({ length: 12 }, (_, i) => store.put('new', valueFor(i), { absent: true })),
       );
       const won = results.filter((r) => r.status === 'fulfilled');
       expect(won).toHaveLength(1);
