@@ -261,15 +261,17 @@ export function inlineStateOf(
 ): Map<string, string> | undefined {
   if (max === 0) return undefined;
   let stored = false;
-  let chars = 0;
   for (const [id] of loaded.state.partitions) {
     const chain = loaded.chains.get(id);
     if (chain !== undefined && chain.inline === undefined) stored = true;
-    const image = changed.get(id)?.image ?? chain?.image;
-    if (image !== undefined) chars += imageChars(image);
   }
   const limit = stored ? Math.floor((max * 3) / 4) : max;
-  if (chars > limit * MAX_COMPRESSION_RATIO) return undefined;
+  let chars = 0;
+  for (const [id] of loaded.state.partitions) {
+    const image = changed.get(id)?.image ?? loaded.chains.get(id)?.image;
+    if (image !== undefined) chars += imageChars(image, limit * MAX_COMPRESSION_RATIO - chars);
+    if (chars > limit * MAX_COMPRESSION_RATIO) return undefined;
+  }
   const texts = new Map<string, string>();
   for (const [id, p] of loaded.state.partitions) {
     const chain = loaded.chains.get(id);

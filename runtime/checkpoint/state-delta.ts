@@ -5,14 +5,21 @@
  *
  * The previous committed state is kept in memory as a {@link PartitionImage}: every map entry as
  * its JSON text, tagged as in state-codec.ts (bigint as `{"$bigint": "…"}`, non-finite numbers as
- * `{"$number": "…"}`). Diffing the live state against it stringifies each entry once: O(state)
- * CPU per commit, as the whole-text comparison it replaces, but only changed entries are written,
- * and a commit that writes a base assembles it from the new image ({@link encodeImage}).
+ * `{"$number": "…"}`; sessions one text each). Diffing the live state against it stringifies
+ * each window and dedupe entry once (O(state) CPU per commit, as the whole-text comparison it
+ * replaces) and each new session, but only changed entries are written, and a commit that writes
+ * a base assembles it from the new image ({@link encodeImage}).
  *
  * A delta holds:
  * - the scalars (offset, maxTimestamp, watermark, lastActiveAt, idle), in full;
  * - per map (window ends, the keys of each window, sessions, dedupe ids) the keys removed and the
- *   keys set with their new value (a session key's whole list; a window's key diff).
+ *   keys set with their new value (a window's key diff; a session key's list, where a session
+ *   unchanged since the previous image is its index in the key's previous list: version 2).
+ *
+ * Sessions are compared by identity, not by text: the engine changes a session only in a copy
+ * made in the batch (see SessionPartial), so a key's list of mostly old sessions costs a text for
+ * its new ones only. A job whose keys keep many partial sessions open (bidder-sessions keeps
+ * about 7 per key, of which a batch changes about one) writes and stringifies a seventh of it.
  *
  * Applying removes first, then sets in order: a key already present is updated in place, others
  * are appended. The diff keeps Map insertion order exact (the engine fires a window's keys in
@@ -24,10 +31,9 @@
 import type { PartitionState, SessionPartial } from '../engine/state.ts';
 import {
   assemblePartition,
-  type PartitionTexts,
   parseTagged,
   scalarsText,
-  sessionsText,
+  sessionText,
   stringifyTagged,
 } from '../engine/state-codec.ts';
 import type { Key } from '../job/plan.ts';
@@ -36,7 +42,23 @@ import type { Key } from '../job/plan.ts';
  * The committed state of one partition in a comparable form: every entry as tagged JSON, the
  * texts its encoding is assembled from (state-codec.ts), so {@link encodeImage} gives the base.
  */
-export type PartitionImage = PartitionTexts;
+export interface PartitionImage {
+  readonly scalars: string;
+  readonly windows: ReadonlyMap<number, ReadonlyMap<Key, string>>;
+  readonly sessions: ReadonlyMap<Key, SessionsImage>;
+  readonly seenIds: ReadonlyMap<Key, string>;
+}
+
+/**
+ * A key's sessions as last diffed: the session objects then in its list, and the text of each.
+ * The engine changes no session object once a batch has ended (it changes a copy: see
+ * SessionPartial), so a session that is the same object as one here is unchanged, and a delta
+ * refers to it by its index here instead of writing it again.
+ */
+export interface SessionsImage {
+  readonly sessions: readonly SessionPartial[];
+  readonly texts: readonly string[];
+}
 
 /** A partition's state compared with its previous image. */
 export interface PartitionDiff {
@@ -81,15 +103,22 @@ const imageSizes = new WeakMap<PartitionImage, number>();
 
 /**
  * About how many characters the state an image shows takes as JSON (its entries' texts; the
- * encoding's punctuation aside). Remembered per image, which is immutable.
+ * encoding's punctuation aside), counted until it passes `stopAbove`. Remembered per image,
+ * which is immutable, when counted in full.
  */
-export function imageChars(image: PartitionImage): number {
+export function imageChars(image: PartitionImage, stopAbove = Number.POSITIVE_INFINITY): number {
   let chars = imageSizes.get(image);
   if (chars !== undefined) return chars;
   chars = image.scalars.length;
-  for (const [, byKey] of image.windows)
+  for (const [, byKey] of image.windows) {
     for (const [key, text] of byKey) chars += keyChars(key) + text.length;
-  for (const [key, text] of image.sessions) chars += keyChars(key) + text.length;
+    if (chars > stopAbove) return chars;
+  }
+  for (const [key, { texts }] of image.sessions) {
+    chars += keyChars(key) + texts.length + 1;
+    for (const text of texts) chars += text.length;
+    if (chars > stopAbove) return chars;
+  }
   for (const [key, text] of image.seenIds) chars += keyChars(key) + text.length;
   imageSizes.set(image, chars);
   return chars;
@@ -104,7 +133,9 @@ function keyChars(key: Key): number {
  * costs no second pass over the state after the diff that made the image.
  */
 export function encodeImage(p: PartitionState, image: PartitionImage): string {
-  return assemblePartition(p, image);
+  const sessions = new Map<Key, string>();
+  for (const [key, { texts }] of image.sessions) sessions.set(key, `[${texts.join(',')}]`);
+  return assemblePartition(p, { ...image, sessions });
 }
 
 /** The image of a state, as {@link diffPartition} leaves it. */
@@ -120,14 +151,7 @@ export function diffPartition(before: PartitionImage | undefined, p: PartitionSt
     const empty = inner.remove.length === 0 && inner.set.length === 0;
     return { image: inner.image, change: prev !== undefined && empty ? undefined : mapText(inner) };
   });
-  const sessions = diffMap(
-    before?.sessions,
-    p.sessions,
-    (list: SessionPartial[], prev: string | undefined) => {
-      const image = sessionsText(list);
-      return { image, change: image === prev ? undefined : image };
-    },
-  );
+  const sessions = diffMap(before?.sessions, p.sessions, diffSessions);
   const seenIds = diffMap(before?.seenIds, p.seenIds, leaf);
   const changed =
     before === undefined ||
@@ -135,7 +159,7 @@ export function diffPartition(before: PartitionImage | undefined, p: PartitionSt
     [windows, sessions, seenIds].some((d) => d.remove.length > 0 || d.set.length > 0);
   return {
     changed,
-    text: `{"version":1,"delta":{"scalars":${scalars},"windows":${mapText(windows)},"sessions":${mapText(sessions)},"seenIds":${mapText(seenIds)}}}`,
+    text: `{"version":2,"delta":{"scalars":${scalars},"windows":${mapText(windows)},"sessions":${mapText(sessions)},"seenIds":${mapText(seenIds)}}}`,
     image: { scalars, windows: windows.image, sessions: sessions.image, seenIds: seenIds.image },
   };
 }
@@ -143,8 +167,9 @@ export function diffPartition(before: PartitionImage | undefined, p: PartitionSt
 /** Applies a delta's text to a partition's state, in place. */
 export function applyDelta(p: PartitionState, text: string): void {
   const parsed = parseTagged(text) as { version?: number; delta?: EncodedDelta } | null;
-  if (parsed?.version !== 1 || parsed.delta === undefined)
-    throw new Error(`Unsupported state delta; expected version 1, got ${String(parsed?.version)}.`);
+  // Version 1 wrote each changed key's sessions in full; version 2 may refer to earlier ones.
+  if ((parsed?.version !== 1 && parsed?.version !== 2) || parsed.delta === undefined)
+    throw new Error(`Unsupported state delta; expected version 1 or 2, got ${String(parsed?.version)}.`);
   const d = parsed.delta;
   p.offset = d.scalars.offset;
   p.maxTimestamp = d.scalars.maxTimestamp;
@@ -160,9 +185,22 @@ export function applyDelta(p: PartitionState, text: string): void {
     }
     applyMap(byKey, inner, (acc) => acc);
   }
-  applyMap(p.sessions, d.sessions, (list: [number, number, unknown][]) =>
-    list.map(([start, end, acc]): SessionPartial => ({ start, end, acc })),
-  );
+  for (const key of d.sessions.remove) p.sessions.delete(key);
+  for (const [key, items] of d.sessions.set) {
+    const before = p.sessions.get(key);
+    p.sessions.set(
+      key,
+      items.map((item): SessionPartial => {
+        if (typeof item !== 'number') return { start: item[0], end: item[1], acc: item[2] };
+        const kept = before?.[item];
+        if (kept === undefined)
+          throw new Error(
+            `State delta refers to session ${item} of key ${stringifyTagged(key)}, which the state does not hold: the checkpoint's chain is broken.`,
+          );
+        return kept;
+      }),
+    );
+  }
   applyMap(p.seenIds, d.seenIds, (expiry: number) => expiry);
 }
 
@@ -180,7 +218,8 @@ interface EncodedDelta {
     idle: boolean;
   };
   windows: EncodedMap<number, EncodedMap<Key, unknown>>;
-  sessions: EncodedMap<Key, [number, number, unknown][]>;
+  /** A session's index in the key's list before the delta (unchanged), or the session. */
+  sessions: EncodedMap<Key, (number | [number, number, unknown])[]>;
   seenIds: EncodedMap<Key, number>;
 }
 
@@ -241,6 +280,61 @@ function advanceTo<K>(order: Iterator<K>, key: K): boolean {
 
 function sameValueZero(a: unknown, b: unknown): boolean {
   return a === b || (Number.isNaN(a) && Number.isNaN(b));
+}
+
+/**
+ * A key's sessions against their previous image: a session that is the same object as one there
+ * is written as that one's index (sessions keep their order in a list, so the search moves
+ * forward), any other as its text. Unchanged when every session is the one at its own index, or
+ * has the same text.
+ */
+function diffSessions(
+  list: readonly SessionPartial[],
+  prev: SessionsImage | undefined,
+): { image: SessionsImage; change: string | undefined } {
+  const n = list.length;
+  const texts = new Array<string>(n);
+  const before = prev?.sessions ?? [];
+  let same = prev !== undefined && before.length === n;
+  // Every session the one at its own index: the previous image stays.
+  let identical = same;
+  let items = '';
+  let cursor = 0;
+  for (let i = 0; i < n; i++) {
+    const s = list[i]!;
+    let at = -1;
+    if (before[i] === s) at = i;
+    else {
+      for (let j = cursor; j < before.length; j++) {
+        if (before[j] === s) {
+          at = j;
+          break;
+        }
+      }
+    }
+    let text: string;
+    if (at >= 0) {
+      cursor = at + 1;
+      text = prev!.texts[at]!;
+      if (at !== i) same = identical = false;
+      items += i === 0 ? indexText(at) : `,${indexText(at)}`;
+    } else {
+      text = sessionText(s);
+      identical = false;
+      if (same && prev!.texts[i] !== text) same = false;
+      items += i === 0 ? text : `,${text}`;
+    }
+    texts[i] = text;
+  }
+  if (identical) return { image: prev!, change: undefined };
+  if (same) return { image: { sessions: list.slice(), texts }, change: undefined };
+  return { image: { sessions: list.slice(), texts }, change: `[${items}]` };
+}
+
+const INDEX_TEXTS = Array.from({ length: 256 }, (_, i) => String(i));
+
+function indexText(i: number): string {
+  return INDEX_TEXTS[i] ?? String(i);
 }
 
 function leaf(value: unknown, prev: string | undefined): { image: string; change: string | undefined } {

@@ -69,7 +69,16 @@ export class SessionWindowOperator implements WindowOperator {
     }
     // Usually the record falls into one session: add to its accumulator directly. The new
     // bounds and the merged accumulator are computed before the list changes, so a throwing
-    // merge cannot leave overlapping sessions behind.
+    // merge cannot leave overlapping sessions behind. Sessions from before this batch are
+    // copied before the aggregate sees them (see SessionPartial), even those merged away, since
+    // a throwing add or merge may have changed them already.
+    let touched = true;
+    for (let i = first; i < last; i++) {
+      const s = sessions[i]!;
+      if (this.touchedSessions.has(s)) continue;
+      sessions[i] = { start: s.start, end: s.end, acc: s.acc };
+      if (i === first) touched = false;
+    }
     const merged = sessions[first]!;
     let acc = aggregate.add(element, merged.acc);
     let mergedEnd = Math.max(merged.end, end);
@@ -84,7 +93,7 @@ export class SessionWindowOperator implements WindowOperator {
     merged.start = Math.min(merged.start, start);
     const grew = mergedEnd !== merged.end;
     merged.end = mergedEnd;
-    if (grew || !this.touchedSessions.has(merged)) this.touch(p, key, merged, grew);
+    if (grew || !touched) this.touch(p, key, merged, grew);
   }
 
   enterPartition(): void {
@@ -129,9 +138,14 @@ export class SessionWindowOperator implements WindowOperator {
         i = j;
         if (end - 1 > after) continue;
         const onTime = end - 1 > before;
-        if (onTime || group.some(({ s }) => this.touchedSessions.has(s)))
+        const kept = end - 1 + this.lateness > after;
+        if (onTime || group.some(({ s }) => this.touchedSessions.has(s))) {
+          // The window function sees the accumulator: a kept session is copied first (see
+          // SessionPartial), since it may come back changed.
+          if (kept) this.copyBeforeFiring(key, group);
           due.push({ key, group, end, onTime });
-        if (end - 1 + this.lateness <= after) cleared.push({ key, group });
+        }
+        if (!kept) cleared.push({ key, group });
         // Fired (or due) but kept for allowed lateness: wake up again to clear it.
         else this.timersOf(group[0]!.p).push(end + this.lateness, key);
       }
@@ -162,6 +176,19 @@ export class SessionWindowOperator implements WindowOperator {
         sessions.splice(sessions.indexOf(s), 1);
         if (sessions.length === 0) p.sessions.delete(key);
       }
+    }
+  }
+
+  /** Replaces each session of the group from before this batch with a copy, in its list too. */
+  private copyBeforeFiring(key: Key, group: Partial[]): void {
+    for (const partial of group) {
+      const s = partial.s;
+      if (this.touchedSessions.has(s)) continue;
+      const copy = { start: s.start, end: s.end, acc: s.acc };
+      const sessions = partial.p.sessions.get(key)!;
+      sessions[sessions.indexOf(s)] = copy;
+      partial.s = copy;
+      this.touchedSessions.add(copy);
     }
   }
 

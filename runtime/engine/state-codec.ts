@@ -104,6 +104,14 @@ export function sessionsText(list: readonly SessionPartial[]): string {
   return `${text}]`;
 }
 
+/** One session as `[start, end, acc]`: an element of {@link sessionsText}'s list. */
+export function sessionText(s: SessionPartial): string {
+  return (
+    plainJson([s.start, s.end, s.acc]) ??
+    `[${stringifyTagged(s.start)},${stringifyTagged(s.end)},${stringifyTagged(s.acc)}]`
+  );
+}
+
 export function decodePartition(text: string): PartitionState {
   const decoded = parseTagged(text) as { version: number; partition: EncodedPartition };
   if (decoded.version !== 1)

@@ -1,6 +1,12 @@
 import type { Key } from '../job/plan.ts';
 
-/** A session of one key on one partition: [start, end) and its accumulator. */
+/**
+ * A session of one key on one partition: [start, end) and its accumulator. The engine never
+ * changes a session that existed before the current batch: it replaces it in its list with a
+ * copy first and changes the copy. So the same object means the same session as at the end of
+ * the last batch, which is how a state delta tells the sessions it need not write again
+ * (runtime/checkpoint/state-delta.ts).
+ */
 export interface SessionPartial {
   start: number;
   end: number;
