@@ -110,4 +110,22 @@ describe('small writes', () => {
     expect(calls.log).toEqual([`fsync ${temp}`, `${naming} ${temp} ${path}`, `fsync ${dir}`]);
     expect(opened.dirs).toEqual([]); // on this thread, not through the thread pool
   });
+
+  it('go through the thread pool while a large write is there, and are as durable', async () => {
+    const dir = join(scratch, 'small-beside-large');
+    await createExclusive(join(dir, 'first'), new Uint8Array([0]));
+    calls.log.length = 0;
+    opened.dirs.length = 0;
+    const large = createExclusive(join(dir, 'large'), new Uint8Array(SMALL_WRITE_BYTES + 1).fill(7));
+    const small = replaceAtomically(join(dir, 'small'), new TextEncoder().encode('small'));
+    await Promise.all([large, small]);
+    expect(readFileSync(join(dir, 'small'), 'utf8')).toBe('small');
+    expect(readFileSync(join(dir, 'large')).length).toBe(SMALL_WRITE_BYTES + 1);
+    // Neither was made with synchronous calls; their directory was fsynced through the pool.
+    expect(calls.log).toEqual([]);
+    expect(opened.dirs).toContain(dir);
+    // Once the pool is empty, small writes are synchronous again.
+    await createExclusive(join(dir, 'after'), new Uint8Array([1]));
+    expect(calls.log.map((call) => call.split(' ')[0])).toEqual(['fsync', 'link', 'fsync']);
+  });
 });
