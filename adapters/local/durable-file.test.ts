@@ -112,20 +112,35 @@ describe('small writes', () => {
   });
 
   it('go through the thread pool while a large write is there, and are as durable', async () => {
-    const dir = join(scratch, 'small-beside-large');
-    await createExclusive(join(dir, 'first'), new Uint8Array([0]));
+    const small = join(scratch, 'small-beside');
+    const large = join(scratch, 'large-beside');
+    await createExclusive(join(small, 'first'), new Uint8Array([0]));
+    await createExclusive(join(large, 'first'), new Uint8Array([0]));
     calls.log.length = 0;
     opened.dirs.length = 0;
-    const large = createExclusive(join(dir, 'large'), new Uint8Array(SMALL_WRITE_BYTES + 1).fill(7));
-    const small = replaceAtomically(join(dir, 'small'), new TextEncoder().encode('small'));
-    await Promise.all([large, small]);
-    expect(readFileSync(join(dir, 'small'), 'utf8')).toBe('small');
-    expect(readFileSync(join(dir, 'large')).length).toBe(SMALL_WRITE_BYTES + 1);
-    // Neither was made with synchronous calls; their directory was fsynced through the pool.
+    await Promise.all([
+      createExclusive(join(large, 'item'), new Uint8Array(SMALL_WRITE_BYTES + 1).fill(7)),
+      replaceAtomically(join(small, 'item'), new TextEncoder().encode('small')),
+    ]);
+    expect(readFileSync(join(small, 'item'), 'utf8')).toBe('small');
+    expect(readFileSync(join(large, 'item')).length).toBe(SMALL_WRITE_BYTES + 1);
+    // No synchronous call: the small write's directory was fsynced through the pool, as the large one's.
     expect(calls.log).toEqual([]);
-    expect(opened.dirs).toContain(dir);
+    expect(opened.dirs).toContain(small);
     // Once the pool is empty, small writes are synchronous again.
-    await createExclusive(join(dir, 'after'), new Uint8Array([1]));
+    await createExclusive(join(small, 'after'), new Uint8Array([1]));
     expect(calls.log.map((call) => call.split(' ')[0])).toEqual(['fsync', 'link', 'fsync']);
+  });
+
+  it('are synchronous again after a write in the thread pool failed', async () => {
+    const dir = join(scratch, 'after-failure');
+    await createExclusive(join(dir, 'file'), new Uint8Array([0]));
+    // A directory where a file is: the large write fails.
+    await expect(
+      createExclusive(join(dir, 'file', 'below'), new Uint8Array(SMALL_WRITE_BYTES + 1)),
+    ).rejects.toThrow();
+    calls.log.length = 0;
+    await replaceAtomically(join(dir, 'next'), new Uint8Array([1]));
+    expect(calls.log.map((call) => call.split(' ')[0])).toEqual(['fsync', 'rename', 'fsync']);
   });
 });

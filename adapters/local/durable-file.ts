@@ -7,8 +7,9 @@
  * in one directory share directory fsyncs ({@link fsyncDirectory}).
  *
  * Small writes (at most {@link SMALL_WRITE_BYTES}) are made with synchronous calls on the caller's
- * thread, directory fsync included; large writes go through libuv's thread pool. Both make the
- * same system calls in the same order, so they give the same guarantees.
+ * thread, directory fsync included, unless a write is in libuv's thread pool; large writes go
+ * through the pool. Both make the same system calls in the same order, so they give the same
+ * guarantees.
  *
  * A crash can leave a temporary file behind. Temporary names start with {@link TEMP_PREFIX}
  * followed by the writer's process id (`.floe-tmp-<pid>-<uuid>`); listings skip them and they
@@ -23,7 +24,8 @@ import { dirname, join } from 'node:path';
 export const TEMP_PREFIX = '.floe-tmp-';
 
 /**
- * Writes of at most this many bytes are made synchronously, on the caller's thread. Such a write
+ * Writes of at most this many bytes are made synchronously, on the caller's thread, while no write
+ * is in the thread pool (see `writesInPool`). Such a write
  * is a chain of about ten dependent system calls (mkdir, open, write, fsync, close, link or rename,
  * unlink, and the directory's open, fsync and close), each well under a millisecond for a small
  * file. Through the thread pool every one of them is a hand-off between threads, and on a busy

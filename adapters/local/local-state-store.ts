@@ -29,9 +29,11 @@
  * A crash can leave temporary files (`.floe-tmp-*`) in an item directory; reads skip them.
  *
  * Reads and listings of items run synchronously on the caller's thread, and so do writes of
- * small items (see SMALL_WRITE_BYTES in durable-file.ts): a read or a conditional write is a
- * chain of small dependent file calls, for which the thread pool's hand-offs cost more than the
- * calls. The methods stay asynchronous, as the StateStore interface is.
+ * small items while no write is in the thread pool (see SMALL_WRITE_BYTES in durable-file.ts): a
+ * read or a conditional write is a chain of small dependent file calls, for which the thread
+ * pool's hand-offs cost more than the calls. Nothing here relies on a write not yielding: the
+ * conditional writes are made for racing processes. The methods stay asynchronous, as the
+ * StateStore interface is.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';

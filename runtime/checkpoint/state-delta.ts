@@ -293,48 +293,55 @@ function diffSessions(
   prev: SessionsImage | undefined,
 ): { image: SessionsImage; change: string | undefined } {
   const n = list.length;
-  const texts = new Array<string>(n);
   const before = prev?.sessions ?? [];
+  // Usually a batch leaves a key's older sessions as they were and changes or adds its last ones:
+  // the run of sessions still at their own index is taken as a whole.
+  let kept = 0;
+  const common = Math.min(n, before.length);
+  while (kept < common && list[kept] === before[kept]) kept++;
+  if (prev !== undefined && kept === n && n === before.length) return { image: prev, change: undefined };
+  const texts = kept === 0 ? [] : prev!.texts.slice(0, kept);
   let same = prev !== undefined && before.length === n;
-  // Every session the one at its own index: the previous image stays.
-  let identical = same;
-  let items = '';
-  let cursor = 0;
-  for (let i = 0; i < n; i++) {
+  let items = keptText(kept);
+  let cursor = kept;
+  for (let i = kept; i < n; i++) {
     const s = list[i]!;
     let at = -1;
-    if (before[i] === s) at = i;
-    else {
-      for (let j = cursor; j < before.length; j++) {
-        if (before[j] === s) {
-          at = j;
-          break;
-        }
+    // The previous list is sorted by start too, and its sessions kept theirs: past s's start,
+    // s is not there (if a list were not sorted, s would only be written in full).
+    for (let j = cursor; j < before.length && before[j]!.start <= s.start; j++) {
+      if (before[j] === s) {
+        at = j;
+        break;
       }
     }
     let text: string;
     if (at >= 0) {
       cursor = at + 1;
       text = prev!.texts[at]!;
-      if (at !== i) same = identical = false;
+      if (at !== i) same = false;
       items += i === 0 ? indexText(at) : `,${indexText(at)}`;
     } else {
       text = sessionText(s);
-      identical = false;
       if (same && prev!.texts[i] !== text) same = false;
       items += i === 0 ? text : `,${text}`;
     }
-    texts[i] = text;
+    texts.push(text);
   }
-  if (identical) return { image: prev!, change: undefined };
-  if (same) return { image: { sessions: list.slice(), texts }, change: undefined };
-  return { image: { sessions: list.slice(), texts }, change: `[${items}]` };
+  return { image: { sessions: list.slice(), texts }, change: same ? undefined : `[${items}]` };
 }
 
 const INDEX_TEXTS = Array.from({ length: 256 }, (_, i) => String(i));
 
 function indexText(i: number): string {
   return INDEX_TEXTS[i] ?? String(i);
+}
+
+const KEPT_TEXTS = Array.from({ length: 64 }, (_, k) => INDEX_TEXTS.slice(0, k).join(','));
+
+/** `0,1,…,kept-1`: the indexes of a list's first sessions, unchanged. */
+function keptText(kept: number): string {
+  return KEPT_TEXTS[kept] ?? Array.from({ length: kept }, (_, i) => i).join(',');
 }
 
 function leaf(value: unknown, prev: string | undefined): { image: string; change: string | undefined } {
