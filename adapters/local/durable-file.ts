@@ -51,6 +51,16 @@ function writesNow(bytes: Uint8Array): boolean {
   return bytes.byteLength <= SMALL_WRITE_BYTES && writesInPool === 0;
 }
 
+/** Runs a write through the thread pool, counted in {@link writesInPool} until it settles. */
+async function inPool<T>(write: () => Promise<T>): Promise<T> {
+  writesInPool++;
+  try {
+    return await write();
+  } finally {
+    writesInPool--;
+  }
+}
+
 /** Why an exclusive create did not happen. */
 export type CreateOutcome = 'created' | 'exists';
 
@@ -61,12 +71,7 @@ export type CreateOutcome = 'created' | 'exists';
  */
 export async function createExclusive(path: string, bytes: Uint8Array): Promise<CreateOutcome> {
   if (writesNow(bytes)) return createExclusiveNow(path, bytes);
-  writesInPool++;
-  try {
-    return await createExclusiveInPool(path, bytes);
-  } finally {
-    writesInPool--;
-  }
+  return inPool(() => createExclusiveInPool(path, bytes));
 }
 
 async function createExclusiveInPool(path: string, bytes: Uint8Array): Promise<CreateOutcome> {
@@ -88,12 +93,7 @@ async function createExclusiveInPool(path: string, bytes: Uint8Array): Promise<C
 /** Writes `path` atomically, replacing any existing file: readers see the old or the new content. */
 export async function replaceAtomically(path: string, bytes: Uint8Array): Promise<void> {
   if (writesNow(bytes)) return replaceAtomicallyNow(path, bytes);
-  writesInPool++;
-  try {
-    await replaceAtomicallyInPool(path, bytes);
-  } finally {
-    writesInPool--;
-  }
+  return inPool(() => replaceAtomicallyInPool(path, bytes));
 }
 
 async function replaceAtomicallyInPool(path: string, bytes: Uint8Array): Promise<void> {
