@@ -1008,7 +1008,15 @@ export class CheckpointedProcessor<Row> {
     if (manifestKey === null) return emptyGroup(head, this.freshState(group));
     const manifest = await this.reader.manifestOf(this.jobId, group, head);
     this.remember(group, manifestKey, manifest);
-    return loadCommittedState(this.reader, head, manifestKey, manifest, this.freshState(group));
+    // Another process committed since this one's last commit (a Lambda container whose group
+    // others consume too): its warm state catches up with the deltas committed since, instead of
+    // reading every base again. The load takes its partitions over, so it leaves the cache.
+    const behind =
+      cached !== undefined && cached.lineage === lineage && cached.epoch < head.value.epoch
+        ? cached
+        : undefined;
+    if (behind !== undefined) this.cache.delete(group);
+    return loadCommittedState(this.reader, head, manifestKey, manifest, this.freshState(group), behind);
   }
 
   /**

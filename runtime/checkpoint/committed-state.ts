@@ -4,7 +4,7 @@
  * partition's whole state when the manifest holds it (small state, stage.ts `inlineStateOf`).
  */
 
-import type { EngineState } from '../engine/state.ts';
+import { type EngineState, newPartitionState, type PartitionState } from '../engine/state.ts';
 import { decodePartition } from '../engine/state-codec.ts';
 import { FloeError } from '../errors.ts';
 import type { ObjectStore } from '../stores/object-store.ts';
@@ -117,7 +117,11 @@ export function emptyGroup(head: Head, state: EngineState): LoadedGroup {
 /**
  * Loads the state the head's manifest names into `state` (a fresh engine state): every base and
  * delta is read at once, so a cold load is one round of reads after the manifest; state the
- * manifest holds inline needs no read at all.
+ * manifest holds inline needs no read at all. Given `behind`, this process's committed state of
+ * the group from an earlier epoch of the same lineage (another process has committed since), a
+ * partition whose chain still starts with the same base and the deltas `behind` had reads only
+ * the deltas after them and applies them to `behind`'s partition, which it takes over: `behind`
+ * must not be used afterwards.
  */
 export async function loadCommittedState(
   reader: CheckpointReader,
@@ -125,19 +129,43 @@ export async function loadCommittedState(
   manifestKey: string,
   manifest: CheckpointManifest,
   state: EngineState,
+  behind?: LoadedGroup,
 ): Promise<LoadedGroup> {
-  const entries = Object.entries(manifest.partitions);
+  const entries = Object.entries(manifest.partitions).map(([id, p]) => ({
+    id,
+    p,
+    known: p.inline === undefined ? deltasKnown(behind, id, p) : undefined,
+  }));
   const texts = await Promise.all(
-    entries.map(([, p]) =>
-      p.inline === undefined ? Promise.all([p.state, ...p.deltas].map((key) => reader.text(key))) : [],
-    ),
+    entries.map(({ p, known }) => {
+      if (p.inline !== undefined) return [];
+      const keys = known === undefined ? [p.state, ...p.deltas] : p.deltas.slice(known);
+      return Promise.all(keys.map((key) => reader.text(key)));
+    }),
   );
   const chains = new Map<string, PartitionChain>();
-  entries.forEach(([id, p], i) => {
+  entries.forEach(({ id, p, known }, i) => {
     if (p.inline !== undefined) {
       const partition = decodePartition(p.inline);
       state.partitions.set(id, partition);
       chains.set(id, inlineChain(imageOf(partition), p.inline));
+      return;
+    }
+    if (known !== undefined) {
+      const chain = behind!.chains.get(id)!;
+      // A new object, as a cold load makes: the engine keeps what it derives from a partition
+      // (session timers, dedupe expiries) by the partition object, and must derive it again.
+      const partition = copyPartition(behind!.state.partitions.get(id)!);
+      const deltaTexts = texts[i]!;
+      for (const text of deltaTexts) applyDelta(partition, text);
+      state.partitions.set(id, partition);
+      chains.set(id, {
+        image: deltaTexts.length === 0 ? chain.image : imageOf(partition),
+        base: p.state,
+        baseBytes: chain.baseBytes,
+        deltas: p.deltas,
+        deltaBytes: chain.deltaBytes + deltaTexts.reduce((sum, text) => sum + byteLength(text), 0),
+      });
       return;
     }
     const [baseText, ...deltaTexts] = texts[i]!;
@@ -163,6 +191,40 @@ export async function loadCommittedState(
     state,
     chains,
   };
+}
+
+/**
+ * How many of a partition's deltas `behind` has applied already, when the manifest's chain for
+ * it is `behind`'s with deltas added (same base, and `behind`'s deltas first); else undefined.
+ */
+function deltasKnown(
+  behind: LoadedGroup | undefined,
+  id: string,
+  p: { readonly state: string; readonly deltas: readonly string[] },
+): number | undefined {
+  const chain = behind?.chains.get(id);
+  if (chain === undefined || chain.inline !== undefined || !behind!.state.partitions.has(id))
+    return undefined;
+  if (chain.base !== p.state || chain.deltas.length > p.deltas.length) return undefined;
+  for (let i = 0; i < chain.deltas.length; i++) if (chain.deltas[i] !== p.deltas[i]) return undefined;
+  return chain.deltas.length;
+}
+
+/**
+ * A partition state with its own maps (entries shared: accumulators and sessions are taken over,
+ * and the original is not used again).
+ */
+function copyPartition(p: PartitionState): PartitionState {
+  const copy = newPartitionState(p.topic, p.partition);
+  copy.offset = p.offset;
+  copy.maxTimestamp = p.maxTimestamp;
+  copy.watermark = p.watermark;
+  copy.lastActiveAt = p.lastActiveAt;
+  copy.idle = p.idle;
+  for (const [end, byKey] of p.windows) copy.windows.set(end, new Map(byKey));
+  for (const [key, list] of p.sessions) copy.sessions.set(key, list.slice());
+  for (const [id, expiry] of p.seenIds) copy.seenIds.set(id, expiry);
+  return copy;
 }
 
 /** The chain of a partition whose whole state `text` the manifest holds. */

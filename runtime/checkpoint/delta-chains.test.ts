@@ -34,6 +34,23 @@ async function manifestsOf(stores: CheckpointStores, prefix: string): Promise<Ch
   return Promise.all(keys.map(async (key) => decodeManifest((await stores.checkpoints.get(key))!, key)));
 }
 
+/** The stores, recording the key of every checkpoint object read. */
+function readsOf(stores: CheckpointStores, keys: string[]): CheckpointStores {
+  const inner = stores.checkpoints;
+  const checkpoints = new Proxy(inner, {
+    get(target, property) {
+      if (property === 'get')
+        return (key: string) => {
+          keys.push(key);
+          return target.get(key);
+        };
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { ...stores, checkpoints };
+}
+
 async function sizeOf(stores: CheckpointStores, key: string): Promise<number> {
   return (await stores.checkpoints.get(key))!.length;
 }
@@ -61,6 +78,52 @@ describe('state deltas and bases', () => {
         )
       ).flat();
       expect(manifests.some((m) => Object.values(m.partitions).some((p) => p.deltas.length > 0))).toBe(true);
+    },
+  );
+
+  it.each([
+    // Its state changes little per batch: long delta chains.
+    ['bidder-sessions', true],
+    // Most of a partition's state changes every batch: a base every commit or two.
+    ['bids-per-auction', false],
+  ] as const)(
+    '%s: processes taking turns on one group catch up with the deltas committed since and end with the same tables (fewer bases read: %s)',
+    async (name, fewerBases) => {
+      const w = workload({ count: 600 });
+      const warmDir = tempRunDir();
+      await runToEnd(processorFor(name, localCheckpointStores(warmDir), w, IN_OBJECTS), w.events);
+
+      // Two warm processes (two Lambda containers) on one store, each event to the next in turn:
+      // each load finds its own state a commit behind the other's.
+      const turnsDir = tempRunDir();
+      const turnsReads: string[] = [];
+      const turnsStores = readsOf(localCheckpointStores(turnsDir), turnsReads);
+      const processes = [0, 1].map(() => processorFor(name, turnsStores, w, IN_OBJECTS));
+      for (const [i, event] of w.events.entries()) await processes[i % 2]!.process(event);
+      await processes[w.events.length % 2]!.drain();
+      expect(await tablesOf(turnsDir)).toEqual(await tablesOf(warmDir));
+
+      // The same with a new process for every event: every load reads each partition's base and
+      // all its deltas.
+      const coldDir = tempRunDir();
+      const coldReads: string[] = [];
+      const coldStores = readsOf(localCheckpointStores(coldDir), coldReads);
+      for (const event of w.events) await processorFor(name, coldStores, w, IN_OBJECTS).process(event);
+      await processorFor(name, coldStores, w, IN_OBJECTS).drain();
+      expect(await tablesOf(coldDir)).toEqual(await tablesOf(warmDir));
+
+      const bases = (keys: string[]) =>
+        keys.filter((k) => k.includes('/state/') && !k.endsWith('.delta.json'));
+      const deltas = (keys: string[]) => keys.filter((k) => k.endsWith('.delta.json'));
+      // Bases are read only where a new base was written since (or at the first load), and deltas
+      // only from the one after the reader's own last.
+      if (fewerBases) {
+        expect(bases(turnsReads).length).toBeLessThan(bases(coldReads).length / 2);
+        expect(deltas(turnsReads).length).toBeLessThan(deltas(coldReads).length);
+      } else {
+        expect(bases(turnsReads).length).toBeLessThanOrEqual(bases(coldReads).length);
+        expect(deltas(turnsReads).length).toBeLessThanOrEqual(deltas(coldReads).length);
+      }
     },
   );
 
