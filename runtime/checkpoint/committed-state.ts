@@ -4,7 +4,7 @@
  * partition's whole state when the manifest holds it (small state, stage.ts `inlineStateOf`).
  */
 
-import { type EngineState, newPartitionState, type PartitionState } from '../engine/state.ts';
+import type { EngineState, PartitionState } from '../engine/state.ts';
 import { decodePartition } from '../engine/state-codec.ts';
 import { FloeError } from '../errors.ts';
 import type { ObjectStore } from '../stores/object-store.ts';
@@ -211,20 +211,17 @@ function deltasKnown(
 }
 
 /**
- * A partition state with its own maps (entries shared: accumulators and sessions are taken over,
- * and the original is not used again).
+ * A partition state as a new object with its own maps and lists (entries shared: the caller takes
+ * them over, and the original is not used again). Every field is carried over, those added to
+ * PartitionState later included.
  */
-function copyPartition(p: PartitionState): PartitionState {
-  const copy = newPartitionState(p.topic, p.partition);
-  copy.offset = p.offset;
-  copy.maxTimestamp = p.maxTimestamp;
-  copy.watermark = p.watermark;
-  copy.lastActiveAt = p.lastActiveAt;
-  copy.idle = p.idle;
-  for (const [end, byKey] of p.windows) copy.windows.set(end, new Map(byKey));
-  for (const [key, list] of p.sessions) copy.sessions.set(key, list.slice());
-  for (const [id, expiry] of p.seenIds) copy.seenIds.set(id, expiry);
-  return copy;
+export function copyPartition(p: PartitionState): PartitionState {
+  return {
+    ...p,
+    windows: new Map([...p.windows].map(([end, byKey]) => [end, new Map(byKey)])),
+    sessions: new Map([...p.sessions].map(([key, list]) => [key, list.slice()])),
+    seenIds: new Map(p.seenIds),
+  };
 }
 
 /** The chain of a partition whose whole state `text` the manifest holds. */

@@ -14,7 +14,10 @@ import {
   tempRunDir,
   workload,
 } from '../../test/support/checkpoint-runs.ts';
+import { newPartitionState } from '../engine/state.ts';
+import { encodePartition } from '../engine/state-codec.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
+import { copyPartition } from './committed-state.ts';
 import { manifestPrefix, parseEpochAttempt, statePrefix } from './layout.ts';
 import { type CheckpointManifest, decodeManifest } from './manifest.ts';
 
@@ -80,6 +83,23 @@ describe('state deltas and bases', () => {
       expect(manifests.some((m) => Object.values(m.partitions).some((p) => p.deltas.length > 0))).toBe(true);
     },
   );
+
+  it('a caught-up partition is a new object with its own maps, holding the same state', () => {
+    const p = newPartitionState('bids', 2);
+    Object.assign(p, { offset: 41, maxTimestamp: 900, watermark: 800, lastActiveAt: 5, idle: true });
+    p.windows.set(1_000, new Map([['a', { count: 3 }]]));
+    p.sessions.set('b', [{ start: 0, end: 10, acc: 1 }]);
+    p.seenIds.set('id-1', 1_500);
+    const copy = copyPartition(p);
+    expect(copy).not.toBe(p);
+    expect(Object.keys(copy)).toEqual(Object.keys(p));
+    expect(encodePartition(copy)).toBe(encodePartition(p));
+    expect(copy.windows).not.toBe(p.windows);
+    expect(copy.windows.get(1_000)).not.toBe(p.windows.get(1_000));
+    expect(copy.sessions).not.toBe(p.sessions);
+    expect(copy.sessions.get('b')).not.toBe(p.sessions.get('b'));
+    expect(copy.seenIds).not.toBe(p.seenIds);
+  });
 
   it.each([
     // Its state changes little per batch: long delta chains.
