@@ -120,8 +120,8 @@ export function emptyGroup(head: Head, state: EngineState): LoadedGroup {
  * manifest holds inline needs no read at all. Given `behind`, this process's committed state of
  * the group from an earlier epoch of the same lineage (another process has committed since), a
  * partition whose chain still starts with the same base and the deltas `behind` had reads only
- * the deltas after them and applies them to `behind`'s partition, which it takes over: `behind`
- * must not be used afterwards.
+ * the deltas after them and applies them to a copy of `behind`'s partition, which shares its
+ * entries: `behind` must not be used afterwards.
  */
 export async function loadCommittedState(
   reader: CheckpointReader,
