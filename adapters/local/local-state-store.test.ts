@@ -61,13 +61,38 @@ function runScript(source: string, name: string): { done: Promise<number | null>
 }
 
 describe('LocalStateStore', () => {
-  it('keeps only the newest versions on disk, and the item stays correct', async () => {
+  it('keeps only the newest versions on disk once they are old enough, and the item stays correct', async () => {
+    const store = new LocalStateStore(join(root, 'state'), { pruneAfterMs: 0 });
     await store.put('k', 1, { absent: true });
     for (let i = 2; i <= 30; i++) await store.put('k', i, { expectedVersion: i - 1 });
     const files = (await readdir(join(store.dir, itemDirName('k')))).filter((f) => f.endsWith('.json'));
     expect(files.length).toBeLessThanOrEqual(KEEP_VERSIONS);
     expect(await store.get('k')).toEqual({ key: 'k', version: 30, value: 30 });
     await conditionError(store.put('k', 'stale', { expectedVersion: 5 }));
+  });
+
+  it('keeps versions younger than a second, so a writer that stalled meanwhile learns its write lost', async () => {
+    // A writer read version 1, then stalled while another wrote 20 more (more than KEEP_VERSIONS).
+    type Internals = { head(key: string, name: string): unknown };
+    await store.put('k', 1, { absent: true });
+    const readBeforeTheStall = (store as unknown as Internals).head('k', itemDirName('k'));
+    for (let i = 2; i <= 21; i++) await store.put('k', i, { expectedVersion: i - 1 });
+    const files = (await readdir(join(store.dir, itemDirName('k')))).filter((f) => f.endsWith('.json'));
+    expect(files.length).toBe(21);
+    // Its write goes on from what it read: version 2 is still on disk, so its create loses. With
+    // version 2 and 3 pruned (a count alone), the create would succeed and the check after it
+    // could not tell whether it counted: a StorageError instead of a clean condition failure.
+    const stalled = new LocalStateStore(store.dir);
+    (stalled as unknown as Internals).head = () => readBeforeTheStall;
+    await conditionError(stalled.put('k', 'stalled', { expectedVersion: 1 }));
+    expect(await store.get('k')).toEqual({ key: 'k', version: 21, value: 21 });
+
+    // Once older than pruneAfterMs they go, the newest KEEP_VERSIONS excepted.
+    const later = new LocalStateStore(store.dir, { pruneAfterMs: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await later.put('k', 22, { expectedVersion: 21 });
+    const left = (await readdir(join(store.dir, itemDirName('k')))).filter((f) => f.endsWith('.json'));
+    expect(left.length).toBe(KEEP_VERSIONS);
   });
 
   it('loses no update when two processes each CAS-increment a counter 50 times', async () => {

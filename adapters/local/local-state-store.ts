@@ -11,14 +11,17 @@
  *   exclusively, so of several racers exactly one wins and the others get
  *   {@link ConditionFailedError} (an unconditional put re-reads and tries the next version).
  *
- * Only the newest {@link KEEP_VERSIONS} version files are kept. Deleting old files opens one hole:
- * a writer that read version v, then stalled while v + 1 was written and pruned, would recreate
- * v + 1 with link() and wrongly succeed. So every version file records the random `nonce` of the
- * version it replaced, and after creating v + 1 a writer checks that v + 2 is absent and no
- * higher version exists, or that v + 2 names its nonce (someone built on it). If v + 2 names another nonce, the write was
- * stale: the file is removed and the write fails (or, unconditional, retries). If v + 2 is gone
- * too (more than {@link KEEP_VERSIONS} writes landed during the stall), the outcome cannot be told
- * and the put throws a {@link StorageError} saying so, as a lost DynamoDB response would.
+ * Old version files are deleted: those more than {@link KEEP_VERSIONS} below the newest, once
+ * older than `pruneAfterMs` (one second by default). Deleting them opens one hole: a writer that
+ * read version v, then stalled while v + 1 was written and pruned, would recreate v + 1 with
+ * link() and wrongly succeed. So every version file records the random `nonce` of the version it
+ * replaced, and after creating v + 1 a writer checks that v + 2 is absent and no higher version
+ * exists, or that v + 2 names its nonce (someone built on it). If v + 2 names another nonce, the
+ * write was stale: the file is removed and the write fails (or, unconditional, retries). If v + 2
+ * is gone too, the outcome cannot be told and the put throws a {@link StorageError} saying so, as
+ * a lost DynamoDB response would. The age rule makes that need a stall of more than
+ * `pruneAfterMs` (a count alone did not: two processes incrementing one counter on a loaded
+ * machine saw a writer stall for more than eight of the other's writes).
  *
  * Keys are arbitrary non-empty strings: the directory name keeps `a-z`, `0-9`, `-` and `_` and
  * percent-encodes every other UTF-8 byte (upper case letters and `.` included, so names are safe on
@@ -36,7 +39,7 @@
  * StateStore interface is.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { StorageError } from '../../runtime/stores/object-store.ts';
 import {
@@ -51,8 +54,20 @@ import {
 import { createExclusive, errorCode, removeDurably } from './durable-file.ts';
 import { fsStorageError } from './fs-errors.ts';
 
-/** How many of the newest version files of an item are kept; older ones are deleted after a write. */
+/** How many of the newest version files of an item are kept whatever their age. */
 export const KEEP_VERSIONS = 8;
+
+/**
+ * How old a version file below the newest {@link KEEP_VERSIONS} must be before a write deletes it:
+ * a writer stalled for less than this between its create and its check always finds out whether
+ * its write counted. At `floe run`'s few dozen commits a second, a head keeps about as many files.
+ */
+export const PRUNE_AFTER_MS = 1000;
+
+export interface LocalStateStoreOptions {
+  /** @default PRUNE_AFTER_MS */
+  readonly pruneAfterMs?: number;
+}
 
 const VERSION_FILE = /^v(\d{20})\.json$/;
 const MAX_NAME = 200;
@@ -79,8 +94,11 @@ export class LocalStateStore implements StateStore {
   /** The absolute directory that holds one subdirectory per item. */
   readonly dir: string;
 
-  constructor(dir: string) {
+  private readonly pruneAfterMs: number;
+
+  constructor(dir: string, options: LocalStateStoreOptions = {}) {
     this.dir = resolve(dir);
+    this.pruneAfterMs = options.pruneAfterMs ?? PRUNE_AFTER_MS;
   }
 
   async get(key: string): Promise<VersionedItem | undefined> {
@@ -160,7 +178,7 @@ export class LocalStateStore implements StateStore {
         }
         if (verdict === 'unknown') {
           throw new StorageError(
-            `The outcome of the write of version ${record.version} of state item "${key}" in ${this} is unknown: more than ${KEEP_VERSIONS} later versions were written while it stalled. Read the item again before retrying.`,
+            `The outcome of the write of version ${record.version} of state item "${key}" in ${this} is unknown: it stalled for more than ${this.pruneAfterMs} ms while later versions were written. Read the item again before retrying.`,
           );
         }
         // A stale writer recreated a pruned version: take the file back; it was never current.
@@ -251,7 +269,10 @@ export class LocalStateStore implements StateStore {
     }
   }
 
-  /** Deletes version files more than {@link KEEP_VERSIONS} below the one just written (never the current). */
+  /**
+   * Deletes version files more than {@link KEEP_VERSIONS} below the one just written (never the
+   * current) once they are older than `pruneAfterMs`.
+   */
   private prune(name: string, written: number): void {
     let versions: number[];
     try {
@@ -260,13 +281,17 @@ export class LocalStateStore implements StateStore {
       return; // housekeeping: the next write prunes
     }
     const highest = Math.max(written, versions.at(-1) ?? 0);
+    const now = Date.now();
     for (const version of versions) {
       if (version > highest - KEEP_VERSIONS) break;
+      const path = this.versionPath(name, version);
       // Not fsynced: an old file that reappears after a crash is harmless, it is never the highest.
       try {
-        rmSync(this.versionPath(name, version), { force: true });
+        // Versions are written in order: from the first one too young to go, all are.
+        if (this.pruneAfterMs > 0 && now - statSync(path).mtimeMs < this.pruneAfterMs) break;
+        unlinkSync(path);
       } catch {
-        // Housekeeping: a file that stays is removed by a later write's prune.
+        // Gone already, or housekeeping that a later write's prune retries.
       }
     }
   }
