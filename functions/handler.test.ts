@@ -93,11 +93,13 @@ describe('createHandler', () => {
       }
       return stores.warehouse.put(key, bytes, options);
     };
-    // One try per invocation, so the failure reaches Lambda, which redelivers the batch.
+    // One try per invocation, so the failure reaches Lambda, which redelivers the batch. Rows in
+    // data files the commit writes (few rows would ride in the manifest, for the publish round).
     const processor = new CheckpointedProcessor(bidsPerAuction, {
       stores: { ...stores, warehouse },
       clock: () => 0,
       maxAttempts: 1,
+      maxInlineRowsChars: 0,
     });
     const handler = createHandler(bidsPerAuction, { logger, processor });
     await expect(handler(mskEvent())).rejects.toThrow('S3 unavailable');

@@ -451,7 +451,14 @@ describe('cleanup', () => {
     const stores = localCheckpointStores(dir);
     const grace = 60_000;
     let now = 1_000_000;
-    const options = { clock: () => now, orphanGraceMs: grace, keepCheckpoints: 3, cleanupEvery: 1 };
+    // Rows in data files (not in the manifest), so that an attempt stages one.
+    const options = {
+      clock: () => now,
+      orphanGraceMs: grace,
+      keepCheckpoints: 3,
+      cleanupEvery: 1,
+      maxInlineRowsChars: 0,
+    };
     const withRows = await eventsWithRows('channel-revenue', w);
     const i = withRows.find((e) => e >= 2)!;
     const ok = processorFor('channel-revenue', stores, w, options);

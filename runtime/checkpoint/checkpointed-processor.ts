@@ -53,6 +53,7 @@ import {
   addCounts,
   type CheckpointManifest,
   MAX_INLINE_MANIFEST_CHARS,
+  MAX_INLINE_ROWS_CHARS,
   MAX_INLINE_STATE_CHARS,
   watermarkFromJson,
   zeroCounts,
@@ -131,6 +132,15 @@ export interface CheckpointedProcessorOptions {
    * ("State in the manifest" in docs/design.md). 0 always writes state objects. @default 2048
    */
   readonly maxInlineStateChars?: number;
+  /**
+   * The most characters (of their JSON) of one table's rows of a commit that its manifest holds
+   * instead of a Parquet file of their own: the publish round then writes every epoch's rows it
+   * publishes as one file per group and table, so a job firing a few rows per batch leaves one
+   * file per round rather than one per commit, and a commit writes one object less ("Small
+   * outputs in the manifest" in docs/design.md). 0 writes a file per commit and table, and keeps
+   * the manifests readable by a Floe from before this setting. @default 65536
+   */
+  readonly maxInlineRowsChars?: number;
   /**
    * How old an uncommitted attempt's objects must be before cleanup deletes them. An attempt
    * may still be running until then, so keep it above the function timeout.
@@ -211,6 +221,7 @@ export class CheckpointedProcessor<Row> {
   private readonly maxDeltas: number;
   private readonly maxInlineManifestChars: number;
   private readonly maxInlineStateChars: number;
+  private readonly maxInlineRowsChars: number;
   private readonly tables: JobTables;
   private readonly publisher: TablePublisher;
   private readonly committer: TableCommitter;
@@ -274,6 +285,10 @@ export class CheckpointedProcessor<Row> {
         `maxInlineStateChars must be at most ${MAX_INLINE_MANIFEST_LIMIT} (larger state is cheaper as state objects), got ${this.maxInlineStateChars}.`,
       );
     }
+    this.maxInlineRowsChars = nonNegative(
+      'maxInlineRowsChars',
+      options.maxInlineRowsChars ?? MAX_INLINE_ROWS_CHARS,
+    );
     this.tables = {
       rows: job.plan.table,
       late: lateTable(job as Job<unknown>) as unknown as Table<Columns>,
@@ -1083,6 +1098,7 @@ export class CheckpointedProcessor<Row> {
       maxDeltas: this.maxDeltas,
       maxInlineManifestChars: this.maxInlineManifestChars,
       maxInlineStateChars: this.maxInlineStateChars,
+      maxInlineRowsChars: this.maxInlineRowsChars,
     });
     const info: CommitInfo = { group, epoch, manifest: key, publishes: manifest.publishes };
     beforeHeadWrite(info);

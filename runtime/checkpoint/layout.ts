@@ -134,6 +134,26 @@ export function dataFileName(
   return `${dataFilePrefix(job, group, lineage)}${pad(epoch)}-${attempt}.parquet`;
 }
 
+/**
+ * `round-<job>-<group>-<lineage>-<first epoch>-<last epoch>[-<attempt>].parquet`: the file in
+ * which a publish round writes the rows that the group's manifests of those epochs hold
+ * (inline-rows.ts). The epochs fix the rows (manifests are immutable), so rounds racing over the
+ * same epochs write the same name with the same bytes and leave no second file; `attempt` only
+ * when the name is taken by other bytes (another Floe version's encoding). It does not start
+ * with {@link dataFilePrefix}, so cleanup, which judges a commit's files by their epoch and
+ * attempt, never takes it for an attempt's file that did not commit.
+ */
+export function roundDataFileName(
+  job: string,
+  group: string,
+  lineage: string,
+  first: number,
+  last: number,
+  attempt?: string,
+): string {
+  return `round-${job}-${group}-${lineage}-${pad(first)}-${pad(last)}${attempt === undefined ? '' : `-${attempt}`}.parquet`;
+}
+
 /** The epoch and attempt in a manifest, state (base or delta) or data file name, or undefined for another name. */
 export function parseEpochAttempt(name: string): { epoch: number; attempt: string } | undefined {
   const match = /(\d{12})-([0-9a-z]{8}[0-9a-f]{8})(\.delta)?\.(json|parquet)$/.exec(name);

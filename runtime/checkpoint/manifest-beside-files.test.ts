@@ -129,8 +129,15 @@ describe('a manifest written beside its data files', () => {
       const dir = tempRunDir();
       const inner = localCheckpointStores(dir);
       const now = 5_000_000;
-      // Cleanup only when the test asks (cleanupEvery far above the epochs of the run).
-      const options = { clock: () => now, orphanGraceMs: 60_000, keepCheckpoints: 2, cleanupEvery: 10_000 };
+      // Cleanup only when the test asks (cleanupEvery far above the epochs of the run); rows in
+      // data files beside the manifest, not in it.
+      const options = {
+        clock: () => now,
+        orphanGraceMs: 60_000,
+        keepCheckpoints: 2,
+        cleanupEvery: 10_000,
+        maxInlineRowsChars: 0,
+      };
       const firstWithRows = (await eventsWithRows(NAME, w))[0]!;
 
       const faulty = manifestFirst(inner, mode);

@@ -6,6 +6,7 @@
 import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants } from 'node:zlib';
 import { FloeError } from '../errors.ts';
 import type { DataFile } from '../iceberg/data-file.ts';
+import type { InlineRows } from './inline-rows.ts';
 import { parseEpochAttempt } from './layout.ts';
 
 /** Where a partition stood after a commit. */
@@ -42,7 +43,13 @@ export interface TablePublish {
   readonly output: 'rows' | 'late' | 'dead-letters';
   /** Decimal string: JSON numbers cannot hold 63 bits. */
   readonly snapshotId: string;
+  /** Its Parquet files; empty when the manifest holds the rows (`rows`). */
   readonly files: readonly DataFile[];
+  /**
+   * The rows themselves, when they are few (`maxInlineRowsChars`): the publish round writes them,
+   * with the other epochs' it publishes, as one file (inline-rows.ts). Only in format 2.
+   */
+  readonly rows?: InlineRows;
   readonly records: number;
 }
 
@@ -58,7 +65,11 @@ export interface CheckpointCounts {
 }
 
 export interface CheckpointManifest {
-  readonly format: 1;
+  /**
+   * 2 when a publish holds its rows (`TablePublish.rows`), so that a Floe from before them, which
+   * reads only format 1, refuses the manifest instead of publishing nothing for those rows.
+   */
+  readonly format: 1 | 2;
   readonly job: string;
   readonly group: string;
   /** Random id of the group's history, made with its first commit; part of every snapshot id. */
@@ -145,6 +156,13 @@ export const MAX_INLINE_MANIFEST_CHARS = 4096;
 export const MAX_INLINE_STATE_CHARS = 2048;
 
 /**
+ * The most characters of one table's rows a manifest holds instead of a Parquet file (64 KB of
+ * JSON, a few hundred rows): the manifest is an object of its own then anyway (it names rows to
+ * publish), so the rows cost no request, only bytes the publish round reads once.
+ */
+export const MAX_INLINE_ROWS_CHARS = 65_536;
+
+/**
  * A manifest as kept inside its head item: brotli-compressed JSON as base64, without the fields
  * the head and the manifest's key already hold (job, group, lineage, epoch, attempt). A commit
  * that names no data files (most of them: windows fire every few batches) keeps its manifest
@@ -225,15 +243,21 @@ function validManifest(parsed: unknown, key: string): CheckpointManifest {
   if (
     m === null ||
     typeof m !== 'object' ||
-    m.format !== 1 ||
+    (m.format !== 1 && m.format !== 2) ||
     typeof m.epoch !== 'number' ||
     typeof m.lineage !== 'string' ||
     typeof m.partitions !== 'object' ||
     !Array.isArray(m.publishes)
   ) {
     throw new FloeError(
-      `Checkpoint manifest ${key} is not a Floe checkpoint manifest of format 1; was the checkpoint store written by another version?`,
+      `Checkpoint manifest ${key} is not a Floe checkpoint manifest of format 1 or 2; was the checkpoint store written by another version?`,
     );
+  }
+  for (const p of m.publishes as TablePublish[]) {
+    if (p.rows !== undefined && (m.format !== 2 || !Array.isArray(p.rows.columns)))
+      throw new FloeError(
+        `Checkpoint manifest ${key} holds rows for table ${p.table} that are not column arrays of format 2; the checkpoint store is corrupt.`,
+      );
   }
   const partitions: Record<string, PartitionCheckpoint> = {};
   for (const [id, p] of Object.entries(m.partitions as Record<string, PartitionCheckpoint>)) {

@@ -8,10 +8,14 @@
  */
 import { FloeError } from '../errors.ts';
 import { appendPlanned, TableCache } from '../iceberg/append-files.ts';
+import { type DataFile, writePreparedDataFile } from '../iceberg/data-file.ts';
+import { DataFileConflictError } from '../iceberg/errors.ts';
 import { aboveMarks, type BacklogEpoch, type PublisherBacklog } from '../iceberg/publisher-marks.ts';
+import { dataFileKey } from '../iceberg/table-layout.ts';
 import type { Columns, Table } from '../sink/table.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
-import { roundSnapshotId } from './layout.ts';
+import { decodeInlineRows, type InlineRows } from './inline-rows.ts';
+import { newAttemptId, roundDataFileName, roundSnapshotId } from './layout.ts';
 import type { CheckpointManifest } from './manifest.ts';
 
 /** A group's committed epochs that a round found unpublished: from its head back to its published mark. */
@@ -44,6 +48,8 @@ export interface RoundSnapshot {
 
 interface GroupEpoch extends BacklogEpoch {
   readonly records: number;
+  /** Rows its manifest holds instead of a file (`files` is then empty). */
+  readonly rows?: InlineRows;
 }
 
 interface GroupPublisher extends PublisherBacklog<GroupEpoch> {
@@ -102,7 +108,12 @@ export class TablePublisher {
             );
           }
           const epochs = perTable.get(p.table) ?? [];
-          epochs.push({ epoch: manifest.epoch, files: p.files, records: p.records });
+          epochs.push({
+            epoch: manifest.epoch,
+            files: p.files,
+            records: p.records,
+            ...(p.rows === undefined ? {} : { rows: p.rows }),
+          });
           perTable.set(p.table, epochs);
         }
       }
@@ -131,14 +142,30 @@ export class TablePublisher {
     publishers: readonly GroupPublisher[],
   ): Promise<RoundSnapshot | undefined> {
     let groups = 0;
+    // The file of each group's rows held in manifests, per selection of epochs: an attempt that
+    // selects what an earlier one did names the same snapshot id, so the same files.
+    const roundFiles = new Map<string, Promise<DataFile>>();
     const result = await appendPlanned(
       this.stores.catalog,
       this.stores.warehouse,
       table.name,
       table,
-      (current) => {
+      async (current) => {
         const selection = aboveMarks(current.properties, publishers, current.name);
-        if (selection.files.length === 0) return undefined;
+        const files = [...selection.files];
+        for (const { backlog, epochs } of selection.included) {
+          const held = epochs.filter((e) => e.rows !== undefined);
+          if (held.length === 0) continue;
+          const { group, lineage } = backlog as GroupPublisher;
+          const selected = `${group} ${held.map((e) => e.epoch).join(',')}`;
+          let file = roundFiles.get(selected);
+          if (file === undefined) {
+            file = this.writeRoundFile(table, group, lineage, held);
+            roundFiles.set(selected, file);
+          }
+          files.push(await file);
+        }
+        if (files.length === 0) return undefined;
         const included = selection.included.map(({ backlog, epochs }) => {
           const { group, lineage } = backlog as GroupPublisher;
           return { group, lineage, epochs: epochs.map((e) => e.epoch) };
@@ -146,7 +173,7 @@ export class TablePublisher {
         groups = included.length;
         return {
           snapshotId: roundSnapshotId(table.name, included),
-          files: selection.files,
+          files,
           properties: selection.marks,
           summary: roundSummary(this.job, included),
         };
@@ -163,6 +190,37 @@ export class TablePublisher {
       groups,
       metadataLocation: result.metadataLocation,
     };
+  }
+
+  /**
+   * Writes the rows that the manifests of `epochs` hold (oldest first) as one Parquet file, named
+   * by the group and the epochs (layout.ts `roundDataFileName`): rounds racing over the same
+   * epochs write the same bytes under the same name, and the one whose snapshot lands names it.
+   */
+  private async writeRoundFile(
+    table: Table<Columns>,
+    group: string,
+    lineage: string,
+    epochs: readonly GroupEpoch[],
+  ): Promise<DataFile> {
+    const prepared = {
+      table,
+      ...decodeInlineRows(
+        table,
+        epochs.map((e) => e.rows!),
+      ),
+    };
+    const [first, last] = [epochs[0]!.epoch, epochs.at(-1)!.epoch];
+    const key = (attempt?: string) =>
+      dataFileKey(table.name, roundDataFileName(this.job, group, lineage, first, last, attempt));
+    try {
+      return await writePreparedDataFile(this.stores.warehouse, prepared, key());
+    } catch (error) {
+      // Taken by other bytes for the same rows (another Floe version encodes them otherwise): a
+      // name of this attempt's own, left unnamed if this round does not land.
+      if (!(error instanceof DataFileConflictError)) throw error;
+      return writePreparedDataFile(this.stores.warehouse, prepared, key(newAttemptId(Date.now())));
+    }
   }
 
   /** Runs `append` after this process's previous append to `table` has settled. */

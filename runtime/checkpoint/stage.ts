@@ -8,7 +8,7 @@
 import type { BatchResult } from '../engine/batch-result.ts';
 import { encodePartition } from '../engine/state-codec.ts';
 import { FloeError } from '../errors.ts';
-import { encodeDataFile, putDataFile } from '../iceberg/data-file.ts';
+import { encodeDataFile, type PreparedRows, putDataFile } from '../iceberg/data-file.ts';
 import { dataFileKey } from '../iceberg/table-layout.ts';
 import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
 import {
@@ -17,6 +17,7 @@ import {
   type LoadedGroup,
   type PartitionChain,
 } from './committed-state.ts';
+import { encodeInlineRows, type InlineRows } from './inline-rows.ts';
 import {
   dataFileName,
   manifestKey,
@@ -60,6 +61,8 @@ export interface StageInput<Row> {
   readonly maxInlineManifestChars: number;
   /** The largest group state kept in the manifest, in characters of its inline encoding (0: none). */
   readonly maxInlineStateChars: number;
+  /** The most characters of a table's rows (their JSON) that the manifest holds instead of a file (0: none). */
+  readonly maxInlineRowsChars: number;
 }
 
 /** A staged checkpoint: the manifest written, not yet committed. */
@@ -101,20 +104,27 @@ export async function stageCheckpoint<Row>(
     withoutFiles = undefined;
   }
   const { chains, staged } = state;
+  // A few rows ride in the manifest, which is written anyway since it names them; the publish
+  // round writes them with the other epochs' it publishes as one file (inline-rows.ts).
+  const inlineRows = outputs.map((o) => rowsForManifest(o.prepared, o.rows, input.maxInlineRowsChars));
   const files = await Promise.all(
-    outputs.map((o) =>
-      encodeDataFile(stores.warehouse, o.prepared, dataFileKey(o.prepared.table.name, fileName)),
+    outputs.map((o, i) =>
+      inlineRows[i] === undefined
+        ? encodeDataFile(stores.warehouse, o.prepared, dataFileKey(o.prepared.table.name, fileName))
+        : undefined,
     ),
   );
-  const publishes = outputs.map(
-    (o, i): TablePublish => ({
+  const publishes = outputs.map((o, i): TablePublish => {
+    const rows = inlineRows[i];
+    return {
       table: o.prepared.table.name,
       output: o.output,
       snapshotId: snapshotIdFor(loaded.lineage, group, epoch, o.prepared.table.name).toString(),
-      files: [files[i]!.file],
+      files: rows === undefined ? [files[i]!.file] : [],
+      ...(rows === undefined ? {} : { rows }),
       records: o.rows,
-    }),
-  );
+    };
+  });
 
   const key = manifestKey(jobId, group, epoch, attempt);
   const manifest = manifestWith(chains, publishes);
@@ -129,13 +139,24 @@ export async function stageCheckpoint<Row>(
   // deletes, as after a lost head write.
   await Promise.all([
     ...staged.map((o) => stores.checkpoints.put(o.key, o.bytes, { ifNoneMatch: '*' })),
-    ...files.map((f) => putDataFile(stores.warehouse, f)),
+    ...files.map((f) => (f === undefined ? undefined : putDataFile(stores.warehouse, f))),
     inline === undefined
       ? stores.checkpoints.put(key, encodeManifest(manifest), { ifNoneMatch: '*' })
       : undefined,
   ]);
   const stateBytes = staged.reduce((sum, o) => sum + o.bytes.length, 0);
   return { key, manifest, inline, stateBytes, chains };
+}
+
+/**
+ * A table's rows of the commit as the manifest would hold them, when they take at most `max`
+ * characters; undefined: a Parquet file of their own.
+ */
+function rowsForManifest(prepared: PreparedRows, rows: number, max: number): InlineRows | undefined {
+  // Every value takes at least a character and a comma: skip encoding what cannot fit.
+  if (max === 0 || rows * prepared.vectors.length * 2 > max) return undefined;
+  const inline = encodeInlineRows(prepared.vectors);
+  return JSON.stringify(inline).length <= max ? inline : undefined;
 }
 
 /** What a commit does with its state: each partition's next chain, and the objects to write. */
@@ -222,7 +243,7 @@ function makeManifest<Row>(
     };
   }
   return {
-    format: 1,
+    format: publishes.some((p) => p.rows !== undefined) ? 2 : 1,
     job: jobId,
     group,
     lineage: loaded.lineage,

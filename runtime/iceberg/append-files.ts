@@ -128,7 +128,8 @@ export interface TableView {
 }
 
 /** Decides what to commit from the current table; `undefined`: nothing to do (already committed). */
-export type AppendPlanner = (table: TableView) => AppendPlan | undefined;
+/** May write what its plan names (a file of the selected rows) before it returns. */
+export type AppendPlanner = (table: TableView) => AppendPlan | undefined | Promise<AppendPlan | undefined>;
 
 export type PlannedAppendOptions = Omit<AppendOptions, 'snapshotId' | 'summary' | 'mark'>;
 
@@ -278,7 +279,7 @@ export async function appendPlanned<C extends Columns>(
     }
     const current = warm?.metadata ?? (await readMetadata(store, tableName, location));
     // Asked on every attempt: a rebase may find that a retry of this commit landed meanwhile.
-    const decided = plan({
+    const decided = await plan({
       name: tableName,
       properties: current.properties,
       hasSnapshot: (id) => findSnapshot(current, id) !== undefined,

@@ -1,0 +1,259 @@
+/**
+ * A commit's few rows ride in its manifest, and the publish round writes every epoch's it
+ * publishes as one file per group and table (inline-rows.ts, stage.ts, publish.ts): the column
+ * encoding, the files a run leaves, rounds that fail, race or crash midway, cleanup, and the
+ * manifests an earlier Floe can still read.
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { localCheckpointStores } from '../../adapters/local/run-directory.ts';
+import {
+  processorFor,
+  runToEnd,
+  tableNamesOf,
+  tempRunDir,
+  workload,
+} from '../../test/support/checkpoint-runs.ts';
+import { faultyStores, SimulatedCrash } from '../../test/support/faulty-stores.ts';
+import { readTable } from '../../test/support/iceberg-tables.ts';
+import { expectReference } from '../../test/support/protocol-scenarios.ts';
+import { icebergSchema, parquetColumns } from '../iceberg/schema.ts';
+import type { ColumnVector } from '../parquet/column-vectors.ts';
+import { toColumnVectors } from '../parquet/column-vectors.ts';
+import type { Columns, Table } from '../sink/table.ts';
+import type { CheckpointStores } from '../stores/checkpoint-stores.ts';
+import { decodeInlineRows, encodeInlineRows } from './inline-rows.ts';
+import { decodeManifest, encodeManifest } from './manifest.ts';
+
+const NAME = 'max-price';
+
+const everyType = {
+  name: 'floe_test.every_type',
+  columns: {
+    b: 'boolean',
+    i: 'int',
+    l: 'long',
+    f: 'float',
+    d: 'double',
+    s: 'string',
+    bin: 'binary',
+    t: 'timestamptz',
+    maybe: { type: 'long', nullable: true },
+  },
+} as unknown as Table<Columns>;
+
+function vectorsOf(rows: readonly Record<string, unknown>[]): ColumnVector[] {
+  return toColumnVectors(everyType.name, parquetColumns(icebergSchema(everyType.columns)), rows);
+}
+
+/** Every file in a table's data folder of a run directory. */
+async function dataFolder(dir: string, table: string): Promise<string[]> {
+  return (await readdir(join(dir, 'warehouse', ...table.split('.'), 'data'))).sort();
+}
+
+/** The manifests a run left, decoded. */
+async function manifestsOf(stores: CheckpointStores) {
+  const keys = (await stores.checkpoints.list(`${NAME}/`)).filter((k) => k.includes('/manifests/'));
+  return Promise.all(keys.map(async (k) => decodeManifest((await stores.checkpoints.get(k))!, k)));
+}
+
+describe('rows in the manifest: the encoding', () => {
+  it('gives back every value a column stores, nulls and the values JSON has no number for included', () => {
+    const rows = [
+      {
+        b: true,
+        i: -2147483648,
+        l: 9007199254740991,
+        f: Number.NaN,
+        d: -0,
+        s: 'naïve "quoted" \\ text',
+        bin: new Uint8Array([0, 255, 10]),
+        t: -1.5,
+        maybe: null,
+      },
+      {
+        b: false,
+        i: 7,
+        l: -9007199254740991,
+        f: Number.POSITIVE_INFINITY,
+        d: Number.NEGATIVE_INFINITY,
+        s: '',
+        bin: new Uint8Array([]),
+        t: 1_700_000_000_123,
+        maybe: 42,
+      },
+    ];
+    const vectors = vectorsOf(rows);
+    const stored = JSON.parse(JSON.stringify(encodeInlineRows(vectors)));
+    const second = JSON.parse(JSON.stringify(encodeInlineRows(vectorsOf([rows[1]!]))));
+    const decoded = decodeInlineRows(everyType, [stored, second]).vectors;
+
+    const expected = vectorsOf([...rows, rows[1]!]);
+    for (const [c, vector] of decoded.entries()) {
+      expect(vector.column).toEqual(expected[c]!.column);
+      expect(vector.nullCount).toBe(expected[c]!.nullCount);
+      // Object.is: NaN equals NaN, -0 differs from 0.
+      const got = Array.from(vector.values);
+      const want = Array.from(expected[c]!.values);
+      expect(got.length).toBe(want.length);
+      for (const [r, value] of got.entries())
+        expect(value, `column ${vector.column.name}, row ${r}`).toEqual(want[r]);
+    }
+    expect(Object.is(Array.from(decoded[4]!.values)[0], -0)).toBe(true);
+  });
+
+  it('refuses rows whose columns are not the table’s, naming the table', () => {
+    const stored = encodeInlineRows(
+      vectorsOf([{ b: true, i: 1, l: 1, f: 1, d: 1, s: '', bin: new Uint8Array(), t: 0, maybe: null }]),
+    );
+    const narrower = { name: 'floe_test.narrow', columns: { b: 'boolean' } } as unknown as Table<Columns>;
+    expect(() => decodeInlineRows(narrower, [stored])).toThrow(/floe_test\.narrow.*9 columns.*1 columns/);
+  });
+
+  it('is refused in a manifest of format 1, which an earlier Floe would read without them', () => {
+    const manifest = {
+      format: 1,
+      job: NAME,
+      group: 'job',
+      lineage: 'l',
+      epoch: 1,
+      attempt: 'a',
+      partitions: {},
+      publishes: [
+        { table: 't', output: 'rows', snapshotId: '1', files: [], rows: { columns: [] }, records: 0 },
+      ],
+    };
+    expect(() => decodeManifest(encodeManifest(manifest as never), 'k')).toThrow(/corrupt/);
+  });
+});
+
+describe('rows in the manifest: a run', () => {
+  it('writes no data file at a commit, and one file per table and publish round, with every row once', async () => {
+    const w = workload();
+    const dir = tempRunDir();
+    const faulty = faultyStores(localCheckpointStores(dir));
+    // The clock stands still: a round after the first commit, then the drain's.
+    const processor = processorFor(NAME, faulty.stores, w);
+    let roundsWithRows = 0;
+    for (const event of w.events) {
+      const before = faulty.log.length;
+      const outcome = await processor.process(event);
+      const puts = faulty.log.slice(before).filter((c) => c.store === 'warehouse' && c.op === 'put');
+      if (outcome.round?.ran !== true) expect(puts, 'a commit without a round').toEqual([]);
+      if ((outcome.round?.snapshots.length ?? 0) > 0) roundsWithRows++;
+    }
+    const drained = await processor.drain();
+    if (drained.round!.snapshots.length > 0) roundsWithRows++;
+
+    await expectReference(NAME, dir, w.bids);
+    const { rows } = tableNamesOf(NAME);
+    const table = await readTable(dir, rows);
+    const commits = (await processor.committed()).groups[0]!.epoch;
+    expect(commits).toBeGreaterThan(5);
+    expect(table.files).toHaveLength(roundsWithRows);
+    expect(roundsWithRows).toBeLessThanOrEqual(2);
+    expect((await dataFolder(dir, rows)).every((f) => f.startsWith('round-'))).toBe(true);
+    // The manifests that hold rows say so in their format, so an earlier Floe refuses them.
+    const manifests = await manifestsOf(localCheckpointStores(dir));
+    expect(
+      manifests.filter((m) => m.publishes.some((p) => p.rows !== undefined)).every((m) => m.format === 2),
+    ).toBe(true);
+  });
+
+  it('writes rows over maxInlineRowsChars as a commit’s own file, beside the round’s file of the others', async () => {
+    const w = workload();
+    const dir = tempRunDir();
+    // Long enough for a commit's one row (about 70 characters), too short for two.
+    const processor = processorFor(NAME, localCheckpointStores(dir), w, { maxInlineRowsChars: 90 });
+    await runToEnd(processor, w.events);
+    await expectReference(NAME, dir, w.bids);
+    const manifests = await manifestsOf(localCheckpointStores(dir));
+    const publishes = manifests.flatMap((m) => m.publishes);
+    expect(publishes.filter((p) => p.rows !== undefined).map((p) => p.records)).toContain(1);
+    expect(publishes.filter((p) => p.files.length > 0).map((p) => p.records)).toContain(2);
+  });
+
+  it('with maxInlineRowsChars 0 writes a file per commit and only manifests an earlier Floe reads (format 1)', async () => {
+    const w = workload();
+    const dir = tempRunDir();
+    const processor = processorFor(NAME, localCheckpointStores(dir), w, { maxInlineRowsChars: 0 });
+    await runToEnd(processor, w.events);
+    await expectReference(NAME, dir, w.bids);
+    const manifests = await manifestsOf(localCheckpointStores(dir));
+    expect(manifests.length).toBeGreaterThan(0);
+    expect(manifests.every((m) => m.format === 1 && m.publishes.every((p) => p.rows === undefined))).toBe(
+      true,
+    );
+    const { rows } = tableNamesOf(NAME);
+    expect((await dataFolder(dir, rows)).some((f) => f.startsWith('round-'))).toBe(false);
+  });
+
+  it('a round whose swap fails after its file landed tries again with the same file: one file, every row once', async () => {
+    const w = workload();
+    const dir = tempRunDir();
+    let failed = 0;
+    const faulty = faultyStores(localCheckpointStores(dir), {
+      beforeCall: (call) => {
+        // The first swap of the drain's round: its round file is written by then.
+        if (call.store === 'catalog' && call.op === 'swap' && draining && failed === 0) {
+          failed++;
+          throw new Error('Glue unavailable');
+        }
+      },
+    });
+    let draining = false;
+    const processor = processorFor(NAME, faulty.stores, w);
+    for (const event of w.events) await processor.process(event);
+    draining = true;
+    await processor.drain();
+    expect(failed).toBe(1);
+
+    await expectReference(NAME, dir, w.bids);
+    const { rows } = tableNamesOf(NAME);
+    const inTable = (await readTable(dir, rows)).files.map((k) => k.split('/').pop()!);
+    expect(await dataFolder(dir, rows)).toEqual(inTable.sort());
+  });
+
+  it('a process killed between its round’s file and its swap: the restart publishes every row once, over the same file', async () => {
+    const w = workload();
+    const dir = tempRunDir();
+    const { rows } = tableNamesOf(NAME);
+    let roundFileWritten = false;
+    const dying = faultyStores(localCheckpointStores(dir), {
+      beforeCall: (call) => {
+        if (call.store === 'warehouse' && call.op === 'put' && call.key.includes('/data/round-'))
+          roundFileWritten = true;
+        else if (call.store === 'catalog' && call.op === 'swap' && roundFileWritten && draining)
+          throw new SimulatedCrash('killed');
+      },
+    });
+    let draining = false;
+    const first = processorFor(NAME, dying.stores, w, { maxAttempts: 1 });
+    for (const event of w.events) await first.process(event);
+    draining = true;
+    await expect(first.drain()).rejects.toThrow();
+    const left = await dataFolder(dir, rows);
+
+    const restarted = processorFor(NAME, localCheckpointStores(dir), w);
+    await runToEnd(restarted, w.events);
+    await expectReference(NAME, dir, w.bids);
+    const inTable = (await readTable(dir, rows)).files.map((k) => k.split('/').pop()!);
+    // The killed round's file is the one the restart's round published: nothing is left over.
+    expect(inTable.filter((f) => !left.includes(f))).toEqual([]);
+    expect(await dataFolder(dir, rows)).toEqual(inTable.sort());
+  });
+
+  it('cleanup, even a sweep of every data file, keeps the rounds’ files', async () => {
+    const w = workload();
+    const dir = tempRunDir();
+    const processor = processorFor(NAME, localCheckpointStores(dir), w, { keepCheckpoints: 1 });
+    await runToEnd(processor, w.events);
+    await processor.cleanup({ dataFiles: 'all' });
+    await expectReference(NAME, dir, w.bids);
+    const { rows } = tableNamesOf(NAME);
+    const inTable = (await readTable(dir, rows)).files.map((k) => k.split('/').pop()!);
+    expect(inTable.length).toBeGreaterThan(0);
+    expect(await dataFolder(dir, rows)).toEqual(inTable.sort());
+  });
+});
