@@ -29,6 +29,10 @@
  *   keeps refers to it: a committed file there is in the table. Only files whose name carries
  *   this group's lineage are judged: another history may write to the same table (a fresh state
  *   store over an existing warehouse), and its epochs mean nothing here.
+ * - A publish round's file of rows held in manifests (`round-…`, layout.ts) whose epochs are all
+ *   at or below the published mark can never enter the table again (rounds select only epochs
+ *   above the marks): if no snapshot the table keeps names it, a round that did not land left
+ *   it. Judged only by the sweep of all data files, since it takes a read of the table.
  */
 import { tableDataFiles } from '../iceberg/append-files.ts';
 import { dataFileKey } from '../iceberg/table-layout.ts';
@@ -42,6 +46,8 @@ import {
   headKey,
   manifestPrefix,
   parseEpochAttempt,
+  parseRoundDataFileName,
+  roundDataFilePrefix,
   statePrefix,
 } from './layout.ts';
 import { type CheckpointManifest, decodeInlineManifest, decodeManifest } from './manifest.ts';
@@ -174,10 +180,23 @@ export async function cleanupGroup(
       return epoch <= published && expired(attempt);
     });
     const old = candidates.filter((d) => d.epoch <= headEpoch && !committedAttempt.has(d.epoch));
+    // The publish rounds' files of rows held in manifests (layout.ts `roundDataFileName`), in a
+    // sweep of all data files only (its table read is then rare): one whose epochs are all at or
+    // below the published mark can no longer enter the table (every round selects above the
+    // marks, which are past them), so if the table does not name it, a round that did not land
+    // left it (a failed round, then more commits before the next: other epochs, another name).
+    const rounds =
+      sweep === 'all'
+        ? (await stores.warehouse.list(dataFileKey(table, roundDataFilePrefix(job, group, lineage))))
+            .map((key) => ({ store: stores.warehouse, key, epoch: parseRoundDataFileName(key)?.last }))
+            .filter((d): d is Doomed => d.epoch !== undefined && d.epoch <= published)
+        : [];
     // Read the table only when there is something old to judge (rarely: a leak to plug).
     const inTable =
-      old.length === 0 ? new Set<string>() : await tableDataFiles(stores.catalog, stores.warehouse, table);
-    dataFiles.push(...candidates.filter((d) => !inTable.has(d.key)));
+      old.length === 0 && rounds.length === 0
+        ? new Set<string>()
+        : await tableDataFiles(stores.catalog, stores.warehouse, table);
+    dataFiles.push(...[...candidates, ...rounds].filter((d) => !inTable.has(d.key)));
   }
 
   // An abandoned attempt may only be stalled (a frozen process, a slow clock): if it woke up after

@@ -18,6 +18,7 @@ import {
 import { faultyStores, SimulatedCrash } from '../../test/support/faulty-stores.ts';
 import { readTable } from '../../test/support/iceberg-tables.ts';
 import { expectReference } from '../../test/support/protocol-scenarios.ts';
+import { writePreparedDataFile } from '../iceberg/data-file.ts';
 import { icebergSchema, parquetColumns } from '../iceberg/schema.ts';
 import type { ColumnVector } from '../parquet/column-vectors.ts';
 import { toColumnVectors } from '../parquet/column-vectors.ts';
@@ -103,12 +104,50 @@ describe('rows in the manifest: the encoding', () => {
     expect(Object.is(Array.from(decoded[4]!.values)[0], -0)).toBe(true);
   });
 
+  it('writes a -0 in an int column as the 0 Parquet stores, where a double keeps its sign', async () => {
+    const table = {
+      name: 'floe_test.zeros',
+      columns: { i: { type: 'int', nullable: true }, d: 'double' },
+    } as unknown as Table<Columns>;
+    const vectors = toColumnVectors(table.name, parquetColumns(icebergSchema(table.columns)), [
+      { i: Math.round(-0.3), d: -0 },
+    ]);
+    const stored = JSON.parse(JSON.stringify(encodeInlineRows(vectors)));
+    const decoded = decodeInlineRows(table, [stored]);
+    expect(Object.is(Array.from(decoded.vectors[0]!.values)[0], 0)).toBe(true);
+    expect(Object.is(Array.from(decoded.vectors[1]!.values)[0], -0)).toBe(true);
+    // And the round's file of them is written.
+    const dir = tempRunDir();
+    await writePreparedDataFile(
+      localCheckpointStores(dir).warehouse,
+      { table, ...decoded },
+      'zeros/data/z.parquet',
+    );
+  });
+
   it('refuses rows whose columns are not the table’s, naming the table', () => {
     const stored = encodeInlineRows(
       vectorsOf([{ b: true, i: 1, l: 1, f: 1, d: 1, s: '', bin: new Uint8Array(), t: 0, maybe: null }]),
     );
     const narrower = { name: 'floe_test.narrow', columns: { b: 'boolean' } } as unknown as Table<Columns>;
-    expect(() => decodeInlineRows(narrower, [stored])).toThrow(/floe_test\.narrow.*9 columns.*1 columns/);
+    expect(() => decodeInlineRows(narrower, [stored!])).toThrow(/floe_test\.narrow.*9 columns.*1 columns/);
+  });
+
+  it('gives up on rows whose JSON would pass the limit, and counts them as JSON does (escapes aside)', () => {
+    const rows = Array.from({ length: 50 }, (_, i) => ({
+      b: i % 2 === 0,
+      i,
+      l: i * 1_000_003,
+      f: i / 3,
+      d: -i / 7,
+      s: `row ${i}`,
+      bin: new Uint8Array([i]),
+      t: 1_700_000_000_000 + i,
+      maybe: i % 3 === 0 ? null : i,
+    }));
+    const chars = JSON.stringify(encodeInlineRows(vectorsOf(rows))).length;
+    expect(encodeInlineRows(vectorsOf(rows), chars)).toBeDefined();
+    expect(encodeInlineRows(vectorsOf(rows), chars - 1)).toBeUndefined();
   });
 
   it('is refused in a manifest of format 1, which an earlier Floe would read without them', () => {
@@ -242,6 +281,51 @@ describe('rows in the manifest: a run', () => {
     // The killed round's file is the one the restart's round published: nothing is left over.
     expect(inTable.filter((f) => !left.includes(f))).toEqual([]);
     expect(await dataFolder(dir, rows)).toEqual(inTable.sort());
+  });
+
+  it('a round that failed after its file, then more commits: its file, never named, goes at a sweep of every data file', async () => {
+    const w = workload();
+    const dir = tempRunDir();
+    const { rows } = tableNamesOf(NAME);
+    // While failing, every swap after the round's file is written fails.
+    let failing = false;
+    let fileWritten = false;
+    const faulty = faultyStores(localCheckpointStores(dir), {
+      beforeCall: (call) => {
+        if (failing && call.store === 'warehouse' && call.key.includes('/data/round-')) fileWritten = true;
+        if (failing && fileWritten && call.store === 'catalog' && call.op === 'swap')
+          throw new Error('Glue unavailable');
+      },
+    });
+    const processor = processorFor(NAME, faulty.stores, w, { maxAttempts: 1 });
+    const half = Math.floor(w.events.length / 2);
+    for (const event of w.events.slice(0, half)) await processor.process(event);
+    failing = true;
+    await expect(processor.publish()).rejects.toThrow();
+    failing = false;
+    // The table, if a round has made it yet.
+    const inTable = async () =>
+      (await readTable(dir, rows).catch(() => ({ files: [] as string[] }))).files
+        .map((k) => k.split('/').pop()!)
+        .sort();
+    const tableThen = await inTable();
+    const orphan = (await dataFolder(dir, rows)).filter((f) => !tableThen.includes(f));
+    expect(orphan).toHaveLength(1);
+
+    // More commits with rows: the next round publishes the failed one's epochs and theirs, in a
+    // file of another name.
+    for (const event of w.events.slice(half)) await processor.process(event);
+    await processor.drain();
+    await expectReference(NAME, dir, w.bids);
+    expect(await inTable()).not.toContain(orphan[0]);
+    expect(await dataFolder(dir, rows)).toContain(orphan[0]);
+
+    // A routine cleanup does not read the table for it; a sweep of every data file does.
+    await processor.cleanup({ dataFiles: 'recent' });
+    expect(await dataFolder(dir, rows)).toContain(orphan[0]);
+    await processor.cleanup({ dataFiles: 'all' });
+    expect(await dataFolder(dir, rows)).toEqual(await inTable());
+    await expectReference(NAME, dir, w.bids);
   });
 
   it('cleanup, even a sweep of every data file, keeps the rounds’ files', async () => {

@@ -12,7 +12,7 @@
 import { FloeError } from '../errors.ts';
 import { type IcebergSchema, icebergSchema, parquetColumns } from '../iceberg/schema.ts';
 import type { ColumnVector, PhysicalValue } from '../parquet/column-vectors.ts';
-import type { Columns, Table } from '../sink/table.ts';
+import type { Columns, ColumnType, Table } from '../sink/table.ts';
 
 /** A table's rows of one commit, as a manifest holds them. */
 export interface InlineRows {
@@ -22,14 +22,30 @@ export interface InlineRows {
 
 type JsonCell = boolean | number | string | null;
 
-export function encodeInlineRows(vectors: readonly ColumnVector[]): InlineRows {
-  return {
-    columns: vectors.map((vector) => {
-      const cells: JsonCell[] = new Array(vector.values.length);
-      for (let i = 0; i < vector.values.length; i++) cells[i] = toCell(vector.values[i]!);
-      return cells;
-    }),
-  };
+/**
+ * The rows as a manifest holds them, or undefined when their JSON would take more than about
+ * `maxChars` characters (counted as they are encoded, so a large output stops early; a string's
+ * escapes are not counted).
+ */
+export function encodeInlineRows(
+  vectors: readonly ColumnVector[],
+  maxChars = Number.POSITIVE_INFINITY,
+): InlineRows | undefined {
+  // `{"columns":[` … `]}`, each column's brackets, the commas between columns and between cells.
+  let chars = 14 + 2 * vectors.length + Math.max(0, vectors.length - 1);
+  const columns: JsonCell[][] = [];
+  for (const vector of vectors) {
+    const cells: JsonCell[] = new Array(vector.values.length);
+    chars += Math.max(0, vector.values.length - 1);
+    for (let i = 0; i < vector.values.length; i++) {
+      const cell = toCell(vector.values[i]!, vector.column.type);
+      cells[i] = cell;
+      chars += typeof cell === 'string' ? cell.length + 2 : cell === null ? 4 : String(cell).length;
+    }
+    if (chars > maxChars) return undefined;
+    columns.push(cells);
+  }
+  return { columns };
 }
 
 /**
@@ -67,17 +83,18 @@ export function decodeInlineRows(
   return { schema, vectors };
 }
 
-function toCell(value: PhysicalValue | null): JsonCell {
+function toCell(value: PhysicalValue | null, type: ColumnType): JsonCell {
   if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
   if (typeof value === 'bigint') return value.toString();
   if (typeof value === 'number') {
-    if (Object.is(value, -0)) return '-0'; // String(-0) is "0"
+    // String(-0) is "0"; an int column stores -0 as 0 (Parquet's int32 has no -0).
+    if (Object.is(value, -0)) return type === 'float' || type === 'double' ? '-0' : 0;
     return Number.isFinite(value) ? value : String(value);
   }
   return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
 }
 
-function fromCell(type: string, cell: JsonCell): PhysicalValue | null {
+function fromCell(type: ColumnType, cell: JsonCell): PhysicalValue | null {
   if (cell === null) return null;
   switch (type) {
     case 'long':

@@ -138,11 +138,22 @@ export function dataFileName(
  * `round-<job>-<group>-<lineage>-<first epoch>-<last epoch>[-<attempt>].parquet`: the file in
  * which a publish round writes the rows that the group's manifests of those epochs hold
  * (inline-rows.ts). The epochs fix the rows (manifests are immutable), so rounds racing over the
- * same epochs write the same name with the same bytes and leave no second file; `attempt` only
- * when the name is taken by other bytes (another Floe version's encoding). It does not start
- * with {@link dataFilePrefix}, so cleanup, which judges a commit's files by their epoch and
- * attempt, never takes it for an attempt's file that did not commit.
+ * same epochs write the same name with the same bytes; `attempt` only when the name is taken
+ * by other bytes (another Floe version's encoding). It does not start with
+ * {@link dataFilePrefix}, so the sweeps that judge a commit's files by their epoch and attempt
+ * never take it for an attempt's file that did not commit; cleanup's sweep of all data files
+ * judges these by the table (cleanup.ts).
  */
+export function roundDataFilePrefix(job: string, group: string, lineage: string): string {
+  return `round-${job}-${group}-${lineage}-`;
+}
+
+/** The epochs of a round's file name (see {@link roundDataFileName}), or undefined for another name. */
+export function parseRoundDataFileName(name: string): { first: number; last: number } | undefined {
+  const match = /round-.*-(\d{12})-(\d{12})(-[0-9a-z]{8}[0-9a-f]{8})?\.parquet$/.exec(name);
+  return match === null ? undefined : { first: Number(match[1]), last: Number(match[2]) };
+}
+
 export function roundDataFileName(
   job: string,
   group: string,
@@ -151,7 +162,7 @@ export function roundDataFileName(
   last: number,
   attempt?: string,
 ): string {
-  return `round-${job}-${group}-${lineage}-${pad(first)}-${pad(last)}${attempt === undefined ? '' : `-${attempt}`}.parquet`;
+  return `${roundDataFilePrefix(job, group, lineage)}${pad(first)}-${pad(last)}${attempt === undefined ? '' : `-${attempt}`}.parquet`;
 }
 
 /** The epoch and attempt in a manifest, state (base or delta) or data file name, or undefined for another name. */

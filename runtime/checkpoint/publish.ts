@@ -152,7 +152,8 @@ export class TablePublisher {
       table,
       async (current) => {
         const selection = aboveMarks(current.properties, publishers, current.name);
-        const files = [...selection.files];
+        // The groups' files of rows held in manifests, written in parallel.
+        const written: Promise<DataFile>[] = [];
         for (const { backlog, epochs } of selection.included) {
           const held = epochs.filter((e) => e.rows !== undefined);
           if (held.length === 0) continue;
@@ -161,10 +162,13 @@ export class TablePublisher {
           let file = roundFiles.get(selected);
           if (file === undefined) {
             file = this.writeRoundFile(table, group, lineage, held);
+            // A failed write fails this attempt; a later one writes again.
+            file.catch(() => roundFiles.delete(selected));
             roundFiles.set(selected, file);
           }
-          files.push(await file);
+          written.push(file);
         }
+        const files = [...selection.files, ...(await Promise.all(written))];
         if (files.length === 0) return undefined;
         const included = selection.included.map(({ backlog, epochs }) => {
           const { group, lineage } = backlog as GroupPublisher;

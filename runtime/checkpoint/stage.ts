@@ -149,14 +149,13 @@ export async function stageCheckpoint<Row>(
 }
 
 /**
- * A table's rows of the commit as the manifest would hold them, when they take at most `max`
- * characters; undefined: a Parquet file of their own.
+ * A table's rows of the commit as the manifest would hold them, when they take at most about
+ * `max` characters; undefined: a Parquet file of their own.
  */
 function rowsForManifest(prepared: PreparedRows, rows: number, max: number): InlineRows | undefined {
   // Every value takes at least a character and a comma: skip encoding what cannot fit.
   if (max === 0 || rows * prepared.vectors.length * 2 > max) return undefined;
-  const inline = encodeInlineRows(prepared.vectors);
-  return JSON.stringify(inline).length <= max ? inline : undefined;
+  return encodeInlineRows(prepared.vectors, max);
 }
 
 /** What a commit does with its state: each partition's next chain, and the objects to write. */
