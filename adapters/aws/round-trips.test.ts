@@ -65,12 +65,12 @@ async function latencyStores(s3Sent?: { requests: number }) {
 
 describe('round trips of an invocation on AWS', () => {
   it.each([
-    [100, 'in the manifest'],
-    [1_000, 'in the manifest'],
-    [1_000, 'in a data file'],
+    [100, 'in the manifest', 'few rows'],
+    [1_000, 'in a data file', 'more rows than maxInlineRowsChars'],
+    [100, 'in a data file', 'maxInlineRowsChars: 0'],
   ] as const)(
-    'a warm commit takes 3 round trips, and a publish round after it 7 or 8, whatever the batch size (%i records, rows %s)',
-    async (batchSize, rows) => {
+    'a warm commit takes 3 round trips, and a publish round after it 7 or 8, whatever the batch size (%i records, rows %s: %s)',
+    async (batchSize, rows, why) => {
       const { config, cleanup } = await latencyStores();
       try {
         const meter = meterRequests(awsCheckpointStores(config));
@@ -84,7 +84,7 @@ describe('round trips of an invocation on AWS', () => {
           cleanupEvery: 100,
           clock: () => now,
           publishIntervalMs: 10_000,
-          ...(inFiles ? { maxInlineRowsChars: 0 } : {}),
+          ...(why === 'maxInlineRowsChars: 0' ? { maxInlineRowsChars: 0 } : {}),
         });
         // Cold: creates the head, runs the first round (creates the item and the tables).
         await processor.process(w.events[0]!);

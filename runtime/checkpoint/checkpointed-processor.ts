@@ -138,7 +138,7 @@ export interface CheckpointedProcessorOptions {
    * publishes as one file per group and table, so a job firing a few rows per batch leaves one
    * file per round rather than one per commit, and a commit writes one object less ("Small
    * outputs in the manifest" in docs/design.md). 0 writes a file per commit and table, and keeps
-   * the manifests readable by a Floe from before this setting. @default 65536
+   * the manifests readable by a Floe from before this setting. @default 16384
    */
   readonly maxInlineRowsChars?: number;
   /**
