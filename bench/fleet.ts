@@ -287,8 +287,10 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
   }
   // A cleanup of every group, counted: a run shorter than the cleanup interval would otherwise
   // never pay for its LISTs, nor for deleting the checkpoint items it wrote (DynamoDB bills a
-  // delete like a write).
-  if (options.finalCleanup === true) await flusher.processor.cleanup();
+  // delete like a write). A routine one, as the processors run every cleanupEvery commits: the
+  // data-file sweeps (one cleanup in DATA_FILE_SWEEP_EVERY, and the sweep of all files far more
+  // rarely) are priced apart (`countDataFileSweep`).
+  if (options.finalCleanup === true) await flusher.processor.cleanup({ dataFiles: 'none' });
   const flushIo = flusher.connection.ioModelMs - flushIoBefore;
   const flushModelMs =
     flushIo + Math.max(0, performance.now() - flushStart - (flusher.connection.ioWallMs - flushIoWallBefore));
