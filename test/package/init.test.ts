@@ -56,7 +56,8 @@ describe('floe init on the packed package', () => {
         stderr: `floe: ${project} is not empty; floe init needs a new or empty directory.\n`,
       });
 
-      await npm(project, 'install', '--no-audit', '--no-fund');
+      // A registry request that stalls is retried after a minute, not after npm's five.
+      await npm(project, 'install', '--no-audit', '--no-fund', '--fetch-timeout=60000', '--fetch-retries=4');
       expect(await npm(project, 'test')).toMatch(/Tests\s+3 passed/);
       await npm(project, 'run', 'typecheck');
       // The installed declarations check rows against their table, as the sources do: a count
