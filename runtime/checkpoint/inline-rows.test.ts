@@ -53,6 +53,12 @@ async function dataFolder(dir: string, table: string): Promise<string[]> {
   return (await readdir(join(dir, 'warehouse', ...table.split('.'), 'data'))).sort();
 }
 
+/** The files a table's snapshots name, by file name, sorted; none before a round made the table. */
+async function tableFiles(dir: string, table: string): Promise<string[]> {
+  const contents = await readTable(dir, table).catch(() => ({ files: [] as string[] }));
+  return contents.files.map((key) => key.split('/').pop()!).sort();
+}
+
 /** The manifests a run left, decoded. */
 async function manifestsOf(stores: CheckpointStores) {
   const keys = (await stores.checkpoints.list(`${NAME}/`)).filter((k) => k.includes('/manifests/'));
@@ -250,8 +256,8 @@ describe('rows in the manifest: a run', () => {
 
     await expectReference(NAME, dir, w.bids);
     const { rows } = tableNamesOf(NAME);
-    const inTable = (await readTable(dir, rows)).files.map((k) => k.split('/').pop()!);
-    expect(await dataFolder(dir, rows)).toEqual(inTable.sort());
+    const inTable = await tableFiles(dir, rows);
+    expect(await dataFolder(dir, rows)).toEqual(inTable);
   });
 
   it('a process killed between its round’s file and its swap: the restart publishes every row once, over the same file', async () => {
@@ -277,10 +283,10 @@ describe('rows in the manifest: a run', () => {
     const restarted = processorFor(NAME, localCheckpointStores(dir), w);
     await runToEnd(restarted, w.events);
     await expectReference(NAME, dir, w.bids);
-    const inTable = (await readTable(dir, rows)).files.map((k) => k.split('/').pop()!);
+    const inTable = await tableFiles(dir, rows);
     // The killed round's file is the one the restart's round published: nothing is left over.
     expect(inTable.filter((f) => !left.includes(f))).toEqual([]);
-    expect(await dataFolder(dir, rows)).toEqual(inTable.sort());
+    expect(await dataFolder(dir, rows)).toEqual(inTable);
   });
 
   it('a round that failed after its file, then more commits: its file, never named, goes at a sweep of every data file', async () => {
@@ -303,11 +309,7 @@ describe('rows in the manifest: a run', () => {
     failing = true;
     await expect(processor.publish()).rejects.toThrow();
     failing = false;
-    // The table, if a round has made it yet.
-    const inTable = async () =>
-      (await readTable(dir, rows).catch(() => ({ files: [] as string[] }))).files
-        .map((k) => k.split('/').pop()!)
-        .sort();
+    const inTable = () => tableFiles(dir, rows);
     const tableThen = await inTable();
     const orphan = (await dataFolder(dir, rows)).filter((f) => !tableThen.includes(f));
     expect(orphan).toHaveLength(1);
@@ -336,8 +338,8 @@ describe('rows in the manifest: a run', () => {
     await processor.cleanup({ dataFiles: 'all' });
     await expectReference(NAME, dir, w.bids);
     const { rows } = tableNamesOf(NAME);
-    const inTable = (await readTable(dir, rows)).files.map((k) => k.split('/').pop()!);
+    const inTable = await tableFiles(dir, rows);
     expect(inTable.length).toBeGreaterThan(0);
-    expect(await dataFolder(dir, rows)).toEqual(inTable.sort());
+    expect(await dataFolder(dir, rows)).toEqual(inTable);
   });
 });
