@@ -59,6 +59,16 @@ async function tableFiles(dir: string, table: string): Promise<string[]> {
   return contents.files.map((key) => key.split('/').pop()!).sort();
 }
 
+/** A run of the example to its end on a run directory, its tables checked against the reference. */
+async function runChecked(options: Parameters<typeof processorFor>[3]) {
+  const w = workload();
+  const dir = tempRunDir();
+  const processor = processorFor(NAME, localCheckpointStores(dir), w, options);
+  await runToEnd(processor, w.events);
+  await expectReference(NAME, dir, w.bids);
+  return { dir, processor, bids: w.bids };
+}
+
 /** The manifests a run left, decoded. */
 async function manifestsOf(stores: CheckpointStores) {
   const keys = (await stores.checkpoints.list(`${NAME}/`)).filter((k) => k.includes('/manifests/'));
@@ -207,12 +217,8 @@ describe('rows in the manifest: a run', () => {
   });
 
   it('writes rows over maxInlineRowsChars as a commit’s own file, beside the round’s file of the others', async () => {
-    const w = workload();
-    const dir = tempRunDir();
     // Long enough for a commit's one row (about 70 characters), too short for two.
-    const processor = processorFor(NAME, localCheckpointStores(dir), w, { maxInlineRowsChars: 90 });
-    await runToEnd(processor, w.events);
-    await expectReference(NAME, dir, w.bids);
+    const { dir } = await runChecked({ maxInlineRowsChars: 90 });
     const manifests = await manifestsOf(localCheckpointStores(dir));
     const publishes = manifests.flatMap((m) => m.publishes);
     expect(publishes.filter((p) => p.rows !== undefined).map((p) => p.records)).toContain(1);
@@ -220,11 +226,7 @@ describe('rows in the manifest: a run', () => {
   });
 
   it('with maxInlineRowsChars 0 writes a file per commit and only manifests an earlier Floe reads (format 1)', async () => {
-    const w = workload();
-    const dir = tempRunDir();
-    const processor = processorFor(NAME, localCheckpointStores(dir), w, { maxInlineRowsChars: 0 });
-    await runToEnd(processor, w.events);
-    await expectReference(NAME, dir, w.bids);
+    const { dir } = await runChecked({ maxInlineRowsChars: 0 });
     const manifests = await manifestsOf(localCheckpointStores(dir));
     expect(manifests.length).toBeGreaterThan(0);
     expect(manifests.every((m) => m.format === 1 && m.publishes.every((p) => p.rows === undefined))).toBe(
@@ -331,12 +333,9 @@ describe('rows in the manifest: a run', () => {
   });
 
   it('cleanup, even a sweep of every data file, keeps the rounds’ files', async () => {
-    const w = workload();
-    const dir = tempRunDir();
-    const processor = processorFor(NAME, localCheckpointStores(dir), w, { keepCheckpoints: 1 });
-    await runToEnd(processor, w.events);
+    const { dir, processor, bids } = await runChecked({ keepCheckpoints: 1 });
     await processor.cleanup({ dataFiles: 'all' });
-    await expectReference(NAME, dir, w.bids);
+    await expectReference(NAME, dir, bids);
     const { rows } = tableNamesOf(NAME);
     const inTable = await tableFiles(dir, rows);
     expect(inTable.length).toBeGreaterThan(0);
