@@ -28,6 +28,7 @@ import {
 } from '../runtime/checkpoint/checkpointed-processor.ts';
 import { recentDataFilePrefixes } from '../runtime/checkpoint/cleanup.ts';
 import { runFleet } from './fleet.ts';
+import { ITEM_KINDS, type UnitsByKind } from './simulated-aws.ts';
 
 /** Prices in USD, us-east-1, as listed in docs/prices.md (keep the two in step). */
 export const PRICES = {
@@ -91,6 +92,12 @@ export interface CostRow {
     readonly catalog: number;
   };
   readonly invocationsPerMillion: number;
+  /**
+   * DynamoDB write and read units per invocation, by what the item holds (group heads, log
+   * heads, the consumer lease, the committer, log segments and state objects kept as items):
+   * where the DynamoDB share of the bill goes.
+   */
+  readonly dynamoUnitsPerInvocation: UnitsByKind;
   readonly s3PutsPerMillion: number;
   readonly billedMsPerInvocation: number;
   readonly records: number;
@@ -239,6 +246,7 @@ function price(
     managedFlinkUsdPerMillionEvents: managedFlinkPerMillion(eventsPerSec),
     breakdown,
     invocationsPerMillion: r.invocations * perMillion,
+    dynamoUnitsPerInvocation: perInvocation(r.usage.dynamoUnitsByKind, r.invocations),
     s3PutsPerMillion: putsAndLists * perMillion,
     billedMsPerInvocation: billedMs / Math.max(1, r.invocations),
     records: r.records,
@@ -248,6 +256,13 @@ function price(
   };
 }
 
+function perInvocation(units: UnitsByKind, invocations: number): UnitsByKind {
+  const per = (n: number) => Math.round((n / Math.max(1, invocations)) * 100) / 100;
+  return Object.fromEntries(
+    ITEM_KINDS.map((kind) => [kind, { write: per(units[kind].write), read: per(units[kind].read) }]),
+  ) as UnitsByKind;
+}
+
 /** Managed Flink at a steady rate: KPUs for the load plus one orchestration KPU, and their storage. */
 export function managedFlinkPerMillion(eventsPerSec: number): number {
   const kpus = Math.max(1, Math.ceil(eventsPerSec / FLINK_EVENTS_PER_KPU_SECOND));
@@ -255,6 +270,25 @@ export function managedFlinkPerMillion(eventsPerSec: number): number {
     (kpus + 1) * PRICES.flinkKpuHour +
     (kpus * FLINK_STORAGE_GB_PER_KPU * PRICES.flinkRunningStorageGbMonth) / HOURS_PER_MONTH;
   return (perHour / (eventsPerSec * 3600)) * 1e6;
+}
+
+/** DynamoDB write / read units per invocation by item kind, one line per cost point. */
+export function unitsTable(rows: readonly CostRow[]): string {
+  const kinds = ITEM_KINDS.filter((kind) =>
+    rows.some((r) => r.dynamoUnitsPerInvocation[kind].write + r.dynamoUnitsPerInvocation[kind].read > 0),
+  );
+  const header = ['example', 'ev/s', 'P', 'window', ...kinds.map((kind) => `${kind} W/R`)];
+  const body = rows.map((r) => [
+    r.example,
+    r.eventsPerSec.toLocaleString('en'),
+    String(r.partitions),
+    `${r.batchingWindowMs / 1000} s`,
+    ...kinds.map((kind) => {
+      const u = r.dynamoUnitsPerInvocation[kind];
+      return `${u.write.toFixed(2)} / ${u.read.toFixed(2)}`;
+    }),
+  ]);
+  return alignColumns([header, ...body]);
 }
 
 export function costTable(rows: readonly CostRow[]): string {
@@ -295,6 +329,10 @@ export function costTable(rows: readonly CostRow[]): string {
     r.billedMsPerInvocation.toFixed(0),
     usd(r.managedFlinkUsdPerMillionEvents),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  return [header, ...body].map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
+  return alignColumns([header, ...body]);
+}
+
+function alignColumns(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  return rows.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
 }

@@ -303,7 +303,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
   const cpu = process.cpuUsage(cpuStart);
   const cpuMs = (cpu.user + cpu.system) / 1000;
   const records = processed.reduce((sum, event) => sum + recordsOf(event).length, 0);
-  const usage = { ...sim.usage };
+  const usage = structuredClone(sim.usage);
   const consumedRecords = logs ? await consumedBy(sim, job, processed) : records;
   let dataFileSweepLists = 0;
   if (options.countDataFileSweep === true) {

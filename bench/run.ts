@@ -42,7 +42,7 @@ import { EXAMPLE_JOBS, type ExampleName } from '../examples/index.ts';
 import { DEFAULT_PUBLISH_INTERVAL_MS } from '../runtime/checkpoint/checkpointed-processor.ts';
 import { Engine } from '../runtime/engine/engine.ts';
 import { newEngineState } from '../runtime/engine/state.ts';
-import { COST_EXCLUDED, costTable, runCost } from './cost.ts';
+import { COST_EXCLUDED, costTable, runCost, unitsTable } from './cost.ts';
 import { measureEndToEnd } from './end-to-end.ts';
 import { measureRss } from './rss.ts';
 import { runScale, SCALE_EXAMPLES, scaleTable } from './scale.ts';
@@ -329,7 +329,10 @@ if (options.scale || options.cost) {
         if (options.json) process.stdout.write(`${JSON.stringify({ cost: row })}\n`);
       },
     );
-    if (!options.json) process.stdout.write(`\n${costTable(rows)}\n${COST_EXCLUDED}\n`);
+    if (!options.json)
+      process.stdout.write(
+        `\n${costTable(rows)}\n${COST_EXCLUDED}\n\nDynamoDB write / read units per invocation, by item:\n${unitsTable(rows)}\n`,
+      );
   }
   process.exit();
 }

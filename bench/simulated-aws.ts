@@ -122,10 +122,54 @@ export class SimulatedThrottlingError extends StorageError {
   }
 }
 
+/**
+ * What a DynamoDB item of the commit protocol holds (runtime/checkpoint/layout.ts): a group's
+ * head, a partition's log head, the consumer lease, the table committer's item, a partition log
+ * segment or an engine state object kept as an item, or anything else.
+ */
+export type ItemKind = 'head' | 'logHead' | 'lease' | 'committer' | 'segment' | 'state' | 'other';
+
+export const ITEM_KINDS: readonly ItemKind[] = [
+  'head',
+  'logHead',
+  'lease',
+  'committer',
+  'segment',
+  'state',
+  'other',
+];
+
+/** The kind of item a key (or a list prefix) names: what the bill's write and read units buy. */
+export function itemKind(key: string): ItemKind {
+  const parts = key.split('/');
+  // Checkpoint objects kept as items: `<job>/partition-logs/…` and `<job>/<group>/state/…`.
+  if (parts[1] === 'partition-logs') return 'segment';
+  if (parts[2] === 'state') return 'state';
+  if (parts[0] !== 'floe') return 'other';
+  // State store items: `floe/<job>/heads/<group>`, `…/logs/<partition>`, `…/leases/…`, `…/committer`.
+  switch (parts[2]) {
+    case 'heads':
+      return 'head';
+    case 'logs':
+      return 'logHead';
+    case 'leases':
+      return 'lease';
+    case 'committer':
+      return 'committer';
+    default:
+      return 'other';
+  }
+}
+
+/** DynamoDB units by item kind. */
+export type UnitsByKind = Record<ItemKind, { write: number; read: number }>;
+
 /** What the simulated services were asked to do, for the cost model. */
 export interface SimulatedUsage {
   dynamoWriteUnits: number;
   dynamoReadUnits: number;
+  /** The same units, by what the item holds. */
+  readonly dynamoUnitsByKind: UnitsByKind;
   dynamoThrottles: number;
   /** S3 PUT-class requests (PUT, LIST), which S3 bills at the PUT price. */
   s3PutRequests: number;
@@ -167,6 +211,9 @@ export class SimulatedAws {
   readonly usage: SimulatedUsage = {
     dynamoWriteUnits: 0,
     dynamoReadUnits: 0,
+    dynamoUnitsByKind: Object.fromEntries(
+      ITEM_KINDS.map((kind) => [kind, { write: 0, read: 0 }]),
+    ) as UnitsByKind,
     dynamoThrottles: 0,
     s3PutRequests: 0,
     s3GetRequests: 0,
@@ -302,12 +349,19 @@ export class SimulatedAws {
     const units = Math.max(1, Math.ceil(bytes / this.config.dynamo.writeUnitBytes));
     this.take(this.writeBuckets, key, units, this.config.dynamo.writeUnitsPerKeyPerSec);
     this.usage.dynamoWriteUnits += units;
+    this.usage.dynamoUnitsByKind[itemKind(key)].write += units;
   }
 
   private readUnits(key: string, bytes: number): void {
     const units = Math.max(1, Math.ceil(bytes / this.config.dynamo.readUnitBytes));
     this.take(this.readBuckets, key, units, this.config.dynamo.readUnitsPerKeyPerSec);
+    this.countRead(key, units);
+  }
+
+  /** Read units of a get (by its key) or a query (by its prefix). */
+  private countRead(keyOrPrefix: string, units: number): void {
     this.usage.dynamoReadUnits += units;
+    this.usage.dynamoUnitsByKind[itemKind(keyOrPrefix)].read += units;
   }
 
   /** Checkpoint objects as items, up to INLINE_OBJECT_BYTES inline, larger ones spilled to `large`. */
@@ -343,9 +397,9 @@ export class SimulatedAws {
       list: (prefix) =>
         timed('dynamoQuery', () => {
           const keys = [...objects.keys()].filter((key) => key.startsWith(prefix)).sort();
-          this.usage.dynamoReadUnits += Math.max(
-            1,
-            Math.ceil((keys.length * 100) / this.config.dynamo.readUnitBytes),
+          this.countRead(
+            prefix,
+            Math.max(1, Math.ceil((keys.length * 100) / this.config.dynamo.readUnitBytes)),
           );
           return keys;
         }),
@@ -405,10 +459,13 @@ export class SimulatedAws {
           const found = [...items.entries()]
             .filter(([key]) => key.startsWith(prefix))
             .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-          this.usage.dynamoReadUnits += Math.max(
-            1,
-            Math.ceil(
-              found.reduce((sum, [, item]) => sum + item.bytes, 0) / this.config.dynamo.readUnitBytes,
+          this.countRead(
+            prefix,
+            Math.max(
+              1,
+              Math.ceil(
+                found.reduce((sum, [, item]) => sum + item.bytes, 0) / this.config.dynamo.readUnitBytes,
+              ),
             ),
           );
           return found.map(([key, item]) => itemOf(key, item));

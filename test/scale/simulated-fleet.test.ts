@@ -7,6 +7,13 @@
 import { describe, expect, it } from 'vitest';
 import { runFleet } from '../../bench/fleet.ts';
 import { SimulatedAws, SimulatedThrottlingError } from '../../bench/simulated-aws.ts';
+import {
+  committerKey,
+  consumerLeaseKey,
+  headKey,
+  logHeadKey,
+  logHeadPrefix,
+} from '../../runtime/checkpoint/layout.ts';
 import { mulberry32 } from '../../runtime/seeded-random.ts';
 import { ConditionFailedError } from '../../runtime/stores/state-store.ts';
 import { objectStoreContract } from '../contracts/object-store.contract.ts';
@@ -70,6 +77,8 @@ describe('SimulatedAws', () => {
     await checkpoints.put(`max-price/partition-logs/bids-0/0-9-${attempt}.json`, small);
     expect(sim.usage.s3PutRequests).toBe(0);
     expect(sim.usage.dynamoWriteUnits).toBe(2);
+    expect(sim.usage.dynamoUnitsByKind.state.write).toBe(1);
+    expect(sim.usage.dynamoUnitsByKind.segment.write).toBe(1);
     await checkpoints.put(`max-price/job/manifests/000000000001-${attempt}.json`, small);
     expect(sim.usage.s3PutRequests).toBe(1);
     // Over 5 KB even compressed: the object goes to S3, an item names it.
@@ -82,6 +91,27 @@ describe('SimulatedAws', () => {
     expect(await checkpoints.list('max-price/partition-logs/')).toEqual([
       `max-price/partition-logs/bids-0/0-9-${attempt}.json`,
     ]);
+  });
+
+  it('names what each item of the commit protocol holds, so the bill can be split by it', async () => {
+    const sim = new SimulatedAws({ timeScale: 0.01 });
+    const { heads } = sim.connect().stores;
+    const kb = 'x'.repeat(1500); // 2 write units, 1 read unit
+    await heads.put(headKey('max-price', 'job'), kb, undefined);
+    await heads.put(logHeadKey('max-price', 'bids-3'), kb, undefined);
+    await heads.put(consumerLeaseKey('max-price'), 'held', undefined);
+    await heads.put(committerKey('max-price'), 'round', undefined);
+    await heads.get(headKey('max-price', 'job'));
+    await heads.list(logHeadPrefix('max-price'));
+    expect(sim.usage.dynamoUnitsByKind).toMatchObject({
+      head: { write: 2, read: 1 },
+      logHead: { write: 2, read: 1 },
+      lease: { write: 1, read: 0 },
+      committer: { write: 1, read: 0 },
+      other: { write: 0, read: 0 },
+    });
+    expect(sim.usage.dynamoWriteUnits).toBe(6);
+    expect(sim.usage.dynamoReadUnits).toBe(2);
   });
 
   it('waits the modelled latency, scaled', async () => {
