@@ -132,7 +132,7 @@ function projectFiles(name: string, floe: string, dev: Record<string, string>): 
       isolatedModules: true,
       skipLibCheck: true,
     },
-    include: ['jobs', 'test'],
+    include: ['jobs', 'test', 'vitest.config.ts'],
   };
   return {
     'package.json': `${JSON.stringify(packageJson, null, 2)}\n`,
@@ -140,10 +140,20 @@ function projectFiles(name: string, floe: string, dev: Record<string, string>): 
     '.gitignore': 'node_modules/\n.floe/\n',
     [`jobs/${JOB}.ts`]: JOB_SOURCE,
     [`test/${JOB}.test.ts`]: TEST_SOURCE,
+    'vitest.config.ts': VITEST_CONFIG,
     'data/sample.jsonl': sampleInput(),
     'README.md': readme(name),
   };
 }
+
+// Without a config of its own, vitest takes the nearest one in a parent folder (a monorepo's,
+// another checkout's), with that project's test paths and setup files.
+const VITEST_CONFIG = `import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: { include: ['test/**/*.test.ts'] },
+});
+`;
 
 const JOB_SOURCE = `import { count, job, json, TumblingEventTimeWindows, table, WatermarkStrategy } from 'floe';
 

@@ -47,7 +47,12 @@ describe('floe init on the packed package', () => {
       expect(paths.filter((p) => p.endsWith('.ts') && !p.endsWith('.d.ts'))).toEqual([]);
       expect(paths.filter((p) => p.includes('.test.'))).toEqual([]);
 
-      const project = join(temp, 'my-jobs');
+      // Inside another project whose vitest config would find none of this one's tests: the
+      // new project's own config keeps vitest from taking the parent's.
+      const parent = join(temp, 'monorepo');
+      mkdirSync(parent);
+      writeFileSync(join(parent, 'vitest.config.ts'), "export default { test: { include: ['none/**'] } };\n");
+      const project = join(parent, 'my-jobs');
       const created = await floe('init', project, '--floe', `file:${tarball}`);
       expect(created.stderr).toBe('');
       expect(created.code).toBe(0);
