@@ -150,9 +150,9 @@ function projectFiles(name: string, floe: string, dev: Record<string, string>): 
 // another checkout's), with that project's test paths and setup files.
 const VITEST_CONFIG = `import { defineConfig } from 'vitest/config';
 
-export default defineConfig({
-  test: { include: ['test/**/*.test.ts'] },
-});
+// This project's own test settings: vitest's defaults (every *.test.ts outside node_modules).
+// Without this file, vitest would use the nearest config in a folder above this one.
+export default defineConfig({});
 `;
 
 const JOB_SOURCE = `import { count, job, json, TumblingEventTimeWindows, table, WatermarkStrategy } from 'floe';
@@ -331,6 +331,8 @@ npm start           # runs the job over data/sample.jsonl
   as the Lambda handler, on local stores in a temporary directory, and checks its rows and late
   records.
 - \`data/sample.jsonl\`: page views, one JSON record per line.
+- \`vitest.config.ts\`: the tests' settings (vitest's defaults), so that vitest never takes the
+  config of a project this one sits in.
 
 \`npm start\` is
 
