@@ -127,17 +127,9 @@ export class SimulatedThrottlingError extends StorageError {
  * head, a partition's log head, the consumer lease, the table committer's item, a partition log
  * segment or an engine state object kept as an item, or anything else.
  */
-export type ItemKind = 'head' | 'logHead' | 'lease' | 'committer' | 'segment' | 'state' | 'other';
+export const ITEM_KINDS = ['head', 'logHead', 'lease', 'committer', 'segment', 'state', 'other'] as const;
 
-export const ITEM_KINDS: readonly ItemKind[] = [
-  'head',
-  'logHead',
-  'lease',
-  'committer',
-  'segment',
-  'state',
-  'other',
-];
+export type ItemKind = (typeof ITEM_KINDS)[number];
 
 /** The kind of item a key (or a list prefix) names: what the bill's write and read units buy. */
 export function itemKind(key: string): ItemKind {
